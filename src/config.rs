@@ -1,0 +1,433 @@
+//! Daemon configuration: parsed from TOML, validated, never written by the daemon.
+//!
+//! Every error carries `file:line:col` so that an OTA script validating a new config with
+//! `driverprofiled --check-config PATH` can point at the offending value.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The default configuration, identical to `config/driverprofiled.toml`.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/driverprofiled.toml");
+/// Name under which the built-in defaults are reported in errors.
+pub const BUILTIN_NAME: &str = "<built-in defaults>";
+
+/// Backends the daemon knows how to drive.
+pub const KNOWN_BACKENDS: &[&str] = &["mock"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Mm,
+    Deg,
+    Percent,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Mm => "mm",
+            Unit::Deg => "deg",
+            Unit::Percent => "percent",
+        }
+    }
+}
+
+/// One actuated axis (seat position, wheel tilt, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AxisConfig {
+    /// Axis name: the object path element and the key in `Positions`.
+    pub name: String,
+    pub vss: String,
+    pub unit: Unit,
+    pub min: f64,
+    pub max: f64,
+    /// Position the mock backend starts at.
+    pub initial: f64,
+    /// Travel speed in units per second.
+    pub speed: f64,
+    /// An axis counts as arrived when within this distance of its target.
+    pub tolerance: f64,
+    /// A commanded axis whose position does not change for this long is stalled.
+    pub stall_ms: u64,
+    pub backend: String,
+}
+
+impl AxisConfig {
+    pub fn clamp(&self, v: f64) -> f64 {
+        v.clamp(self.min, self.max)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub max_profiles: usize,
+    pub max_keys: usize,
+    pub speed_threshold_kmh: f64,
+    pub motion_timeout_ms: u64,
+    pub axes: Vec<AxisConfig>,
+}
+
+/// A configuration error with its location.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    profiles: Option<Spanned<RawProfiles>>,
+    #[serde(default)]
+    motion: Option<Spanned<RawMotion>>,
+    #[serde(default)]
+    axis: Vec<Spanned<RawAxis>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfiles {
+    max_profiles: Option<Spanned<i64>>,
+    max_keys: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMotion {
+    speed_threshold_kmh: Option<Spanned<Number>>,
+    timeout_s: Option<Spanned<Number>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAxis {
+    name: Spanned<String>,
+    vss: Spanned<String>,
+    unit: Spanned<String>,
+    min: Spanned<Number>,
+    max: Spanned<Number>,
+    initial: Spanned<Number>,
+    speed: Spanned<Number>,
+    tolerance: Option<Spanned<Number>>,
+    stall_ms: Option<Spanned<i64>>,
+    backend: Spanned<String>,
+}
+
+/// A TOML number: integers are accepted where a float is meant (`min = 0`).
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    fn get(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+/// Turn a byte offset into 1-based line and column (columns count characters).
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let col = before
+        .get(line_start..)
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err_at(&self, offset: usize, message: impl Into<String>) -> ConfigError {
+        let (line, col) = line_col(self.text, offset);
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+
+    fn err<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+        self.err_at(s.span().start, message)
+    }
+
+    fn finite(&self, s: &Spanned<Number>, what: &str) -> Result<f64, ConfigError> {
+        let v = s.get_ref().get();
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.err(s, format!("{what} must be a finite number")))
+        }
+    }
+
+    fn positive(&self, s: &Spanned<Number>, what: &str) -> Result<f64, ConfigError> {
+        let v = self.finite(s, what)?;
+        if v > 0.0 {
+            Ok(v)
+        } else {
+            Err(self.err(s, format!("{what} must be greater than 0, not {v}")))
+        }
+    }
+
+    fn int_in(&self, s: &Spanned<i64>, what: &str, lo: i64, hi: i64) -> Result<i64, ConfigError> {
+        let v = *s.get_ref();
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.err(s, format!("{what} must be between {lo} and {hi}, not {v}")))
+        }
+    }
+}
+
+fn valid_axis_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name.as_bytes()[0].is_ascii_lowercase()
+}
+
+/// Parse and validate a configuration text. `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let ctx = Ctx { file, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        ctx.err_at(offset, e.message().trim().to_string())
+    })?;
+
+    let mut cfg = Config {
+        max_profiles: 10,
+        max_keys: 19,
+        speed_threshold_kmh: 0.5,
+        motion_timeout_ms: 60_000,
+        axes: Vec::new(),
+    };
+    if let Some(p) = &raw.profiles {
+        let p = p.get_ref();
+        if let Some(v) = &p.max_profiles {
+            cfg.max_profiles = ctx.int_in(v, "max_profiles", 1, 1000)? as usize;
+        }
+        if let Some(v) = &p.max_keys {
+            cfg.max_keys = ctx.int_in(v, "max_keys", 0, 10_000)? as usize;
+        }
+    }
+    if let Some(m) = &raw.motion {
+        let m = m.get_ref();
+        if let Some(v) = &m.speed_threshold_kmh {
+            let t = ctx.positive(v, "speed_threshold_kmh")?;
+            if t > 10.0 {
+                return Err(ctx.err(
+                    v,
+                    "speed_threshold_kmh must be at most 10 (motion is for a car at standstill)",
+                ));
+            }
+            cfg.speed_threshold_kmh = t;
+        }
+        if let Some(v) = &m.timeout_s {
+            let t = ctx.positive(v, "timeout_s")?;
+            if t > 600.0 {
+                return Err(ctx.err(v, "timeout_s must be at most 600"));
+            }
+            cfg.motion_timeout_ms = (t * 1000.0).round() as u64;
+        }
+    }
+
+    if raw.axis.is_empty() {
+        return Err(ctx.err_at(
+            text.len(),
+            "no [[axis]] declared: at least one axis is needed",
+        ));
+    }
+    for a in &raw.axis {
+        let a = a.get_ref();
+        let name = a.name.get_ref().clone();
+        if !valid_axis_name(&name) {
+            return Err(ctx.err(
+                &a.name,
+                format!("axis name {name:?} must be 1-64 characters of a-z, 0-9 and _, starting with a letter"),
+            ));
+        }
+        if cfg.axes.iter().any(|x| x.name == name) {
+            return Err(ctx.err(&a.name, format!("axis {name:?} is declared twice")));
+        }
+        let vss = a.vss.get_ref().clone();
+        if !vss.starts_with("Vehicle.") || vss.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ctx.err(
+                &a.vss,
+                format!("vss {vss:?} must be a VSS path starting with \"Vehicle.\""),
+            ));
+        }
+        let unit = match a.unit.get_ref().as_str() {
+            "mm" => Unit::Mm,
+            "deg" => Unit::Deg,
+            "percent" => Unit::Percent,
+            other => {
+                return Err(ctx.err(
+                    &a.unit,
+                    format!("unit {other:?} must be one of \"mm\", \"deg\", \"percent\""),
+                ));
+            }
+        };
+        let min = ctx.finite(&a.min, "min")?;
+        let max = ctx.finite(&a.max, "max")?;
+        if max <= min {
+            return Err(ctx.err(
+                &a.max,
+                format!("max ({max}) must be greater than min ({min})"),
+            ));
+        }
+        if unit == Unit::Percent && (min < 0.0 || max > 100.0) {
+            return Err(ctx.err(&a.min, "a percent axis must lie within 0..100"));
+        }
+        let initial = ctx.finite(&a.initial, "initial")?;
+        if !(min..=max).contains(&initial) {
+            return Err(ctx.err(
+                &a.initial,
+                format!("initial ({initial}) must lie within min..max ({min}..{max})"),
+            ));
+        }
+        let speed = ctx.positive(&a.speed, "speed")?;
+        let tolerance = match &a.tolerance {
+            Some(t) => {
+                let t = ctx.positive(t, "tolerance")?;
+                if t > (max - min) / 10.0 {
+                    return Err(ctx.err(
+                        a.tolerance.as_ref().unwrap_or(&a.max),
+                        "tolerance must be at most a tenth of the axis range",
+                    ));
+                }
+                t
+            }
+            None => ((max - min) / 1000.0).max(0.01),
+        };
+        let default_stall = if name.starts_with("wheel") { 1000 } else { 200 };
+        let stall_ms = match &a.stall_ms {
+            Some(s) => ctx.int_in(s, "stall_ms", 50, 10_000)? as u64,
+            None => default_stall,
+        };
+        let backend = a.backend.get_ref().clone();
+        if !KNOWN_BACKENDS.contains(&backend.as_str()) {
+            return Err(ctx.err(
+                &a.backend,
+                format!(
+                    "unknown backend {backend:?} (known: {})",
+                    KNOWN_BACKENDS.join(", ")
+                ),
+            ));
+        }
+        cfg.axes.push(AxisConfig {
+            name,
+            vss,
+            unit,
+            min,
+            max,
+            initial,
+            speed,
+            tolerance,
+            stall_ms,
+            backend,
+        });
+    }
+    Ok(cfg)
+}
+
+/// Read and validate a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: 0,
+        col: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&file, &text)
+}
+
+/// The built-in defaults.
+pub fn builtin() -> Result<Config, ConfigError> {
+    parse(BUILTIN_NAME, DEFAULT_CONFIG)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_parses_with_eight_axes() {
+        let cfg = builtin().unwrap();
+        assert_eq!(cfg.axes.len(), 8);
+        assert_eq!(cfg.max_profiles, 10);
+        assert_eq!(cfg.max_keys, 19);
+        assert_eq!(cfg.speed_threshold_kmh, 0.5);
+        let wheel = cfg.axes.iter().find(|a| a.name == "wheel_tilt").unwrap();
+        assert_eq!(wheel.unit, Unit::Percent);
+        assert_eq!(wheel.stall_ms, 1000);
+        assert_eq!(wheel.vss, "Vehicle.Chassis.SteeringWheel.Tilt");
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = parse("x.toml", "[motion]\nspeed_threshold_kmh = = 1\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 23), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let text = DEFAULT_CONFIG.replacen("[motion]\n", "[motion]\nbogus = 1\n", 1);
+        let e = parse("x.toml", &text).unwrap_err();
+        assert!(e.message.contains("bogus"), "{e}");
+        let line = text.lines().position(|l| l.starts_with("bogus")).unwrap() + 1;
+        assert_eq!(e.line, line);
+    }
+
+    #[test]
+    fn semantic_error_is_located() {
+        let text = DEFAULT_CONFIG.replacen("max = 260", "max = -5", 1);
+        let e = parse("x.toml", &text).unwrap_err();
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("max = -5"))
+            .unwrap()
+            + 1;
+        assert_eq!((e.line, e.col), (line, 7), "{e}");
+        assert!(e.message.contains("greater than min"), "{e}");
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncdé f", 8), (2, 5));
+        assert_eq!(line_col("", 0), (1, 1));
+    }
+}

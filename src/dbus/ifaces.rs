@@ -1,0 +1,507 @@
+//! The D-Bus interface types. Methods take `&self`, check what can be checked without state,
+//! and forward to the core over a channel; property reads come from the latest [`View`].
+//! No lock is held across an `.await`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot};
+use zbus::object_server::SignalEmitter;
+use zbus::{ObjectPath, OwnedObjectPath, OwnedVariant, Variant, interface};
+
+use super::error::Error;
+use crate::backend::mock::Mock;
+use crate::config::Config;
+use crate::core::view::View;
+use crate::core::{self, Reply, Request, SignalValue};
+use crate::paths;
+
+/// A request for the engine, with where to send its result.
+pub struct Call {
+    pub request: Request,
+    pub reply: oneshot::Sender<Result<Reply, core::Error>>,
+}
+
+/// What every interface object shares: the way to the core and the latest view.
+#[derive(Clone)]
+pub struct Shared {
+    pub calls: mpsc::Sender<Call>,
+    pub view: Arc<RwLock<View>>,
+}
+
+impl Shared {
+    async fn call(&self, request: Request) -> Result<Reply, Error> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || Error(core::Error::Failed("the daemon is shutting down".into()));
+        self.calls
+            .send(Call { request, reply })
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?.map_err(Error)
+    }
+
+    /// Read the view; a poisoned lock still holds a complete view (it is replaced whole).
+    fn read<T>(&self, f: impl FnOnce(&View) -> T) -> T {
+        let guard = self.view.read().unwrap_or_else(|e| e.into_inner());
+        f(&guard)
+    }
+}
+
+fn path(p: &str) -> OwnedObjectPath {
+    OwnedObjectPath::from(ObjectPath::from_string_unchecked(p.to_string()))
+}
+
+fn paths_of(v: &[String]) -> Vec<OwnedObjectPath> {
+    v.iter().map(|p| path(p)).collect()
+}
+
+/// The profile id an object path names; anything else is not found.
+fn profile_id(p: &ObjectPath<'_>) -> Result<String, Error> {
+    paths::profile_id(p.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error(core::Error::NotFound(format!(
+                "{} is not a profile",
+                p.as_str()
+            )))
+        })
+}
+
+pub struct Manager {
+    pub shared: Shared,
+}
+
+/// Profiles, recall and the state of motion.
+#[interface(name = "org.driverprofiled1.Manager")]
+impl Manager {
+    /// Create a profile named `name` holding the current actuator positions.
+    /// Errors: InvalidArgs (name not 1-64 characters, or control characters), AlreadyExists
+    /// (same name ignoring case), LimitReached (max_profiles).
+    #[zbus(out_args("profile"))]
+    async fn create_profile(&self, name: String) -> Result<OwnedObjectPath, Error> {
+        match self.shared.call(Request::CreateProfile { name }).await? {
+            Reply::Created(id) => Ok(path(&paths::profile_path(&id))),
+            Reply::Done => Err(Error(core::Error::Failed("no profile was created".into()))),
+        }
+    }
+
+    /// Make `profile` the active profile and move every actuator to its positions.
+    /// Only in gear P below the speed threshold, else Interlocked and nothing moves.
+    /// A motion in progress is superseded.
+    async fn select_profile(&self, profile: ObjectPath<'_>) -> Result<(), Error> {
+        let id = profile_id(&profile)?;
+        self.shared
+            .call(Request::SelectProfile { id })
+            .await
+            .map(drop)
+    }
+
+    /// Halt all motion now (outcome "stopped").
+    async fn stop(&self) -> Result<(), Error> {
+        self.shared.call(Request::Stop).await.map(drop)
+    }
+
+    /// The active profile, "/" when none.
+    #[zbus(property)]
+    fn active_profile(&self) -> OwnedObjectPath {
+        self.shared.read(|v| path(&v.manager.active_profile))
+    }
+
+    /// All profiles, oldest first.
+    #[zbus(property)]
+    fn profiles(&self) -> Vec<OwnedObjectPath> {
+        self.shared.read(|v| paths_of(&v.manager.profiles))
+    }
+
+    /// All actuators, in config order.
+    #[zbus(property)]
+    fn actuators(&self) -> Vec<OwnedObjectPath> {
+        self.shared.read(|v| paths_of(&v.manager.actuators))
+    }
+
+    /// "idle" or "moving".
+    #[zbus(property)]
+    fn state(&self) -> String {
+        self.shared.read(|v| v.manager.state.to_string())
+    }
+
+    /// The actuator backend(s) in use, e.g. "mock".
+    #[zbus(property)]
+    fn backend(&self) -> String {
+        self.shared.read(|v| v.manager.backend.clone())
+    }
+
+    /// The daemon's version.
+    #[zbus(property)]
+    fn version(&self) -> String {
+        self.shared.read(|v| v.manager.version.clone())
+    }
+
+    /// A motion began. reason: "recall" or "manual"; profile: the profile recalled, or "/".
+    #[zbus(signal)]
+    pub async fn motion_started(
+        emitter: &SignalEmitter<'_>,
+        reason: &str,
+        profile: ObjectPath<'_>,
+    ) -> zbus::Result<()>;
+
+    /// A motion ended. outcome: "completed", "stopped", "superseded", "interlocked",
+    /// "overridden" (the occupant used a switch or moved an axis by hand) or "fault".
+    #[zbus(signal)]
+    pub async fn motion_finished(
+        emitter: &SignalEmitter<'_>,
+        reason: &str,
+        outcome: &str,
+    ) -> zbus::Result<()>;
+}
+
+pub struct Profile {
+    pub id: String,
+    pub shared: Shared,
+}
+
+impl Profile {
+    fn read<T: Default>(&self, f: impl FnOnce(&core::view::ProfileView) -> T) -> T {
+        self.shared
+            .read(|v| v.profiles.get(&self.id).map(f).unwrap_or_default())
+    }
+
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// A driver profile.
+#[interface(name = "org.driverprofiled1.Profile")]
+impl Profile {
+    /// Update some positions (axis name to position in the axis unit), all or nothing.
+    /// Errors: InvalidArgs (unknown axis, not a number), OutOfRange (outside Min..Max).
+    async fn set_positions(&self, positions: HashMap<String, f64>) -> Result<(), Error> {
+        let positions = positions
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        let id = self.id();
+        self.shared
+            .call(Request::SetPositions { id, positions })
+            .await
+            .map(drop)
+    }
+
+    /// Store the actuators' current positions in this profile.
+    async fn save_current_positions(&self) -> Result<(), Error> {
+        let id = self.id();
+        self.shared
+            .call(Request::SaveCurrentPositions { id })
+            .await
+            .map(drop)
+    }
+
+    /// Bind a key (1-64 bytes, no control characters) to this profile.
+    /// Errors: KeyInUse (bound to another profile), LimitReached (max_keys in all).
+    async fn bind_key(&self, key: String) -> Result<(), Error> {
+        let id = self.id();
+        self.shared
+            .call(Request::BindKey { id, key })
+            .await
+            .map(drop)
+    }
+
+    /// Unbind a key. Errors: NotFound (not bound to this profile).
+    async fn unbind_key(&self, key: String) -> Result<(), Error> {
+        let id = self.id();
+        self.shared
+            .call(Request::UnbindKey { id, key })
+            .await
+            .map(drop)
+    }
+
+    /// Delete this profile (and its key bindings).
+    async fn delete(&self) -> Result<(), Error> {
+        let id = self.id();
+        self.shared.call(Request::Delete { id }).await.map(drop)
+    }
+
+    /// Stable id, never reused.
+    #[zbus(property, name = "Id")]
+    fn id_property(&self) -> String {
+        self.id.clone()
+    }
+
+    /// Display name; writable (rename). Errors as for CreateProfile.
+    #[zbus(property)]
+    fn name(&self) -> String {
+        self.read(|p| p.name.clone())
+    }
+
+    #[zbus(property)]
+    async fn set_name(&self, name: String) -> Result<(), Error> {
+        let id = self.id();
+        self.shared
+            .call(Request::Rename { id, name })
+            .await
+            .map(drop)
+    }
+
+    /// Keys bound to this profile.
+    #[zbus(property)]
+    fn keys(&self) -> Vec<String> {
+        self.read(|p| p.keys.clone())
+    }
+
+    /// Axis name to position, in the axis unit.
+    #[zbus(property)]
+    fn positions(&self) -> HashMap<String, f64> {
+        self.read(|p| p.positions.clone().into_iter().collect())
+    }
+
+    /// Whether easy exit runs for this profile (default true).
+    #[zbus(property)]
+    fn easy_exit(&self) -> bool {
+        self.read(|p| p.easy_exit)
+    }
+
+    #[zbus(property)]
+    async fn set_easy_exit(&self, enabled: bool) -> Result<(), Error> {
+        let id = self.id();
+        self.shared
+            .call(Request::SetEasyExit { id, enabled })
+            .await
+            .map(drop)
+    }
+}
+
+pub struct Actuator {
+    pub axis: String,
+    pub shared: Shared,
+}
+
+impl Actuator {
+    fn read<T: Default>(&self, f: impl FnOnce(&core::view::ActuatorView) -> T) -> T {
+        self.shared
+            .read(|v| v.actuators.get(&self.axis).map(f).unwrap_or_default())
+    }
+}
+
+/// One actuated axis.
+#[interface(name = "org.driverprofiled1.Actuator")]
+impl Actuator {
+    /// Move this axis to `position` (reason "manual"), under the same interlock as a recall.
+    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked.
+    async fn move_to(&self, position: f64) -> Result<(), Error> {
+        let axis = self.axis.clone();
+        self.shared
+            .call(Request::MoveTo {
+                axis,
+                target: position,
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Halt the motion this axis is part of (outcome "stopped"); nothing if it is not moving.
+    async fn stop(&self) -> Result<(), Error> {
+        let axis = self.axis.clone();
+        self.shared.call(Request::StopAxis { axis }).await.map(drop)
+    }
+
+    /// Axis name, e.g. "seat_position".
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn name(&self) -> String {
+        self.axis.clone()
+    }
+
+    /// "mm", "deg" or "percent".
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn unit(&self) -> String {
+        self.read(|a| a.unit.to_string())
+    }
+
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn min(&self) -> f64 {
+        self.read(|a| a.min)
+    }
+
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn max(&self) -> f64 {
+        self.read(|a| a.max)
+    }
+
+    /// The COVESA VSS signal of this axis.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn vss(&self) -> String {
+        self.read(|a| a.vss.clone())
+    }
+
+    /// Current position; changes are signalled at most ~10 times/s while moving, and the
+    /// final value when the axis stops.
+    #[zbus(property)]
+    fn position(&self) -> f64 {
+        self.read(|a| a.position)
+    }
+
+    /// The last commanded target.
+    #[zbus(property)]
+    fn target(&self) -> f64 {
+        self.read(|a| a.target)
+    }
+
+    #[zbus(property)]
+    fn moving(&self) -> bool {
+        self.read(|a| a.moving)
+    }
+
+    /// "" when healthy, else what went wrong (e.g. "stalled at 120 mm ...").
+    #[zbus(property)]
+    fn fault(&self) -> String {
+        self.read(|a| a.fault.clone())
+    }
+}
+
+pub struct Vehicle {
+    pub shared: Shared,
+}
+
+/// Decode one `UpdateSignals` value.
+fn signal_value(v: &Variant<'_>) -> SignalValue {
+    match v {
+        Variant::Str(s) => SignalValue::Str(s.to_string()),
+        Variant::F64(d) => SignalValue::F64(*d),
+        Variant::Bool(b) => SignalValue::Bool(*b),
+        Variant::Variant(inner) => signal_value(inner),
+        other => SignalValue::Other(other.value_signature().to_string()),
+    }
+}
+
+/// Vehicle signals pushed by the vehicle gateway.
+#[interface(name = "org.driverprofiled1.Vehicle")]
+impl Vehicle {
+    /// Update signals: gear (s: P R N D), speed_kmh (d, >= 0), driver_door_open,
+    /// driver_seat_occupied, driver_belt_buckled, brake_pressed, rear_occupied, manual_control
+    /// (b). An unknown key or a wrong type is InvalidArgs and nothing is applied. Breaking the
+    /// interlock halts any motion at once.
+    async fn update_signals(&self, signals: HashMap<String, OwnedVariant>) -> Result<(), Error> {
+        let mut list: Vec<(String, SignalValue)> = signals
+            .iter()
+            .map(|(k, v)| (k.clone(), signal_value(v)))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        self.shared
+            .call(Request::UpdateSignals(list))
+            .await
+            .map(drop)
+    }
+
+    /// "P", "R", "N" or "D"; "" until reported (motion is interlocked until then).
+    #[zbus(property)]
+    fn gear(&self) -> String {
+        self.shared.read(|v| v.vehicle.gear.clone())
+    }
+
+    /// Vehicle speed in km/h; negative until reported.
+    #[zbus(property)]
+    fn speed_kmh(&self) -> f64 {
+        self.shared.read(|v| v.vehicle.speed_kmh)
+    }
+
+    #[zbus(property)]
+    fn driver_door_open(&self) -> bool {
+        self.shared.read(|v| v.vehicle.driver_door_open)
+    }
+
+    #[zbus(property)]
+    fn driver_seat_occupied(&self) -> bool {
+        self.shared.read(|v| v.vehicle.driver_seat_occupied)
+    }
+
+    #[zbus(property)]
+    fn driver_belt_buckled(&self) -> bool {
+        self.shared.read(|v| v.vehicle.driver_belt_buckled)
+    }
+
+    #[zbus(property)]
+    fn brake_pressed(&self) -> bool {
+        self.shared.read(|v| v.vehicle.brake_pressed)
+    }
+
+    /// Someone sits behind the driver.
+    #[zbus(property)]
+    fn rear_occupied(&self) -> bool {
+        self.shared.read(|v| v.vehicle.rear_occupied)
+    }
+
+    /// A physical seat or wheel switch is being pressed.
+    #[zbus(property)]
+    fn manual_control(&self) -> bool {
+        self.shared.read(|v| v.vehicle.manual_control)
+    }
+
+    /// Why motion is not allowed now; "" when it is.
+    #[zbus(property)]
+    fn interlock(&self) -> String {
+        self.shared.read(|v| v.vehicle.interlock.clone())
+    }
+}
+
+pub struct MockControl {
+    pub mock: Mock,
+    pub cfg: Arc<Config>,
+}
+
+impl MockControl {
+    fn axis(&self, axis: &str) -> Result<&crate::config::AxisConfig, Error> {
+        self.cfg
+            .axes
+            .iter()
+            .find(|a| a.name == axis)
+            .ok_or_else(|| Error(core::Error::NotFound(format!("no actuator {axis:?}"))))
+    }
+}
+
+/// Controls of the simulated actuators (mock backend only).
+#[interface(name = "org.driverprofiled1.Mock")]
+impl MockControl {
+    /// Run simulated motion `factor` times faster than the configured speeds (0 < factor <= 10000).
+    async fn set_speed_factor(&self, factor: f64) -> Result<(), Error> {
+        if !(factor.is_finite() && factor > 0.0 && factor <= 10_000.0) {
+            return Err(Error::invalid_args(format!(
+                "speed factor must be in (0, 10000], not {factor}"
+            )));
+        }
+        self.mock.set_speed_factor(factor);
+        Ok(())
+    }
+
+    /// kind "stall": the axis stops moving while commanded; "none": healthy again.
+    async fn inject_fault(&self, axis: String, kind: String) -> Result<(), Error> {
+        self.axis(&axis)?;
+        let stalled = match kind.as_str() {
+            "stall" => true,
+            "none" => false,
+            _ => {
+                return Err(Error::invalid_args(format!(
+                    "fault kind {kind:?} is not \"stall\" or \"none\""
+                )));
+            }
+        };
+        self.mock.set_stall(&axis, stalled);
+        Ok(())
+    }
+
+    /// Put the axis at `position` as if the occupant moved it by hand.
+    async fn set_position(&self, axis: String, position: f64) -> Result<(), Error> {
+        let a = self.axis(&axis)?;
+        if !position.is_finite() {
+            return Err(Error::invalid_args(format!("{position} is not a number")));
+        }
+        if position < a.min || position > a.max {
+            return Err(Error(core::Error::OutOfRange(format!(
+                "{axis}: {position} is outside {}..{}",
+                a.min, a.max
+            ))));
+        }
+        self.mock.set_position(&axis, position);
+        Ok(())
+    }
+}

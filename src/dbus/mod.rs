@@ -1,0 +1,330 @@
+//! The D-Bus edge: exports the objects, and runs the engine loop that owns the core.
+//!
+//! One task owns the [`Core`]. Interface objects send it requests over a channel; the backend
+//! sends it feedback; a timer wakes it only at the core's next deadline (never when idle).
+//! After every event the loop sends actuator commands first, then publishes the new view
+//! (objects added/removed, `PropertiesChanged`), then motion signals, then the method reply:
+//! a client that gets a reply or a motion signal finds the properties already up to date.
+
+pub mod error;
+pub mod ifaces;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::time::sleep_until;
+use zbus::names::InterfaceName;
+use zbus::object_server::SignalEmitter;
+use zbus::{Connection, ObjectPath, Variant, connection};
+
+use crate::backend::Router;
+use crate::backend::mock::Mock;
+use crate::config::Config;
+use crate::core::view::{PropValue, Props, View, changed};
+use crate::core::{Core, Effect, Feedback, Millis, Request, Storage};
+use crate::paths;
+use ifaces::{Actuator, Call, Manager, MockControl, Profile, Shared, Vehicle};
+
+const MANAGER: &str = "org.driverprofiled1.Manager";
+const VEHICLE: &str = "org.driverprofiled1.Vehicle";
+const PROFILE: &str = "org.driverprofiled1.Profile";
+const ACTUATOR: &str = "org.driverprofiled1.Actuator";
+
+/// Which bus to serve on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bus {
+    System,
+    Session,
+    Address(String),
+}
+
+pub struct Engine {
+    core: Core,
+    storage: Box<dyn Storage + Send>,
+    router: Router,
+    conn: Connection,
+    shared: Shared,
+    /// What the bus has been told so far.
+    shown: View,
+    start: Instant,
+}
+
+/// Connect, export every object and take the bus name. Fails if the bus is unreachable or
+/// the name is owned already.
+pub async fn connect(
+    bus: &Bus,
+    cfg: Arc<Config>,
+    core: Core,
+    storage: Box<dyn Storage + Send>,
+    router: Router,
+    mock: Option<Mock>,
+) -> zbus::Result<(Engine, mpsc::Receiver<Call>)> {
+    let (calls_tx, calls_rx) = mpsc::channel(64);
+    let view = core.view();
+    let shared = Shared {
+        calls: calls_tx,
+        view: Arc::new(RwLock::new(view.clone())),
+    };
+    let mut b = match bus {
+        Bus::System => connection::Builder::system(),
+        Bus::Session => connection::Builder::session(),
+        Bus::Address(a) => connection::Builder::address(a.as_str()),
+    };
+    b = b
+        .serve_at(paths::ROOT, zbus::fdo::ObjectManager)
+        .serve_at(
+            paths::ROOT,
+            Manager {
+                shared: shared.clone(),
+            },
+        )
+        .serve_at(
+            paths::ROOT,
+            Vehicle {
+                shared: shared.clone(),
+            },
+        );
+    if let Some(mock) = mock {
+        b = b.serve_at(
+            paths::ROOT,
+            MockControl {
+                mock,
+                cfg: cfg.clone(),
+            },
+        );
+    }
+    for a in &cfg.axes {
+        b = b.serve_at(
+            paths::actuator_path(&a.name),
+            Actuator {
+                axis: a.name.clone(),
+                shared: shared.clone(),
+            },
+        );
+    }
+    for id in view.profiles.keys() {
+        b = b.serve_at(
+            paths::profile_path(id),
+            Profile {
+                id: id.clone(),
+                shared: shared.clone(),
+            },
+        );
+    }
+    let conn = b.name(paths::BUS_NAME).build().await?;
+    Ok((
+        Engine {
+            core,
+            storage,
+            router,
+            conn,
+            shared,
+            shown: view,
+            start: Instant::now(),
+        },
+        calls_rx,
+    ))
+}
+
+impl Engine {
+    fn now(&self) -> Millis {
+        self.start.elapsed().as_millis() as Millis
+    }
+
+    /// Run until `shutdown` resolves; then halt any motion.
+    pub async fn run(
+        mut self,
+        mut calls: mpsc::Receiver<Call>,
+        mut feedback: mpsc::UnboundedReceiver<Feedback>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = self
+                .core
+                .next_deadline()
+                .map(|ms| self.start + Duration::from_millis(ms));
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                Some(fb) = feedback.recv() => {
+                    let now = self.now();
+                    self.core.feedback(fb, now);
+                    self.flush().await;
+                }
+                Some(call) = calls.recv() => {
+                    let now = self.now();
+                    let result = self.core.request(call.request, now, self.storage.as_mut());
+                    self.flush().await;
+                    // The caller may have gone away; nothing to do then.
+                    let _ = call.reply.send(result);
+                }
+                _ = async { if let Some(d) = deadline { sleep_until(d.into()).await } }, if deadline.is_some() => {
+                    let now = self.now();
+                    self.core.tick(now);
+                    self.flush().await;
+                }
+            }
+        }
+        if self.core.is_moving() {
+            tracing::info!("shutting down: halting motion");
+        }
+        let now = self.now();
+        let _ = self.core.request(Request::Stop, now, self.storage.as_mut());
+        self.flush().await;
+    }
+
+    /// Carry out the core's effects and publish what changed.
+    async fn flush(&mut self) {
+        let effects = self.core.take_effects();
+        for e in &effects {
+            if let Effect::Backend(cmd) = e {
+                self.router.command(cmd);
+            }
+        }
+        let view = self.core.view();
+        if view != self.shown {
+            *self.shared.view.write().unwrap_or_else(|e| e.into_inner()) = view.clone();
+            self.publish(&view).await;
+            self.shown = view;
+        }
+        for e in effects {
+            let r = match e {
+                Effect::Backend(_) => continue,
+                Effect::MotionStarted { reason, profile } => {
+                    let p = profile
+                        .map(|id| paths::profile_path(&id))
+                        .unwrap_or_else(|| paths::NONE.to_string());
+                    match self.emitter(paths::ROOT) {
+                        Ok(em) => {
+                            Manager::motion_started(
+                                &em,
+                                reason.as_str(),
+                                ObjectPath::from_string_unchecked(p),
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Effect::MotionFinished { reason, outcome } => match self.emitter(paths::ROOT) {
+                    Ok(em) => {
+                        Manager::motion_finished(&em, reason.as_str(), outcome.as_str()).await
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = r {
+                tracing::warn!("could not emit a motion signal: {e}");
+            }
+        }
+    }
+
+    fn emitter(&self, path: &str) -> zbus::Result<SignalEmitter<'static>> {
+        SignalEmitter::new(&self.conn, path.to_string())
+    }
+
+    async fn publish(&mut self, view: &View) {
+        let server = self.conn.object_server();
+        for id in view
+            .profiles
+            .keys()
+            .filter(|id| !self.shown.profiles.contains_key(*id))
+        {
+            let p = Profile {
+                id: id.clone(),
+                shared: self.shared.clone(),
+            };
+            if let Err(e) = server.at(paths::profile_path(id), p).await {
+                tracing::error!("could not export profile {id}: {e}");
+            }
+        }
+        self.emit_changed(
+            paths::ROOT,
+            MANAGER,
+            &self.shown.manager.props(),
+            view.manager.props(),
+        )
+        .await;
+        self.emit_changed(
+            paths::ROOT,
+            VEHICLE,
+            &self.shown.vehicle.props(),
+            view.vehicle.props(),
+        )
+        .await;
+        for (id, p) in &view.profiles {
+            if let Some(old) = self.shown.profiles.get(id) {
+                self.emit_changed(&paths::profile_path(id), PROFILE, &old.props(), p.props())
+                    .await;
+            }
+        }
+        for (axis, a) in &view.actuators {
+            if let Some(old) = self.shown.actuators.get(axis) {
+                self.emit_changed(
+                    &paths::actuator_path(axis),
+                    ACTUATOR,
+                    &old.props(),
+                    a.props(),
+                )
+                .await;
+            }
+        }
+        for id in self
+            .shown
+            .profiles
+            .keys()
+            .filter(|id| !view.profiles.contains_key(*id))
+        {
+            if let Err(e) = server.remove::<Profile, _>(paths::profile_path(id)).await {
+                tracing::error!("could not unexport profile {id}: {e}");
+            }
+        }
+    }
+
+    async fn emit_changed(&self, path: &str, iface: &'static str, old: &Props, new: Props) {
+        let diff = changed(old, new);
+        if diff.is_empty() {
+            return;
+        }
+        let values: HashMap<&str, Variant<'_>> = diff
+            .iter()
+            .map(|(name, v)| (*name, to_variant(v)))
+            .collect();
+        let r = match self.emitter(path) {
+            Ok(em) => {
+                zbus::fdo::Properties::properties_changed(
+                    &em,
+                    InterfaceName::from_static_str_unchecked(iface),
+                    values,
+                    Cow::Borrowed(&[]),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            tracing::warn!("could not emit PropertiesChanged on {path}: {e}");
+        }
+    }
+}
+
+fn to_variant(v: &PropValue) -> Variant<'static> {
+    match v {
+        PropValue::Str(s) => Variant::from(s.clone()),
+        PropValue::Bool(b) => Variant::from(*b),
+        PropValue::F64(d) => Variant::from(*d),
+        PropValue::Path(p) => Variant::from(ObjectPath::from_string_unchecked(p.clone())),
+        PropValue::Paths(ps) => Variant::from(
+            ps.iter()
+                .map(|p| ObjectPath::from_string_unchecked(p.clone()))
+                .collect::<Vec<_>>(),
+        ),
+        PropValue::Strs(ss) => Variant::from(ss.clone()),
+        PropValue::Map(m) => Variant::from(m.clone().into_iter().collect::<HashMap<String, f64>>()),
+    }
+}
