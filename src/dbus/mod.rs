@@ -115,7 +115,14 @@ pub async fn connect(
             },
         );
     }
-    let conn = b.name(paths::BUS_NAME).build().await?;
+    // zbus requests names with ALLOW_REPLACEMENT | REPLACE_EXISTING by default: a second
+    // instance would silently take the name (and the motors) from the first. Neither.
+    let conn = b
+        .name(paths::BUS_NAME)
+        .allow_name_replacements(false)
+        .replace_existing_names(false)
+        .build()
+        .await?;
     Ok((
         Engine {
             core,
