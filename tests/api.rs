@@ -1,0 +1,294 @@
+//! Profile management over the real bus: round trips and every error.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use zbus::{ObjectPath, Variant};
+
+const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
+const NOT_FOUND: &str = "org.driverprofiled1.Error.NotFound";
+const ALREADY_EXISTS: &str = "org.driverprofiled1.Error.AlreadyExists";
+const OUT_OF_RANGE: &str = "org.driverprofiled1.Error.OutOfRange";
+const LIMIT_REACHED: &str = "org.driverprofiled1.Error.LimitReached";
+const KEY_IN_USE: &str = "org.driverprofiled1.Error.KeyInUse";
+
+#[tokio::test]
+async fn create_rename_delete_round_trip() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    assert_eq!(m.backend().await.unwrap(), "mock");
+    assert_eq!(m.version().await.unwrap(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(m.state().await.unwrap(), "idle");
+    assert_eq!(m.active_profile().await.unwrap().as_str(), "/");
+    assert_eq!(m.actuators().await.unwrap().len(), 8);
+
+    let path = m.create_profile("Anna").await.unwrap();
+    assert_eq!(path.as_str(), "/org/driverprofiled1/profiles/1");
+    let p = s.profile(&path).await;
+    assert_eq!(p.id().await.unwrap(), "1");
+    assert_eq!(p.name().await.unwrap(), "Anna");
+    assert!(p.easy_exit().await.unwrap());
+    assert!(p.keys().await.unwrap().is_empty());
+    // Captured from the current actuator positions (the config's initial values).
+    let pos = p.positions().await.unwrap();
+    assert_eq!(pos.len(), 8);
+    assert_eq!(pos["seat_position"], 130.0);
+    assert_eq!(pos["wheel_tilt"], 50.0);
+
+    p.set_name("Anna B").await.unwrap();
+    assert_eq!(p.name().await.unwrap(), "Anna B");
+    // Changing only the case of one's own name is allowed.
+    p.set_name("ANNA B").await.unwrap();
+    p.set_easy_exit(false).await.unwrap();
+    assert!(!p.easy_exit().await.unwrap());
+
+    let second = m.create_profile("Ben").await.unwrap();
+    assert_eq!(second.as_str(), "/org/driverprofiled1/profiles/2");
+    assert_eq!(
+        m.profiles().await.unwrap(),
+        vec![path.clone(), second.clone()]
+    );
+
+    p.delete().await.unwrap();
+    assert_eq!(m.profiles().await.unwrap(), vec![second.clone()]);
+    // The object is gone from the bus.
+    let e = err_name(p.name().await);
+    assert_eq!(e, "org.freedesktop.DBus.Error.UnknownObject");
+    // Ids are never reused.
+    let third = m.create_profile("Anna").await.unwrap();
+    assert_eq!(third.as_str(), "/org/driverprofiled1/profiles/3");
+}
+
+#[tokio::test]
+async fn profile_name_errors() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    assert_eq!(err_name(m.create_profile("").await), INVALID_ARGS);
+    assert_eq!(err_name(m.create_profile("   ").await), INVALID_ARGS);
+    assert_eq!(
+        err_name(m.create_profile(&"x".repeat(65)).await),
+        INVALID_ARGS
+    );
+    assert_eq!(err_name(m.create_profile("tab\there").await), INVALID_ARGS);
+    m.create_profile(&"é".repeat(64)).await.unwrap();
+    let anna = m.create_profile("Anna").await.unwrap();
+    assert_eq!(err_name(m.create_profile("aNNA").await), ALREADY_EXISTS);
+    let ben = s.profile(&m.create_profile("Ben").await.unwrap()).await;
+    assert_eq!(err_name(ben.set_name("ANNA").await), ALREADY_EXISTS);
+    assert_eq!(err_name(ben.set_name("").await), INVALID_ARGS);
+    assert_eq!(ben.name().await.unwrap(), "Ben");
+    assert_eq!(m.profiles().await.unwrap().len(), 3);
+    assert_eq!(s.profile(&anna).await.name().await.unwrap(), "Anna");
+}
+
+#[tokio::test]
+async fn profile_limit() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    for i in 0..10 {
+        m.create_profile(&format!("Driver {i}")).await.unwrap();
+    }
+    assert_eq!(err_name(m.create_profile("Eleventh").await), LIMIT_REACHED);
+    assert_eq!(m.profiles().await.unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn keys_bind_unbind_and_errors() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    let a = s.profile(&m.create_profile("Anna").await.unwrap()).await;
+    let b = s.profile(&m.create_profile("Ben").await.unwrap()).await;
+    a.bind_key("phone-anna").await.unwrap();
+    a.bind_key("fob-anna").await.unwrap();
+    // Binding again to the same profile is harmless.
+    a.bind_key("fob-anna").await.unwrap();
+    assert_eq!(a.keys().await.unwrap(), vec!["phone-anna", "fob-anna"]);
+    assert_eq!(err_name(b.bind_key("phone-anna").await), KEY_IN_USE);
+    assert_eq!(err_name(b.bind_key("").await), INVALID_ARGS);
+    assert_eq!(err_name(b.bind_key(&"k".repeat(65)).await), INVALID_ARGS);
+    assert_eq!(err_name(b.bind_key("bad\u{1}key").await), INVALID_ARGS);
+    assert_eq!(err_name(b.unbind_key("phone-anna").await), NOT_FOUND);
+    a.unbind_key("phone-anna").await.unwrap();
+    assert_eq!(a.keys().await.unwrap(), vec!["fob-anna"]);
+    b.bind_key("phone-anna").await.unwrap();
+    assert!(b.keys().await.unwrap().contains(&"phone-anna".to_string()));
+
+    // 19 keys in all: two are bound, 17 more fit, the 20th does not.
+    for i in 0..17 {
+        b.bind_key(&format!("k{i}")).await.unwrap();
+    }
+    assert_eq!(err_name(a.bind_key("one-too-many").await), LIMIT_REACHED);
+    assert_eq!(a.keys().await.unwrap(), vec!["fob-anna"]);
+    // Deleting a profile frees its keys.
+    b.delete().await.unwrap();
+    a.bind_key("phone-anna").await.unwrap();
+}
+
+#[tokio::test]
+async fn set_positions_is_all_or_nothing() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    let p = s.profile(&m.create_profile("Anna").await.unwrap()).await;
+    let before = p.positions().await.unwrap();
+
+    let mut ok = HashMap::new();
+    ok.insert("seat_position", 200.0);
+    ok.insert("wheel_tilt", 75.5);
+    p.set_positions(ok).await.unwrap();
+    let after = p.positions().await.unwrap();
+    assert_eq!(after["seat_position"], 200.0);
+    assert_eq!(after["wheel_tilt"], 75.5);
+    assert_eq!(after["seat_height"], before["seat_height"]);
+
+    for (bad, expect) in [
+        (
+            vec![("seat_position", 10.0), ("no_such_axis", 1.0)],
+            INVALID_ARGS,
+        ),
+        (
+            vec![("seat_position", 10.0), ("wheel_tilt", 101.0)],
+            OUT_OF_RANGE,
+        ),
+        (
+            vec![("seat_position", 10.0), ("seat_height", -0.5)],
+            OUT_OF_RANGE,
+        ),
+        (vec![("seat_position", f64::NAN)], INVALID_ARGS),
+        (vec![("seat_position", f64::INFINITY)], INVALID_ARGS),
+    ] {
+        let map: HashMap<&str, f64> = bad.into_iter().collect();
+        assert_eq!(err_name(p.set_positions(map).await), expect);
+        assert_eq!(
+            p.positions().await.unwrap(),
+            after,
+            "a failed update changed something"
+        );
+    }
+}
+
+#[tokio::test]
+async fn not_found_errors() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    s.park().await;
+    let ghost = ObjectPath::try_from("/org/driverprofiled1/profiles/42").unwrap();
+    assert_eq!(err_name(m.select_profile(&ghost).await), NOT_FOUND);
+    let elsewhere = ObjectPath::try_from("/org/driverprofiled1").unwrap();
+    assert_eq!(err_name(m.select_profile(&elsewhere).await), NOT_FOUND);
+    let p = m.create_profile("Anna").await.unwrap();
+    s.profile(&p).await.delete().await.unwrap();
+    assert_eq!(err_name(m.select_profile(&p).await), NOT_FOUND);
+    assert_eq!(m.active_profile().await.unwrap().as_str(), "/");
+}
+
+#[tokio::test]
+async fn bad_vehicle_signals_are_rejected_whole() {
+    let s = Setup::new().await;
+    let v = s.vehicle().await;
+    assert_eq!(v.gear().await.unwrap(), "");
+    assert!(v.speed_kmh().await.unwrap() < 0.0);
+    assert!(!v.interlock().await.unwrap().is_empty());
+    let cases: Vec<Vec<(&str, Variant<'_>)>> = vec![
+        vec![
+            ("gear", Variant::from("P")),
+            ("warp_drive", Variant::from(true)),
+        ],
+        vec![
+            ("gear", Variant::from("P")),
+            ("speed_kmh", Variant::from(f64::NAN)),
+        ],
+        vec![
+            ("gear", Variant::from("P")),
+            ("speed_kmh", Variant::from(f64::INFINITY)),
+        ],
+        vec![
+            ("gear", Variant::from("P")),
+            ("speed_kmh", Variant::from(-1.0)),
+        ],
+        vec![
+            ("gear", Variant::from("P")),
+            ("speed_kmh", Variant::from(3u32)),
+        ],
+        vec![("gear", Variant::from("X"))],
+        vec![("gear", Variant::from(1i32))],
+        vec![
+            ("gear", Variant::from("P")),
+            ("brake_pressed", Variant::from("yes")),
+        ],
+    ];
+    for c in cases {
+        let what = format!("{c:?}");
+        assert_eq!(err_name(s.signals(&c).await), INVALID_ARGS, "{what}");
+        assert_eq!(v.gear().await.unwrap(), "", "{what} applied a part");
+    }
+    s.signals(&[
+        ("gear", Variant::from("P")),
+        ("speed_kmh", Variant::from(0.2)),
+        ("manual_control", Variant::from(false)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(v.gear().await.unwrap(), "P");
+    assert_eq!(v.speed_kmh().await.unwrap(), 0.2);
+    assert_eq!(v.interlock().await.unwrap(), "");
+}
+
+#[tokio::test]
+async fn actuator_and_mock_errors() {
+    let s = Setup::new().await;
+    let seat = s.actuator("seat_position").await;
+    assert_eq!(seat.unit().await.unwrap(), "mm");
+    assert_eq!(
+        seat.vss().await.unwrap(),
+        "Vehicle.Cabin.Seat.Row1.DriverSide.Position"
+    );
+    assert_eq!(
+        (seat.min().await.unwrap(), seat.max().await.unwrap()),
+        (0.0, 260.0)
+    );
+    s.park().await;
+    assert_eq!(err_name(seat.move_to(261.0).await), OUT_OF_RANGE);
+    assert_eq!(err_name(seat.move_to(f64::NAN).await), INVALID_ARGS);
+    let mock = s.mock().await;
+    assert_eq!(err_name(mock.set_speed_factor(0.0).await), INVALID_ARGS);
+    assert_eq!(
+        err_name(mock.set_speed_factor(f64::NAN).await),
+        INVALID_ARGS
+    );
+    assert_eq!(
+        err_name(mock.inject_fault("seat_position", "melt").await),
+        INVALID_ARGS
+    );
+    assert_eq!(
+        err_name(mock.inject_fault("nope", "stall").await),
+        NOT_FOUND
+    );
+    assert_eq!(
+        err_name(mock.set_position("seat_position", 300.0).await),
+        OUT_OF_RANGE
+    );
+    assert_eq!(seat.position().await.unwrap(), 130.0);
+}
+
+#[tokio::test]
+async fn object_manager_lists_profiles_and_actuators() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    let p = m.create_profile("Anna").await.unwrap();
+    let om = zbus::fdo::ObjectManagerProxy::builder(&s.conn)
+        .destination(NAME)
+        .path(ROOT)
+        .build()
+        .await
+        .unwrap();
+    let objects = om.get_managed_objects().await.unwrap();
+    let profile = objects.get(&p).expect("profile managed");
+    assert!(profile.contains_key("org.driverprofiled1.Profile"));
+    let act = objects
+        .keys()
+        .filter(|k| k.as_str().starts_with("/org/driverprofiled1/actuators/"))
+        .count();
+    assert_eq!(act, 8);
+}

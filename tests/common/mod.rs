@@ -1,0 +1,409 @@
+//! Test harness: a private `dbus-daemon` per test, the real `driverprofiled` binary with the
+//! mock backend and a temporary state dir, and zbus proxies to drive it. Never touches the
+//! machine's system or session bus.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use zbus::proxy::CacheProperties;
+use zbus::{Connection, OwnedObjectPath, Variant, proxy};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_driverprofiled");
+pub const NAME: &str = "org.driverprofiled1";
+pub const ROOT: &str = "/org/driverprofiled1";
+/// Guard against a hung test; never used to wait for something to happen.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+#[proxy(
+    interface = "org.driverprofiled1.Manager",
+    default_service = "org.driverprofiled1",
+    default_path = "/org/driverprofiled1"
+)]
+pub trait Manager {
+    fn create_profile(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    fn select_profile(&self, profile: &zbus::ObjectPath<'_>) -> zbus::Result<()>;
+    fn stop(&self) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn active_profile(&self) -> zbus::Result<OwnedObjectPath>;
+    #[zbus(property)]
+    fn profiles(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
+    #[zbus(property)]
+    fn actuators(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
+    #[zbus(property)]
+    fn state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn backend(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn version(&self) -> zbus::Result<String>;
+    #[zbus(signal)]
+    fn motion_started(&self, reason: String, profile: OwnedObjectPath) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn motion_finished(&self, reason: String, outcome: String) -> zbus::Result<()>;
+}
+
+#[proxy(
+    interface = "org.driverprofiled1.Profile",
+    default_service = "org.driverprofiled1"
+)]
+pub trait Profile {
+    fn set_positions(&self, positions: HashMap<&str, f64>) -> zbus::Result<()>;
+    fn save_current_positions(&self) -> zbus::Result<()>;
+    fn bind_key(&self, key: &str) -> zbus::Result<()>;
+    fn unbind_key(&self, key: &str) -> zbus::Result<()>;
+    fn delete(&self) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn id(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn name(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn set_name(&self, name: &str) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn keys(&self) -> zbus::Result<Vec<String>>;
+    #[zbus(property)]
+    fn positions(&self) -> zbus::Result<HashMap<String, f64>>;
+    #[zbus(property)]
+    fn easy_exit(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn set_easy_exit(&self, v: bool) -> zbus::Result<()>;
+}
+
+#[proxy(
+    interface = "org.driverprofiled1.Actuator",
+    default_service = "org.driverprofiled1"
+)]
+pub trait Actuator {
+    fn move_to(&self, position: f64) -> zbus::Result<()>;
+    fn stop(&self) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn name(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn unit(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn min(&self) -> zbus::Result<f64>;
+    #[zbus(property)]
+    fn max(&self) -> zbus::Result<f64>;
+    #[zbus(property)]
+    fn vss(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn position(&self) -> zbus::Result<f64>;
+    #[zbus(property)]
+    fn target(&self) -> zbus::Result<f64>;
+    #[zbus(property)]
+    fn moving(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn fault(&self) -> zbus::Result<String>;
+}
+
+#[proxy(
+    interface = "org.driverprofiled1.Vehicle",
+    default_service = "org.driverprofiled1",
+    default_path = "/org/driverprofiled1"
+)]
+pub trait Vehicle {
+    fn update_signals(&self, signals: HashMap<&str, Variant<'_>>) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn gear(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn speed_kmh(&self) -> zbus::Result<f64>;
+    #[zbus(property)]
+    fn manual_control(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn interlock(&self) -> zbus::Result<String>;
+}
+
+#[proxy(
+    interface = "org.driverprofiled1.Mock",
+    default_service = "org.driverprofiled1",
+    default_path = "/org/driverprofiled1"
+)]
+pub trait Mock {
+    fn set_speed_factor(&self, factor: f64) -> zbus::Result<()>;
+    fn inject_fault(&self, axis: &str, kind: &str) -> zbus::Result<()>;
+    fn set_position(&self, axis: &str, position: f64) -> zbus::Result<()>;
+}
+
+/// A private `dbus-daemon`, killed on drop.
+pub struct Bus {
+    child: Child,
+    pub address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Bus {
+    pub fn start() -> Bus {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("bus.conf");
+        std::fs::write(
+            &conf,
+            driverprofiled::privatebus::config_xml(&dir.path().display().to_string()),
+        )
+        .expect("write bus config");
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .arg("--nofork")
+            .arg("--print-address=1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon must be installed (apt-get install dbus-daemon)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read bus address");
+        assert!(!line.trim().is_empty(), "dbus-daemon printed no address");
+        Bus {
+            child,
+            address: line.trim().to_string(),
+            _dir: dir,
+        }
+    }
+
+    pub async fn connect(&self) -> Connection {
+        zbus::connection::Builder::address(self.address.as_str())
+            .build()
+            .await
+            .expect("connect to the private bus")
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real daemon binary, on a bus, with a state dir.
+pub struct Daemon {
+    child: Option<Child>,
+    pub stderr_path: PathBuf,
+}
+
+pub struct Setup {
+    pub bus: Bus,
+    pub state: tempfile::TempDir,
+    pub conn: Connection,
+    pub daemon: Daemon,
+}
+
+impl Setup {
+    /// Bus + daemon (mock, fresh state dir) + a client connection.
+    pub async fn new() -> Setup {
+        Self::with_args(&[]).await
+    }
+
+    pub async fn with_args(extra: &[&str]) -> Setup {
+        let bus = Bus::start();
+        let state = tempfile::tempdir().expect("tempdir");
+        let conn = bus.connect().await;
+        let daemon = Daemon::start(&conn, &bus, state.path(), extra).await;
+        Setup {
+            bus,
+            state,
+            conn,
+            daemon,
+        }
+    }
+
+    pub async fn manager(&self) -> ManagerProxy<'static> {
+        ManagerProxy::new(&self.conn).await.expect("manager proxy")
+    }
+
+    pub async fn vehicle(&self) -> VehicleProxy<'static> {
+        VehicleProxy::builder(&self.conn)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .expect("vehicle proxy")
+    }
+
+    pub async fn mock(&self) -> MockProxy<'static> {
+        MockProxy::new(&self.conn).await.expect("mock proxy")
+    }
+
+    pub async fn profile(&self, path: &OwnedObjectPath) -> ProfileProxy<'static> {
+        ProfileProxy::builder(&self.conn)
+            .path(path.clone())
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .expect("profile proxy")
+    }
+
+    /// An actuator proxy that reads properties from the daemon every time.
+    pub async fn actuator(&self, axis: &str) -> ActuatorProxy<'static> {
+        ActuatorProxy::builder(&self.conn)
+            .path(format!("{ROOT}/actuators/{axis}"))
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .expect("actuator proxy")
+    }
+
+    /// Gear P, standstill: motion allowed.
+    pub async fn park(&self) {
+        self.signals(&[
+            ("gear", Variant::from("P")),
+            ("speed_kmh", Variant::from(0.0)),
+        ])
+        .await
+        .expect("park");
+    }
+
+    pub async fn signals(&self, s: &[(&str, Variant<'_>)]) -> zbus::Result<()> {
+        let map: HashMap<&str, Variant<'_>> = s.iter().map(|(k, v)| (*k, v.clone())).collect();
+        self.vehicle().await.update_signals(map).await
+    }
+
+    /// Stop the daemon with SIGTERM and return its exit status.
+    pub fn stop_daemon(&mut self) -> ExitStatus {
+        self.daemon.terminate()
+    }
+
+    /// Start the daemon again on the same bus and state dir.
+    pub async fn restart_daemon(&mut self, extra: &[&str]) {
+        if self.daemon.child.is_some() {
+            self.daemon.terminate();
+        }
+        self.daemon = Daemon::start(&self.conn, &self.bus, self.state.path(), extra).await;
+    }
+}
+
+impl Daemon {
+    /// Start the daemon and wait until it owns its bus name (via NameOwnerChanged).
+    pub async fn start(conn: &Connection, bus: &Bus, state: &Path, extra: &[&str]) -> Daemon {
+        let dbus = zbus::fdo::DBusProxy::new(conn).await.expect("dbus proxy");
+        let mut owner_changed = dbus
+            .receive_name_owner_changed_with_args(&[(0, NAME)])
+            .await
+            .expect("subscribe NameOwnerChanged");
+        let stderr_path = state.with_extension("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
+        let mut child = Command::new(BIN)
+            .args(["--bus", &bus.address, "--mock", "--state-dir"])
+            .arg(state)
+            .args(extra)
+            .env("RUST_LOG", "debug,zbus=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn driverprofiled");
+        let owned = async {
+            loop {
+                if dbus
+                    .name_has_owner(NAME.try_into().expect("name"))
+                    .await
+                    .unwrap_or(false)
+                {
+                    return;
+                }
+                owner_changed
+                    .next()
+                    .await
+                    .expect("NameOwnerChanged stream ended");
+            }
+        };
+        let exited = async {
+            // The daemon exiting early is a failure; poll its status while waiting for the name.
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = owned => {}
+            status = exited => panic!(
+                "driverprofiled exited with {status} before owning its name:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            ),
+            _ = tokio::time::sleep(TIMEOUT) => panic!("driverprofiled did not take its name"),
+        }
+        Daemon {
+            child: Some(child),
+            stderr_path,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("daemon running");
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        child.wait().expect("wait for daemon")
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The D-Bus error name of a failed call; panics if the call succeeded.
+pub fn err_name<T: std::fmt::Debug>(r: zbus::Result<T>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got Ok({v:?})"),
+        Err(zbus::Error::MethodError(name, _, _)) => name.to_string(),
+        Err(zbus::Error::FDO(e)) => {
+            let e: &dyn zbus::DBusError = e.as_ref();
+            e.name().to_string()
+        }
+        Err(e) => panic!("expected a D-Bus error reply, got {e:?}"),
+    }
+}
+
+/// Next item of a stream, or panic after [`TIMEOUT`].
+pub async fn next<S: Stream + Unpin>(s: &mut S, what: &str) -> S::Item {
+    match tokio::time::timeout(TIMEOUT, s.next()).await {
+        Ok(Some(item)) => item,
+        Ok(None) => panic!("stream of {what} ended"),
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// Wait for the next MotionFinished and return (reason, outcome).
+pub async fn finished(s: &mut MotionFinishedStream) -> (String, String) {
+    let sig = next(s, "MotionFinished").await;
+    let a = sig.args().expect("MotionFinished args");
+    (a.reason().clone(), a.outcome().clone())
+}
+
+/// Wait for the next MotionStarted and return (reason, profile path).
+pub async fn started(s: &mut MotionStartedStream) -> (String, String) {
+    let sig = next(s, "MotionStarted").await;
+    let a = sig.args().expect("MotionStarted args");
+    (a.reason().clone(), a.profile().to_string())
+}
+
+/// The eight axes of the default config.
+pub const AXES: [&str; 8] = [
+    "seat_position",
+    "seat_height",
+    "seat_tilt",
+    "backrest_recline",
+    "headrest_height",
+    "headrest_angle",
+    "wheel_tilt",
+    "wheel_extension",
+];

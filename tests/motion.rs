@@ -1,0 +1,370 @@
+//! Recall and manual motion over the real bus with the mock actuators.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use common::*;
+use futures_util::StreamExt;
+use zbus::Variant;
+
+const INTERLOCKED: &str = "org.driverprofiled1.Error.Interlocked";
+
+/// Distinct in-range targets for all eight axes (none equal to the initial position).
+fn targets() -> HashMap<&'static str, f64> {
+    [
+        ("seat_position", 180.0),
+        ("seat_height", 45.0),
+        ("seat_tilt", 8.0),
+        ("backrest_recline", 25.0),
+        ("headrest_height", 35.0),
+        ("headrest_angle", 9.0),
+        ("wheel_tilt", 70.0),
+        ("wheel_extension", 30.0),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Wait until the seat reports a Position other than `from` (it is under way).
+async fn wait_seat_moved(s: &Setup, from: f64) -> f64 {
+    let seat = ActuatorProxy::builder(&s.conn)
+        .path(format!("{ROOT}/actuators/seat_position"))
+        .build()
+        .await
+        .unwrap();
+    let mut changes = seat.receive_position_changed().await;
+    loop {
+        let p = next(&mut changes, "seat Position change")
+            .await
+            .get()
+            .await
+            .unwrap();
+        if p != from {
+            return p;
+        }
+    }
+}
+
+#[tokio::test]
+async fn recall_moves_every_axis_to_the_profile() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    let path = m.create_profile("Anna").await.unwrap();
+    let p = s.profile(&path).await;
+    p.set_positions(targets()).await.unwrap();
+    s.mock().await.set_speed_factor(50.0).await.unwrap();
+    s.park().await;
+    let mut st = m.receive_motion_started().await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(started(&mut st).await, ("recall".into(), path.to_string()));
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "completed".into())
+    );
+    assert_eq!(m.active_profile().await.unwrap(), path);
+    assert_eq!(m.state().await.unwrap(), "idle");
+    for (axis, want) in targets() {
+        let a = s.actuator(axis).await;
+        assert_eq!(a.position().await.unwrap(), want, "{axis}");
+        assert_eq!(a.target().await.unwrap(), want, "{axis}");
+        assert!(!a.moving().await.unwrap(), "{axis}");
+        assert_eq!(a.fault().await.unwrap(), "", "{axis}");
+    }
+}
+
+#[tokio::test]
+async fn recall_and_manual_move_refused_out_of_park() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    let path = m.create_profile("Anna").await.unwrap();
+    s.profile(&path)
+        .await
+        .set_positions(targets())
+        .await
+        .unwrap();
+    let seat = s.actuator("seat_position").await;
+    let mut st = m.receive_motion_started().await.unwrap();
+
+    // Gear never reported: interlocked.
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+    for (gear, speed) in [("D", 0.0), ("R", 0.0), ("N", 0.0), ("P", 0.5), ("P", 12.0)] {
+        s.signals(&[
+            ("gear", Variant::from(gear)),
+            ("speed_kmh", Variant::from(speed)),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            err_name(m.select_profile(&path).await),
+            INTERLOCKED,
+            "{gear} {speed}"
+        );
+        assert_eq!(
+            err_name(seat.move_to(10.0).await),
+            INTERLOCKED,
+            "{gear} {speed}"
+        );
+    }
+    s.signals(&[
+        ("gear", Variant::from("P")),
+        ("speed_kmh", Variant::from(0.0)),
+        ("manual_control", Variant::from(true)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+
+    // Nothing was commanded, nothing became active.
+    assert_eq!(m.active_profile().await.unwrap().as_str(), "/");
+    assert_eq!(seat.position().await.unwrap(), 130.0);
+    assert_eq!(seat.target().await.unwrap(), 130.0);
+    // The first MotionStarted is the one of this allowed move, not of a refused call.
+    s.signals(&[("manual_control", Variant::from(false))])
+        .await
+        .unwrap();
+    s.mock().await.set_speed_factor(50.0).await.unwrap();
+    seat.move_to(120.0).await.unwrap();
+    assert_eq!(started(&mut st).await, ("manual".into(), "/".into()));
+}
+
+/// Start a slow recall (real speed: the seat needs ~3 s), wait until it is under way.
+async fn slow_recall(s: &Setup) -> (ManagerProxy<'static>, MotionFinishedStream) {
+    let m = s.manager().await;
+    let path = m.create_profile("Anna").await.unwrap();
+    s.profile(&path)
+        .await
+        .set_positions(targets())
+        .await
+        .unwrap();
+    s.park().await;
+    let fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(m.state().await.unwrap(), "moving");
+    wait_seat_moved(s, 130.0).await;
+    (m, fin)
+}
+
+/// After a halt: the seat stopped between start and target, and stays there.
+async fn assert_halted_midway(s: &Setup) {
+    let seat = s.actuator("seat_position").await;
+    assert!(!seat.moving().await.unwrap());
+    let p = seat.position().await.unwrap();
+    assert!(p > 130.0 && p < 180.0, "seat at {p}");
+    // Measured, not a synchronisation: over 300 ms a running motor would move ~7 mm.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(seat.position().await.unwrap(), p, "the seat kept moving");
+    assert_eq!(s.manager().await.state().await.unwrap(), "idle");
+}
+
+#[tokio::test]
+async fn leaving_park_halts_motion_midway() {
+    let s = Setup::new().await;
+    let (_m, mut fin) = slow_recall(&s).await;
+    s.signals(&[("gear", Variant::from("D"))]).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "interlocked".into())
+    );
+    assert_halted_midway(&s).await;
+}
+
+#[tokio::test]
+async fn speed_rising_halts_motion() {
+    let s = Setup::new().await;
+    let (_m, mut fin) = slow_recall(&s).await;
+    s.signals(&[("speed_kmh", Variant::from(4.0))])
+        .await
+        .unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "interlocked".into())
+    );
+    assert_halted_midway(&s).await;
+}
+
+#[tokio::test]
+async fn stop_halts_motion() {
+    let s = Setup::new().await;
+    let (m, mut fin) = slow_recall(&s).await;
+    m.stop().await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "stopped".into())
+    );
+    assert_halted_midway(&s).await;
+}
+
+#[tokio::test]
+async fn actuator_stop_halts_motion() {
+    let s = Setup::new().await;
+    let (_m, mut fin) = slow_recall(&s).await;
+    s.actuator("seat_position").await.stop().await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "stopped".into())
+    );
+    assert_halted_midway(&s).await;
+}
+
+#[tokio::test]
+async fn manual_switch_overrides_motion() {
+    let s = Setup::new().await;
+    let (_m, mut fin) = slow_recall(&s).await;
+    s.signals(&[("manual_control", Variant::from(true))])
+        .await
+        .unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "overridden".into())
+    );
+    assert_halted_midway(&s).await;
+}
+
+#[tokio::test]
+async fn moving_an_axis_by_hand_overrides_motion() {
+    let s = Setup::new().await;
+    let (_m, mut fin) = slow_recall(&s).await;
+    s.mock()
+        .await
+        .set_position("wheel_tilt", 10.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "overridden".into())
+    );
+    assert_halted_midway(&s).await;
+    assert_eq!(
+        s.actuator("wheel_tilt").await.position().await.unwrap(),
+        10.0
+    );
+}
+
+#[tokio::test]
+async fn second_recall_supersedes_the_first() {
+    let s = Setup::new().await;
+    let (m, mut fin) = slow_recall(&s).await;
+    let ben = m.create_profile("Ben").await.unwrap();
+    let mut ben_pos = targets();
+    ben_pos.insert("seat_position", 100.0);
+    s.profile(&ben).await.set_positions(ben_pos).await.unwrap();
+    let mut st = m.receive_motion_started().await.unwrap();
+    s.mock().await.set_speed_factor(50.0).await.unwrap();
+    m.select_profile(&ben).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "superseded".into())
+    );
+    assert_eq!(started(&mut st).await, ("recall".into(), ben.to_string()));
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "completed".into())
+    );
+    assert_eq!(m.active_profile().await.unwrap(), ben);
+    assert_eq!(
+        s.actuator("seat_position").await.position().await.unwrap(),
+        100.0
+    );
+}
+
+#[tokio::test]
+async fn manual_move_to_completes() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    s.park().await;
+    s.mock().await.set_speed_factor(50.0).await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    let wheel = s.actuator("wheel_extension").await;
+    wheel.move_to(5.0).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("manual".into(), "completed".into())
+    );
+    assert_eq!(wheel.position().await.unwrap(), 5.0);
+    // No profile was made active by a manual move.
+    assert_eq!(m.active_profile().await.unwrap().as_str(), "/");
+}
+
+#[tokio::test]
+async fn stalled_axis_faults_and_is_cleared_by_a_manual_move() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    s.park().await;
+    let mock = s.mock().await;
+    mock.set_speed_factor(50.0).await.unwrap();
+    mock.inject_fault("seat_height", "stall").await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    let h = s.actuator("seat_height").await;
+    h.move_to(60.0).await.unwrap();
+    assert_eq!(finished(&mut fin).await, ("manual".into(), "fault".into()));
+    let fault = h.fault().await.unwrap();
+    assert!(fault.starts_with("stalled at 30 mm"), "{fault}");
+    assert!(!h.moving().await.unwrap());
+    assert_eq!(h.position().await.unwrap(), 30.0);
+
+    mock.inject_fault("seat_height", "none").await.unwrap();
+    h.move_to(60.0).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("manual".into(), "completed".into())
+    );
+    assert_eq!(h.fault().await.unwrap(), "");
+    assert_eq!(h.position().await.unwrap(), 60.0);
+}
+
+#[tokio::test]
+async fn position_signals_are_throttled_to_about_10_per_second() {
+    let s = Setup::new().await;
+    let m = s.manager().await;
+    s.park().await;
+    // Real speed: 10 %/s over 20 % = 2 s of motion; the mock reports every 40 ms.
+    let wheel = s.actuator("wheel_tilt").await;
+    let props = zbus::fdo::PropertiesProxy::builder(&s.conn)
+        .destination(NAME)
+        .path(format!("{ROOT}/actuators/wheel_tilt"))
+        .build()
+        .await
+        .unwrap();
+    let mut changes = props.receive_properties_changed().await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    let t0 = Instant::now();
+    wheel.move_to(70.0).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("manual".into(), "completed".into())
+    );
+    let secs = t0.elapsed().as_secs_f64();
+    let mut values = Vec::new();
+    // Every change was emitted before MotionFinished, so all are queued already.
+    while let Ok(Some(c)) =
+        tokio::time::timeout(std::time::Duration::from_millis(200), changes.next()).await
+    {
+        let args = c.args().unwrap();
+        if let Some(v) = args.changed_properties().get("Position") {
+            values.push(f64::try_from(v).unwrap());
+        }
+    }
+    assert_eq!(
+        values.last().copied(),
+        Some(70.0),
+        "the final value is signalled"
+    );
+    assert!(
+        values.len() >= 5,
+        "too few updates while moving: {values:?}"
+    );
+    let allowed = (secs * 10.0).ceil() as usize + 2;
+    assert!(
+        values.len() <= allowed,
+        "{} Position signals in {secs:.2} s: {values:?}",
+        values.len()
+    );
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]),
+        "not monotonic: {values:?}"
+    );
+}
