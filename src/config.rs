@@ -9,6 +9,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::core::keys::KeyConfig;
+
 /// The default configuration, identical to `config/driverprofiled.toml`.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/driverprofiled.toml");
 /// Name under which the built-in defaults are reported in errors.
@@ -67,6 +69,7 @@ pub struct Config {
     pub speed_threshold_kmh: f64,
     pub motion_timeout_ms: u64,
     pub axes: Vec<AxisConfig>,
+    pub keys: KeyConfig,
 }
 
 /// A configuration error with its location.
@@ -99,6 +102,20 @@ struct RawConfig {
     motion: Option<Spanned<RawMotion>>,
     #[serde(default)]
     axis: Vec<Spanned<RawAxis>>,
+    #[serde(default)]
+    keys: Option<Spanned<RawKeys>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    anchors: Option<Spanned<Vec<Spanned<String>>>>,
+    driver_anchor: Option<Spanned<String>>,
+    expire_s: Option<Spanned<Number>>,
+    approach_radius_m: Option<Spanned<Number>>,
+    hysteresis_m: Option<Spanned<Number>>,
+    dwell_s: Option<Spanned<Number>>,
+    pre_adjust: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +249,17 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         speed_threshold_kmh: 0.5,
         motion_timeout_ms: 60_000,
         axes: Vec::new(),
+        keys: KeyConfig {
+            anchors: ["driver_door", "passenger_door", "rear", "cabin"]
+                .map(String::from)
+                .to_vec(),
+            driver_anchor: 0,
+            expire_ms: 2000,
+            approach_radius_m: 5.0,
+            hysteresis_m: 0.5,
+            dwell_ms: 400,
+            pre_adjust: true,
+        },
     };
     if let Some(p) = &raw.profiles {
         let p = p.get_ref();
@@ -261,6 +289,10 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             }
             cfg.motion_timeout_ms = (t * 1000.0).round() as u64;
         }
+    }
+
+    if let Some(k) = &raw.keys {
+        parse_keys(&ctx, k, &mut cfg.keys)?;
     }
 
     if raw.axis.is_empty() {
@@ -361,6 +393,85 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         });
     }
     Ok(cfg)
+}
+
+fn parse_keys(ctx: &Ctx<'_>, k: &Spanned<RawKeys>, out: &mut KeyConfig) -> Result<(), ConfigError> {
+    let k = k.get_ref();
+    if let Some(list) = &k.anchors {
+        let mut anchors: Vec<String> = Vec::new();
+        for a in list.get_ref() {
+            let name = a.get_ref();
+            if !valid_axis_name(name) {
+                return Err(ctx.err(
+                    a,
+                    format!("anchor name {name:?} must be 1-64 characters of a-z, 0-9 and _"),
+                ));
+            }
+            if anchors.contains(name) {
+                return Err(ctx.err(a, format!("anchor {name:?} is listed twice")));
+            }
+            anchors.push(name.clone());
+        }
+        if anchors.is_empty() {
+            return Err(ctx.err(list, "at least one anchor is needed"));
+        }
+        out.anchors = anchors;
+    }
+    let driver = match &k.driver_anchor {
+        Some(d) => out
+            .anchors
+            .iter()
+            .position(|a| a == d.get_ref())
+            .ok_or_else(|| {
+                ctx.err(
+                    d,
+                    format!("driver_anchor {:?} is not in anchors", d.get_ref()),
+                )
+            })?,
+        None => out
+            .anchors
+            .iter()
+            .position(|a| a == "driver_door")
+            .ok_or_else(|| {
+                ctx.err_at(
+                    0,
+                    "driver_anchor must be set when anchors has no \"driver_door\"",
+                )
+            })?,
+    };
+    out.driver_anchor = driver;
+    if let Some(v) = &k.expire_s {
+        let s = ctx.positive(v, "expire_s")?;
+        if s > 60.0 {
+            return Err(ctx.err(v, "expire_s must be at most 60"));
+        }
+        out.expire_ms = (s * 1000.0).round() as u64;
+    }
+    if let Some(v) = &k.approach_radius_m {
+        let r = ctx.positive(v, "approach_radius_m")?;
+        if r > 100.0 {
+            return Err(ctx.err(v, "approach_radius_m must be at most 100"));
+        }
+        out.approach_radius_m = r;
+    }
+    if let Some(v) = &k.hysteresis_m {
+        let h = ctx.finite(v, "hysteresis_m")?;
+        if !(0.0..=10.0).contains(&h) {
+            return Err(ctx.err(v, "hysteresis_m must be between 0 and 10"));
+        }
+        out.hysteresis_m = h;
+    }
+    if let Some(v) = &k.dwell_s {
+        let d = ctx.finite(v, "dwell_s")?;
+        if !(0.0..=10.0).contains(&d) {
+            return Err(ctx.err(v, "dwell_s must be between 0 and 10"));
+        }
+        out.dwell_ms = (d * 1000.0).round() as u64;
+    }
+    if let Some(p) = k.pre_adjust {
+        out.pre_adjust = p;
+    }
+    Ok(())
 }
 
 /// Read and validate a configuration file.

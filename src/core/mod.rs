@@ -6,6 +6,7 @@
 //! Persistence goes through the [`Storage`] trait, called *before* a change is committed in
 //! memory: if saving fails, the request fails and nothing changes.
 
+pub mod keys;
 pub mod store;
 pub mod view;
 
@@ -29,6 +30,8 @@ pub const PUBLISH_INTERVAL_MS: Millis = 100;
 pub enum Reason {
     Recall,
     Manual,
+    /// The selected key approached the driver's door.
+    KeyApproach,
 }
 
 impl Reason {
@@ -36,6 +39,7 @@ impl Reason {
         match self {
             Reason::Recall => "recall",
             Reason::Manual => "manual",
+            Reason::KeyApproach => "key-approach",
         }
     }
 }
@@ -153,7 +157,14 @@ pub enum Request {
         axis: String,
     },
     UpdateSignals(Vec<(String, SignalValue)>),
+    /// (key id, anchor, distance in metres) from the key-locator service.
+    ReportRanges(Vec<(String, String, f64)>),
 }
+
+/// Most readings accepted in one `ReportRanges` call.
+pub const MAX_READINGS: usize = 256;
+/// Farthest distance a reading may report, in metres.
+pub const MAX_DISTANCE_M: f64 = 100.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -226,6 +237,7 @@ pub struct Vehicle {
     pub brake_pressed: bool,
     pub rear_occupied: bool,
     pub manual_control: bool,
+    pub doors_locked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +277,9 @@ pub struct Core {
     backend: String,
     version: String,
     effects: Vec<Effect>,
+    keys: keys::Tracker,
+    /// The selected key's profile still has to be recalled once conditions allow.
+    key_recall_pending: bool,
 }
 
 impl Core {
@@ -286,6 +301,8 @@ impl Core {
             })
             .collect();
         Core {
+            keys: keys::Tracker::new(cfg.keys.clone()),
+            key_recall_pending: false,
             cfg,
             store,
             vehicle: Vehicle::default(),
@@ -295,6 +312,11 @@ impl Core {
             version,
             effects: Vec::new(),
         }
+    }
+
+    /// The selected (nearest) key, if any.
+    pub fn nearest_key(&self) -> Option<&str> {
+        self.keys.selected()
     }
 
     pub fn store(&self) -> &Store {
@@ -354,6 +376,9 @@ impl Core {
                 at(last + PUBLISH_INTERVAL_MS);
             }
         }
+        if let Some(t) = self.keys.next_deadline() {
+            at(t);
+        }
         if let Some(m) = &self.motion {
             at(m.started + self.cfg.motion_timeout_ms);
             for ma in m.axes.iter().filter(|ma| !ma.done) {
@@ -365,7 +390,7 @@ impl Core {
     }
 
     /// Let time pass: publish throttled positions, detect stalls and the motion timeout.
-    pub fn tick(&mut self, now: Millis) {
+    pub fn tick(&mut self, now: Millis, storage: &mut dyn Storage) {
         for i in 0..self.axes.len() {
             let a = &self.axes[i];
             if a.published != a.position
@@ -375,6 +400,7 @@ impl Core {
                 self.publish(i, now);
             }
         }
+        self.key_step(now, storage);
         let Some(m) = &self.motion else { return };
         if now >= m.started + self.cfg.motion_timeout_ms {
             tracing::warn!(
@@ -627,6 +653,18 @@ impl Core {
         now: Millis,
         storage: &mut dyn Storage,
     ) -> Result<Reply, Error> {
+        let result = self.handle(req, now, storage);
+        // Signals, ranges and key bindings all bear on the key selection.
+        self.key_step(now, storage);
+        result
+    }
+
+    fn handle(
+        &mut self,
+        req: Request,
+        now: Millis,
+        storage: &mut dyn Storage,
+    ) -> Result<Reply, Error> {
         match req {
             Request::CreateProfile { name } => {
                 store::check_name(&name).map_err(Error::InvalidArgs)?;
@@ -849,7 +887,96 @@ impl Core {
                 }
                 Ok(Reply::Done)
             }
+            Request::ReportRanges(readings) => {
+                if readings.len() > MAX_READINGS {
+                    return Err(Error::InvalidArgs(format!(
+                        "at most {MAX_READINGS} readings in one call, not {}",
+                        readings.len()
+                    )));
+                }
+                let mut checked = Vec::with_capacity(readings.len());
+                for (key, anchor, d) in readings {
+                    store::check_key(&key).map_err(Error::InvalidArgs)?;
+                    let Some(a) = self.keys.anchor_index(&anchor) else {
+                        return Err(Error::InvalidArgs(format!("unknown anchor {anchor:?}")));
+                    };
+                    if !d.is_finite() || !(0.0..=MAX_DISTANCE_M).contains(&d) {
+                        return Err(Error::InvalidArgs(format!(
+                            "distance {d} of key {key:?} is not within 0..{MAX_DISTANCE_M} m"
+                        )));
+                    }
+                    checked.push((key, a, d));
+                }
+                for (key, a, d) in checked {
+                    // Only keys bound to a profile take part.
+                    if self.store.key_owner(&key).is_some() {
+                        self.keys.report(&key, a, d, now);
+                    }
+                }
+                Ok(Reply::Done)
+            }
         }
+    }
+
+    /// Re-evaluate the key selection and start a key-approach recall when it is due.
+    fn key_step(&mut self, now: Millis, storage: &mut dyn Storage) {
+        let v = &self.vehicle;
+        self.keys
+            .set_locked(v.driver_door_open || v.driver_seat_occupied);
+        let store = &self.store;
+        let unbound: Vec<String> = self
+            .keys
+            .tracked()
+            .filter(|k| store.key_owner(k).is_none())
+            .map(str::to_string)
+            .collect();
+        for k in unbound {
+            self.keys.forget(&k);
+        }
+        if self.keys.update(now) {
+            tracing::info!("nearest key: {:?}", self.keys.selected());
+            self.key_recall_pending = self.keys.selected().is_some();
+        }
+        if !self.key_recall_pending {
+            return;
+        }
+        let Some(profile) = self
+            .keys
+            .selected()
+            .and_then(|k| self.store.key_owner(k))
+            .cloned()
+        else {
+            self.key_recall_pending = false;
+            return;
+        };
+        let v = &self.vehicle;
+        let door_ok = self.cfg.keys.pre_adjust || v.driver_door_open;
+        if !door_ok || v.driver_seat_occupied || v.doors_locked || self.interlock().is_some() {
+            return;
+        }
+        self.key_recall_pending = false;
+        let targets: Vec<(usize, f64)> = profile
+            .positions
+            .iter()
+            .filter_map(|(axis, p)| self.axis_index(axis).map(|i| (i, *p)))
+            .collect();
+        let reached = targets.iter().all(|(i, p)| {
+            let c = &self.cfg.axes[*i];
+            (self.axes[*i].position - c.clamp(*p)).abs() <= c.tolerance
+        });
+        if self.store.active.as_deref() == Some(profile.id.as_str()) && reached {
+            return;
+        }
+        let id = profile.id.clone();
+        if let Err(e) = self.mutate(storage, |s| {
+            s.active = Some(id.clone());
+            Ok(())
+        }) {
+            tracing::error!("key approach: cannot make profile {id} active: {e}");
+            return;
+        }
+        tracing::info!("key approach: recalling profile {id} {:?}", profile.name);
+        self.start_motion(Reason::KeyApproach, Some(id), targets, now);
     }
 
     fn profile(&self, id: &str) -> Result<&Profile, Error> {
@@ -896,6 +1023,8 @@ impl Core {
                 brake_pressed: v.brake_pressed,
                 rear_occupied: v.rear_occupied,
                 manual_control: v.manual_control,
+                doors_locked: v.doors_locked,
+                nearest_key: self.keys.selected().unwrap_or_default().to_string(),
                 interlock: self.interlock().unwrap_or_default(),
             },
             profiles: self
@@ -995,6 +1124,7 @@ fn apply_signal(v: &mut Vehicle, key: &str, value: SignalValue) -> Result<(), Er
         "brake_pressed" => v.brake_pressed = boolean(&value)?,
         "rear_occupied" => v.rear_occupied = boolean(&value)?,
         "manual_control" => v.manual_control = boolean(&value)?,
+        "doors_locked" => v.doors_locked = boolean(&value)?,
         _ => return Err(Error::InvalidArgs(format!("unknown signal {key:?}"))),
     }
     Ok(())

@@ -169,9 +169,9 @@ fn stall_is_detected_on_the_fake_clock_and_cleared_by_movement() {
     c.take_effects();
     // The axis never moves: the stall deadline is 200 ms after the command.
     assert_eq!(c.next_deadline(), Some(1200));
-    c.tick(1199);
+    c.tick(1199, &mut NoStorage);
     assert!(c.is_moving());
-    c.tick(1200);
+    c.tick(1200, &mut NoStorage);
     assert!(!c.is_moving());
     let v = c.view();
     assert!(
@@ -236,7 +236,7 @@ fn positions_are_published_at_most_every_100ms_while_moving() {
     );
     assert_eq!(c.view().actuators["seat_position"].position, 129.0);
     assert_eq!(c.next_deadline(), Some(110));
-    c.tick(110);
+    c.tick(110, &mut NoStorage);
     assert_eq!(c.view().actuators["seat_position"].position, 128.0);
 }
 

@@ -60,6 +60,9 @@ pub struct VehicleView {
     pub brake_pressed: bool,
     pub rear_occupied: bool,
     pub manual_control: bool,
+    pub doors_locked: bool,
+    /// The key selected as nearest the driver's door; "" when none.
+    pub nearest_key: String,
     /// Why motion is not allowed now; "" when it is.
     pub interlock: String,
 }
@@ -81,6 +84,8 @@ impl VehicleView {
             ("BrakePressed", PropValue::Bool(self.brake_pressed)),
             ("RearOccupied", PropValue::Bool(self.rear_occupied)),
             ("ManualControl", PropValue::Bool(self.manual_control)),
+            ("DoorsLocked", PropValue::Bool(self.doors_locked)),
+            ("NearestKey", PropValue::Str(self.nearest_key.clone())),
             ("Interlock", PropValue::Str(self.interlock.clone())),
         ]
     }

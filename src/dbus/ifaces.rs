@@ -137,7 +137,8 @@ impl Manager {
         self.shared.read(|v| v.manager.version.clone())
     }
 
-    /// A motion began. reason: "recall" or "manual"; profile: the profile recalled, or "/".
+    /// A motion began. reason: "recall", "manual" or "key-approach"; profile: the profile
+    /// recalled, or "/".
     #[zbus(signal)]
     pub async fn motion_started(
         emitter: &SignalEmitter<'_>,
@@ -378,8 +379,8 @@ fn signal_value(v: &Variant<'_>) -> SignalValue {
 #[interface(name = "org.driverprofiled1.Vehicle")]
 impl Vehicle {
     /// Update signals: gear (s: P R N D), speed_kmh (d, >= 0), driver_door_open,
-    /// driver_seat_occupied, driver_belt_buckled, brake_pressed, rear_occupied, manual_control
-    /// (b). An unknown key or a wrong type is InvalidArgs and nothing is applied. Breaking the
+    /// driver_seat_occupied, driver_belt_buckled, brake_pressed, rear_occupied, manual_control,
+    /// doors_locked (b). An unknown key or a wrong type is InvalidArgs and nothing is applied. Breaking the
     /// interlock halts any motion at once.
     async fn update_signals(&self, signals: HashMap<String, OwnedVariant>) -> Result<(), Error> {
         let mut list: Vec<(String, SignalValue)> = signals
@@ -389,6 +390,18 @@ impl Vehicle {
         list.sort_by(|a, b| a.0.cmp(&b.0));
         self.shared
             .call(Request::UpdateSignals(list))
+            .await
+            .map(drop)
+    }
+
+    /// Key ranging from the key-locator service: (key id, anchor, distance in metres).
+    /// Anchors are those of the config. An unknown anchor, a key id empty, over 64 bytes or
+    /// with control characters, a distance not within 0..100 m, or more than 256 readings is
+    /// InvalidArgs and the whole batch is ignored. Readings of keys bound to no profile are
+    /// ignored.
+    async fn report_ranges(&self, readings: Vec<(String, String, f64)>) -> Result<(), Error> {
+        self.shared
+            .call(Request::ReportRanges(readings))
             .await
             .map(drop)
     }
@@ -435,6 +448,18 @@ impl Vehicle {
     #[zbus(property)]
     fn manual_control(&self) -> bool {
         self.shared.read(|v| v.vehicle.manual_control)
+    }
+
+    /// The doors are locked: no automatic motion (relay attacks on phone keys are real).
+    #[zbus(property)]
+    fn doors_locked(&self) -> bool {
+        self.shared.read(|v| v.vehicle.doors_locked)
+    }
+
+    /// The bound key selected as nearest the driver's door handle; "" when none.
+    #[zbus(property)]
+    fn nearest_key(&self) -> String {
+        self.shared.read(|v| v.vehicle.nearest_key.clone())
     }
 
     /// Why motion is not allowed now; "" when it is.

@@ -172,7 +172,7 @@ impl Engine {
                 }
                 _ = async { if let Some(d) = deadline { sleep_until(d.into()).await } }, if deadline.is_some() => {
                     let now = self.now();
-                    self.core.tick(now);
+                    self.core.tick(now, self.storage.as_mut());
                     self.flush().await;
                 }
             }
