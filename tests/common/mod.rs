@@ -106,6 +106,13 @@ pub trait Actuator {
 )]
 pub trait Vehicle {
     fn update_signals(&self, signals: HashMap<&str, Variant<'_>>) -> zbus::Result<()>;
+    fn report_ranges(&self, readings: Vec<(String, String, f64)>) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn driver_door_open(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn nearest_key(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn doors_locked(&self) -> zbus::Result<bool>;
     #[zbus(property)]
     fn gear(&self) -> zbus::Result<String>;
     #[zbus(property)]
