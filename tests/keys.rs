@@ -71,8 +71,11 @@ async fn driver(s: &Setup, name: &str, key: &str, seat: f64) -> OwnedObjectPath 
     path
 }
 
+/// A point in the car frame (metres).
+type Point = (f64, f64);
+
 /// Walk each (key, from, to) in `n` steps of 100 ms, reporting every key at every step.
-async fn walk(s: &Setup, people: &[(&str, (f64, f64), (f64, f64))], n: usize) {
+async fn walk(s: &Setup, people: &[(&str, Point, Point)], n: usize) {
     let mut tick = tokio::time::interval(STEP);
     for i in 0..=n {
         tick.tick().await;
@@ -86,7 +89,7 @@ async fn walk(s: &Setup, people: &[(&str, (f64, f64), (f64, f64))], n: usize) {
 }
 
 /// Keep reporting people standing still for `n` steps.
-async fn stand(s: &Setup, people: &[(&str, (f64, f64))], n: usize) {
+async fn stand(s: &Setup, people: &[(&str, Point)], n: usize) {
     let moving: Vec<_> = people.iter().map(|(k, p)| (*k, *p, *p)).collect();
     walk(s, &moving, n).await;
 }
