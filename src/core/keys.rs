@@ -18,6 +18,9 @@ use super::Millis;
 
 /// Readings kept per key and anchor.
 pub const HISTORY: usize = 5;
+/// New readings at the driver's door a selection needs during its dwell: for a slow locator
+/// (BLE, seconds apart) the dwell alone would confirm a lucky value with no new evidence.
+pub const DWELL_READINGS: u64 = 2;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyConfig {
@@ -36,6 +39,8 @@ pub struct KeyConfig {
 struct AnchorTrack {
     readings: VecDeque<f64>,
     last: Millis,
+    /// Readings received in all.
+    count: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -48,8 +53,9 @@ pub struct Tracker {
     cfg: KeyConfig,
     keys: BTreeMap<String, KeyTrack>,
     selected: Option<String>,
-    /// The selection wanted instead of the current one, and since when.
-    challenger: Option<(Option<String>, Millis)>,
+    /// The selection wanted instead of the current one, since when, and the wanted key's
+    /// reading count at the driver's door then.
+    challenger: Option<(Option<String>, Millis, u64)>,
     locked: bool,
 }
 
@@ -95,6 +101,7 @@ impl Tracker {
             }
             a.readings.push_back(distance);
             a.last = now;
+            a.count += 1;
         }
     }
 
@@ -123,31 +130,46 @@ impl Tracker {
         !a.readings.is_empty() && now < a.last + self.cfg.expire_ms
     }
 
-    /// The filtered distance of `key` to `anchor`, if known.
-    pub fn filtered(&self, key: &str, anchor: usize, now: Millis) -> Option<f64> {
+    /// The filtered distance of `key` to `anchor`, if known. With three or more readings it
+    /// is their median. With fewer it leans the safe way: `far` (for the driver's door) takes
+    /// the larger of two and knows nothing from one; near (for the other anchors) takes the
+    /// smaller, so that noise makes a key less of a candidate, never more.
+    pub fn filtered(&self, key: &str, anchor: usize, now: Millis, far: bool) -> Option<f64> {
         let a = self.keys.get(key)?.anchors.get(anchor)?;
         if !self.fresh(a, now) {
             return None;
         }
         let mut v: Vec<f64> = a.readings.iter().copied().collect();
         v.sort_by(f64::total_cmp);
-        match v.len() {
-            0 | 1 => None,
-            2 => Some(v[1]),
-            n => Some(v[n / 2]),
+        match (v.len(), far) {
+            (0, _) | (1, true) => None,
+            (1, false) => Some(v[0]),
+            (2, true) => Some(v[1]),
+            (2, false) => Some(v[0]),
+            (n, _) => Some(v[n / 2]),
         }
     }
 
     /// The key's filtered distance to the driver's door if it is a candidate.
     pub fn candidate_distance(&self, key: &str, now: Millis) -> Option<f64> {
-        let d = self.filtered(key, self.cfg.driver_anchor, now)?;
+        let d = self.filtered(key, self.cfg.driver_anchor, now, true)?;
         if d > self.cfg.approach_radius_m {
             return None;
         }
         let nearest_is_driver = (0..self.cfg.anchors.len())
             .filter(|&i| i != self.cfg.driver_anchor)
-            .all(|i| self.filtered(key, i, now).is_none_or(|other| d < other));
+            .all(|i| {
+                self.filtered(key, i, now, false)
+                    .is_none_or(|other| d < other)
+            });
         nearest_is_driver.then_some(d)
+    }
+
+    /// Readings of `key` at the driver's door received so far.
+    fn driver_count(&self, key: Option<&str>) -> u64 {
+        key.and_then(|k| self.keys.get(k))
+            .and_then(|k| k.anchors.get(self.cfg.driver_anchor))
+            .map_or(0, |a| a.count)
     }
 
     fn present(&self, key: &str, now: Millis) -> bool {
@@ -203,15 +225,18 @@ impl Tracker {
         if wanted == self.selected {
             self.challenger = None;
         } else {
+            let count = self.driver_count(wanted.as_deref());
             match &self.challenger {
-                Some((w, since)) if *w == wanted => {
-                    if now >= since + self.cfg.dwell_ms {
+                Some((w, since, c0)) if *w == wanted => {
+                    // Deselecting needs only time; selecting also fresh evidence.
+                    let evidence = wanted.is_none() || count >= c0 + DWELL_READINGS;
+                    if now >= since + self.cfg.dwell_ms && evidence {
                         self.selected = wanted;
                         self.challenger = None;
                         changed = true;
                     }
                 }
-                _ => self.challenger = Some((wanted, now)),
+                _ => self.challenger = Some((wanted, now, count)),
             }
         }
         changed
@@ -222,7 +247,7 @@ impl Tracker {
         let dwell = self
             .challenger
             .as_ref()
-            .map(|(_, since)| since + self.cfg.dwell_ms);
+            .map(|(_, since, _)| since + self.cfg.dwell_ms);
         let stale = self
             .keys
             .values()
@@ -272,10 +297,22 @@ mod tests {
         at(&mut t, "a", [3.0, 4.5, 6.0, 3.5], 0);
         at(&mut t, "a", [2.9, 4.4, 6.0, 3.4], 100);
         assert_eq!(t.selected(), None, "one reading is not enough, two are");
-        at(&mut t, "a", [2.8, 4.3, 6.0, 3.3], 200);
-        assert_eq!(t.selected(), None);
         assert_eq!(t.next_deadline(), Some(100 + 400));
+        at(&mut t, "a", [2.8, 4.3, 6.0, 3.3], 200);
         t.update(500);
+        assert_eq!(t.selected(), None, "the dwell needs two new readings");
+        at(&mut t, "a", [2.7, 4.2, 6.0, 3.2], 550);
+        assert_eq!(t.selected(), Some("a"));
+    }
+
+    #[test]
+    fn the_dwell_needs_time_as_well() {
+        let mut t = Tracker::new(cfg());
+        for i in 0..4 {
+            at(&mut t, "a", [3.0, 4.5, 6.0, 3.5], i * 50);
+        }
+        assert_eq!(t.selected(), None, "four readings in 150 ms are not 400 ms");
+        t.update(450);
         assert_eq!(t.selected(), Some("a"));
     }
 
