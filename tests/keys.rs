@@ -450,3 +450,52 @@ async fn bad_readings_reject_the_whole_batch() {
         .collect();
     report(&s, ok).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_seated_driver_is_never_overridden() {
+    let (s, _d) = setup(&test_config()).await;
+    let anna = driver(&s, "Anna", "anna", 200.0).await;
+    driver(&s, "Ben", "ben", 60.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut st = m.receive_motion_started().await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    walk(&s, &[("anna", (-3.0, 5.0), (-1.3, 0.0))], 12).await;
+    assert_eq!(started(&mut st).await.1, anna.to_string());
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    // Anna gets in: door opens, she sits, the door closes. Her key is now in the cabin.
+    for sig in [
+        ("driver_door_open", true),
+        ("driver_seat_occupied", true),
+        ("driver_door_open", false),
+    ] {
+        s.signals(&[(sig.0, Variant::from(sig.1))]).await.unwrap();
+    }
+    let mut changes = nearest_stream(&s).await;
+    // Ben walks right up to the driver's door while Anna's key reads from the cabin.
+    walk(
+        &s,
+        &[
+            ("anna", (-0.2, 0.0), (-0.2, 0.0)),
+            ("ben", (-4.0, 5.0), (-1.1, 0.0)),
+        ],
+        15,
+    )
+    .await;
+    stand(&s, &[("anna", (-0.2, 0.0)), ("ben", (-1.1, 0.0))], 5).await;
+    let mut seen = Vec::new();
+    drain_nearest(&mut seen, &mut changes);
+    assert!(
+        seen.is_empty(),
+        "NearestKey changed under a seated driver: {seen:?}"
+    );
+    assert!(
+        futures_util::FutureExt::now_or_never(st.next()).is_none(),
+        "a motion started"
+    );
+    assert_eq!(m.active_profile().await.unwrap(), anna);
+    assert_eq!(
+        s.actuator("seat_position").await.position().await.unwrap(),
+        200.0
+    );
+}
