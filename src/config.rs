@@ -68,8 +68,66 @@ pub struct Config {
     pub max_keys: usize,
     pub speed_threshold_kmh: f64,
     pub motion_timeout_ms: u64,
+    /// At most this many motors run at once (current budget).
+    pub max_concurrent: usize,
+    /// An axis may run this long within any `duty_window_ms`.
+    pub duty_limit_ms: u64,
+    pub duty_window_ms: u64,
     pub axes: Vec<AxisConfig>,
     pub keys: KeyConfig,
+    pub easy_exit: EasyExitConfig,
+}
+
+/// Where easy exit moves an axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Retract {
+    /// By this much from where the axis is (positive: larger values).
+    Relative(f64),
+    Min,
+    Max,
+    Absolute(f64),
+}
+
+impl Retract {
+    /// The retract target for an axis at `from`, within the axis' range.
+    pub fn target(self, axis: &AxisConfig, from: f64) -> f64 {
+        axis.clamp(match self {
+            Retract::Relative(d) => from + d,
+            Retract::Min => axis.min,
+            Retract::Max => axis.max,
+            Retract::Absolute(v) => v,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EasyExitTrigger {
+    /// Gear becomes P at standstill.
+    Park,
+    /// P at standstill and the driver's belt unbuckled.
+    ParkAndUnbuckle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreOn {
+    /// Seat occupied and brake pressed.
+    Brake,
+    /// Seat occupied and belt buckled.
+    Belt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EasyExitConfig {
+    /// Whether easy exit runs when no profile is active.
+    pub enabled: bool,
+    pub trigger: EasyExitTrigger,
+    pub restore_on: RestoreOn,
+    /// With someone behind the driver, the guarded axis moves back at most this much.
+    pub rear_occupied_back_mm: f64,
+    /// The seat fore/aft axis the rear guard applies to (larger = further back).
+    pub rear_guard_axis: Option<usize>,
+    /// Retract rule per axis index.
+    pub retract: Vec<(usize, Retract)>,
 }
 
 /// A configuration error with its location.
@@ -104,6 +162,26 @@ struct RawConfig {
     axis: Vec<Spanned<RawAxis>>,
     #[serde(default)]
     keys: Option<Spanned<RawKeys>>,
+    #[serde(default)]
+    easy_exit: Option<Spanned<RawEasyExit>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEasyExit {
+    enabled: Option<bool>,
+    trigger: Option<Spanned<String>>,
+    restore_on: Option<Spanned<String>>,
+    rear_occupied_back_mm: Option<Spanned<Number>>,
+    rear_guard_axis: Option<Spanned<String>>,
+    retract: Option<Spanned<std::collections::BTreeMap<String, Spanned<RetractValue>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RetractValue {
+    Text(String),
+    Number(Number),
 }
 
 #[derive(Deserialize)]
@@ -130,6 +208,9 @@ struct RawProfiles {
 struct RawMotion {
     speed_threshold_kmh: Option<Spanned<Number>>,
     timeout_s: Option<Spanned<Number>>,
+    max_concurrent: Option<Spanned<i64>>,
+    duty_limit_s: Option<Spanned<Number>>,
+    duty_window_s: Option<Spanned<Number>>,
 }
 
 #[derive(Deserialize)]
@@ -248,7 +329,18 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         max_keys: 19,
         speed_threshold_kmh: 0.5,
         motion_timeout_ms: 60_000,
+        max_concurrent: 2,
+        duty_limit_ms: 120_000,
+        duty_window_ms: 300_000,
         axes: Vec::new(),
+        easy_exit: EasyExitConfig {
+            enabled: true,
+            trigger: EasyExitTrigger::Park,
+            restore_on: RestoreOn::Brake,
+            rear_occupied_back_mm: 0.0,
+            rear_guard_axis: None,
+            retract: Vec::new(),
+        },
         keys: KeyConfig {
             anchors: ["driver_door", "passenger_door", "rear", "cabin"]
                 .map(String::from)
@@ -288,6 +380,23 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
                 return Err(ctx.err(v, "timeout_s must be at most 600"));
             }
             cfg.motion_timeout_ms = (t * 1000.0).round() as u64;
+        }
+        if let Some(v) = &m.max_concurrent {
+            cfg.max_concurrent = ctx.int_in(v, "max_concurrent", 1, 64)? as usize;
+        }
+        if let Some(v) = &m.duty_window_s {
+            let w = ctx.positive(v, "duty_window_s")?;
+            if w > 3600.0 {
+                return Err(ctx.err(v, "duty_window_s must be at most 3600"));
+            }
+            cfg.duty_window_ms = (w * 1000.0).round() as u64;
+        }
+        if let Some(v) = &m.duty_limit_s {
+            let l = ctx.positive(v, "duty_limit_s")?;
+            cfg.duty_limit_ms = (l * 1000.0).round() as u64;
+            if cfg.duty_limit_ms > cfg.duty_window_ms {
+                return Err(ctx.err(v, "duty_limit_s must not exceed duty_window_s"));
+            }
         }
     }
 
@@ -392,7 +501,124 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             backend,
         });
     }
+    match &raw.easy_exit {
+        Some(e) => parse_easy_exit(&ctx, e, &mut cfg)?,
+        None => default_easy_exit(&mut cfg),
+    }
     Ok(cfg)
+}
+
+/// Without an [easy_exit] table: seat 50 mm back, wheel up and toward the dashboard, for the
+/// axes of those names that exist.
+fn default_easy_exit(cfg: &mut Config) {
+    let find = |n: &str| cfg.axes.iter().position(|a| a.name == n);
+    let e = &mut cfg.easy_exit;
+    e.rear_guard_axis = find("seat_position");
+    e.retract = [
+        ("seat_position", Retract::Relative(50.0)),
+        ("wheel_tilt", Retract::Max),
+        ("wheel_extension", Retract::Min),
+    ]
+    .into_iter()
+    .filter_map(|(n, r)| find(n).map(|i| (i, r)))
+    .collect();
+}
+
+fn parse_easy_exit(
+    ctx: &Ctx<'_>,
+    e: &Spanned<RawEasyExit>,
+    cfg: &mut Config,
+) -> Result<(), ConfigError> {
+    default_easy_exit(cfg);
+    let raw = e.get_ref();
+    let axis_of = |s: &Spanned<String>, what: &str| {
+        cfg.axes
+            .iter()
+            .position(|a| a.name == *s.get_ref())
+            .ok_or_else(|| ctx.err(s, format!("{what}: no axis {:?} is declared", s.get_ref())))
+    };
+    let mut out = cfg.easy_exit.clone();
+    if let Some(b) = raw.enabled {
+        out.enabled = b;
+    }
+    if let Some(t) = &raw.trigger {
+        out.trigger = match t.get_ref().as_str() {
+            "park" => EasyExitTrigger::Park,
+            "park_and_unbuckle" => EasyExitTrigger::ParkAndUnbuckle,
+            other => {
+                return Err(ctx.err(
+                    t,
+                    format!("trigger {other:?} must be \"park\" or \"park_and_unbuckle\""),
+                ));
+            }
+        };
+    }
+    if let Some(r) = &raw.restore_on {
+        out.restore_on = match r.get_ref().as_str() {
+            "brake" => RestoreOn::Brake,
+            "belt" => RestoreOn::Belt,
+            other => {
+                return Err(ctx.err(
+                    r,
+                    format!("restore_on {other:?} must be \"brake\" or \"belt\""),
+                ));
+            }
+        };
+    }
+    if let Some(v) = &raw.rear_occupied_back_mm {
+        let b = ctx.finite(v, "rear_occupied_back_mm")?;
+        if b < 0.0 {
+            return Err(ctx.err(v, "rear_occupied_back_mm must be 0 or more"));
+        }
+        out.rear_occupied_back_mm = b;
+    }
+    if let Some(a) = &raw.rear_guard_axis {
+        out.rear_guard_axis = Some(axis_of(a, "rear_guard_axis")?);
+    }
+    if let Some(table) = &raw.retract {
+        out.retract.clear();
+        for (name, value) in table.get_ref() {
+            let i = cfg
+                .axes
+                .iter()
+                .position(|a| &a.name == name)
+                .ok_or_else(|| ctx.err(value, format!("retract: no axis {name:?} is declared")))?;
+            let a = &cfg.axes[i];
+            let rule = match value.get_ref() {
+                RetractValue::Text(t) if t == "min" => Retract::Min,
+                RetractValue::Text(t) if t == "max" => Retract::Max,
+                RetractValue::Text(t) if t.starts_with('+') || t.starts_with('-') => {
+                    match t.parse::<f64>() {
+                        Ok(d) if d.is_finite() => Retract::Relative(d),
+                        _ => {
+                            return Err(ctx.err(
+                                value,
+                                format!(
+                                    "retract {name}: {t:?} is not a relative amount like \"+50\""
+                                ),
+                            ));
+                        }
+                    }
+                }
+                RetractValue::Text(t) => {
+                    return Err(ctx.err(value, format!("retract {name}: {t:?} must be \"+N\", \"-N\", \"min\", \"max\" or a number")));
+                }
+                RetractValue::Number(n) => {
+                    let v = n.get();
+                    if !v.is_finite() || v < a.min || v > a.max {
+                        return Err(ctx.err(
+                            value,
+                            format!("retract {name}: {v} is outside {}..{}", a.min, a.max),
+                        ));
+                    }
+                    Retract::Absolute(v)
+                }
+            };
+            out.retract.push((i, rule));
+        }
+    }
+    cfg.easy_exit = out;
+    Ok(())
 }
 
 fn parse_keys(ctx: &Ctx<'_>, k: &Spanned<RawKeys>, out: &mut KeyConfig) -> Result<(), ConfigError> {

@@ -6,7 +6,10 @@
 //! Persistence goes through the [`Storage`] trait, called *before* a change is committed in
 //! memory: if saving fails, the request fails and nothing changes.
 
+mod easy_exit;
 pub mod keys;
+mod motion;
+pub mod plan;
 pub mod store;
 pub mod view;
 
@@ -32,6 +35,10 @@ pub enum Reason {
     Manual,
     /// The selected key approached the driver's door.
     KeyApproach,
+    /// The car was parked: seat back, wheel up and in.
+    EasyExit,
+    /// The driver is in again after an easy exit.
+    Restore,
 }
 
 impl Reason {
@@ -40,6 +47,8 @@ impl Reason {
             Reason::Recall => "recall",
             Reason::Manual => "manual",
             Reason::KeyApproach => "key-approach",
+            Reason::EasyExit => "easy-exit",
+            Reason::Restore => "restore",
         }
     }
 }
@@ -79,6 +88,8 @@ pub enum Error {
     Interlocked(String),
     LimitReached(String),
     KeyInUse(String),
+    /// An axis has run too long lately and must rest.
+    DutyLimit(String),
     /// The change could not be stored; nothing was changed.
     Failed(String),
 }
@@ -93,6 +104,7 @@ impl Error {
         | Error::Interlocked(m)
         | Error::LimitReached(m)
         | Error::KeyInUse(m)
+        | Error::DutyLimit(m)
         | Error::Failed(m)) = self;
         m
     }
@@ -249,23 +261,10 @@ struct AxisState {
     target: f64,
     moving: bool,
     fault: String,
-    /// While commanded: when the position last changed, and to what.
+    /// While running: when the position last changed, and to what.
     progress_at: Millis,
     progress_pos: f64,
-}
-
-#[derive(Debug, Clone)]
-struct Motion {
-    reason: Reason,
-    /// Targets by axis index; `done` once the axis has arrived.
-    axes: Vec<MotionAxis>,
-    started: Millis,
-}
-
-#[derive(Debug, Clone)]
-struct MotionAxis {
-    index: usize,
-    done: bool,
+    duty: motion::Duty,
 }
 
 pub struct Core {
@@ -273,13 +272,23 @@ pub struct Core {
     store: Store,
     vehicle: Vehicle,
     axes: Vec<AxisState>,
-    motion: Option<Motion>,
+    motion: Option<motion::Motion>,
     backend: String,
     version: String,
     effects: Vec<Effect>,
     keys: keys::Tracker,
     /// The selected key's profile still has to be recalled once conditions allow.
     key_recall_pending: bool,
+    /// From an easy-exit retract until the restore.
+    easy_exit_active: bool,
+    /// The easy-exit trigger condition was seen false with the gear known: a transition into
+    /// it may trigger (the first report after a restart may not).
+    easy_exit_armed: bool,
+    /// Positions before the retract, restored when no profile is active.
+    pre_retract: Vec<(usize, f64)>,
+    /// The restore signal (brake or belt) was seen released since the retract: only a fresh
+    /// press restores (the driver usually holds the brake while shifting into P).
+    restore_primed: bool,
 }
 
 impl Core {
@@ -298,11 +307,16 @@ impl Core {
                 fault: String::new(),
                 progress_at: 0,
                 progress_pos: a.initial,
+                duty: motion::Duty::default(),
             })
             .collect();
         Core {
             keys: keys::Tracker::new(cfg.keys.clone()),
             key_recall_pending: false,
+            easy_exit_active: false,
+            easy_exit_armed: false,
+            pre_retract: Vec::new(),
+            restore_primed: false,
             cfg,
             store,
             vehicle: Vehicle::default(),
@@ -379,17 +393,14 @@ impl Core {
         if let Some(t) = self.keys.next_deadline() {
             at(t);
         }
-        if let Some(m) = &self.motion {
-            at(m.started + self.cfg.motion_timeout_ms);
-            for ma in m.axes.iter().filter(|ma| !ma.done) {
-                let a = &self.axes[ma.index];
-                at(a.progress_at + self.cfg.axes[ma.index].stall_ms);
-            }
+        if let Some(t) = self.motion_deadline() {
+            at(t);
         }
         next
     }
 
-    /// Let time pass: publish throttled positions, detect stalls and the motion timeout.
+    /// Let time pass: publish throttled positions, detect stalls, duty limits and the motion
+    /// timeout, and let the key selection's dwell and expiry take effect.
     pub fn tick(&mut self, now: Millis, storage: &mut dyn Storage) {
         for i in 0..self.axes.len() {
             let a = &self.axes[i];
@@ -400,33 +411,8 @@ impl Core {
                 self.publish(i, now);
             }
         }
+        self.motion_tick(now);
         self.key_step(now, storage);
-        let Some(m) = &self.motion else { return };
-        if now >= m.started + self.cfg.motion_timeout_ms {
-            tracing::warn!(
-                "motion ({}) not complete after {} ms: halting",
-                m.reason.as_str(),
-                self.cfg.motion_timeout_ms
-            );
-            self.halt(Outcome::Fault, now);
-            return;
-        }
-        let stalled = m.axes.iter().filter(|ma| !ma.done).find_map(|ma| {
-            let a = &self.axes[ma.index];
-            (now >= a.progress_at + self.cfg.axes[ma.index].stall_ms).then_some(ma.index)
-        });
-        if let Some(i) = stalled {
-            let ac = &self.cfg.axes[i];
-            let msg = format!(
-                "stalled at {} {} (no movement for {} ms)",
-                fmt_num(self.axes[i].position),
-                ac.unit.as_str(),
-                ac.stall_ms
-            );
-            tracing::warn!("{}: {msg}", ac.name);
-            self.axes[i].fault = msg;
-            self.halt(Outcome::Fault, now);
-        }
     }
 
     fn publish(&mut self, i: usize, now: Millis) {
@@ -456,7 +442,7 @@ impl Core {
                 if !position.is_finite() {
                     return;
                 }
-                let in_motion = self.commanded(i);
+                let in_motion = self.in_motion(i);
                 self.axes[i].position = position;
                 self.publish(i, now);
                 if in_motion {
@@ -470,152 +456,10 @@ impl Core {
                 };
                 tracing::warn!("{axis}: backend fault: {message}");
                 self.axes[i].fault = message;
-                if self.commanded(i) {
+                if self.in_motion(i) {
                     self.halt(Outcome::Fault, now);
                 }
             }
-        }
-    }
-
-    /// Whether axis `i` is part of the running motion and has not arrived.
-    fn commanded(&self, i: usize) -> bool {
-        self.motion
-            .as_ref()
-            .is_some_and(|m| m.axes.iter().any(|ma| ma.index == i && !ma.done))
-    }
-
-    fn position_update(&mut self, i: usize, position: f64, now: Millis) {
-        let tol = self.cfg.axes[i].tolerance;
-        let commanded = self.commanded(i);
-        let a = &mut self.axes[i];
-        a.position = position;
-        if commanded && (position - a.progress_pos).abs() > tol / 10.0 {
-            a.progress_at = now;
-            a.progress_pos = position;
-            if !a.fault.is_empty() {
-                tracing::info!("{}: moving again, fault cleared", self.cfg.axes[i].name);
-                a.fault.clear();
-            }
-        }
-        let arrived = commanded && (position - a.target).abs() <= tol;
-        if arrived {
-            a.moving = false;
-        }
-        if arrived
-            || !a.moving
-            || a.last_publish
-                .is_none_or(|l| now >= l + PUBLISH_INTERVAL_MS)
-        {
-            self.publish(i, now);
-        }
-        if arrived {
-            self.axis_arrived(i, now);
-        }
-    }
-
-    fn axis_arrived(&mut self, i: usize, now: Millis) {
-        let Some(m) = &mut self.motion else { return };
-        for ma in m.axes.iter_mut().filter(|ma| ma.index == i) {
-            ma.done = true;
-        }
-        if m.axes.iter().all(|ma| ma.done) {
-            self.finish(Outcome::Completed, now);
-        }
-    }
-
-    /// End the running motion: stop every axis still commanded and report the outcome.
-    fn halt(&mut self, outcome: Outcome, now: Millis) {
-        let Some(m) = &self.motion else { return };
-        let pending: Vec<usize> = m
-            .axes
-            .iter()
-            .filter(|ma| !ma.done)
-            .map(|ma| ma.index)
-            .collect();
-        for i in pending {
-            self.effects.push(Effect::Backend(BackendCommand::Stop {
-                axis: self.cfg.axes[i].name.clone(),
-            }));
-            self.axes[i].moving = false;
-            self.publish(i, now);
-        }
-        self.finish(outcome, now);
-    }
-
-    fn finish(&mut self, outcome: Outcome, _now: Millis) {
-        if let Some(m) = self.motion.take() {
-            tracing::info!(
-                "motion ({}) finished: {}",
-                m.reason.as_str(),
-                outcome.as_str()
-            );
-            self.effects.push(Effect::MotionFinished {
-                reason: m.reason,
-                outcome,
-            });
-        }
-    }
-
-    /// Start a motion to `targets` (axis index, position), superseding any running motion.
-    /// The caller has checked the interlock.
-    fn start_motion(
-        &mut self,
-        reason: Reason,
-        profile: Option<String>,
-        targets: Vec<(usize, f64)>,
-        now: Millis,
-    ) {
-        if let Some(old) = self.motion.take() {
-            for ma in old.axes.iter().filter(|ma| !ma.done) {
-                if !targets.iter().any(|(i, _)| *i == ma.index) {
-                    self.effects.push(Effect::Backend(BackendCommand::Stop {
-                        axis: self.cfg.axes[ma.index].name.clone(),
-                    }));
-                    self.axes[ma.index].moving = false;
-                    self.publish(ma.index, now);
-                }
-            }
-            self.motion = Some(old);
-            self.finish(Outcome::Superseded, now);
-        }
-        tracing::info!("motion ({}) started", reason.as_str());
-        self.effects.push(Effect::MotionStarted { reason, profile });
-        let mut axes = Vec::new();
-        for (i, target) in targets {
-            let ac = &self.cfg.axes[i];
-            let target = ac.clamp(target);
-            let a = &mut self.axes[i];
-            a.target = target;
-            let done = (a.position - target).abs() <= ac.tolerance;
-            if done {
-                if a.moving {
-                    self.effects.push(Effect::Backend(BackendCommand::Stop {
-                        axis: ac.name.clone(),
-                    }));
-                    a.moving = false;
-                }
-            } else {
-                a.moving = true;
-                a.progress_at = now;
-                a.progress_pos = a.position;
-                self.effects.push(Effect::Backend(BackendCommand::Move {
-                    axis: ac.name.clone(),
-                    target,
-                }));
-            }
-            axes.push(MotionAxis { index: i, done });
-        }
-        self.motion = Some(Motion {
-            reason,
-            axes,
-            started: now,
-        });
-        if self
-            .motion
-            .as_ref()
-            .is_some_and(|m| m.axes.iter().all(|ma| ma.done))
-        {
-            self.finish(Outcome::Completed, now);
         }
     }
 
@@ -698,18 +542,17 @@ impl Core {
             }
             Request::SelectProfile { id } => {
                 let profile = self.profile(&id)?.clone();
-                if let Some(why) = self.interlock() {
+                if let Some(why) = self.interlock_for(Reason::Recall) {
                     return Err(Error::Interlocked(format!("cannot recall now: {why}")));
                 }
+                let targets = self.profile_targets(&profile);
+                self.check_duty(&targets, now)?;
                 self.mutate(storage, |s| {
                     s.active = Some(id.clone());
                     Ok(())
                 })?;
-                let targets = profile
-                    .positions
-                    .iter()
-                    .filter_map(|(axis, v)| self.axis_index(axis).map(|i| (i, *v)))
-                    .collect();
+                // An explicit recall ends any easy exit: the profile is what the driver wants.
+                self.easy_exit_active = false;
                 self.start_motion(Reason::Recall, Some(id), targets, now);
                 Ok(Reply::Done)
             }
@@ -855,9 +698,10 @@ impl Core {
                         ac.unit.as_str()
                     )));
                 }
-                if let Some(why) = self.interlock() {
+                if let Some(why) = self.interlock_for(Reason::Manual) {
                     return Err(Error::Interlocked(format!("cannot move now: {why}")));
                 }
+                self.check_duty(&[(i, target)], now)?;
                 self.start_motion(Reason::Manual, None, vec![(i, target)], now);
                 Ok(Reply::Done)
             }
@@ -865,7 +709,7 @@ impl Core {
                 let i = self
                     .axis_index(&axis)
                     .ok_or_else(|| Error::NotFound(format!("no actuator {axis:?}")))?;
-                if self.commanded(i) {
+                if self.in_motion(i) {
                     self.halt(Outcome::Stopped, now);
                 }
                 Ok(Reply::Done)
@@ -876,15 +720,16 @@ impl Core {
                     apply_signal(&mut v, &key, value)?;
                 }
                 self.vehicle = v;
-                if self.motion.is_some() {
+                if let Some(reason) = self.motion.as_ref().map(|m| m.reason) {
                     if self.vehicle.manual_control {
                         tracing::info!("manual switch pressed during motion: the occupant wins");
                         self.halt(Outcome::Overridden, now);
-                    } else if let Some(why) = self.interlock() {
+                    } else if let Some(why) = self.interlock_for(reason) {
                         tracing::warn!("interlock broken during motion ({why}): halting");
                         self.halt(Outcome::Interlocked, now);
                     }
                 }
+                self.easy_exit_step(now);
                 Ok(Reply::Done)
             }
             Request::ReportRanges(readings) => {
@@ -951,15 +796,17 @@ impl Core {
         };
         let v = &self.vehicle;
         let door_ok = self.cfg.keys.pre_adjust || v.driver_door_open;
-        if !door_ok || v.driver_seat_occupied || v.doors_locked || self.interlock().is_some() {
+        if !door_ok || v.driver_seat_occupied || self.interlock_for(Reason::KeyApproach).is_some() {
             return;
         }
         self.key_recall_pending = false;
-        let targets: Vec<(usize, f64)> = profile
-            .positions
-            .iter()
-            .filter_map(|(axis, p)| self.axis_index(axis).map(|i| (i, *p)))
-            .collect();
+        let mut targets = self.profile_targets(&profile);
+        if self.easy_exit_active {
+            // The car is retracted: bring it to the profile's entry pose; the restore
+            // completes it once the driver is in.
+            targets = self.entry_pose(targets);
+        }
+        let targets = self.automatic_targets(targets, now);
         let reached = targets.iter().all(|(i, p)| {
             let c = &self.cfg.axes[*i];
             (self.axes[*i].position - c.clamp(*p)).abs() <= c.tolerance
@@ -977,6 +824,49 @@ impl Core {
         }
         tracing::info!("key approach: recalling profile {id} {:?}", profile.name);
         self.start_motion(Reason::KeyApproach, Some(id), targets, now);
+    }
+
+    /// A profile's positions as (axis index, target), for the axes that exist.
+    fn profile_targets(&self, profile: &Profile) -> Vec<(usize, f64)> {
+        profile
+            .positions
+            .iter()
+            .filter_map(|(axis, v)| self.axis_index(axis).map(|i| (i, *v)))
+            .collect()
+    }
+
+    /// Refuse a requested motion if an axis that would have to move has run out of duty.
+    fn check_duty(&self, targets: &[(usize, f64)], now: Millis) -> Result<(), Error> {
+        for &(i, t) in targets {
+            let ac = &self.cfg.axes[i];
+            let moves = (self.axes[i].position - ac.clamp(t)).abs() > ac.tolerance;
+            if moves && self.duty_exhausted(i, now) {
+                return Err(Error::DutyLimit(format!(
+                    "{} ran {} s within the last {} s and must rest",
+                    ac.name,
+                    self.duty_used(i, now) / 1000,
+                    self.cfg.duty_window_ms / 1000
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// For automatic motions: leave out faulted axes and axes out of duty.
+    fn automatic_targets(&self, targets: Vec<(usize, f64)>, now: Millis) -> Vec<(usize, f64)> {
+        targets
+            .into_iter()
+            .filter(|&(i, _)| {
+                let skip = !self.axes[i].fault.is_empty() || self.duty_exhausted(i, now);
+                if skip {
+                    tracing::info!(
+                        "{}: left out of an automatic motion (fault or duty limit)",
+                        self.cfg.axes[i].name
+                    );
+                }
+                !skip
+            })
+            .collect()
     }
 
     fn profile(&self, id: &str) -> Result<&Profile, Error> {
@@ -1011,6 +901,7 @@ impl Core {
                 } else {
                     "idle"
                 },
+                easy_exit_active: self.easy_exit_active,
                 backend: self.backend.clone(),
                 version: self.version.clone(),
             },

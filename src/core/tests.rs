@@ -81,8 +81,10 @@ fn recall_moves_axes_and_completes_on_arrival() {
     )
     .unwrap();
     let fx = c.take_effects();
+    let mut m = moves(&fx);
+    m.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
-        moves(&fx),
+        m,
         vec![("seat_position".into(), 200.0), ("wheel_tilt".into(), 80.0)]
     );
     assert!(matches!(

@@ -28,6 +28,7 @@ pub struct ManagerView {
     pub profiles: Vec<String>,
     pub actuators: Vec<String>,
     pub state: &'static str,
+    pub easy_exit_active: bool,
     pub backend: String,
     pub version: String,
 }
@@ -42,6 +43,7 @@ impl ManagerView {
             ("Profiles", PropValue::Paths(self.profiles.clone())),
             ("Actuators", PropValue::Paths(self.actuators.clone())),
             ("State", PropValue::Str(self.state.into())),
+            ("EasyExitActive", PropValue::Bool(self.easy_exit_active)),
             ("Backend", PropValue::Str(self.backend.clone())),
             ("Version", PropValue::Str(self.version.clone())),
         ]

@@ -29,6 +29,7 @@ impl Error {
             core::Error::Interlocked(_) => "org.driverprofiled1.Error.Interlocked",
             core::Error::LimitReached(_) => "org.driverprofiled1.Error.LimitReached",
             core::Error::KeyInUse(_) => "org.driverprofiled1.Error.KeyInUse",
+            core::Error::DutyLimit(_) => "org.driverprofiled1.Error.DutyLimit",
             core::Error::Failed(_) => "org.driverprofiled1.Error.Failed",
         }
     }

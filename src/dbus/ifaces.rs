@@ -86,8 +86,8 @@ impl Manager {
     }
 
     /// Make `profile` the active profile and move every actuator to its positions.
-    /// Only in gear P below the speed threshold, else Interlocked and nothing moves.
-    /// A motion in progress is superseded.
+    /// Only in gear P below the speed threshold, else Interlocked and nothing moves; DutyLimit
+    /// when an axis that must move has run too long lately. A motion in progress is superseded.
     async fn select_profile(&self, profile: ObjectPath<'_>) -> Result<(), Error> {
         let id = profile_id(&profile)?;
         self.shared
@@ -125,6 +125,12 @@ impl Manager {
         self.shared.read(|v| v.manager.state.to_string())
     }
 
+    /// True from an easy-exit retract until the restore.
+    #[zbus(property)]
+    fn easy_exit_active(&self) -> bool {
+        self.shared.read(|v| v.manager.easy_exit_active)
+    }
+
     /// The actuator backend(s) in use, e.g. "mock".
     #[zbus(property)]
     fn backend(&self) -> String {
@@ -137,8 +143,8 @@ impl Manager {
         self.shared.read(|v| v.manager.version.clone())
     }
 
-    /// A motion began. reason: "recall", "manual" or "key-approach"; profile: the profile
-    /// recalled, or "/".
+    /// A motion began. reason: "recall", "manual", "key-approach", "easy-exit" or "restore";
+    /// profile: the profile recalled (or active, for easy exit and restore), or "/".
     #[zbus(signal)]
     pub async fn motion_started(
         emitter: &SignalEmitter<'_>,
@@ -289,7 +295,7 @@ impl Actuator {
 #[interface(name = "org.driverprofiled1.Actuator")]
 impl Actuator {
     /// Move this axis to `position` (reason "manual"), under the same interlock as a recall.
-    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked.
+    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit.
     async fn move_to(&self, position: f64) -> Result<(), Error> {
         let axis = self.axis.clone();
         self.shared
