@@ -345,6 +345,11 @@ impl Core {
         self.motion.is_some()
     }
 
+    /// Why the running motion runs, if one does.
+    pub fn motion_reason(&self) -> Option<Reason> {
+        self.motion.as_ref().map(|m| m.reason)
+    }
+
     /// The effects produced since the last call.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)

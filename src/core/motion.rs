@@ -204,6 +204,11 @@ impl Core {
         let Some(m) = &mut self.motion else { return };
         m.slots[s].pop_front();
         m.running[s] = false;
+        // Arrived within tolerance: stop the motor now, so that the next piece never makes
+        // one motor more than the budget while this one creeps its last fraction.
+        self.effects.push(Effect::Backend(BackendCommand::Stop {
+            axis: self.cfg.axes[i].name.clone(),
+        }));
         let a = &mut self.axes[i];
         a.moving = false;
         a.duty.stop(now, window);

@@ -1,7 +1,7 @@
 //! Unit tests of the core on a fake clock: no runtime, no bus.
 
 use super::*;
-use crate::config;
+use crate::config::{self, Config};
 
 fn core() -> Core {
     let cfg = Arc::new(config::builtin().unwrap());
@@ -112,11 +112,11 @@ fn recall_moves_axes_and_completes_on_arrival() {
     );
     assert!(!c.is_moving());
     assert_eq!(
-        c.take_effects(),
-        vec![Effect::MotionFinished {
+        c.take_effects().last(),
+        Some(&Effect::MotionFinished {
             reason: Reason::Recall,
             outcome: Outcome::Completed
-        }]
+        })
     );
     assert_eq!(c.view().actuators["seat_position"].position, 200.0);
 }
@@ -276,4 +276,354 @@ fn bad_signal_batch_applies_nothing() {
     );
     assert!(matches!(r, Err(Error::InvalidArgs(_))));
     assert_eq!(c.vehicle().gear, None);
+}
+
+// ---------------------------------------------------------------------------------------
+// The motion engine against a simulated backend, on a fake clock.
+
+/// A backend that obeys the core's commands at the configured speeds.
+struct Sim {
+    pos: Vec<f64>,
+    target: Vec<Option<f64>>,
+    speed: Vec<f64>,
+    names: Vec<String>,
+    next_report: Millis,
+}
+
+impl Sim {
+    fn new(cfg: &Config) -> Sim {
+        Sim {
+            pos: cfg.axes.iter().map(|a| a.initial).collect(),
+            target: vec![None; cfg.axes.len()],
+            speed: cfg.axes.iter().map(|a| a.speed).collect(),
+            names: cfg.axes.iter().map(|a| a.name.clone()).collect(),
+            next_report: 0,
+        }
+    }
+
+    fn index(&self, axis: &str) -> usize {
+        self.names.iter().position(|n| n == axis).unwrap()
+    }
+
+    /// Carry out the core's commands; returns how many moves were commanded.
+    fn apply(&mut self, effects: &[Effect]) -> usize {
+        let mut moves = 0;
+        for e in effects {
+            match e {
+                Effect::Backend(BackendCommand::Move { axis, target }) => {
+                    let i = self.index(axis);
+                    self.target[i] = Some(*target);
+                    moves += 1;
+                }
+                Effect::Backend(BackendCommand::Stop { axis }) => {
+                    let i = self.index(axis);
+                    self.target[i] = None;
+                }
+                _ => {}
+            }
+        }
+        moves
+    }
+
+    fn running(&self) -> usize {
+        self.target.iter().filter(|t| t.is_some()).count()
+    }
+
+    /// Advance `dt` ms to `now`: move, and report every 40 ms and on arrival.
+    fn step(&mut self, core: &mut Core, now: Millis, dt: Millis) {
+        let report_all = now >= self.next_report;
+        if report_all {
+            self.next_report = now + 40;
+        }
+        for i in 0..self.pos.len() {
+            let Some(t) = self.target[i] else { continue };
+            let step = self.speed[i] * dt as f64 / 1000.0;
+            let d = t - self.pos[i];
+            self.pos[i] = if d.abs() <= step {
+                t
+            } else {
+                self.pos[i] + step.copysign(d)
+            };
+            let arrived = self.pos[i] == t;
+            if arrived {
+                self.target[i] = None;
+            }
+            if arrived || report_all {
+                core.feedback(
+                    Feedback::Position {
+                        axis: self.names[i].clone(),
+                        position: self.pos[i],
+                    },
+                    now,
+                );
+            }
+        }
+    }
+}
+
+/// xorshift64*, seeded: the same cases on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[test]
+fn completion_time_is_within_5_percent_of_the_lower_bound() {
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let base = config::builtin().unwrap();
+    let mut worst: f64 = 0.0;
+    for case in 0..150 {
+        let mut cfg = base.clone();
+        cfg.max_concurrent = 1 + (rng.next() % 4) as usize;
+        cfg.motion_timeout_ms = 600_000;
+        cfg.duty_limit_ms = cfg.duty_window_ms;
+        let cfg = Arc::new(cfg);
+        let mut c = Core::new(cfg.clone(), Store::default(), "sim".into(), "t".into());
+        park(&mut c);
+        let id = create(&mut c, "P");
+        // A random subset of axes, each travelling at least a tenth of its range.
+        let mut travels = Vec::new();
+        let mut positions = Vec::new();
+        for (i, a) in cfg.axes.iter().enumerate() {
+            if rng.unit() < 0.3 {
+                continue;
+            }
+            let span = a.max - a.min;
+            let mut to = a.min + rng.unit() * span;
+            if (to - a.initial).abs() < span / 10.0 {
+                to = if a.initial - a.min > span / 2.0 {
+                    a.min
+                } else {
+                    a.max
+                };
+            }
+            travels.push(plan::Travel {
+                axis: i,
+                from: a.initial,
+                to,
+                speed: a.speed,
+            });
+            positions.push((a.name.clone(), to));
+        }
+        if travels.is_empty() {
+            continue;
+        }
+        c.request(
+            Request::SetPositions {
+                id: id.clone(),
+                positions,
+            },
+            0,
+            &mut NoStorage,
+        )
+        .unwrap();
+        let mut sim = Sim::new(&cfg);
+        let start: Millis = 1000;
+        c.request(Request::SelectProfile { id }, start, &mut NoStorage)
+            .unwrap();
+        sim.apply(&c.take_effects());
+        let mut now = start;
+        while c.is_moving() {
+            now += 1;
+            assert!(now < start + 600_000, "case {case}: never finished");
+            sim.step(&mut c, now, 1);
+            if c.next_deadline().is_some_and(|d| d <= now) {
+                c.tick(now, &mut NoStorage);
+            }
+            let fx = c.take_effects();
+            sim.apply(&fx);
+            assert!(
+                sim.running() <= cfg.max_concurrent,
+                "case {case}: budget exceeded"
+            );
+            if let Some(Effect::MotionFinished { outcome, .. }) = fx.last() {
+                assert_eq!(*outcome, Outcome::Completed, "case {case}");
+            }
+        }
+        let took = (now - start) as f64 / 1000.0;
+        let bound = plan::lower_bound(&travels, cfg.max_concurrent);
+        worst = worst.max(took / bound);
+        assert!(
+            took <= bound * 1.05,
+            "case {case}: {took:.3} s against a bound of {bound:.3} s ({} slots, {travels:?})",
+            cfg.max_concurrent
+        );
+        for t in &travels {
+            assert!(
+                (sim.pos[t.axis] - t.to).abs() <= cfg.axes[t.axis].tolerance,
+                "case {case}"
+            );
+        }
+    }
+    assert!(worst > 0.0);
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Signals(Vec<(&'static str, SignalValue)>),
+        Select(usize),
+        MoveTo(usize, f64),
+        Stop,
+        Ranges(usize, f64, f64),
+        Manual(usize, f64),
+        Fault(usize),
+        Advance(u64),
+    }
+
+    fn signal() -> impl Strategy<Value = (&'static str, SignalValue)> {
+        prop_oneof![
+            prop::sample::select(vec!["P", "R", "N", "D"])
+                .prop_map(|g| ("gear", SignalValue::Str(g.into()))),
+            prop_oneof![Just(0.0), Just(0.3), Just(0.6), 0.0..20.0f64]
+                .prop_map(|s| ("speed_kmh", SignalValue::F64(s))),
+            (
+                prop::sample::select(vec![
+                    "manual_control",
+                    "doors_locked",
+                    "driver_door_open",
+                    "driver_seat_occupied",
+                    "driver_belt_buckled",
+                    "brake_pressed",
+                    "rear_occupied",
+                ]),
+                any::<bool>()
+            )
+                .prop_map(|(k, b)| (k, SignalValue::Bool(b))),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => prop::collection::vec(signal(), 1..4).prop_map(Op::Signals),
+            2 => (0..2usize).prop_map(Op::Select),
+            2 => (0..8usize, 0.0..1.0f64).prop_map(|(a, f)| Op::MoveTo(a, f)),
+            1 => Just(Op::Stop),
+            3 => (0..3usize, 0.2..8.0f64, 0.2..8.0f64).prop_map(|(k, d, o)| Op::Ranges(k, d, o)),
+            1 => (0..8usize, 0.0..1.0f64).prop_map(|(a, f)| Op::Manual(a, f)),
+            1 => (0..8usize).prop_map(Op::Fault),
+            5 => (1..3000u64).prop_map(Op::Advance),
+        ]
+    }
+
+    /// The safety invariants, checked after every event.
+    fn check(c: &Core, sim: &Sim, moves: usize, budget: usize, what: &str) {
+        assert!(
+            sim.running() <= budget,
+            "{what}: {} motors run",
+            sim.running()
+        );
+        assert!(c.running_motors() <= budget, "{what}: engine over budget");
+        if let Some(why) = c.interlock() {
+            assert_eq!(moves, 0, "{what}: a move was commanded although {why}");
+            assert!(!c.is_moving(), "{what}: still moving although {why}");
+            assert_eq!(
+                sim.running(),
+                0,
+                "{what}: a motor still runs although {why}"
+            );
+        }
+        if let Some(r) = c.motion_reason()
+            && r.automatic()
+        {
+            assert!(
+                !c.vehicle().doors_locked,
+                "{what}: automatic motion with doors locked"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_move_while_interlocked_halt_at_once_budget_kept(
+            budget in 1..4usize,
+            ops in prop::collection::vec(op(), 1..120),
+        ) {
+            let mut cfg = config::builtin().unwrap();
+            cfg.max_concurrent = budget;
+            cfg.duty_limit_ms = 20_000;
+            let cfg = Arc::new(cfg);
+            let mut c = Core::new(cfg.clone(), Store::default(), "sim".into(), "t".into());
+            let st = &mut NoStorage;
+            let ids = [create(&mut c, "A"), create(&mut c, "B")];
+            for (n, id) in ids.iter().enumerate() {
+                let positions = cfg.axes.iter()
+                    .map(|a| (a.name.clone(), a.min + (a.max - a.min) * (0.2 + 0.6 * n as f64)))
+                    .collect();
+                c.request(Request::SetPositions { id: id.clone(), positions }, 0, st).unwrap();
+                c.request(Request::BindKey { id: id.clone(), key: format!("k{n}") }, 0, st).unwrap();
+            }
+            c.take_effects();
+            let mut sim = Sim::new(&cfg);
+            let mut now: Millis = 0;
+            for (k, op) in ops.into_iter().enumerate() {
+                let what = format!("op {k} {op:?}");
+                match op {
+                    Op::Signals(list) => {
+                        let list = list.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                        let _ = c.request(Request::UpdateSignals(list), now, st);
+                    }
+                    Op::Select(p) => {
+                        let _ = c.request(Request::SelectProfile { id: ids[p].clone() }, now, st);
+                    }
+                    Op::MoveTo(a, f) => {
+                        let ac = &cfg.axes[a];
+                        let target = ac.min + (ac.max - ac.min) * f;
+                        let _ = c.request(Request::MoveTo { axis: ac.name.clone(), target }, now, st);
+                    }
+                    Op::Stop => {
+                        let _ = c.request(Request::Stop, now, st);
+                    }
+                    Op::Ranges(key, d, other) => {
+                        let key = format!("k{key}");
+                        let r = ["driver_door", "passenger_door", "rear", "cabin"]
+                            .iter()
+                            .enumerate()
+                            .map(|(i, a)| (key.clone(), a.to_string(), if i == 0 { d } else { other }))
+                            .collect();
+                        let _ = c.request(Request::ReportRanges(r), now, st);
+                    }
+                    Op::Manual(a, f) => {
+                        let ac = &cfg.axes[a];
+                        let p = ac.min + (ac.max - ac.min) * f;
+                        sim.pos[a] = p;
+                        sim.target[a] = None;
+                        c.feedback(Feedback::Manual { axis: ac.name.clone(), position: p }, now);
+                    }
+                    Op::Fault(a) => {
+                        c.feedback(Feedback::Fault { axis: cfg.axes[a].name.clone(), message: "over-current".into() }, now);
+                    }
+                    Op::Advance(ms) => {
+                        let end = now + ms;
+                        while now < end {
+                            now += 10;
+                            sim.step(&mut c, now, 10);
+                            if c.next_deadline().is_some_and(|d| d <= now) {
+                                c.tick(now, st);
+                            }
+                            let moves = sim.apply(&c.take_effects());
+                            check(&c, &sim, moves, budget, &what);
+                        }
+                        continue;
+                    }
+                }
+                let moves = sim.apply(&c.take_effects());
+                check(&c, &sim, moves, budget, &what);
+            }
+        }
+    }
 }
