@@ -8,90 +8,14 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
-use zbus::{OwnedObjectPath, Variant};
+use zbus::Variant;
 
 const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
-const STEP: Duration = Duration::from_millis(100);
-
-/// Anchor positions (metres, car frame: x to the passenger side, y forward).
-const ANCHORS: [(&str, f64, f64); 4] = [
-    ("driver_door", -0.9, 0.0),
-    ("passenger_door", 0.9, 0.0),
-    ("rear", 0.0, -2.5),
-    ("cabin", 0.0, 0.0),
-];
-
 /// The default config with short timings: stale after 0.6 s, dwell 0.3 s.
 fn test_config() -> String {
     include_str!("../config/driverprofiled.toml")
         .replacen("expire_s = 2.0", "expire_s = 0.6", 1)
         .replacen("dwell_s = 0.4", "dwell_s = 0.3", 1)
-}
-
-async fn setup(config: &str) -> (Setup, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).unwrap();
-    let s = Setup::with_args(&["--config", path.to_str().unwrap()]).await;
-    s.mock().await.set_speed_factor(100.0).await.unwrap();
-    (s, dir)
-}
-
-/// Readings of `key` standing at (x, y), optionally with one anchor's distance overridden.
-fn readings(key: &str, x: f64, y: f64) -> Vec<(String, String, f64)> {
-    ANCHORS
-        .iter()
-        .map(|(a, ax, ay)| {
-            (
-                key.to_string(),
-                a.to_string(),
-                ((x - ax).powi(2) + (y - ay).powi(2)).sqrt(),
-            )
-        })
-        .collect()
-}
-
-async fn report(s: &Setup, r: Vec<(String, String, f64)>) -> zbus::Result<()> {
-    s.vehicle().await.report_ranges(r).await
-}
-
-/// A profile with one key and distinct positions.
-async fn driver(s: &Setup, name: &str, key: &str, seat: f64) -> OwnedObjectPath {
-    let m = s.manager().await;
-    let path = m.create_profile(name).await.unwrap();
-    let p = s.profile(&path).await;
-    p.bind_key(key).await.unwrap();
-    p.set_positions(
-        [("seat_position", seat), ("wheel_tilt", seat / 4.0)]
-            .into_iter()
-            .collect(),
-    )
-    .await
-    .unwrap();
-    path
-}
-
-/// A point in the car frame (metres).
-type Point = (f64, f64);
-
-/// Walk each (key, from, to) in `n` steps of 100 ms, reporting every key at every step.
-async fn walk(s: &Setup, people: &[(&str, Point, Point)], n: usize) {
-    let mut tick = tokio::time::interval(STEP);
-    for i in 0..=n {
-        tick.tick().await;
-        let f = i as f64 / n as f64;
-        let mut r = Vec::new();
-        for (key, (x0, y0), (x1, y1)) in people {
-            r.extend(readings(key, x0 + (x1 - x0) * f, y0 + (y1 - y0) * f));
-        }
-        report(s, r).await.unwrap();
-    }
-}
-
-/// Keep reporting people standing still for `n` steps.
-async fn stand(s: &Setup, people: &[(&str, Point)], n: usize) {
-    let moving: Vec<_> = people.iter().map(|(k, p)| (*k, *p, *p)).collect();
-    walk(s, &moving, n).await;
 }
 
 /// Every NearestKey value in the PropertiesChanged signals received so far (non-blocking).

@@ -414,3 +414,82 @@ pub const AXES: [&str; 8] = [
     "wheel_tilt",
     "wheel_extension",
 ];
+
+// Key ranging: anchors, readings of a person standing somewhere, walks paced in real time.
+
+pub const STEP: Duration = Duration::from_millis(100);
+
+/// Anchor positions (metres, car frame: x to the passenger side, y forward).
+pub const ANCHORS: [(&str, f64, f64); 4] = [
+    ("driver_door", -0.9, 0.0),
+    ("passenger_door", 0.9, 0.0),
+    ("rear", 0.0, -2.5),
+    ("cabin", 0.0, 0.0),
+];
+
+/// Readings of `key` standing at (x, y), optionally with one anchor's distance overridden.
+pub fn readings(key: &str, x: f64, y: f64) -> Vec<(String, String, f64)> {
+    ANCHORS
+        .iter()
+        .map(|(a, ax, ay)| {
+            (
+                key.to_string(),
+                a.to_string(),
+                ((x - ax).powi(2) + (y - ay).powi(2)).sqrt(),
+            )
+        })
+        .collect()
+}
+
+pub async fn report(s: &Setup, r: Vec<(String, String, f64)>) -> zbus::Result<()> {
+    s.vehicle().await.report_ranges(r).await
+}
+
+/// A point in the car frame (metres).
+pub type Point = (f64, f64);
+
+/// Walk each (key, from, to) in `n` steps of 100 ms, reporting every key at every step.
+pub async fn walk(s: &Setup, people: &[(&str, Point, Point)], n: usize) {
+    let mut tick = tokio::time::interval(STEP);
+    for i in 0..=n {
+        tick.tick().await;
+        let f = i as f64 / n as f64;
+        let mut r = Vec::new();
+        for (key, (x0, y0), (x1, y1)) in people {
+            r.extend(readings(key, x0 + (x1 - x0) * f, y0 + (y1 - y0) * f));
+        }
+        report(s, r).await.unwrap();
+    }
+}
+
+/// Keep reporting people standing still for `n` steps.
+pub async fn stand(s: &Setup, people: &[(&str, Point)], n: usize) {
+    let moving: Vec<_> = people.iter().map(|(k, p)| (*k, *p, *p)).collect();
+    walk(s, &moving, n).await;
+}
+
+/// Bus + daemon with this config text; the mock runs 100 times faster than real.
+pub async fn setup(config: &str) -> (Setup, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let s = Setup::with_args(&["--config", path.to_str().unwrap()]).await;
+    s.mock().await.set_speed_factor(100.0).await.unwrap();
+    (s, dir)
+}
+
+/// A profile with one key and distinct positions.
+pub async fn driver(s: &Setup, name: &str, key: &str, seat: f64) -> OwnedObjectPath {
+    let m = s.manager().await;
+    let path = m.create_profile(name).await.unwrap();
+    let p = s.profile(&path).await;
+    p.bind_key(key).await.unwrap();
+    p.set_positions(
+        [("seat_position", seat), ("wheel_tilt", seat / 4.0)]
+            .into_iter()
+            .collect(),
+    )
+    .await
+    .unwrap();
+    path
+}
