@@ -24,7 +24,7 @@ use zbus::{Connection, ObjectPath, Variant, connection};
 use crate::backend::Router;
 use crate::backend::mock::Mock;
 use crate::config::Config;
-use crate::core::view::{PropValue, Props, View, changed};
+use crate::core::view::{ActuatorView, PropValue, Props, View, changed};
 use crate::core::{Core, Effect, Feedback, Millis, Request, Storage};
 use crate::paths;
 use ifaces::{Actuator, Call, Manager, MockControl, Profile, Shared, Vehicle};
@@ -270,7 +270,19 @@ impl Engine {
                     .await;
             }
         }
-        for (axis, a) in &view.actuators {
+        // Axes that stop first, then the rest: a client replaying the signals never sees more
+        // motors moving than ever ran at once.
+        let stopping = |axis: &String, a: &ActuatorView| {
+            self.shown
+                .actuators
+                .get(axis)
+                .is_some_and(|o| o.moving && !a.moving)
+        };
+        let (first, rest): (Vec<_>, Vec<_>) = view
+            .actuators
+            .iter()
+            .partition(|(axis, a)| stopping(axis, a));
+        for (axis, a) in first.into_iter().chain(rest) {
             if let Some(old) = self.shown.actuators.get(axis) {
                 self.emit_changed(
                     &paths::actuator_path(axis),

@@ -37,6 +37,8 @@ pub trait Manager {
     #[zbus(property)]
     fn state(&self) -> zbus::Result<String>;
     #[zbus(property)]
+    fn easy_exit_active(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
     fn backend(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
