@@ -1,0 +1,384 @@
+//! Daemon benchmark against a same-run baseline.
+//!
+//! Run: `cargo bench --bench daemon`. It starts a private dbus-daemon and, in turn, a minimal
+//! zbus 6 echo service (this very binary, re-executed with `--echo`, on a current-thread tokio
+//! runtime: the baseline) and the real `driverprofiled --mock`, and measures for each:
+//! time from exec to owning the bus name, round-trip latency of a method call that does real
+//! work (Echo for the baseline; `Manager.Stop()`, which goes through the engine, for the
+//! daemon) and of a property read, resident memory, threads, and wakeups while idle for 10 s.
+//! Figures are printed with the daemon/baseline ratio.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use zbus::{Connection, interface, proxy};
+
+const ECHO_NAME: &str = "org.driverprofiled1.BenchEcho";
+const CALLS: usize = 2000;
+const IDLE: Duration = Duration::from_secs(10);
+
+struct Echo;
+
+#[interface(name = "org.driverprofiled1.BenchEcho")]
+impl Echo {
+    fn echo(&self, s: String) -> String {
+        s
+    }
+
+    #[zbus(property)]
+    fn state(&self) -> String {
+        "idle".into()
+    }
+}
+
+#[proxy(
+    interface = "org.driverprofiled1.BenchEcho",
+    default_service = "org.driverprofiled1.BenchEcho",
+    default_path = "/org/driverprofiled1/BenchEcho"
+)]
+trait EchoClient {
+    fn echo(&self, s: &str) -> zbus::Result<String>;
+}
+
+#[proxy(
+    interface = "org.driverprofiled1.Manager",
+    default_service = "org.driverprofiled1",
+    default_path = "/org/driverprofiled1"
+)]
+trait Manager {
+    fn stop(&self) -> zbus::Result<()>;
+}
+
+/// The baseline service: serve Echo until killed.
+fn run_echo(address: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    rt.block_on(async {
+        let _conn = zbus::connection::Builder::address(address)
+            .serve_at("/org/driverprofiled1/BenchEcho", Echo)
+            .name(ECHO_NAME)
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("echo service: {e}"));
+        std::future::pending::<()>().await;
+    });
+}
+
+struct Bus {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Bus {
+    fn start() -> Bus {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let conf = dir.path().join("bus.conf");
+        std::fs::write(
+            &conf,
+            driverprofiled::privatebus::config_xml(&dir.path().display().to_string()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("dbus-daemon: {e}"));
+        let mut line = String::new();
+        let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        BufReader::new(out)
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Bus {
+            child,
+            address: line.trim().to_string(),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `cmd` and return it with the time until `name` was owned on the bus.
+async fn start_service(conn: &Connection, mut cmd: Command, name: &str) -> (Child, Duration) {
+    let dbus = zbus::fdo::DBusProxy::new(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut owner = dbus
+        .receive_name_owner_changed_with_args(&[(0, name)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t0 = Instant::now();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    loop {
+        let has = dbus
+            .name_has_owner(name.try_into().unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap_or(false);
+        if has {
+            break;
+        }
+        tokio::time::timeout(Duration::from_secs(10), owner.next())
+            .await
+            .unwrap_or_else(|_| panic!("{name} never appeared"));
+    }
+    (child, t0.elapsed())
+}
+
+fn stop(mut c: Child) {
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(c.id() as i32, libc::SIGTERM);
+    }
+    let _ = c.wait();
+}
+
+fn status_field(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .map(|t| {
+            let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+#[derive(Default, Clone, Copy)]
+struct Figures {
+    start_ms: f64,
+    call_p50_us: f64,
+    call_p99_us: f64,
+    get_p50_us: f64,
+    rss_kb: u64,
+    threads: u64,
+    idle_wakeups: u64,
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn measure<F, Fut>(
+    conn: &Connection,
+    cmd: Command,
+    name: &str,
+    path: &str,
+    iface: &str,
+    prop: &str,
+    mut call: F,
+) -> Figures
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut f = Figures::default();
+    let (child, took) = start_service(conn, cmd, name).await;
+    f.start_ms = took.as_secs_f64() * 1000.0;
+    let pid = child.id();
+    let props = zbus::fdo::PropertiesProxy::builder(conn)
+        .destination(name.to_string())
+        .path(path.to_string())
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let iface =
+        zbus::names::InterfaceName::try_from(iface.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..200 {
+        call().await;
+    }
+    let mut calls = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let t = Instant::now();
+        call().await;
+        calls.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let mut gets = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let t = Instant::now();
+        props
+            .get(iface.as_ref(), prop)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        gets.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    f.call_p50_us = percentile(&mut calls, 0.5);
+    f.call_p99_us = percentile(&mut calls, 0.99);
+    f.get_p50_us = percentile(&mut gets, 0.5);
+    f.rss_kb = status_field(pid, "VmRSS:");
+    f.threads = status_field(pid, "Threads:");
+    // Let it settle, then count wakeups over the idle window.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = context_switches(pid);
+    tokio::time::sleep(IDLE).await;
+    f.idle_wakeups = context_switches(pid) - before;
+    stop(child);
+    f
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--echo") {
+        let addr = args.get(i + 1).cloned().unwrap_or_default();
+        run_echo(&addr);
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    rt.block_on(async {
+        let bus = Bus::start();
+        let conn = zbus::connection::Builder::address(bus.address.as_str())
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let me = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+
+        let mut echo_cmd = Command::new(&me);
+        echo_cmd.args(["--echo", &bus.address]);
+        let echo_proxy = EchoClientProxy::new(&conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let echo = measure(
+            &conn,
+            echo_cmd,
+            ECHO_NAME,
+            "/org/driverprofiled1/BenchEcho",
+            ECHO_NAME,
+            "State",
+            || {
+                let p = echo_proxy.clone();
+                async move {
+                    p.echo("ping").await.unwrap_or_else(|e| panic!("{e}"));
+                }
+            },
+        )
+        .await;
+
+        let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut d_cmd = Command::new(env!("CARGO_BIN_EXE_driverprofiled"));
+        d_cmd
+            .args(["--bus", &bus.address, "--mock", "--state-dir"])
+            .arg(state.path())
+            .env("RUST_LOG", "warn");
+        let manager = ManagerProxy::new(&conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let daemon = measure(
+            &conn,
+            d_cmd,
+            "org.driverprofiled1",
+            "/org/driverprofiled1",
+            "org.driverprofiled1.Manager",
+            "State",
+            || {
+                let p = manager.clone();
+                async move {
+                    p.stop().await.unwrap_or_else(|e| panic!("{e}"));
+                }
+            },
+        )
+        .await;
+
+        let rows: Vec<(&str, f64, f64, &str)> = vec![
+            (
+                "exec to bus name owned (ms)",
+                echo.start_ms,
+                daemon.start_ms,
+                "%.1",
+            ),
+            (
+                "method round trip p50 (µs)",
+                echo.call_p50_us,
+                daemon.call_p50_us,
+                "%.0",
+            ),
+            (
+                "method round trip p99 (µs)",
+                echo.call_p99_us,
+                daemon.call_p99_us,
+                "%.0",
+            ),
+            (
+                "property Get p50 (µs)",
+                echo.get_p50_us,
+                daemon.get_p50_us,
+                "%.0",
+            ),
+            (
+                "resident memory (KiB)",
+                echo.rss_kb as f64,
+                daemon.rss_kb as f64,
+                "%.0",
+            ),
+            ("threads", echo.threads as f64, daemon.threads as f64, "%.0"),
+            (
+                "wakeups in 10 s idle",
+                echo.idle_wakeups as f64,
+                daemon.idle_wakeups as f64,
+                "%.0",
+            ),
+        ];
+        println!("daemon benchmark: {CALLS} calls each, same private dbus-daemon, same run");
+        println!(
+            "{:<30} {:>14} {:>16} {:>8}",
+            "", "baseline echo", "driverprofiled", "ratio"
+        );
+        let mut m: HashMap<&str, f64> = HashMap::new();
+        for (what, base, ours, fmt) in rows {
+            let ratio = if base > 0.0 {
+                format!("{:.2}", ours / base)
+            } else if ours == 0.0 {
+                "=".to_string()
+            } else {
+                "n/a".to_string()
+            };
+            let (b, o) = if fmt == "%.1" {
+                (format!("{base:.1}"), format!("{ours:.1}"))
+            } else {
+                (format!("{base:.0}"), format!("{ours:.0}"))
+            };
+            println!("{what:<30} {b:>14} {o:>16} {ratio:>8}");
+            m.insert(what, ours);
+        }
+        let wakeups = m.get("wakeups in 10 s idle").copied().unwrap_or(f64::NAN);
+        println!(
+            "\nidle goal (0 wakeups in 10 s): {}",
+            if wakeups == 0.0 { "met" } else { "NOT met" }
+        );
+    });
+}
