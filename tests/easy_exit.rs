@@ -275,50 +275,37 @@ async fn slow_retract(s: &Setup) -> Streams {
     (m, st, fin)
 }
 
-async fn assert_seat_stopped_midway(s: &Setup) {
-    let seat = s.actuator("seat_position").await;
-    assert!(!seat.moving().await.unwrap());
-    let p = seat.position().await.unwrap();
-    assert!(p > 150.0 && p < 200.0, "seat at {p}");
-    assert_eq!(s.manager().await.state().await.unwrap(), "idle");
+/// Every cause halts an easy exit as it halts a recall: one engine, one set of rules.
+async fn easy_exit_halted_by(cause: Halt) {
+    let (s, _d) = setup(DEFAULT).await;
+    let (_m, _st, mut fin) = slow_retract(&s).await;
+    cause.apply(&s).await;
+    assert_eq!(
+        finished(&mut fin).await,
+        ("easy-exit".into(), cause.outcome().into()),
+        "{cause:?}"
+    );
+    assert_halted_between(&s, "seat_position", 150.0, 200.0).await;
+}
+
+#[tokio::test]
+async fn easy_exit_halts_on_leaving_park() {
+    easy_exit_halted_by(Halt::LeavePark).await;
+}
+
+#[tokio::test]
+async fn easy_exit_halts_when_the_doors_lock() {
+    easy_exit_halted_by(Halt::DoorsLocked).await;
+}
+
+#[tokio::test]
+async fn easy_exit_halts_on_stop() {
+    easy_exit_halted_by(Halt::Stop).await;
 }
 
 #[tokio::test]
 async fn easy_exit_halts_on_a_manual_switch() {
-    let (s, _d) = setup(DEFAULT).await;
-    let (_m, _st, mut fin) = slow_retract(&s).await;
-    s.signals(&[("manual_control", Variant::from(true))])
-        .await
-        .unwrap();
-    assert_eq!(
-        finished(&mut fin).await,
-        ("easy-exit".into(), "overridden".into())
-    );
-    assert_seat_stopped_midway(&s).await;
-}
-
-#[tokio::test]
-async fn easy_exit_halts_on_leaving_park_locking_and_stop() {
-    let halts: [(&str, Variant<'static>, &str); 3] = [
-        ("gear", Variant::from("R"), "interlocked"),
-        ("doors_locked", Variant::from(true), "interlocked"),
-        ("stop", Variant::from(true), "stopped"),
-    ];
-    for (what, value, outcome) in halts {
-        let (s, _d) = setup(DEFAULT).await;
-        let (m, _st, mut fin) = slow_retract(&s).await;
-        if what == "stop" {
-            m.stop().await.unwrap();
-        } else {
-            s.signals(&[(what, value)]).await.unwrap();
-        }
-        assert_eq!(
-            finished(&mut fin).await,
-            ("easy-exit".into(), outcome.into()),
-            "{what}"
-        );
-        assert_seat_stopped_midway(&s).await;
-    }
+    easy_exit_halted_by(Halt::ManualSwitch).await;
 }
 
 #[tokio::test]

@@ -148,96 +148,48 @@ async fn slow_recall(s: &Setup) -> (ManagerProxy<'static>, MotionFinishedStream)
     (m, fin)
 }
 
-/// After a halt: the seat stopped between start and target, and stays there.
-async fn assert_halted_midway(s: &Setup) {
-    let seat = s.actuator("seat_position").await;
-    assert!(!seat.moving().await.unwrap());
-    let p = seat.position().await.unwrap();
-    assert!(p > 130.0 && p < 180.0, "seat at {p}");
-    // Measured, not a synchronisation: over 300 ms a running motor would move ~7 mm.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(seat.position().await.unwrap(), p, "the seat kept moving");
-    assert_eq!(s.manager().await.state().await.unwrap(), "idle");
+/// A slow recall halted by `cause` ends with its outcome, every axis stopped.
+async fn recall_halted_by(cause: Halt) -> Setup {
+    let s = Setup::new().await;
+    let (_m, mut fin) = slow_recall(&s).await;
+    cause.apply(&s).await;
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), cause.outcome().into()),
+        "{cause:?}"
+    );
+    assert_halted_between(&s, "seat_position", 130.0, 180.0).await;
+    s
 }
 
 #[tokio::test]
 async fn leaving_park_halts_motion_midway() {
-    let s = Setup::new().await;
-    let (_m, mut fin) = slow_recall(&s).await;
-    s.signals(&[("gear", Variant::from("D"))]).await.unwrap();
-    assert_eq!(
-        finished(&mut fin).await,
-        ("recall".into(), "interlocked".into())
-    );
-    assert_halted_midway(&s).await;
+    recall_halted_by(Halt::LeavePark).await;
 }
 
 #[tokio::test]
 async fn speed_rising_halts_motion() {
-    let s = Setup::new().await;
-    let (_m, mut fin) = slow_recall(&s).await;
-    s.signals(&[("speed_kmh", Variant::from(4.0))])
-        .await
-        .unwrap();
-    assert_eq!(
-        finished(&mut fin).await,
-        ("recall".into(), "interlocked".into())
-    );
-    assert_halted_midway(&s).await;
+    recall_halted_by(Halt::SpeedUp).await;
 }
 
 #[tokio::test]
 async fn stop_halts_motion() {
-    let s = Setup::new().await;
-    let (m, mut fin) = slow_recall(&s).await;
-    m.stop().await.unwrap();
-    assert_eq!(
-        finished(&mut fin).await,
-        ("recall".into(), "stopped".into())
-    );
-    assert_halted_midway(&s).await;
+    recall_halted_by(Halt::Stop).await;
 }
 
 #[tokio::test]
 async fn actuator_stop_halts_motion() {
-    let s = Setup::new().await;
-    let (_m, mut fin) = slow_recall(&s).await;
-    s.actuator("seat_position").await.stop().await.unwrap();
-    assert_eq!(
-        finished(&mut fin).await,
-        ("recall".into(), "stopped".into())
-    );
-    assert_halted_midway(&s).await;
+    recall_halted_by(Halt::ActuatorStop).await;
 }
 
 #[tokio::test]
 async fn manual_switch_overrides_motion() {
-    let s = Setup::new().await;
-    let (_m, mut fin) = slow_recall(&s).await;
-    s.signals(&[("manual_control", Variant::from(true))])
-        .await
-        .unwrap();
-    assert_eq!(
-        finished(&mut fin).await,
-        ("recall".into(), "overridden".into())
-    );
-    assert_halted_midway(&s).await;
+    recall_halted_by(Halt::ManualSwitch).await;
 }
 
 #[tokio::test]
 async fn moving_an_axis_by_hand_overrides_motion() {
-    let s = Setup::new().await;
-    let (_m, mut fin) = slow_recall(&s).await;
-    s.mock()
-        .await
-        .set_position("wheel_tilt", 10.0)
-        .await
-        .unwrap();
-    assert_eq!(
-        finished(&mut fin).await,
-        ("recall".into(), "overridden".into())
-    );
-    assert_halted_midway(&s).await;
+    let s = recall_halted_by(Halt::HandMove).await;
     assert_eq!(
         s.actuator("wheel_tilt").await.position().await.unwrap(),
         10.0

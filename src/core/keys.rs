@@ -267,20 +267,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> KeyConfig {
-        KeyConfig {
-            anchors: vec![
-                "driver_door".into(),
-                "passenger_door".into(),
-                "rear".into(),
-                "cabin".into(),
-            ],
-            driver_anchor: 0,
-            expire_ms: 2000,
-            approach_radius_m: 5.0,
-            hysteresis_m: 0.5,
-            dwell_ms: 400,
-            pre_adjust: true,
-        }
+        crate::config::builtin().unwrap().keys
     }
 
     /// Report `key` at distances (driver door, passenger door, rear, cabin).

@@ -495,3 +495,64 @@ pub async fn driver(s: &Setup, name: &str, key: &str, seat: f64) -> OwnedObjectP
     .unwrap();
     path
 }
+
+/// Everything that must halt a motion in progress, and the outcome it must end with.
+#[derive(Debug, Clone, Copy)]
+pub enum Halt {
+    LeavePark,
+    SpeedUp,
+    DoorsLocked,
+    Stop,
+    ActuatorStop,
+    ManualSwitch,
+    HandMove,
+}
+
+impl Halt {
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Halt::LeavePark | Halt::SpeedUp | Halt::DoorsLocked => "interlocked",
+            Halt::Stop | Halt::ActuatorStop => "stopped",
+            Halt::ManualSwitch | Halt::HandMove => "overridden",
+        }
+    }
+
+    /// Do it (the seat is the axis under way).
+    pub async fn apply(self, s: &Setup) {
+        match self {
+            Halt::LeavePark => s.signals(&[("gear", Variant::from("R"))]).await.unwrap(),
+            Halt::SpeedUp => s
+                .signals(&[("speed_kmh", Variant::from(4.0))])
+                .await
+                .unwrap(),
+            Halt::DoorsLocked => s
+                .signals(&[("doors_locked", Variant::from(true))])
+                .await
+                .unwrap(),
+            Halt::Stop => s.manager().await.stop().await.unwrap(),
+            Halt::ActuatorStop => s.actuator("seat_position").await.stop().await.unwrap(),
+            Halt::ManualSwitch => s
+                .signals(&[("manual_control", Variant::from(true))])
+                .await
+                .unwrap(),
+            Halt::HandMove => s
+                .mock()
+                .await
+                .set_position("wheel_tilt", 10.0)
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+/// After a halt: `axis` stopped strictly between `from` and `to`, stays there, all idle.
+pub async fn assert_halted_between(s: &Setup, axis: &str, from: f64, to: f64) {
+    let a = s.actuator(axis).await;
+    assert!(!a.moving().await.unwrap());
+    let p = a.position().await.unwrap();
+    assert!(p > from.min(to) && p < from.max(to), "{axis} at {p}");
+    // Measured, not a synchronisation: over 300 ms a running motor would move several mm.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.position().await.unwrap(), p, "{axis} kept moving");
+    assert_eq!(s.manager().await.state().await.unwrap(), "idle");
+}
