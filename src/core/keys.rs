@@ -49,13 +49,22 @@ struct KeyTrack {
 }
 
 #[derive(Debug, Clone)]
+struct Challenger {
+    wanted: Option<String>,
+    since: Millis,
+    /// The wanted key's reading count at the driver's door when the challenge began.
+    count: u64,
+    /// The dwell time has passed; only fresh readings (events, not a timer) can complete it.
+    timed_out: bool,
+}
+
+#[derive(Debug, Clone)]
 pub struct Tracker {
     cfg: KeyConfig,
     keys: BTreeMap<String, KeyTrack>,
     selected: Option<String>,
-    /// The selection wanted instead of the current one, since when, and the wanted key's
-    /// reading count at the driver's door then.
-    challenger: Option<(Option<String>, Millis, u64)>,
+    /// The selection wanted instead of the current one.
+    challenger: Option<Challenger>,
     locked: bool,
 }
 
@@ -180,7 +189,15 @@ impl Tracker {
 
     /// Let time pass and re-evaluate the selection. Returns true when it changed.
     pub fn update(&mut self, now: Millis) -> bool {
-        // Drop keys that have gone silent.
+        // Forget stale readings (a silent anchor knows nothing), then keys gone silent.
+        let expire = self.cfg.expire_ms;
+        for k in self.keys.values_mut() {
+            for a in k.anchors.iter_mut() {
+                if now >= a.last + expire {
+                    a.readings.clear();
+                }
+            }
+        }
         let gone: Vec<String> = self
             .keys
             .keys()
@@ -226,17 +243,27 @@ impl Tracker {
             self.challenger = None;
         } else {
             let count = self.driver_count(wanted.as_deref());
-            match &self.challenger {
-                Some((w, since, c0)) if *w == wanted => {
+            match &mut self.challenger {
+                Some(c) if c.wanted == wanted => {
                     // Deselecting needs only time; selecting also fresh evidence.
-                    let evidence = wanted.is_none() || count >= c0 + DWELL_READINGS;
-                    if now >= since + self.cfg.dwell_ms && evidence {
+                    let evidence = wanted.is_none() || count >= c.count + DWELL_READINGS;
+                    let timed_out = now >= c.since + self.cfg.dwell_ms;
+                    if timed_out && evidence {
                         self.selected = wanted;
                         self.challenger = None;
                         changed = true;
+                    } else {
+                        c.timed_out = timed_out;
                     }
                 }
-                _ => self.challenger = Some((wanted, now, count)),
+                _ => {
+                    self.challenger = Some(Challenger {
+                        wanted,
+                        since: now,
+                        count,
+                        timed_out: false,
+                    })
+                }
             }
         }
         changed
@@ -247,7 +274,8 @@ impl Tracker {
         let dwell = self
             .challenger
             .as_ref()
-            .map(|(_, since, _)| since + self.cfg.dwell_ms);
+            .filter(|c| !c.timed_out)
+            .map(|c| c.since + self.cfg.dwell_ms);
         let stale = self
             .keys
             .values()
@@ -357,6 +385,32 @@ mod tests {
         t.update(500 + 2000);
         assert_eq!(t.selected(), None, "2 s of silence: gone");
         assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn no_deadline_is_left_in_the_past() {
+        let mut t = Tracker::new(cfg());
+        // The passenger-door anchor goes silent while the others keep reporting.
+        for i in 0..40 {
+            t.report("a", 0, 2.0, i * 100);
+            if i < 5 {
+                t.report("a", 1, 3.8, i * 100);
+            }
+            t.update(i * 100);
+            assert!(
+                t.next_deadline().is_none_or(|d| d > i * 100),
+                "at {}",
+                i * 100
+            );
+        }
+        // A challenger past its dwell time waits for readings, not for a timer.
+        let mut t = Tracker::new(cfg());
+        t.report("b", 0, 2.0, 0);
+        t.report("b", 0, 2.0, 10);
+        t.update(10);
+        t.update(500);
+        assert_eq!(t.selected(), None);
+        assert!(t.next_deadline().is_none_or(|d| d > 500));
     }
 
     #[test]

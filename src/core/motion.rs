@@ -32,6 +32,8 @@ pub(super) struct Duty {
     runs: VecDeque<(Millis, Millis)>,
     /// When the current run started, if the axis runs.
     pub run_start: Option<Millis>,
+    /// While running: when to check the duty limit next.
+    pub deadline: Option<Millis>,
 }
 
 impl Duty {
@@ -48,7 +50,14 @@ impl Duty {
             .map_or(0, |s| now.saturating_sub(s.max(from)))
     }
 
+    /// Start a run at `now`; the limit can be reached no earlier than `limit - used` later.
+    pub fn start(&mut self, now: Millis, limit: Millis, window: Millis) {
+        self.run_start = Some(now);
+        self.deadline = Some(now + limit.saturating_sub(self.used(now, window)).max(1));
+    }
+
     fn stop(&mut self, now: Millis, window: Millis) {
+        self.deadline = None;
         if let Some(s) = self.run_start.take() {
             self.runs.push_back((s, now));
         }
@@ -110,12 +119,8 @@ impl Core {
             if let (true, Some(p)) = (*r, q.front()) {
                 let a = &self.axes[p.axis];
                 next = next.min(a.progress_at + self.cfg.axes[p.axis].stall_ms);
-                if let Some(start) = a.duty.run_start {
-                    let left = self
-                        .cfg
-                        .duty_limit_ms
-                        .saturating_sub(self.duty_used(p.axis, start));
-                    next = next.min(start + left);
+                if let Some(d) = a.duty.deadline {
+                    next = next.min(d);
                 }
             }
         }
@@ -149,7 +154,9 @@ impl Core {
                     ac.unit.as_str(),
                     ac.stall_ms
                 ))
-            } else if self.duty_exhausted(i, now) {
+            } else if self.axes[i].duty.deadline.is_some_and(|d| now >= d)
+                && self.duty_exhausted(i, now)
+            {
                 Some(format!(
                     "duty limit: ran {} s within {} s",
                     self.cfg.duty_limit_ms / 1000,
@@ -163,6 +170,12 @@ impl Core {
                 self.axes[i].fault = msg;
                 self.halt(Outcome::Fault, now);
                 return;
+            }
+            // Older runs slid out of the window: the limit is further away than it was.
+            let (limit, window) = (self.cfg.duty_limit_ms, self.cfg.duty_window_ms);
+            let duty = &mut self.axes[i].duty;
+            if duty.deadline.is_some_and(|d| now >= d) {
+                duty.deadline = Some(now + limit.saturating_sub(duty.used(now, window)).max(1));
             }
         }
     }
@@ -266,7 +279,8 @@ impl Core {
             a.moving = true;
             a.progress_at = now;
             a.progress_pos = a.position;
-            a.duty.run_start = Some(now);
+            a.duty
+                .start(now, self.cfg.duty_limit_ms, self.cfg.duty_window_ms);
             self.effects.push(Effect::Backend(BackendCommand::Move {
                 axis: ac.name.clone(),
                 target: p.to,

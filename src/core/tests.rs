@@ -614,6 +614,9 @@ mod property {
                             sim.step(&mut c, now, 10);
                             if c.next_deadline().is_some_and(|d| d <= now) {
                                 c.tick(now, st);
+                                // A deadline left in the past would make the daemon spin.
+                                let next = c.next_deadline();
+                                assert!(next.is_none_or(|d| d > now), "{what}: deadline {next:?} not after {now}");
                             }
                             let moves = sim.apply(&c.take_effects());
                             check(&c, &sim, moves, budget, &what);
