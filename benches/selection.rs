@@ -148,6 +148,8 @@ struct Tally {
     motions: usize,
     /// Sum over correct runs of how long before the door opened the recall began.
     head_start_ms: f64,
+    /// Sum over correct runs of the share of the recall's travel done when the door opened.
+    progress: f64,
 }
 
 /// Simulated actuators at configured speed.
@@ -311,6 +313,23 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
     let mut door_open = false;
     let mut next_sim_report: Millis = 0;
     let mut recall_started: Option<Millis> = None;
+    // Travel time left (sum over axes, at configured speed) to the driver's positions.
+    let travel_left = |sim: &Sim, core: &Core, d: &str| -> f64 {
+        let p = core
+            .store()
+            .get(d)
+            .map(|p| p.positions.clone())
+            .unwrap_or_default();
+        cfg.axes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                p.get(&a.name)
+                    .map_or(0.0, |v| (v - sim.pos[i]).abs() / a.speed)
+            })
+            .sum()
+    };
+    let initial_travel = travel_left(&sim, &core, &driver);
     while (now as f64) < end_ms {
         now += STEP_MS;
         // Ranging.
@@ -354,6 +373,9 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
                 if core.store().active.as_deref() == Some(d.as_str()) {
                     t.correct += 1;
                     t.head_start_ms += recall_started.map_or(0.0, |s| door_ms - s as f64);
+                    if initial_travel > 0.0 {
+                        t.progress += 1.0 - travel_left(&sim, &core, d) / initial_travel;
+                    }
                     let p = core
                         .store()
                         .get(d)
@@ -461,8 +483,16 @@ fn main() {
         k.approach_radius_m, k.hysteresis_m, k.dwell_ms, k.expire_ms
     );
     println!(
-        "{:<9} {:<24} {:>6} {:>9} {:>10} {:>11} {:>8} {:>10}",
-        "noise", "scenario", "runs", "correct", "at target", "head start", "motions", "wrong-key"
+        "{:<9} {:<24} {:>6} {:>9} {:>10} {:>7} {:>11} {:>8} {:>10}",
+        "noise",
+        "scenario",
+        "runs",
+        "correct",
+        "at target",
+        "done",
+        "head start",
+        "motions",
+        "wrong-key"
     );
     let t0 = std::time::Instant::now();
     let mut verdicts = Vec::new();
@@ -480,27 +510,31 @@ fn main() {
                 run_once(&mut rng, &cfg, noise, sc, &mut t);
             }
             let passenger = sc == Scenario::PassengerOnly;
-            let head = if t.correct == 0 {
-                "n/a".to_string()
-            } else {
-                format!("{:.1} s", t.head_start_ms / t.correct as f64 / 1000.0)
+            let per_correct = |sum: f64, f: &dyn Fn(f64) -> String| {
+                if passenger || t.correct == 0 {
+                    "n/a".to_string()
+                } else {
+                    f(sum / t.correct as f64)
+                }
+            };
+            let head = per_correct(t.head_start_ms, &|ms| format!("{:.1} s", ms / 1000.0));
+            let done = per_correct(t.progress, &|p| format!("{:.0} %", 100.0 * p));
+            let rate = |n| {
+                if passenger {
+                    "n/a".to_string()
+                } else {
+                    pct(n, t.runs)
+                }
             };
             println!(
-                "{:<9} {:<24} {:>6} {:>9} {:>10} {:>11} {:>8} {:>10}",
+                "{:<9} {:<24} {:>6} {:>9} {:>10} {:>7} {:>11} {:>8} {:>10}",
                 noise.name,
                 sc.name(),
                 t.runs,
-                if passenger {
-                    "n/a".into()
-                } else {
-                    pct(t.correct, t.runs)
-                },
-                if passenger {
-                    "n/a".into()
-                } else {
-                    pct(t.at_target, t.runs)
-                },
-                if passenger { "n/a".into() } else { head },
+                rate(t.correct),
+                rate(t.at_target),
+                done,
+                head,
                 t.motions,
                 t.wrong_motions
             );
