@@ -11,10 +11,10 @@ use futures_util::StreamExt;
 use zbus::Variant;
 
 const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
-/// The default config with short timings: stale after 0.6 s, dwell 0.3 s.
+/// The default config with short timings: stale after 1 s, dwell 0.3 s.
 fn test_config() -> String {
     include_str!("../config/driverprofiled.toml")
-        .replacen("expire_s = 2.0", "expire_s = 0.6", 1)
+        .replacen("expire_s = 2.0", "expire_s = 1.0", 1)
         .replacen("dwell_s = 0.4", "dwell_s = 0.3", 1)
 }
 
@@ -362,8 +362,9 @@ async fn bad_readings_reject_the_whole_batch() {
         tick.tick().await;
         assert_eq!(err_name(report(&s, b).await), INVALID_ARGS);
     }
-    // Had any good reading of those batches been kept, this one more would make Anna a
-    // candidate (two readings) and she would be selected after the 0.3 s dwell.
+    // Every rejected batch carried good readings of Anna at the door, 100 ms apart: had they
+    // been kept, she would have been selected during those 0.9 s (dwell 0.3 s and fresh
+    // readings). One more good reading alone cannot select her.
     report(&s, good()).await.unwrap();
     // A measurement window, not a synchronisation: twice the dwell.
     tokio::time::sleep(Duration::from_millis(600)).await;

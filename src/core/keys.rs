@@ -388,6 +388,38 @@ mod tests {
     }
 
     #[test]
+    fn the_filter_rejects_one_outlier_and_leans_safe_with_few_readings() {
+        let mut t = Tracker::new(cfg());
+        t.report("a", 0, 0.3, 0);
+        assert_eq!(
+            t.filtered("a", 0, 0, true),
+            None,
+            "one reading: unknown for the door"
+        );
+        assert_eq!(
+            t.filtered("a", 0, 0, false),
+            Some(0.3),
+            "but counts as near elsewhere"
+        );
+        t.report("a", 0, 8.0, 10);
+        assert_eq!(t.filtered("a", 0, 10, true), Some(8.0));
+        assert_eq!(t.filtered("a", 0, 10, false), Some(0.3));
+        t.report("a", 0, 8.2, 20);
+        assert_eq!(
+            t.filtered("a", 0, 20, true),
+            Some(8.0),
+            "median of 0.3, 8.0, 8.2"
+        );
+        for (i, d) in [7.9, 8.1, 0.2].into_iter().enumerate() {
+            t.report("a", 0, d, 30 + i as u64 * 10);
+        }
+        // The last five: 8.0, 8.2, 7.9, 8.1, 0.2.
+        assert_eq!(t.filtered("a", 0, 60, true), Some(8.0));
+        // Stale readings are unknown.
+        assert_eq!(t.filtered("a", 0, 60 + 2000, true), None);
+    }
+
+    #[test]
     fn no_deadline_is_left_in_the_past() {
         let mut t = Tracker::new(cfg());
         // The passenger-door anchor goes silent while the others keep reporting.
