@@ -326,6 +326,44 @@ async fn locked_doors_hold_automatic_motion_but_not_a_requested_recall() {
 }
 
 #[tokio::test]
+async fn a_retract_held_back_by_locked_doors_runs_when_they_unlock() {
+    let (s, _d) = setup(DEFAULT).await;
+    let anna = driver(&s, "Anna", "anna", 150.0).await;
+    // Locked while driving; the gateway reports P before the car unlocks itself.
+    let (m, mut st, mut fin) = drive_with(&s, Some(&anna), false).await;
+    s.signals(&[("doors_locked", Variant::from(true))])
+        .await
+        .unwrap();
+    shift_to_park(&s).await;
+    assert_no_motion(&s, &mut st).await;
+    s.signals(&[("doors_locked", Variant::from(false))])
+        .await
+        .unwrap();
+    assert_eq!(
+        started(&mut st).await,
+        ("easy-exit".into(), anna.to_string())
+    );
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    assert!(m.easy_exit_active().await.unwrap());
+
+    // But not once the driver has left: nobody is there to be helped out.
+    let (s, _d) = setup(DEFAULT).await;
+    let anna = driver(&s, "Anna", "anna", 150.0).await;
+    let (_m, mut st, _fin) = drive_with(&s, Some(&anna), false).await;
+    s.signals(&[("doors_locked", Variant::from(true))])
+        .await
+        .unwrap();
+    shift_to_park(&s).await;
+    s.signals(&[("driver_seat_occupied", Variant::from(false))])
+        .await
+        .unwrap();
+    s.signals(&[("doors_locked", Variant::from(false))])
+        .await
+        .unwrap();
+    assert_no_motion(&s, &mut st).await;
+}
+
+#[tokio::test]
 async fn stall_faults_the_axis_which_automatic_motions_skip_until_a_manual_move() {
     let (s, _d) = setup(DEFAULT).await;
     let anna = driver(&s, "Anna", "anna", 150.0).await;

@@ -25,14 +25,21 @@ impl Core {
                 EasyExitTrigger::Park => true,
                 EasyExitTrigger::ParkAndUnbuckle => !v.driver_belt_buckled,
             };
+        if !v.driver_seat_occupied {
+            // The driver has left: a held-back retract would surprise whoever comes next.
+            self.easy_exit_pending = false;
+        }
         if !condition {
             // Only a transition seen with the gear known triggers: the first report after a
             // restart of the daemon in a parked car moves nothing.
             if v.gear.is_some() {
                 self.easy_exit_armed = true;
             }
+            self.easy_exit_pending = false;
         } else if self.easy_exit_armed {
             self.easy_exit_armed = false;
+            self.retract(now);
+        } else if self.easy_exit_pending && self.interlock_for(Reason::EasyExit).is_none() {
             self.retract(now);
         }
 
@@ -78,8 +85,15 @@ impl Core {
             tracing::info!("easy exit: disabled for {:?}", active);
             return;
         }
-        if let Some(why) = self.interlock_for(Reason::EasyExit) {
+        self.easy_exit_pending = false;
+        if let Some(why) = self.interlock() {
             tracing::info!("easy exit: not now ({why})");
+            return;
+        }
+        if let Some(why) = self.interlock_for(Reason::EasyExit) {
+            // Only the locks hold it back: wait for them while the driver is seated.
+            self.easy_exit_pending = self.vehicle.driver_seat_occupied;
+            tracing::info!("easy exit: held back ({why})");
             return;
         }
         let targets: Vec<(usize, f64)> = self

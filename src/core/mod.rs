@@ -284,6 +284,9 @@ pub struct Core {
     /// The easy-exit trigger condition was seen false with the gear known: a transition into
     /// it may trigger (the first report after a restart may not).
     easy_exit_armed: bool,
+    /// A retract was held back only by locked doors (cars often unlock just after P): it runs
+    /// when they unlock, while the driver is still seated and the car still in P.
+    easy_exit_pending: bool,
     /// Positions before the retract, restored when no profile is active.
     pre_retract: Vec<(usize, f64)>,
     /// The restore signal (brake or belt) was seen released since the retract: only a fresh
@@ -315,6 +318,7 @@ impl Core {
             key_recall_pending: false,
             easy_exit_active: false,
             easy_exit_armed: false,
+            easy_exit_pending: false,
             pre_retract: Vec::new(),
             restore_primed: false,
             cfg,
@@ -558,6 +562,7 @@ impl Core {
                 })?;
                 // An explicit recall ends any easy exit: the profile is what the driver wants.
                 self.easy_exit_active = false;
+                self.easy_exit_pending = false;
                 self.start_motion(Reason::Recall, Some(id), targets, now);
                 Ok(Reply::Done)
             }
