@@ -109,6 +109,9 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
             aside.display()
         );
     }
+    let easy_exit = storage
+        .load_easy_exit()
+        .map_err(|e| format!("easy-exit state in {}: {e}", opts.state_dir.display()))?;
 
     let private_bus = if opts.private_bus {
         Some(
@@ -143,7 +146,8 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
         router.add(&axis.name, backend);
     }
 
-    let core = Core::new(cfg.clone(), loaded.store, router.describe(), VERSION.into());
+    let mut core = Core::new(cfg.clone(), loaded.value, router.describe(), VERSION.into());
+    core.resume_easy_exit(easy_exit.value);
     let (engine, calls) = dbus::connect(&bus, cfg, core, Box::new(storage), router, mock)
         .await
         .map_err(|e| match e {

@@ -1,30 +1,38 @@
-//! The profile store on disk: `<state-dir>/profiles.toml`.
+//! State on disk, in the state directory:
+//! - `profiles.toml`: the profile store (schema 1);
+//! - `easy-exit.toml`: whether the car is retracted, and the positions to restore without a
+//!   profile. Kept apart so that the profile store's schema does not change for it (an older
+//!   daemon after an OTA rollback still reads the profiles, and ignores this file).
 //!
-//! Written atomically and durably (temp file, fsync, rename, fsync of the directory). A store
-//! that cannot be read or does not validate is renamed aside to
-//! `profiles.toml.corrupt-<unix-time>` and never overwritten in place.
+//! Files are written atomically and durably (temp file, fsync, rename, fsync of the directory).
+//! A file that cannot be read or does not validate is renamed aside to
+//! `<name>.corrupt-<unix-time>` and never overwritten in place.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::core::Storage;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::core::store::Store;
+use crate::core::{EasyExitState, Storage};
 
 pub const FILE_NAME: &str = "profiles.toml";
+pub const EASY_EXIT_FILE: &str = "easy-exit.toml";
 
 const HEADER: &str =
-    "# driverprofiled profile store. Written by the daemon; edit only while it is stopped.\n";
+    "# driverprofiled state. Written by the daemon; edit only while it is stopped.\n";
 
 pub struct FileStorage {
     dir: PathBuf,
 }
 
 /// What loading found.
-pub struct Loaded {
-    pub store: Store,
-    /// Where an unreadable store was moved to, if one was.
+pub struct Loaded<T> {
+    pub value: T,
+    /// Where an unreadable file was moved to, if one was.
     pub renamed_to: Option<PathBuf>,
 }
 
@@ -41,23 +49,37 @@ impl FileStorage {
         self.dir.join(FILE_NAME)
     }
 
-    /// Load the store. A missing file is an empty store; a corrupt one is renamed aside and an
-    /// empty store returned. Fails only if a corrupt file cannot be moved out of the way (then
+    /// Load the profile store; see [`FileStorage::load_file`].
+    pub fn load(&self) -> io::Result<Loaded<Store>> {
+        self.load_file(FILE_NAME, |s: &Store| s.validate())
+    }
+
+    /// Load the easy-exit state; see [`FileStorage::load_file`].
+    pub fn load_easy_exit(&self) -> io::Result<Loaded<EasyExitState>> {
+        self.load_file(EASY_EXIT_FILE, |s: &EasyExitState| s.validate())
+    }
+
+    /// Load `name`. A missing file is the default; a corrupt one is renamed aside and the
+    /// default returned. Fails only if a corrupt file cannot be moved out of the way (then
     /// starting would risk overwriting it).
-    pub fn load(&self) -> io::Result<Loaded> {
-        let path = self.path();
+    fn load_file<T: DeserializeOwned + Default>(
+        &self,
+        name: &str,
+        validate: impl Fn(&T) -> Result<(), String>,
+    ) -> io::Result<Loaded<T>> {
+        let path = self.dir.join(name);
         let problem = match fs::read(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(Loaded {
-                    store: Store::default(),
+                    value: T::default(),
                     renamed_to: None,
                 });
             }
             Err(e) => format!("cannot read: {e}"),
-            Ok(bytes) => match parse(&bytes) {
-                Ok(store) => {
+            Ok(bytes) => match parse(&bytes, &validate) {
+                Ok(value) => {
                     return Ok(Loaded {
-                        store,
+                        value,
                         renamed_to: None,
                     });
                 }
@@ -68,41 +90,30 @@ impl FileStorage {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let mut aside = self.dir.join(format!("{FILE_NAME}.corrupt-{secs}"));
+        let mut aside = self.dir.join(format!("{name}.corrupt-{secs}"));
         let mut n = 1;
         while aside.exists() {
-            aside = self.dir.join(format!("{FILE_NAME}.corrupt-{secs}.{n}"));
+            aside = self.dir.join(format!("{name}.corrupt-{secs}.{n}"));
             n += 1;
         }
         fs::rename(&path, &aside)?;
         sync_dir(&self.dir)?;
         tracing::error!(
-            "profile store {} is unusable ({problem}); moved to {} and starting with no profiles",
+            "{} is unusable ({problem}); moved to {} and starting without it",
             path.display(),
             aside.display()
         );
         Ok(Loaded {
-            store: Store::default(),
+            value: T::default(),
             renamed_to: Some(aside),
         })
     }
-}
 
-fn parse(bytes: &[u8]) -> Result<Store, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    let store: Store = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
-    store.validate()?;
-    Ok(store)
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-impl Storage for FileStorage {
-    fn save(&mut self, store: &Store) -> Result<(), String> {
-        let text = toml::to_string(store).map_err(|e| e.to_string())?;
-        let tmp = self.dir.join(format!(".{FILE_NAME}.tmp"));
+    /// Write `value` to `name` atomically and durably.
+    fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), String> {
+        let text = toml::to_string(value).map_err(|e| e.to_string())?;
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
         let write = || -> io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -113,13 +124,37 @@ impl Storage for FileStorage {
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
             drop(f);
-            fs::rename(&tmp, self.path())?;
+            fs::rename(&tmp, &path)?;
             sync_dir(&self.dir)
         };
         write().map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            format!("{}: {e}", self.path().display())
+            format!("{}: {e}", path.display())
         })
+    }
+}
+
+fn parse<T: DeserializeOwned>(
+    bytes: &[u8],
+    validate: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let value: T = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+    validate(&value)?;
+    Ok(value)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Storage for FileStorage {
+    fn save(&mut self, store: &Store) -> Result<(), String> {
+        self.write(FILE_NAME, store)
+    }
+
+    fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), String> {
+        self.write(EASY_EXIT_FILE, state)
     }
 }
 
@@ -137,8 +172,16 @@ mod tests {
         };
         fs_.save(&store).unwrap();
         let loaded = fs_.load().unwrap();
-        assert_eq!(loaded.store, store);
+        assert_eq!(loaded.value, store);
         assert!(loaded.renamed_to.is_none());
+
+        let mut ee = EasyExitState {
+            active: true,
+            ..EasyExitState::default()
+        };
+        ee.pre_retract.insert("seat_position".into(), 130.0);
+        fs_.save_easy_exit(&ee).unwrap();
+        assert_eq!(fs_.load_easy_exit().unwrap().value, ee);
     }
 
     #[test]
@@ -147,7 +190,7 @@ mod tests {
         let fs_ = FileStorage::open(dir.path()).unwrap();
         fs::write(fs_.path(), b"schema = 1\nnext_id = \"x").unwrap();
         let loaded = fs_.load().unwrap();
-        assert_eq!(loaded.store, Store::default());
+        assert_eq!(loaded.value, Store::default());
         let aside = loaded.renamed_to.unwrap();
         assert_eq!(fs::read(&aside).unwrap(), b"schema = 1\nnext_id = \"x");
         assert!(!fs_.path().exists());

@@ -205,6 +205,45 @@ async fn restore_on_a_fresh_brake_press_with_the_driver_seated() {
 }
 
 #[tokio::test]
+async fn a_restart_while_retracted_still_restores() {
+    let (mut s, d) = setup(DEFAULT).await;
+    let anna = driver(&s, "Anna", "anna", 150.0).await;
+    let (_m, mut st, mut fin) = drive_with(&s, Some(&anna), false).await;
+    shift_to_park(&s).await;
+    assert_eq!(started(&mut st).await.0, "easy-exit");
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    assert!(s.state.path().join("easy-exit.toml").exists());
+
+    // An OTA update restarts the daemon while the car is parked and retracted.
+    let cfg = d.path().join("config.toml");
+    s.restart_daemon(&["--config", cfg.to_str().unwrap()]).await;
+    let m = s.manager().await;
+    assert!(
+        m.easy_exit_active().await.unwrap(),
+        "the retract was forgotten"
+    );
+    let mut st = m.receive_motion_started().await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    // The gateway reports again (not a transition into P: nothing moves), then the driver
+    // presses the brake.
+    s.signals(&[
+        ("gear", Variant::from("P")),
+        ("speed_kmh", Variant::from(0.0)),
+        ("driver_seat_occupied", Variant::from(true)),
+        ("brake_pressed", Variant::from(false)),
+    ])
+    .await
+    .unwrap();
+    s.signals(&[("brake_pressed", Variant::from(true))])
+        .await
+        .unwrap();
+    assert_eq!(started(&mut st).await, ("restore".into(), anna.to_string()));
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    assert!(!m.easy_exit_active().await.unwrap());
+    assert_eq!(position(&s, "seat_position").await, 150.0);
+}
+
+#[tokio::test]
 async fn a_key_approaching_a_retracted_car_gets_its_entry_pose() {
     let (s, _d) = setup(DEFAULT).await;
     let anna = driver(&s, "Anna", "anna", 150.0).await;

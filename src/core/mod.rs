@@ -218,6 +218,31 @@ pub enum Effect {
 /// Where the store is made durable. Called before a change takes effect in memory.
 pub trait Storage {
     fn save(&mut self, store: &Store) -> Result<(), String>;
+
+    /// Keep the easy-exit state across restarts (best effort: a failure is logged).
+    fn save_easy_exit(&mut self, _state: &EasyExitState) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Easy-exit state that must survive a restart (an OTA update restarts the daemon while the
+/// car is parked, possibly retracted): without it the next driver would get no restore.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EasyExitState {
+    pub active: bool,
+    /// Axis name to position before the retract (restored when no profile is active).
+    #[serde(default)]
+    pub pre_retract: BTreeMap<String, f64>,
+}
+
+impl EasyExitState {
+    pub fn validate(&self) -> Result<(), String> {
+        match self.pre_retract.iter().find(|(_, v)| !v.is_finite()) {
+            Some((axis, v)) => Err(format!("pre_retract {axis} = {v} is not finite")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Storage that keeps nothing: for tests of the core.
@@ -329,6 +354,30 @@ impl Core {
             backend,
             version,
             effects: Vec::new(),
+        }
+    }
+
+    /// Take up the easy-exit state kept from before a restart.
+    pub fn resume_easy_exit(&mut self, state: EasyExitState) {
+        self.easy_exit_active = state.active;
+        self.pre_retract = state
+            .pre_retract
+            .iter()
+            .filter_map(|(axis, v)| self.axis_index(axis).map(|i| (i, *v)))
+            .collect();
+        if state.active {
+            tracing::info!("resuming: the car was left retracted; the restore is pending");
+        }
+    }
+
+    fn easy_exit_state(&self) -> EasyExitState {
+        EasyExitState {
+            active: self.easy_exit_active,
+            pre_retract: self
+                .pre_retract
+                .iter()
+                .map(|&(i, v)| (self.cfg.axes[i].name.clone(), v))
+                .collect(),
         }
     }
 
@@ -506,9 +555,16 @@ impl Core {
         now: Millis,
         storage: &mut dyn Storage,
     ) -> Result<Reply, Error> {
+        let easy_exit_before = self.easy_exit_state();
         let result = self.handle(req, now, storage);
         // Signals, ranges and key bindings all bear on the key selection.
         self.key_step(now, storage);
+        let easy_exit = self.easy_exit_state();
+        if easy_exit != easy_exit_before
+            && let Err(e) = storage.save_easy_exit(&easy_exit)
+        {
+            tracing::error!("could not save the easy-exit state: {e}");
+        }
         result
     }
 
