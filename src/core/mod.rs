@@ -555,13 +555,12 @@ impl Core {
         now: Millis,
         storage: &mut dyn Storage,
     ) -> Result<Reply, Error> {
-        let easy_exit_before = self.easy_exit_state();
+        let easy_exit_before = (self.easy_exit_active, self.pre_retract.clone());
         let result = self.handle(req, now, storage);
         // Signals, ranges and key bindings all bear on the key selection.
         self.key_step(now, storage);
-        let easy_exit = self.easy_exit_state();
-        if easy_exit != easy_exit_before
-            && let Err(e) = storage.save_easy_exit(&easy_exit)
+        if (self.easy_exit_active, &self.pre_retract) != (easy_exit_before.0, &easy_exit_before.1)
+            && let Err(e) = storage.save_easy_exit(&self.easy_exit_state())
         {
             tracing::error!("could not save the easy-exit state: {e}");
         }
@@ -650,18 +649,7 @@ impl Core {
                     let Some(i) = self.axis_index(&axis) else {
                         return Err(Error::InvalidArgs(format!("unknown axis {axis:?}")));
                     };
-                    if !v.is_finite() {
-                        return Err(Error::InvalidArgs(format!("{axis}: {v} is not a number")));
-                    }
-                    let ac = &self.cfg.axes[i];
-                    if v < ac.min || v > ac.max {
-                        return Err(Error::OutOfRange(format!(
-                            "{axis}: {v} is outside {}..{} {}",
-                            fmt_num(ac.min),
-                            fmt_num(ac.max),
-                            ac.unit.as_str()
-                        )));
-                    }
+                    check_position(&self.cfg.axes[i], v)?;
                     checked.push((axis, v));
                 }
                 self.mutate(storage, |s| {
@@ -752,18 +740,7 @@ impl Core {
                 let i = self
                     .axis_index(&axis)
                     .ok_or_else(|| Error::NotFound(format!("no actuator {axis:?}")))?;
-                if !target.is_finite() {
-                    return Err(Error::InvalidArgs(format!("{target} is not a number")));
-                }
-                let ac = &self.cfg.axes[i];
-                if target < ac.min || target > ac.max {
-                    return Err(Error::OutOfRange(format!(
-                        "{axis}: {target} is outside {}..{} {}",
-                        fmt_num(ac.min),
-                        fmt_num(ac.max),
-                        ac.unit.as_str()
-                    )));
-                }
+                check_position(&self.cfg.axes[i], target)?;
                 if let Some(why) = self.interlock_for(Reason::Manual) {
                     return Err(Error::Interlocked(format!("cannot move now: {why}")));
                 }
@@ -1025,6 +1002,26 @@ impl Core {
                 .collect(),
         }
     }
+}
+
+/// A position for axis `ac` must be a number within its range.
+pub fn check_position(ac: &crate::config::AxisConfig, v: f64) -> Result<(), Error> {
+    if !v.is_finite() {
+        return Err(Error::InvalidArgs(format!(
+            "{}: {v} is not a number",
+            ac.name
+        )));
+    }
+    if v < ac.min || v > ac.max {
+        return Err(Error::OutOfRange(format!(
+            "{}: {v} is outside {}..{} {}",
+            ac.name,
+            fmt_num(ac.min),
+            fmt_num(ac.max),
+            ac.unit.as_str()
+        )));
+    }
+    Ok(())
 }
 
 fn not_found(id: &str) -> Error {

@@ -212,27 +212,12 @@ impl Core {
 
     /// The running piece of slot `s` (axis `i`) arrived.
     fn piece_done(&mut self, s: usize, i: usize, now: Millis) {
-        let window = self.cfg.duty_window_ms;
-        let tol = self.cfg.axes[i].tolerance;
         let Some(m) = &mut self.motion else { return };
-        m.slots[s].pop_front();
         m.running[s] = false;
         // Arrived within tolerance: stop the motor now, so that the next piece never makes
         // one motor more than the budget while this one creeps its last fraction.
-        self.effects.push(Effect::Backend(BackendCommand::Stop {
-            axis: self.cfg.axes[i].name.clone(),
-        }));
-        let a = &mut self.axes[i];
-        a.moving = false;
-        a.duty.stop(now, window);
-        if let Some(k) = m
-            .pending
-            .iter()
-            .position(|(ax, t)| *ax == i && (a.position - t).abs() <= tol)
-        {
-            m.pending.swap_remove(k);
-        }
-        self.publish(i, now);
+        self.stop_axis(i, now);
+        self.drop_piece(s, i);
         self.advance(now);
     }
 
@@ -269,7 +254,7 @@ impl Core {
             let ac = &self.cfg.axes[p.axis];
             if (self.axes[p.axis].position - p.to).abs() <= ac.tolerance {
                 // Already there (a waypoint the axis passed, or no travel at all).
-                self.piece_done_idle(s, p.axis);
+                self.drop_piece(s, p.axis);
                 continue;
             }
             if let Some(m) = &mut self.motion {
@@ -288,8 +273,9 @@ impl Core {
         }
     }
 
-    /// Drop slot `s`'s front piece for an axis that is already at its end.
-    fn piece_done_idle(&mut self, s: usize, i: usize) {
+    /// Drop slot `s`'s front piece (axis `i` is at its end); the axis is no longer pending
+    /// once that was its final target.
+    fn drop_piece(&mut self, s: usize, i: usize) {
         let tol = self.cfg.axes[i].tolerance;
         let pos = self.axes[i].position;
         if let Some(m) = &mut self.motion {

@@ -522,16 +522,7 @@ impl MockControl {
 
     /// Put the axis at `position` as if the occupant moved it by hand.
     async fn set_position(&self, axis: String, position: f64) -> Result<(), Error> {
-        let a = self.axis(&axis)?;
-        if !position.is_finite() {
-            return Err(Error::invalid_args(format!("{position} is not a number")));
-        }
-        if position < a.min || position > a.max {
-            return Err(Error(core::Error::OutOfRange(format!(
-                "{axis}: {position} is outside {}..{}",
-                a.min, a.max
-            ))));
-        }
+        core::check_position(self.axis(&axis)?, position)?;
         self.mock.set_position(&axis, position);
         Ok(())
     }
