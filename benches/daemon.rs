@@ -9,10 +9,12 @@
 //! Figures are printed with the daemon/baseline ratio.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use driverprofiled::privatebus::PrivateBus;
+use driverprofiled_api::proxy::ManagerProxy;
+use driverprofiled_api::{BUS_NAME, interface as iface, path};
 use futures_util::StreamExt;
 use zbus::{Connection, interface, proxy};
 
@@ -43,15 +45,6 @@ trait EchoClient {
     fn echo(&self, s: &str) -> zbus::Result<String>;
 }
 
-#[proxy(
-    interface = "org.driverprofiled1.Manager",
-    default_service = "org.driverprofiled1",
-    default_path = "/org/driverprofiled1"
-)]
-trait Manager {
-    fn stop(&self) -> zbus::Result<()>;
-}
-
 /// The baseline service: serve Echo until killed.
 fn run_echo(address: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -67,48 +60,6 @@ fn run_echo(address: &str) {
             .unwrap_or_else(|e| panic!("echo service: {e}"));
         std::future::pending::<()>().await;
     });
-}
-
-struct Bus {
-    child: Child,
-    address: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Bus {
-    fn start() -> Bus {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let conf = dir.path().join("bus.conf");
-        std::fs::write(
-            &conf,
-            driverprofiled::privatebus::config_xml(&dir.path().display().to_string()),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf.display()))
-            .args(["--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("dbus-daemon: {e}"));
-        let mut line = String::new();
-        let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        BufReader::new(out)
-            .read_line(&mut line)
-            .unwrap_or_else(|e| panic!("{e}"));
-        Bus {
-            child,
-            address: line.trim().to_string(),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Start `cmd` and return it with the time until `name` was owned on the bus.
@@ -261,7 +212,7 @@ fn main() {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     rt.block_on(async {
-        let bus = Bus::start();
+        let bus = PrivateBus::start().unwrap_or_else(|e| panic!("private bus: {e}"));
         let conn = zbus::connection::Builder::address(bus.address.as_str())
             .build()
             .await
@@ -301,9 +252,9 @@ fn main() {
         let daemon = measure(
             &conn,
             d_cmd,
-            "org.driverprofiled1",
-            "/org/driverprofiled1",
-            "org.driverprofiled1.Manager",
+            BUS_NAME,
+            path::ROOT,
+            iface::MANAGER,
             "State",
             || {
                 let p = manager.clone();

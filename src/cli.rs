@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use driverprofiled::dbus::Bus;
+use driverprofiled::edge::Bus;
 
 pub const USAGE: &str = "\
 usage: driverprofiled [--config PATH] [--state-dir DIR] [--bus system|session|ADDRESS]

@@ -1,12 +1,12 @@
 //! driverprofiled: driver profiles (seat, headrest, steering wheel) served over D-Bus.
 //!
-//! A pure [`core`] takes events and returns effects; [`dbus`] is the edge that serves the API
-//! and runs the engine loop; [`backend`] holds one file per actuator backend.
+//! A pure [`core`] takes events and returns effects; [`edge`] is the D-Bus edge that serves the
+//! API and runs the engine loop; [`backend`] holds one module per actuator backend. Names,
+//! paths and proxies of the API are in the `driverprofiled-api` crate (`api/`).
 
 pub mod backend;
 pub mod config;
 pub mod core;
-pub mod dbus;
-pub mod paths;
+pub mod edge;
 pub mod persist;
 pub mod privatebus;

@@ -16,7 +16,7 @@ use driverprofiled::backend::mock::Mock;
 use driverprofiled::backend::{Backend, Router};
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::Core;
-use driverprofiled::dbus::{self, Bus};
+use driverprofiled::edge::{self as dbus, Bus};
 use driverprofiled::persist::FileStorage;
 use driverprofiled::privatebus::PrivateBus;
 
@@ -114,11 +114,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
         .map_err(|e| format!("easy-exit state in {}: {e}", opts.state_dir.display()))?;
 
     let private_bus = if opts.private_bus {
-        Some(
-            PrivateBus::start()
-                .await
-                .map_err(|e| format!("private bus: {e}"))?,
-        )
+        Some(PrivateBus::start().map_err(|e| format!("private bus: {e}"))?)
     } else {
         None
     };
@@ -153,7 +149,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
         .map_err(|e| match e {
             zbus::Error::NameTaken => format!(
                 "the name {} is already owned on the bus: is another driverprofiled running?",
-                driverprofiled::paths::BUS_NAME
+                driverprofiled_api::BUS_NAME
             ),
             e => format!("cannot serve on the {bus:?} bus: {e}"),
         })?;
@@ -161,7 +157,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
         println!("DBUS_SESSION_BUS_ADDRESS={}", pb.address);
         let _ = std::io::stdout().flush();
     }
-    tracing::info!("serving {} on {bus:?}", driverprofiled::paths::BUS_NAME);
+    tracing::info!("serving {} on {bus:?}", driverprofiled_api::BUS_NAME);
 
     engine
         .run(calls, fb_rx, async move {

@@ -8,11 +8,11 @@ use common::*;
 use zbus::{ObjectPath, Variant};
 
 const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
-const NOT_FOUND: &str = "org.driverprofiled1.Error.NotFound";
-const ALREADY_EXISTS: &str = "org.driverprofiled1.Error.AlreadyExists";
-const OUT_OF_RANGE: &str = "org.driverprofiled1.Error.OutOfRange";
-const LIMIT_REACHED: &str = "org.driverprofiled1.Error.LimitReached";
-const KEY_IN_USE: &str = "org.driverprofiled1.Error.KeyInUse";
+const NOT_FOUND: &str = ErrorName::NotFound.as_str();
+const ALREADY_EXISTS: &str = ErrorName::AlreadyExists.as_str();
+const OUT_OF_RANGE: &str = ErrorName::OutOfRange.as_str();
+const LIMIT_REACHED: &str = ErrorName::LimitReached.as_str();
+const KEY_IN_USE: &str = ErrorName::KeyInUse.as_str();
 
 #[tokio::test]
 async fn create_rename_delete_round_trip() {
@@ -285,7 +285,7 @@ async fn object_manager_lists_profiles_and_actuators() {
         .unwrap();
     let objects = om.get_managed_objects().await.unwrap();
     let profile = objects.get(&p).expect("profile managed");
-    assert!(profile.contains_key("org.driverprofiled1.Profile"));
+    assert!(profile.contains_key(driverprofiled_api::interface::PROFILE));
     let act = objects
         .keys()
         .filter(|k| k.as_str().starts_with("/org/driverprofiled1/actuators/"))

@@ -299,7 +299,7 @@ async fn slow_retract(s: &Setup) -> Streams {
     let (m, mut st, fin) = drive_with(s, Some(&anna), false).await;
     s.mock().await.set_speed_factor(1.0).await.unwrap();
     let seat = ActuatorProxy::builder(&s.conn)
-        .path(format!("{ROOT}/actuators/seat_position"))
+        .path(actuator_path("seat_position"))
         .build()
         .await
         .unwrap();
@@ -486,7 +486,7 @@ async fn an_axis_over_its_duty_limit_is_stopped_and_refused_until_rested() {
     assert!(fault.starts_with("duty limit"), "{fault}");
     assert_eq!(
         err_name(seat.move_to(10.0).await),
-        "org.driverprofiled1.Error.DutyLimit"
+        ErrorName::DutyLimit.as_str()
     );
     let anna = m.create_profile("Anna").await.unwrap();
     s.profile(&anna)
@@ -496,7 +496,7 @@ async fn an_axis_over_its_duty_limit_is_stopped_and_refused_until_rested() {
         .unwrap();
     assert_eq!(
         err_name(m.select_profile(&anna).await),
-        "org.driverprofiled1.Error.DutyLimit"
+        ErrorName::DutyLimit.as_str()
     );
     assert_eq!(
         m.active_profile().await.unwrap().as_str(),
@@ -540,7 +540,7 @@ async fn a_full_recall_never_runs_more_motors_than_the_budget() {
         .msg_type(zbus::message::Type::Signal)
         .interface("org.freedesktop.DBus.Properties")
         .member("PropertiesChanged")
-        .path_namespace(format!("{ROOT}/actuators"))
+        .path_namespace(driverprofiled_api::path::ACTUATORS)
         .build()
         .unwrap();
     let mut props = zbus::MessageStream::for_match_rule(rule, &s.conn, None)

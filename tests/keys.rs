@@ -24,7 +24,7 @@ fn drain_nearest(msgs: &mut Vec<String>, stream: &mut zbus::MessageStream) {
         if let Ok((iface, changed, _)) =
             m.body()
                 .deserialize::<(String, HashMap<String, zbus::OwnedVariant>, Vec<String>)>()
-            && iface == "org.driverprofiled1.Vehicle"
+            && iface == driverprofiled_api::interface::VEHICLE
             && let Some(v) = changed.get("NearestKey")
         {
             msgs.push(String::try_from(v.clone()).unwrap());

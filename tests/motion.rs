@@ -9,7 +9,7 @@ use common::*;
 use futures_util::StreamExt;
 use zbus::Variant;
 
-const INTERLOCKED: &str = "org.driverprofiled1.Error.Interlocked";
+const INTERLOCKED: &str = ErrorName::Interlocked.as_str();
 
 /// Distinct in-range targets for all eight axes (none equal to the initial position).
 fn targets() -> HashMap<&'static str, f64> {
@@ -30,7 +30,7 @@ fn targets() -> HashMap<&'static str, f64> {
 /// Wait until the seat reports a Position other than `from` (it is under way).
 async fn wait_seat_moved(s: &Setup, from: f64) -> f64 {
     let seat = ActuatorProxy::builder(&s.conn)
-        .path(format!("{ROOT}/actuators/seat_position"))
+        .path(actuator_path("seat_position"))
         .build()
         .await
         .unwrap();
@@ -277,7 +277,7 @@ async fn position_signals_are_throttled_to_about_10_per_second() {
     let wheel = s.actuator("wheel_tilt").await;
     let props = zbus::fdo::PropertiesProxy::builder(&s.conn)
         .destination(NAME)
-        .path(format!("{ROOT}/actuators/wheel_tilt"))
+        .path(actuator_path("wheel_tilt"))
         .build()
         .await
         .unwrap();

@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::paths;
+use driverprofiled_api::path as paths;
 use store::{Profile, Store};
 use view::{ActuatorView, ManagerView, ProfileView, VehicleView, View};
 
@@ -92,6 +92,8 @@ pub enum Error {
     DutyLimit(String),
     /// The change could not be stored; nothing was changed.
     Failed(String),
+    /// An actuator's position is not known yet.
+    NotReady(String),
 }
 
 impl Error {
@@ -105,7 +107,8 @@ impl Error {
         | Error::LimitReached(m)
         | Error::KeyInUse(m)
         | Error::DutyLimit(m)
-        | Error::Failed(m)) = self;
+        | Error::Failed(m)
+        | Error::NotReady(m)) = self;
         m
     }
 }

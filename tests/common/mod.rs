@@ -1,176 +1,39 @@
 //! Test harness: a private `dbus-daemon` per test, the real `driverprofiled` binary with the
 //! mock backend and a temporary state dir, and zbus proxies to drive it. Never touches the
 //! machine's system or session bus.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use zbus::proxy::CacheProperties;
-use zbus::{Connection, OwnedObjectPath, Variant, proxy};
+use zbus::{Connection, OwnedObjectPath, Variant};
+
+pub use driverprofiled::privatebus::PrivateBus;
+pub use driverprofiled_api::path::ROOT;
+pub use driverprofiled_api::proxy::*;
+pub use driverprofiled_api::{BUS_NAME as NAME, ErrorName, actuator_path};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_driverprofiled");
-pub const NAME: &str = "org.driverprofiled1";
-pub const ROOT: &str = "/org/driverprofiled1";
 /// Guard against a hung test; never used to wait for something to happen.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
-#[proxy(
-    interface = "org.driverprofiled1.Manager",
-    default_service = "org.driverprofiled1",
-    default_path = "/org/driverprofiled1"
-)]
-pub trait Manager {
-    fn create_profile(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
-    fn select_profile(&self, profile: &zbus::ObjectPath<'_>) -> zbus::Result<()>;
-    fn stop(&self) -> zbus::Result<()>;
-    #[zbus(property)]
-    fn active_profile(&self) -> zbus::Result<OwnedObjectPath>;
-    #[zbus(property)]
-    fn profiles(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
-    #[zbus(property)]
-    fn actuators(&self) -> zbus::Result<Vec<OwnedObjectPath>>;
-    #[zbus(property)]
-    fn state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn easy_exit_active(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn backend(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn version(&self) -> zbus::Result<String>;
-    #[zbus(signal)]
-    fn motion_started(&self, reason: String, profile: OwnedObjectPath) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn motion_finished(&self, reason: String, outcome: String) -> zbus::Result<()>;
-}
+/// A private `dbus-daemon` (the daemon's own `--private-bus` launcher), killed on drop.
+pub struct Bus(PrivateBus);
 
-#[proxy(
-    interface = "org.driverprofiled1.Profile",
-    default_service = "org.driverprofiled1"
-)]
-pub trait Profile {
-    fn set_positions(&self, positions: HashMap<&str, f64>) -> zbus::Result<()>;
-    fn save_current_positions(&self) -> zbus::Result<()>;
-    fn bind_key(&self, key: &str) -> zbus::Result<()>;
-    fn unbind_key(&self, key: &str) -> zbus::Result<()>;
-    fn delete(&self) -> zbus::Result<()>;
-    #[zbus(property)]
-    fn id(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn name(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn set_name(&self, name: &str) -> zbus::Result<()>;
-    #[zbus(property)]
-    fn keys(&self) -> zbus::Result<Vec<String>>;
-    #[zbus(property)]
-    fn positions(&self) -> zbus::Result<HashMap<String, f64>>;
-    #[zbus(property)]
-    fn easy_exit(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn set_easy_exit(&self, v: bool) -> zbus::Result<()>;
-}
-
-#[proxy(
-    interface = "org.driverprofiled1.Actuator",
-    default_service = "org.driverprofiled1"
-)]
-pub trait Actuator {
-    fn move_to(&self, position: f64) -> zbus::Result<()>;
-    fn stop(&self) -> zbus::Result<()>;
-    #[zbus(property)]
-    fn name(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn unit(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn min(&self) -> zbus::Result<f64>;
-    #[zbus(property)]
-    fn max(&self) -> zbus::Result<f64>;
-    #[zbus(property)]
-    fn vss(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn position(&self) -> zbus::Result<f64>;
-    #[zbus(property)]
-    fn target(&self) -> zbus::Result<f64>;
-    #[zbus(property)]
-    fn moving(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn fault(&self) -> zbus::Result<String>;
-}
-
-#[proxy(
-    interface = "org.driverprofiled1.Vehicle",
-    default_service = "org.driverprofiled1",
-    default_path = "/org/driverprofiled1"
-)]
-pub trait Vehicle {
-    fn update_signals(&self, signals: HashMap<&str, Variant<'_>>) -> zbus::Result<()>;
-    fn report_ranges(&self, readings: Vec<(String, String, f64)>) -> zbus::Result<()>;
-    #[zbus(property)]
-    fn driver_door_open(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn nearest_key(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn doors_locked(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn gear(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn speed_kmh(&self) -> zbus::Result<f64>;
-    #[zbus(property)]
-    fn manual_control(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn interlock(&self) -> zbus::Result<String>;
-}
-
-#[proxy(
-    interface = "org.driverprofiled1.Mock",
-    default_service = "org.driverprofiled1",
-    default_path = "/org/driverprofiled1"
-)]
-pub trait Mock {
-    fn set_speed_factor(&self, factor: f64) -> zbus::Result<()>;
-    fn inject_fault(&self, axis: &str, kind: &str) -> zbus::Result<()>;
-    fn set_position(&self, axis: &str, position: f64) -> zbus::Result<()>;
-}
-
-/// A private `dbus-daemon`, killed on drop.
-pub struct Bus {
-    child: Child,
-    pub address: String,
-    _dir: tempfile::TempDir,
+impl std::ops::Deref for Bus {
+    type Target = PrivateBus;
+    fn deref(&self) -> &PrivateBus {
+        &self.0
+    }
 }
 
 impl Bus {
     pub fn start() -> Bus {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conf = dir.path().join("bus.conf");
-        std::fs::write(
-            &conf,
-            driverprofiled::privatebus::config_xml(&dir.path().display().to_string()),
-        )
-        .expect("write bus config");
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", conf.display()))
-            .arg("--nofork")
-            .arg("--print-address=1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon must be installed (apt-get install dbus-daemon)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read bus address");
-        assert!(!line.trim().is_empty(), "dbus-daemon printed no address");
-        Bus {
-            child,
-            address: line.trim().to_string(),
-            _dir: dir,
-        }
+        Bus(PrivateBus::start().unwrap_or_else(|e| panic!("private bus: {e}")))
     }
 
     pub async fn connect(&self) -> Connection {
@@ -178,13 +41,6 @@ impl Bus {
             .build()
             .await
             .expect("connect to the private bus")
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -248,7 +104,7 @@ impl Setup {
     /// An actuator proxy that reads properties from the daemon every time.
     pub async fn actuator(&self, axis: &str) -> ActuatorProxy<'static> {
         ActuatorProxy::builder(&self.conn)
-            .path(format!("{ROOT}/actuators/{axis}"))
+            .path(actuator_path(axis))
             .cache_properties(CacheProperties::No)
             .build()
             .await
@@ -373,12 +229,9 @@ impl Drop for Daemon {
 pub fn err_name<T: std::fmt::Debug>(r: zbus::Result<T>) -> String {
     match r {
         Ok(v) => panic!("expected an error, got Ok({v:?})"),
-        Err(zbus::Error::MethodError(name, _, _)) => name.to_string(),
-        Err(zbus::Error::FDO(e)) => {
-            let e: &dyn zbus::DBusError = e.as_ref();
-            e.name().to_string()
+        Err(e) => {
+            ErrorName::of(&e).unwrap_or_else(|| panic!("expected a D-Bus error reply, got {e:?}"))
         }
-        Err(e) => panic!("expected a D-Bus error reply, got {e:?}"),
     }
 }
 

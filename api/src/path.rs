@@ -1,10 +1,12 @@
-//! Object paths and names of the D-Bus API, version 1. These are a contract: extend, never rename.
+//! Object paths of the API, and their parsing.
 
-pub const BUS_NAME: &str = "org.driverprofiled1";
+/// The root object: `ObjectManager`, `Manager`, `Vehicle` (and `Mock` with the mock backend).
 pub const ROOT: &str = "/org/driverprofiled1";
+/// Profiles are at `PROFILES/<id>` (ids are decimal, stable, never reused).
 pub const PROFILES: &str = "/org/driverprofiled1/profiles";
+/// Actuators are at `ACTUATORS/<axis name>`.
 pub const ACTUATORS: &str = "/org/driverprofiled1/actuators";
-/// The "no object" path, used for `ActiveProfile` and `MotionStarted` without a profile.
+/// The "no object" path: `ActiveProfile` with none, `MotionStarted` without a profile.
 pub const NONE: &str = "/";
 
 pub fn profile_path(id: &str) -> String {
@@ -21,16 +23,27 @@ pub fn profile_id(path: &str) -> Option<&str> {
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
 }
 
+/// The axis named by an actuator object path.
+pub fn actuator_name(path: &str) -> Option<&str> {
+    let axis = path.strip_prefix(ACTUATORS)?.strip_prefix('/')?;
+    (!axis.is_empty() && !axis.contains('/')).then_some(axis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn profile_paths_round_trip() {
+    fn paths_round_trip() {
         assert_eq!(profile_id(&profile_path("12")), Some("12"));
         assert_eq!(profile_id("/org/driverprofiled1/profiles"), None);
         assert_eq!(profile_id("/org/driverprofiled1/profiles/"), None);
         assert_eq!(profile_id("/org/driverprofiled1/profiles/1/x"), None);
         assert_eq!(profile_id("/"), None);
+        assert_eq!(
+            actuator_name(&actuator_path("seat_tilt")),
+            Some("seat_tilt")
+        );
+        assert_eq!(actuator_name("/org/driverprofiled1/actuators/"), None);
     }
 }

@@ -26,13 +26,8 @@ use crate::backend::mock::Mock;
 use crate::config::Config;
 use crate::core::view::{ActuatorView, PropValue, Props, View, changed};
 use crate::core::{Core, Effect, Feedback, Millis, Request, Storage};
-use crate::paths;
+use driverprofiled_api::{BUS_NAME, interface, path as paths};
 use ifaces::{Actuator, Call, Manager, MockControl, Profile, Shared, Vehicle};
-
-const MANAGER: &str = "org.driverprofiled1.Manager";
-const VEHICLE: &str = "org.driverprofiled1.Vehicle";
-const PROFILE: &str = "org.driverprofiled1.Profile";
-const ACTUATOR: &str = "org.driverprofiled1.Actuator";
 
 /// Which bus to serve on.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,7 +113,7 @@ pub async fn connect(
     // zbus requests names with ALLOW_REPLACEMENT | REPLACE_EXISTING by default: a second
     // instance would silently take the name (and the motors) from the first. Neither.
     let conn = b
-        .name(paths::BUS_NAME)
+        .name(BUS_NAME)
         .allow_name_replacements(false)
         .replace_existing_names(false)
         .build()
@@ -252,22 +247,27 @@ impl Engine {
         }
         self.emit_changed(
             paths::ROOT,
-            MANAGER,
+            interface::MANAGER,
             &self.shown.manager.props(),
             view.manager.props(),
         )
         .await;
         self.emit_changed(
             paths::ROOT,
-            VEHICLE,
+            interface::VEHICLE,
             &self.shown.vehicle.props(),
             view.vehicle.props(),
         )
         .await;
         for (id, p) in &view.profiles {
             if let Some(old) = self.shown.profiles.get(id) {
-                self.emit_changed(&paths::profile_path(id), PROFILE, &old.props(), p.props())
-                    .await;
+                self.emit_changed(
+                    &paths::profile_path(id),
+                    interface::PROFILE,
+                    &old.props(),
+                    p.props(),
+                )
+                .await;
             }
         }
         // Axes that stop first, then the rest: a client replaying the signals never sees more
@@ -286,7 +286,7 @@ impl Engine {
             if let Some(old) = self.shown.actuators.get(axis) {
                 self.emit_changed(
                     &paths::actuator_path(axis),
-                    ACTUATOR,
+                    interface::ACTUATOR,
                     &old.props(),
                     a.props(),
                 )

@@ -14,7 +14,7 @@ use crate::backend::mock::Mock;
 use crate::config::Config;
 use crate::core::view::View;
 use crate::core::{self, Reply, Request, SignalValue};
-use crate::paths;
+use driverprofiled_api::path as paths;
 
 /// A request for the engine, with where to send its result.
 pub struct Call {

@@ -21,17 +21,20 @@ impl Error {
     }
 
     pub fn name_str(&self) -> &'static str {
+        use driverprofiled_api::ErrorName as N;
         match &self.0 {
-            core::Error::InvalidArgs(_) => "org.freedesktop.DBus.Error.InvalidArgs",
-            core::Error::NotFound(_) => "org.driverprofiled1.Error.NotFound",
-            core::Error::AlreadyExists(_) => "org.driverprofiled1.Error.AlreadyExists",
-            core::Error::OutOfRange(_) => "org.driverprofiled1.Error.OutOfRange",
-            core::Error::Interlocked(_) => "org.driverprofiled1.Error.Interlocked",
-            core::Error::LimitReached(_) => "org.driverprofiled1.Error.LimitReached",
-            core::Error::KeyInUse(_) => "org.driverprofiled1.Error.KeyInUse",
-            core::Error::DutyLimit(_) => "org.driverprofiled1.Error.DutyLimit",
-            core::Error::Failed(_) => "org.driverprofiled1.Error.Failed",
+            core::Error::InvalidArgs(_) => N::InvalidArgs,
+            core::Error::NotFound(_) => N::NotFound,
+            core::Error::AlreadyExists(_) => N::AlreadyExists,
+            core::Error::OutOfRange(_) => N::OutOfRange,
+            core::Error::Interlocked(_) => N::Interlocked,
+            core::Error::LimitReached(_) => N::LimitReached,
+            core::Error::KeyInUse(_) => N::KeyInUse,
+            core::Error::DutyLimit(_) => N::DutyLimit,
+            core::Error::Failed(_) => N::Failed,
+            core::Error::NotReady(_) => N::NotReady,
         }
+        .as_str()
     }
 }
 
