@@ -14,11 +14,10 @@
 
 use std::sync::Arc;
 
+use driverprofiled::backend::mock::sim::Sim;
 use driverprofiled::config;
 use driverprofiled::core::store::Store;
-use driverprofiled::core::{
-    BackendCommand, Core, Effect, Feedback, Millis, NoStorage, Reason, Reply, Request, SignalValue,
-};
+use driverprofiled::core::{Core, Effect, Gear, Millis, NoStorage, Reason, Reply, Request, Signal};
 
 /// Anchors in the car frame (x toward the passenger side, y forward), metres.
 const ANCHORS: [(&str, f64, f64); 4] = [
@@ -152,13 +151,6 @@ struct Tally {
     progress: f64,
 }
 
-/// Simulated actuators at configured speed.
-struct Sim {
-    pos: Vec<f64>,
-    target: Vec<Option<f64>>,
-    speed: Vec<f64>,
-}
-
 fn profile_positions(rng: &mut Rng, cfg: &config::Config) -> Vec<(String, f64)> {
     cfg.axes
         .iter()
@@ -173,7 +165,15 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
     let mut c = (**cfg).clone();
     c.keys.expire_ms = noise.expire_ms;
     let cfg = &Arc::new(c);
-    let mut core = Core::new(cfg.clone(), Store::default(), "sim".into(), "bench".into());
+    let mut sim = Sim::new(&cfg.axes);
+    let known = sim.positions().map(|(a, p)| (a.to_string(), p)).collect();
+    let mut core = Core::new(
+        cfg.clone(),
+        Store::default(),
+        &known,
+        "sim".into(),
+        "bench".into(),
+    );
     let st = &mut NoStorage;
     let mut create = |core: &mut Core, name: &str, key: &str, rng: &mut Rng| -> String {
         let Ok(Reply::Created(id)) =
@@ -204,28 +204,13 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
     let driver = create(&mut core, "Driver", "driver-key", rng);
     let other = create(&mut core, "Other", "other-key", rng);
     // The car was last set for a third person.
-    let mut sim = Sim {
-        pos: profile_positions(rng, cfg)
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect(),
-        target: vec![None; cfg.axes.len()],
-        speed: cfg.axes.iter().map(|a| a.speed).collect(),
-    };
-    for (i, a) in cfg.axes.iter().enumerate() {
-        core.feedback(
-            Feedback::Manual {
-                axis: a.name.clone(),
-                position: sim.pos[i],
-            },
-            0,
-        );
+    for (axis, p) in profile_positions(rng, cfg) {
+        if let Some(fb) = sim.set_position(&axis, p) {
+            core.feedback(fb, 0);
+        }
     }
     core.request(
-        Request::UpdateSignals(vec![
-            ("gear".into(), SignalValue::Str("P".into())),
-            ("speed_kmh".into(), SignalValue::F64(0.0)),
-        ]),
+        Request::UpdateSignals(vec![Signal::Gear(Gear::P), Signal::SpeedKmh(0.0)]),
         0,
         st,
     )
@@ -311,7 +296,6 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
 
     let mut now: Millis = 0;
     let mut door_open = false;
-    let mut next_sim_report: Millis = 0;
     let mut recall_started: Option<Millis> = None;
     // Travel time left (sum over axes, at configured speed) to the driver's positions.
     let travel_left = |sim: &Sim, core: &Core, d: &str| -> f64 {
@@ -322,10 +306,9 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
             .unwrap_or_default();
         cfg.axes
             .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                p.get(&a.name)
-                    .map_or(0.0, |v| (v - sim.pos[i]).abs() / a.speed)
+            .map(|a| match (p.get(&a.name), sim.position(&a.name)) {
+                (Some(v), Some(at)) => (v - at).abs() / a.speed,
+                _ => 0.0,
             })
             .sum()
     };
@@ -362,7 +345,7 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
                 // The passenger's door: the driver's door stays closed.
                 None
             } else {
-                Some(("driver_door_open".to_string(), SignalValue::Bool(true)))
+                Some(Signal::DriverDoorOpen(true))
             };
             if let Some(sig) = signal {
                 core.request(Request::UpdateSignals(vec![sig]), now, st)
@@ -381,9 +364,11 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
                         .get(d)
                         .map(|p| p.positions.clone())
                         .unwrap_or_default();
-                    let reached = cfg.axes.iter().enumerate().all(|(i, a)| {
-                        p.get(&a.name)
-                            .is_none_or(|v| (sim.pos[i] - v).abs() <= a.tolerance)
+                    let reached = cfg.axes.iter().all(|a| {
+                        p.get(&a.name).is_none_or(|v| {
+                            sim.position(&a.name)
+                                .is_some_and(|at| (at - v).abs() <= a.tolerance)
+                        })
                     });
                     if reached {
                         t.at_target += 1;
@@ -397,53 +382,13 @@ fn run_once(rng: &mut Rng, cfg: &Arc<config::Config>, noise: Noise, sc: Scenario
         if core.next_deadline().is_some_and(|d| d <= now) {
             core.tick(now, st);
         }
-        let dt = STEP_MS as f64 / 1000.0;
-        for i in 0..sim.pos.len() {
-            if let Some(target) = sim.target[i] {
-                let step = sim.speed[i] * dt;
-                let d = target - sim.pos[i];
-                sim.pos[i] = if d.abs() <= step {
-                    target
-                } else {
-                    sim.pos[i] + step.copysign(d)
-                };
-                if sim.pos[i] == target {
-                    sim.target[i] = None;
-                    core.feedback(
-                        Feedback::Position {
-                            axis: cfg.axes[i].name.clone(),
-                            position: sim.pos[i],
-                        },
-                        now,
-                    );
-                }
-            }
-        }
-        if now >= next_sim_report {
-            next_sim_report = now + 40;
-            for i in 0..sim.pos.len() {
-                if sim.target[i].is_some() {
-                    core.feedback(
-                        Feedback::Position {
-                            axis: cfg.axes[i].name.clone(),
-                            position: sim.pos[i],
-                        },
-                        now,
-                    );
-                }
-            }
+        for fb in sim.step(STEP_MS as f64 / 1000.0) {
+            core.feedback(fb, now);
         }
         for e in core.take_effects() {
             match e {
-                Effect::Backend(BackendCommand::Move { axis, target }) => {
-                    if let Some(i) = cfg.axes.iter().position(|a| a.name == axis) {
-                        sim.target[i] = Some(target);
-                    }
-                }
-                Effect::Backend(BackendCommand::Stop { axis }) => {
-                    if let Some(i) = cfg.axes.iter().position(|a| a.name == axis) {
-                        sim.target[i] = None;
-                    }
+                Effect::Backend(cmd) => {
+                    sim.command(&cmd, 0.0);
                 }
                 Effect::MotionStarted {
                     reason: Reason::KeyApproach,

@@ -12,13 +12,13 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
 
-use driverprofiled::backend::mock::Mock;
-use driverprofiled::backend::{Backend, Router};
+use driverprofiled::backend::Router;
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::Core;
-use driverprofiled::edge::{self as dbus, Bus};
+use driverprofiled::edge::{self, Bus};
 use driverprofiled::persist::FileStorage;
 use driverprofiled::privatebus::PrivateBus;
+use driverprofiled_api::BUS_NAME;
 
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 64;
@@ -40,7 +40,9 @@ fn main() -> ExitCode {
         Ok(cli::Command::CheckConfig(path)) => {
             return match config::load(&path) {
                 Ok(cfg) => {
-                    println!("{}: valid ({} axes)", path.display(), cfg.axes.len());
+                    let n = cfg.axes.len();
+                    let axes = if n == 1 { "axis" } else { "axes" };
+                    println!("{}: valid, {n} {axes}", path.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -124,40 +126,28 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
     };
 
     let (fb_tx, fb_rx) = mpsc::unbounded_channel();
-    let mut mock = None;
-    let mut router = Router::default();
-    for axis in &cfg.axes {
-        let name = if opts.mock {
-            "mock"
-        } else {
-            axis.backend.as_str()
-        };
-        let backend: Arc<dyn Backend> = match name {
-            "mock" => Arc::new(
-                mock.get_or_insert_with(|| Mock::start(&cfg.axes, fb_tx.clone()))
-                    .clone(),
-            ),
-            other => return Err(format!("axis {}: no backend {other:?}", axis.name)),
-        };
-        router.add(&axis.name, backend);
-    }
-
-    let mut core = Core::new(cfg.clone(), loaded.value, router.describe(), VERSION.into());
+    let (router, known) = Router::start(&cfg, opts.mock.then_some("mock"), &fb_tx)?;
+    let mut core = Core::new(
+        cfg.clone(),
+        loaded.value,
+        &known,
+        router.describe(),
+        VERSION.into(),
+    );
     core.resume_easy_exit(easy_exit.value);
-    let (engine, calls) = dbus::connect(&bus, cfg, core, Box::new(storage), router, mock)
+    let (engine, calls) = edge::connect(&bus, cfg, core, Box::new(storage), router)
         .await
         .map_err(|e| match e {
             zbus::Error::NameTaken => format!(
-                "the name {} is already owned on the bus: is another driverprofiled running?",
-                driverprofiled_api::BUS_NAME
+                "the name {BUS_NAME} is already owned on the bus: is another driverprofiled running?"
             ),
-            e => format!("cannot serve on the {bus:?} bus: {e}"),
+            e => format!("cannot serve on the {bus}: {e}"),
         })?;
     if let Some(pb) = &private_bus {
         println!("DBUS_SESSION_BUS_ADDRESS={}", pb.address);
         let _ = std::io::stdout().flush();
     }
-    tracing::info!("serving {} on {bus:?}", driverprofiled_api::BUS_NAME);
+    tracing::info!("serving {BUS_NAME} on the {bus}");
 
     engine
         .run(calls, fb_rx, async move {

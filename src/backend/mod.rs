@@ -1,14 +1,18 @@
-//! Actuator backends. Each backend lives in a file of its own behind [`Backend`]; the mock is
-//! just another backend. A backend takes commands without blocking and reports positions,
-//! manual moves and faults through the [`FeedbackSender`] it was started with.
+//! Actuator backends, in a registry. Each backend lives in a module of its own and is started
+//! through its [`Driver`]: it probes what it drives, reports the positions it knows at start
+//! (the others follow as feedback; until then the core treats them as not known), and takes
+//! commands without blocking, reporting positions, manual moves and faults through the
+//! [`FeedbackSender`] it was started with. A backend may serve objects of its own on the bus
+//! through [`Backend::serve`]. The mock is just another backend.
 
 pub mod mock;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::config::{AxisConfig, Config};
 use crate::core::{BackendCommand, Feedback};
 
 pub type FeedbackSender = mpsc::UnboundedSender<Feedback>;
@@ -18,30 +22,100 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Command an axis. Must return at once; the outcome arrives as feedback.
     fn command(&self, cmd: &BackendCommand);
+    /// Serve objects of the backend's own on the bus (exported before the name is taken).
+    fn serve<'a>(&self, b: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
+        b
+    }
+}
+
+/// What a started backend hands the daemon.
+pub struct Started {
+    pub backend: Arc<dyn Backend>,
+    /// The positions it knows at start, by axis name.
+    pub positions: BTreeMap<String, f64>,
+}
+
+/// An entry of the registry.
+pub struct Driver {
+    pub name: &'static str,
+    /// Probe and start the backend for `axes` (on the current tokio runtime). An error says
+    /// why it cannot drive them; the daemon does not start then.
+    pub start: fn(&[AxisConfig], FeedbackSender) -> Result<Started, String>,
+}
+
+/// Every backend this build knows.
+pub const REGISTRY: &[Driver] = &[mock::DRIVER];
+
+pub fn driver(name: &str) -> Option<&'static Driver> {
+    REGISTRY.iter().find(|d| d.name == name)
 }
 
 /// Routes each axis' commands to the backend that drives it.
 #[derive(Clone, Default)]
 pub struct Router {
-    by_axis: HashMap<String, Arc<dyn Backend>>,
+    by_axis: BTreeMap<String, Arc<dyn Backend>>,
+    backends: Vec<Arc<dyn Backend>>,
 }
 
 impl Router {
-    pub fn add(&mut self, axis: &str, backend: Arc<dyn Backend>) {
-        self.by_axis.insert(axis.to_string(), backend);
+    /// Start the backend each axis names (or `only` for every axis), grouping the axes of one
+    /// backend. Returns the router and the positions known at start.
+    pub fn start(
+        cfg: &Config,
+        only: Option<&str>,
+        feedback: &FeedbackSender,
+    ) -> Result<(Router, BTreeMap<String, f64>), String> {
+        let mut groups: BTreeMap<&str, Vec<AxisConfig>> = BTreeMap::new();
+        for a in &cfg.axes {
+            groups
+                .entry(only.unwrap_or(&a.backend))
+                .or_default()
+                .push(a.clone());
+        }
+        let mut router = Router::default();
+        let mut known = BTreeMap::new();
+        for (name, axes) in groups {
+            let d = driver(name).ok_or_else(|| {
+                format!(
+                    "no backend {name:?} in this build (known: {})",
+                    REGISTRY
+                        .iter()
+                        .map(|d| d.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            let started =
+                (d.start)(&axes, feedback.clone()).map_err(|e| format!("backend {name}: {e}"))?;
+            for a in &axes {
+                router
+                    .by_axis
+                    .insert(a.name.clone(), started.backend.clone());
+            }
+            known.extend(started.positions);
+            router.backends.push(started.backend);
+        }
+        Ok((router, known))
     }
 
     pub fn command(&self, cmd: &BackendCommand) {
-        let (BackendCommand::Move { axis, .. } | BackendCommand::Stop { axis }) = cmd;
-        match self.by_axis.get(axis) {
+        match self.by_axis.get(cmd.axis()) {
             Some(b) => b.command(cmd),
-            None => tracing::error!("no backend drives axis {axis:?}; command dropped"),
+            None => tracing::error!("no backend drives axis {}; command dropped", cmd.axis()),
         }
+    }
+
+    /// Let every backend add its own objects to the bus.
+    pub fn serve<'a>(&self, mut b: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
+        for backend in &self.backends {
+            b = backend.serve(b);
+        }
+        b
     }
 
     /// The backend names in use, sorted and joined with "+" (for `Manager.Backend`).
     pub fn describe(&self) -> String {
-        let mut names: Vec<&str> = self.by_axis.values().map(|b| b.name()).collect();
+        let mut names: Vec<&str> = self.backends.iter().map(|b| b.name()).collect();
         names.sort_unstable();
         names.dedup();
         names.join("+")

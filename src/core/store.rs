@@ -1,8 +1,11 @@
-//! The persisted profile store: data model and its validation (no I/O here).
+//! The persisted profile store: data model, its validation, and the edits clients make to it
+//! (no I/O here: the core saves a edited copy before it becomes current).
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+
+use super::{Error, quote};
 
 /// Schema version written into `profiles.toml`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -45,6 +48,10 @@ impl Default for Store {
             profiles: Vec::new(),
         }
     }
+}
+
+pub(super) fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("no profile {}", quote(id)))
 }
 
 /// Why a profile name is unacceptable, if it is.
@@ -98,6 +105,126 @@ impl Store {
 
     pub fn key_count(&self) -> usize {
         self.profiles.iter().map(|p| p.keys.len()).sum()
+    }
+
+    fn profile_mut(&mut self, id: &str) -> Result<&mut Profile, Error> {
+        self.get_mut(id).ok_or_else(|| not_found(id))
+    }
+
+    fn check_name_free(&self, name: &str, except: Option<&str>) -> Result<(), Error> {
+        check_name(name).map_err(Error::InvalidArgs)?;
+        match self.name_taken(name, except) {
+            Some(p) => Err(Error::AlreadyExists(format!(
+                "a profile named {} exists already",
+                quote(&p.name)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Add a profile; returns its id (never one used before).
+    pub fn create(
+        &mut self,
+        name: String,
+        positions: BTreeMap<String, f64>,
+        max_profiles: usize,
+    ) -> Result<String, Error> {
+        self.check_name_free(&name, None)?;
+        if self.profiles.len() >= max_profiles {
+            return Err(Error::LimitReached(format!(
+                "at most {max_profiles} profiles can be kept"
+            )));
+        }
+        let id = self.next_id.to_string();
+        self.next_id += 1;
+        self.profiles.push(Profile {
+            id: id.clone(),
+            name,
+            keys: Vec::new(),
+            easy_exit: true,
+            positions,
+        });
+        Ok(id)
+    }
+
+    pub fn rename(&mut self, id: &str, name: String) -> Result<(), Error> {
+        self.profile_mut(id)?;
+        self.check_name_free(&name, Some(id))?;
+        self.profile_mut(id)?.name = name;
+        Ok(())
+    }
+
+    /// Update some positions (already checked against the axes).
+    pub fn set_positions(&mut self, id: &str, positions: Vec<(String, f64)>) -> Result<(), Error> {
+        self.profile_mut(id)?.positions.extend(positions);
+        Ok(())
+    }
+
+    pub fn replace_positions(
+        &mut self,
+        id: &str,
+        positions: BTreeMap<String, f64>,
+    ) -> Result<(), Error> {
+        self.profile_mut(id)?.positions = positions;
+        Ok(())
+    }
+
+    pub fn bind_key(&mut self, id: &str, key: String, max_keys: usize) -> Result<(), Error> {
+        self.profile_mut(id)?;
+        check_key(&key).map_err(Error::InvalidArgs)?;
+        match self.key_owner(&key) {
+            Some(p) if p.id == id => return Ok(()),
+            Some(p) => {
+                return Err(Error::KeyInUse(format!(
+                    "key {} is bound to profile {}",
+                    quote(&key),
+                    quote(&p.name)
+                )));
+            }
+            None => {}
+        }
+        if self.key_count() >= max_keys {
+            return Err(Error::LimitReached(format!(
+                "at most {max_keys} keys can be bound in all"
+            )));
+        }
+        self.profile_mut(id)?.keys.push(key);
+        Ok(())
+    }
+
+    pub fn unbind_key(&mut self, id: &str, key: &str) -> Result<(), Error> {
+        let p = self.profile_mut(id)?;
+        let before = p.keys.len();
+        p.keys.retain(|k| k != key);
+        if p.keys.len() == before {
+            return Err(Error::NotFound(format!(
+                "key {} is not bound to profile {}",
+                quote(key),
+                quote(&p.name)
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn set_easy_exit(&mut self, id: &str, enabled: bool) -> Result<(), Error> {
+        self.profile_mut(id)?.easy_exit = enabled;
+        Ok(())
+    }
+
+    pub fn set_active(&mut self, id: &str) -> Result<(), Error> {
+        self.profile_mut(id)?;
+        self.active = Some(id.to_string());
+        Ok(())
+    }
+
+    /// Remove a profile (and its key bindings).
+    pub fn delete(&mut self, id: &str) -> Result<(), Error> {
+        self.profile_mut(id)?;
+        self.profiles.retain(|p| p.id != id);
+        if self.active.as_deref() == Some(id) {
+            self.active = None;
+        }
+        Ok(())
     }
 
     /// Check a loaded store for consistency; an inconsistent store is treated as corrupt.

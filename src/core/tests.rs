@@ -1,19 +1,32 @@
 //! Unit tests of the core on a fake clock: no runtime, no bus.
 
 use super::*;
+use crate::backend::mock::sim;
 use crate::config::{self, Config};
+use view::AxisView;
+
+/// A core whose axes are at the simulator's starting positions.
+fn core_with(cfg: Arc<Config>) -> Core {
+    let known = sim::Sim::new(&cfg.axes)
+        .positions()
+        .map(|(a, p)| (a.to_string(), p))
+        .collect();
+    Core::new(cfg, Store::default(), &known, "sim".into(), "test".into())
+}
 
 fn core() -> Core {
-    let cfg = Arc::new(config::builtin().unwrap());
-    Core::new(cfg, Store::default(), "mock".into(), "test".into())
+    core_with(Arc::new(config::builtin().unwrap()))
+}
+
+/// What the bus shows of `axis`.
+fn shown(c: &Core, axis: &str) -> AxisView {
+    let i = c.axes.index(axis).unwrap();
+    c.view().axes[i].clone()
 }
 
 fn park(c: &mut Core) {
     let r = c.request(
-        Request::UpdateSignals(vec![
-            ("gear".into(), SignalValue::Str("P".into())),
-            ("speed_kmh".into(), SignalValue::F64(0.0)),
-        ]),
+        Request::UpdateSignals(vec![Signal::Gear(Gear::P), Signal::SpeedKmh(0.0)]),
         0,
         &mut NoStorage,
     );
@@ -51,7 +64,7 @@ fn recall_is_interlocked_until_parked_and_still() {
     assert_eq!(c.store().active, None);
     park(&mut c);
     let r = c.request(
-        Request::UpdateSignals(vec![("speed_kmh".into(), SignalValue::F64(3.0))]),
+        Request::UpdateSignals(vec![Signal::SpeedKmh(3.0)]),
         0,
         &mut NoStorage,
     );
@@ -118,7 +131,7 @@ fn recall_moves_axes_and_completes_on_arrival() {
             outcome: Outcome::Completed
         })
     );
-    assert_eq!(c.view().actuators["seat_position"].position, 200.0);
+    assert_eq!(shown(&c, "seat_position").position, Some(200.0));
 }
 
 #[test]
@@ -139,7 +152,7 @@ fn leaving_park_halts_every_axis_in_the_same_step() {
         .unwrap();
     c.take_effects();
     c.request(
-        Request::UpdateSignals(vec![("gear".into(), SignalValue::Str("D".into()))]),
+        Request::UpdateSignals(vec![Signal::Gear(Gear::D)]),
         20,
         &mut NoStorage,
     )
@@ -175,13 +188,8 @@ fn stall_is_detected_on_the_fake_clock_and_cleared_by_movement() {
     assert!(c.is_moving());
     c.tick(1200, &mut NoStorage);
     assert!(!c.is_moving());
-    let v = c.view();
-    assert!(
-        v.actuators["seat_position"]
-            .fault
-            .starts_with("stalled at 130 mm"),
-        "{v:?}"
-    );
+    let v = shown(&c, "seat_position");
+    assert!(v.fault.starts_with("stalled at 130 mm"), "{v:?}");
     assert!(c.take_effects().contains(&Effect::MotionFinished {
         reason: Reason::Manual,
         outcome: Outcome::Fault
@@ -205,7 +213,7 @@ fn stall_is_detected_on_the_fake_clock_and_cleared_by_movement() {
         },
         2050,
     );
-    assert_eq!(c.view().actuators["seat_position"].fault, "");
+    assert_eq!(shown(&c, "seat_position").fault, "");
 }
 
 #[test]
@@ -228,7 +236,7 @@ fn positions_are_published_at_most_every_100ms_while_moving() {
         },
         10,
     );
-    assert_eq!(c.view().actuators["seat_position"].position, 129.0);
+    assert_eq!(shown(&c, "seat_position").position, Some(129.0));
     c.feedback(
         Feedback::Position {
             axis: "seat_position".into(),
@@ -236,10 +244,10 @@ fn positions_are_published_at_most_every_100ms_while_moving() {
         },
         50,
     );
-    assert_eq!(c.view().actuators["seat_position"].position, 129.0);
+    assert_eq!(shown(&c, "seat_position").position, Some(129.0));
     assert_eq!(c.next_deadline(), Some(110));
     c.tick(110, &mut NoStorage);
-    assert_eq!(c.view().actuators["seat_position"].position, 128.0);
+    assert_eq!(shown(&c, "seat_position").position, Some(128.0));
 }
 
 #[test]
@@ -267,10 +275,7 @@ fn failed_save_changes_nothing() {
 fn bad_signal_batch_applies_nothing() {
     let mut c = core();
     let r = c.request(
-        Request::UpdateSignals(vec![
-            ("gear".into(), SignalValue::Str("P".into())),
-            ("speed_kmh".into(), SignalValue::F64(f64::NAN)),
-        ]),
+        Request::UpdateSignals(vec![Signal::Gear(Gear::P), Signal::SpeedKmh(f64::NAN)]),
         0,
         &mut NoStorage,
     );
@@ -281,82 +286,35 @@ fn bad_signal_batch_applies_nothing() {
 // ---------------------------------------------------------------------------------------
 // The motion engine against a simulated backend, on a fake clock.
 
-/// A backend that obeys the core's commands at the configured speeds.
-struct Sim {
-    pos: Vec<f64>,
-    target: Vec<Option<f64>>,
-    speed: Vec<f64>,
-    names: Vec<String>,
-    next_report: Millis,
-}
+/// The shared actuator simulator as the core's backend, on the fake clock.
+struct Sim(sim::Sim);
 
 impl Sim {
     fn new(cfg: &Config) -> Sim {
-        Sim {
-            pos: cfg.axes.iter().map(|a| a.initial).collect(),
-            target: vec![None; cfg.axes.len()],
-            speed: cfg.axes.iter().map(|a| a.speed).collect(),
-            names: cfg.axes.iter().map(|a| a.name.clone()).collect(),
-            next_report: 0,
-        }
-    }
-
-    fn index(&self, axis: &str) -> usize {
-        self.names.iter().position(|n| n == axis).unwrap()
+        Sim(sim::Sim::new(&cfg.axes))
     }
 
     /// Carry out the core's commands; returns how many moves were commanded.
     fn apply(&mut self, effects: &[Effect]) -> usize {
         let mut moves = 0;
         for e in effects {
-            match e {
-                Effect::Backend(BackendCommand::Move { axis, target }) => {
-                    let i = self.index(axis);
-                    self.target[i] = Some(*target);
-                    moves += 1;
-                }
-                Effect::Backend(BackendCommand::Stop { axis }) => {
-                    let i = self.index(axis);
-                    self.target[i] = None;
-                }
-                _ => {}
+            if let Effect::Backend(cmd) = e {
+                moves += usize::from(matches!(cmd, BackendCommand::Move { .. }));
+                // A stop at once after a step reports the position the core already has.
+                self.0.command(cmd, 0.0);
             }
         }
         moves
     }
 
     fn running(&self) -> usize {
-        self.target.iter().filter(|t| t.is_some()).count()
+        self.0.running()
     }
 
-    /// Advance `dt` ms to `now`: move, and report every 40 ms and on arrival.
+    /// Advance `dt` ms to `now`, reporting every axis that moved or arrived.
     fn step(&mut self, core: &mut Core, now: Millis, dt: Millis) {
-        let report_all = now >= self.next_report;
-        if report_all {
-            self.next_report = now + 40;
-        }
-        for i in 0..self.pos.len() {
-            let Some(t) = self.target[i] else { continue };
-            let step = self.speed[i] * dt as f64 / 1000.0;
-            let d = t - self.pos[i];
-            self.pos[i] = if d.abs() <= step {
-                t
-            } else {
-                self.pos[i] + step.copysign(d)
-            };
-            let arrived = self.pos[i] == t;
-            if arrived {
-                self.target[i] = None;
-            }
-            if arrived || report_all {
-                core.feedback(
-                    Feedback::Position {
-                        axis: self.names[i].clone(),
-                        position: self.pos[i],
-                    },
-                    now,
-                );
-            }
+        for fb in self.0.step(dt as f64 / 1000.0) {
+            core.feedback(fb, now);
         }
     }
 }
@@ -387,7 +345,7 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
         cfg.motion_timeout_ms = 600_000;
         cfg.duty_limit_ms = cfg.duty_window_ms;
         let cfg = Arc::new(cfg);
-        let mut c = Core::new(cfg.clone(), Store::default(), "sim".into(), "t".into());
+        let mut c = core_with(cfg.clone());
         park(&mut c);
         let id = create(&mut c, "P");
         // A random subset of axes, each travelling at least a tenth of its range.
@@ -459,7 +417,9 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
         );
         for t in &travels {
             assert!(
-                (sim.pos[t.axis] - t.to).abs() <= cfg.axes[t.axis].tolerance,
+                sim.0
+                    .position(&cfg.axes[t.axis].name)
+                    .is_some_and(|p| (p - t.to).abs() <= cfg.axes[t.axis].tolerance),
                 "case {case}"
             );
         }
@@ -473,7 +433,7 @@ mod property {
 
     #[derive(Debug, Clone)]
     enum Op {
-        Signals(Vec<(&'static str, SignalValue)>),
+        Signals(Vec<Signal>),
         Select(usize),
         MoveTo(usize, f64),
         Stop,
@@ -483,25 +443,20 @@ mod property {
         Advance(u64),
     }
 
-    fn signal() -> impl Strategy<Value = (&'static str, SignalValue)> {
+    fn signal() -> impl Strategy<Value = Signal> {
+        let booleans: [fn(bool) -> Signal; 7] = [
+            Signal::ManualControl,
+            Signal::DoorsLocked,
+            Signal::DriverDoorOpen,
+            Signal::DriverSeatOccupied,
+            Signal::DriverBeltBuckled,
+            Signal::BrakePressed,
+            Signal::RearOccupied,
+        ];
         prop_oneof![
-            prop::sample::select(vec!["P", "R", "N", "D"])
-                .prop_map(|g| ("gear", SignalValue::Str(g.into()))),
-            prop_oneof![Just(0.0), Just(0.3), Just(0.6), 0.0..20.0f64]
-                .prop_map(|s| ("speed_kmh", SignalValue::F64(s))),
-            (
-                prop::sample::select(vec![
-                    "manual_control",
-                    "doors_locked",
-                    "driver_door_open",
-                    "driver_seat_occupied",
-                    "driver_belt_buckled",
-                    "brake_pressed",
-                    "rear_occupied",
-                ]),
-                any::<bool>()
-            )
-                .prop_map(|(k, b)| (k, SignalValue::Bool(b))),
+            prop::sample::select(vec![Gear::P, Gear::R, Gear::N, Gear::D]).prop_map(Signal::Gear),
+            prop_oneof![Just(0.0), Just(0.3), Just(0.6), 0.0..20.0f64].prop_map(Signal::SpeedKmh),
+            (prop::sample::select(booleans.to_vec()), any::<bool>()).prop_map(|(f, b)| f(b)),
         ]
     }
 
@@ -557,7 +512,7 @@ mod property {
             cfg.max_concurrent = budget;
             cfg.duty_limit_ms = 20_000;
             let cfg = Arc::new(cfg);
-            let mut c = Core::new(cfg.clone(), Store::default(), "sim".into(), "t".into());
+            let mut c = core_with(cfg.clone());
             let st = &mut NoStorage;
             let ids = [create(&mut c, "A"), create(&mut c, "B")];
             for (n, id) in ids.iter().enumerate() {
@@ -574,7 +529,6 @@ mod property {
                 let what = format!("op {k} {op:?}");
                 match op {
                     Op::Signals(list) => {
-                        let list = list.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
                         let _ = c.request(Request::UpdateSignals(list), now, st);
                     }
                     Op::Select(p) => {
@@ -600,9 +554,9 @@ mod property {
                     Op::Manual(a, f) => {
                         let ac = &cfg.axes[a];
                         let p = ac.min + (ac.max - ac.min) * f;
-                        sim.pos[a] = p;
-                        sim.target[a] = None;
-                        c.feedback(Feedback::Manual { axis: ac.name.clone(), position: p }, now);
+                        if let Some(fb) = sim.0.set_position(&ac.name, p) {
+                            c.feedback(fb, now);
+                        }
                     }
                     Op::Fault(a) => {
                         c.feedback(Feedback::Fault { axis: cfg.axes[a].name.clone(), message: "over-current".into() }, now);

@@ -9,12 +9,14 @@ use tokio::sync::{mpsc, oneshot};
 use zbus::object_server::SignalEmitter;
 use zbus::{ObjectPath, OwnedObjectPath, OwnedVariant, Variant, interface};
 
+use driverprofiled_api::{Gear as WireGear, path as paths, signal};
+
 use super::error::Error;
-use crate::backend::mock::Mock;
-use crate::config::Config;
-use crate::core::view::View;
-use crate::core::{self, Reply, Request, SignalValue};
-use driverprofiled_api::path as paths;
+use super::props;
+use crate::config::{AxisConfig, Config};
+use crate::core::store::Profile as StoredProfile;
+use crate::core::view::{AxisView, View};
+use crate::core::{self, Reply, Request, Signal, quote};
 
 /// A request for the engine, with where to send its result.
 pub struct Call {
@@ -22,11 +24,12 @@ pub struct Call {
     pub reply: oneshot::Sender<Result<Reply, core::Error>>,
 }
 
-/// What every interface object shares: the way to the core and the latest view.
+/// What every interface object shares: the way to the core, the latest view, the config.
 #[derive(Clone)]
 pub struct Shared {
     pub calls: mpsc::Sender<Call>,
     pub view: Arc<RwLock<View>>,
+    pub cfg: Arc<Config>,
 }
 
 impl Shared {
@@ -62,7 +65,7 @@ fn profile_id(p: &ObjectPath<'_>) -> Result<String, Error> {
         .ok_or_else(|| {
             Error(core::Error::NotFound(format!(
                 "{} is not a profile",
-                p.as_str()
+                quote(p.as_str())
             )))
         })
 }
@@ -104,43 +107,43 @@ impl Manager {
     /// The active profile, "/" when none.
     #[zbus(property)]
     fn active_profile(&self) -> OwnedObjectPath {
-        self.shared.read(|v| path(&v.manager.active_profile))
+        self.shared.read(|v| path(&props::active_profile(v)))
     }
 
     /// All profiles, oldest first.
     #[zbus(property)]
     fn profiles(&self) -> Vec<OwnedObjectPath> {
-        self.shared.read(|v| paths_of(&v.manager.profiles))
+        self.shared.read(|v| paths_of(&props::profiles(v)))
     }
 
     /// All actuators, in config order.
     #[zbus(property)]
     fn actuators(&self) -> Vec<OwnedObjectPath> {
-        self.shared.read(|v| paths_of(&v.manager.actuators))
+        paths_of(&props::actuators(&self.shared.cfg))
     }
 
     /// "idle" or "moving".
     #[zbus(property)]
     fn state(&self) -> String {
-        self.shared.read(|v| v.manager.state.to_string())
+        self.shared.read(|v| props::state(v).to_string())
     }
 
     /// True from an easy-exit retract until the restore.
     #[zbus(property)]
     fn easy_exit_active(&self) -> bool {
-        self.shared.read(|v| v.manager.easy_exit_active)
+        self.shared.read(|v| v.easy_exit_active)
     }
 
     /// The actuator backend(s) in use, e.g. "mock".
     #[zbus(property)]
     fn backend(&self) -> String {
-        self.shared.read(|v| v.manager.backend.clone())
+        self.shared.read(|v| v.backend.clone())
     }
 
     /// The daemon's version.
     #[zbus(property)]
     fn version(&self) -> String {
-        self.shared.read(|v| v.manager.version.clone())
+        self.shared.read(|v| v.version.clone())
     }
 
     /// A motion began. reason: "recall", "manual", "key-approach", "easy-exit" or "restore";
@@ -168,9 +171,9 @@ pub struct Profile {
 }
 
 impl Profile {
-    fn read<T: Default>(&self, f: impl FnOnce(&core::view::ProfileView) -> T) -> T {
+    fn read<T: Default>(&self, f: impl FnOnce(&StoredProfile) -> T) -> T {
         self.shared
-            .read(|v| v.profiles.get(&self.id).map(f).unwrap_or_default())
+            .read(|v| v.profile(&self.id).map(f).unwrap_or_default())
     }
 
     fn id(&self) -> String {
@@ -280,14 +283,19 @@ impl Profile {
 }
 
 pub struct Actuator {
-    pub axis: String,
+    /// Index of the axis in the config (and in the view).
+    pub index: usize,
     pub shared: Shared,
 }
 
 impl Actuator {
-    fn read<T: Default>(&self, f: impl FnOnce(&core::view::ActuatorView) -> T) -> T {
+    fn config(&self) -> &AxisConfig {
+        &self.shared.cfg.axes[self.index]
+    }
+
+    fn read<T: Default>(&self, f: impl FnOnce(&AxisView) -> T) -> T {
         self.shared
-            .read(|v| v.actuators.get(&self.axis).map(f).unwrap_or_default())
+            .read(|v| v.axes.get(self.index).map(f).unwrap_or_default())
     }
 }
 
@@ -297,7 +305,7 @@ impl Actuator {
     /// Move this axis to `position` (reason "manual"), under the same interlock as a recall.
     /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit.
     async fn move_to(&self, position: f64) -> Result<(), Error> {
-        let axis = self.axis.clone();
+        let axis = self.config().name.clone();
         self.shared
             .call(Request::MoveTo {
                 axis,
@@ -309,49 +317,49 @@ impl Actuator {
 
     /// Halt the motion this axis is part of (outcome "stopped"); nothing if it is not moving.
     async fn stop(&self) -> Result<(), Error> {
-        let axis = self.axis.clone();
+        let axis = self.config().name.clone();
         self.shared.call(Request::StopAxis { axis }).await.map(drop)
     }
 
     /// Axis name, e.g. "seat_position".
     #[zbus(property(emits_changed_signal = "const"))]
     fn name(&self) -> String {
-        self.axis.clone()
+        self.config().name.clone()
     }
 
     /// "mm", "deg" or "percent".
     #[zbus(property(emits_changed_signal = "const"))]
     fn unit(&self) -> String {
-        self.read(|a| a.unit.to_string())
+        self.config().unit.as_str().to_string()
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
     fn min(&self) -> f64 {
-        self.read(|a| a.min)
+        self.config().min
     }
 
     #[zbus(property(emits_changed_signal = "const"))]
     fn max(&self) -> f64 {
-        self.read(|a| a.max)
+        self.config().max
     }
 
     /// The COVESA VSS signal of this axis.
     #[zbus(property(emits_changed_signal = "const"))]
     fn vss(&self) -> String {
-        self.read(|a| a.vss.clone())
+        self.config().vss.clone()
     }
 
     /// Current position; changes are signalled at most ~10 times/s while moving, and the
     /// final value when the axis stops.
     #[zbus(property)]
     fn position(&self) -> f64 {
-        self.read(|a| a.position)
+        self.read(props::position)
     }
 
     /// The last commanded target.
     #[zbus(property)]
     fn target(&self) -> f64 {
-        self.read(|a| a.target)
+        self.read(props::target)
     }
 
     #[zbus(property)]
@@ -370,15 +378,53 @@ pub struct Vehicle {
     pub shared: Shared,
 }
 
-/// Decode one `UpdateSignals` value.
-fn signal_value(v: &Variant<'_>) -> SignalValue {
-    match v {
-        Variant::Str(s) => SignalValue::Str(s.to_string()),
-        Variant::F64(d) => SignalValue::F64(*d),
-        Variant::Bool(b) => SignalValue::Bool(*b),
-        Variant::Variant(inner) => signal_value(inner),
-        other => SignalValue::Other(other.value_signature().to_string()),
+/// Decode one `UpdateSignals` entry.
+fn decode_signal(key: &str, value: &Variant<'_>) -> Result<Signal, Error> {
+    if let Variant::Variant(inner) = value {
+        return decode_signal(key, inner);
     }
+    let wrong = |want: &str| {
+        Error::invalid_args(format!(
+            "signal {} takes a value of type {want}, not {}",
+            quote(key),
+            value.value_signature()
+        ))
+    };
+    let boolean = || match value {
+        Variant::Bool(b) => Ok(*b),
+        _ => Err(wrong("b")),
+    };
+    Ok(match key {
+        signal::GEAR => {
+            let Variant::Str(s) = value else {
+                return Err(wrong("s"));
+            };
+            let g = WireGear::parse(s.as_str()).ok_or_else(|| {
+                Error::invalid_args(format!(
+                    "gear {} is not one of \"P\", \"R\", \"N\", \"D\"",
+                    quote(s.as_str())
+                ))
+            })?;
+            Signal::Gear(props::gear_from_wire(g))
+        }
+        signal::SPEED_KMH => match value {
+            Variant::F64(d) => Signal::SpeedKmh(*d),
+            _ => return Err(wrong("d")),
+        },
+        signal::DRIVER_DOOR_OPEN => Signal::DriverDoorOpen(boolean()?),
+        signal::DRIVER_SEAT_OCCUPIED => Signal::DriverSeatOccupied(boolean()?),
+        signal::DRIVER_BELT_BUCKLED => Signal::DriverBeltBuckled(boolean()?),
+        signal::BRAKE_PRESSED => Signal::BrakePressed(boolean()?),
+        signal::REAR_OCCUPIED => Signal::RearOccupied(boolean()?),
+        signal::MANUAL_CONTROL => Signal::ManualControl(boolean()?),
+        signal::DOORS_LOCKED => Signal::DoorsLocked(boolean()?),
+        _ => {
+            return Err(Error::invalid_args(format!(
+                "unknown signal {}",
+                quote(key)
+            )));
+        }
+    })
 }
 
 /// Vehicle signals pushed by the vehicle gateway.
@@ -389,11 +435,12 @@ impl Vehicle {
     /// doors_locked (b). An unknown key or a wrong type is InvalidArgs and nothing is applied. Breaking the
     /// interlock halts any motion at once.
     async fn update_signals(&self, signals: HashMap<String, OwnedVariant>) -> Result<(), Error> {
-        let mut list: Vec<(String, SignalValue)> = signals
-            .iter()
-            .map(|(k, v)| (k.clone(), signal_value(v)))
-            .collect();
-        list.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut entries: Vec<_> = signals.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let list = entries
+            .into_iter()
+            .map(|(k, v)| decode_signal(k, v))
+            .collect::<Result<Vec<_>, _>>()?;
         self.shared
             .call(Request::UpdateSignals(list))
             .await
@@ -415,13 +462,13 @@ impl Vehicle {
     /// "P", "R", "N" or "D"; "" until reported (motion is interlocked until then).
     #[zbus(property)]
     fn gear(&self) -> String {
-        self.shared.read(|v| v.vehicle.gear.clone())
+        self.shared.read(props::gear)
     }
 
     /// Vehicle speed in km/h; negative until reported.
     #[zbus(property)]
     fn speed_kmh(&self) -> f64 {
-        self.shared.read(|v| v.vehicle.speed_kmh)
+        self.shared.read(props::speed_kmh)
     }
 
     #[zbus(property)]
@@ -465,65 +512,14 @@ impl Vehicle {
     /// The bound key selected as nearest the driver's door handle; "" when none.
     #[zbus(property)]
     fn nearest_key(&self) -> String {
-        self.shared.read(|v| v.vehicle.nearest_key.clone())
+        self.shared
+            .read(|v| v.nearest_key.clone().unwrap_or_default())
     }
 
     /// Why motion is not allowed now; "" when it is.
     #[zbus(property)]
     fn interlock(&self) -> String {
-        self.shared.read(|v| v.vehicle.interlock.clone())
-    }
-}
-
-pub struct MockControl {
-    pub mock: Mock,
-    pub cfg: Arc<Config>,
-}
-
-impl MockControl {
-    fn axis(&self, axis: &str) -> Result<&crate::config::AxisConfig, Error> {
-        self.cfg
-            .axes
-            .iter()
-            .find(|a| a.name == axis)
-            .ok_or_else(|| Error(core::Error::NotFound(format!("no actuator {axis:?}"))))
-    }
-}
-
-/// Controls of the simulated actuators (mock backend only).
-#[interface(name = "org.driverprofiled1.Mock")]
-impl MockControl {
-    /// Run simulated motion `factor` times faster than the configured speeds (0 < factor <= 10000).
-    async fn set_speed_factor(&self, factor: f64) -> Result<(), Error> {
-        if !(factor.is_finite() && factor > 0.0 && factor <= 10_000.0) {
-            return Err(Error::invalid_args(format!(
-                "speed factor must be in (0, 10000], not {factor}"
-            )));
-        }
-        self.mock.set_speed_factor(factor);
-        Ok(())
-    }
-
-    /// kind "stall": the axis stops moving while commanded; "none": healthy again.
-    async fn inject_fault(&self, axis: String, kind: String) -> Result<(), Error> {
-        self.axis(&axis)?;
-        let stalled = match kind.as_str() {
-            "stall" => true,
-            "none" => false,
-            _ => {
-                return Err(Error::invalid_args(format!(
-                    "fault kind {kind:?} is not \"stall\" or \"none\""
-                )));
-            }
-        };
-        self.mock.set_stall(&axis, stalled);
-        Ok(())
-    }
-
-    /// Put the axis at `position` as if the occupant moved it by hand.
-    async fn set_position(&self, axis: String, position: f64) -> Result<(), Error> {
-        core::check_position(self.axis(&axis)?, position)?;
-        self.mock.set_position(&axis, position);
-        Ok(())
+        self.shared
+            .read(|v| v.interlock.clone().unwrap_or_default())
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod ifaces;
+pub mod props;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use driverprofiled_api::{BUS_NAME, interface, path as paths};
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 use zbus::names::InterfaceName;
@@ -22,12 +24,11 @@ use zbus::object_server::SignalEmitter;
 use zbus::{Connection, ObjectPath, Variant, connection};
 
 use crate::backend::Router;
-use crate::backend::mock::Mock;
 use crate::config::Config;
-use crate::core::view::{ActuatorView, PropValue, Props, View, changed};
+use crate::core::view::View;
 use crate::core::{Core, Effect, Feedback, Millis, Request, Storage};
-use driverprofiled_api::{BUS_NAME, interface, path as paths};
-use ifaces::{Actuator, Call, Manager, MockControl, Profile, Shared, Vehicle};
+use ifaces::{Actuator, Call, Manager, Profile, Shared, Vehicle};
+use props::{PropValue, Props, changed};
 
 /// Which bus to serve on.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,16 @@ pub enum Bus {
     System,
     Session,
     Address(String),
+}
+
+impl std::fmt::Display for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bus::System => f.write_str("system bus"),
+            Bus::Session => f.write_str("session bus"),
+            Bus::Address(a) => write!(f, "bus at {a}"),
+        }
+    }
 }
 
 pub struct Engine {
@@ -48,21 +59,21 @@ pub struct Engine {
     start: Instant,
 }
 
-/// Connect, export every object and take the bus name. Fails if the bus is unreachable or
-/// the name is owned already.
+/// Connect, export every object (the backends' own too) and take the bus name. Fails if the
+/// bus is unreachable or the name is owned already.
 pub async fn connect(
     bus: &Bus,
     cfg: Arc<Config>,
     core: Core,
     storage: Box<dyn Storage + Send>,
     router: Router,
-    mock: Option<Mock>,
 ) -> zbus::Result<(Engine, mpsc::Receiver<Call>)> {
     let (calls_tx, calls_rx) = mpsc::channel(64);
     let view = core.view();
     let shared = Shared {
         calls: calls_tx,
         view: Arc::new(RwLock::new(view.clone())),
+        cfg: cfg.clone(),
     };
     let mut b = match bus {
         Bus::System => connection::Builder::system(),
@@ -83,29 +94,21 @@ pub async fn connect(
                 shared: shared.clone(),
             },
         );
-    if let Some(mock) = mock {
-        b = b.serve_at(
-            paths::ROOT,
-            MockControl {
-                mock,
-                cfg: cfg.clone(),
-            },
-        );
-    }
-    for a in &cfg.axes {
+    b = router.serve(b);
+    for (index, a) in cfg.axes.iter().enumerate() {
         b = b.serve_at(
             paths::actuator_path(&a.name),
             Actuator {
-                axis: a.name.clone(),
+                index,
                 shared: shared.clone(),
             },
         );
     }
-    for id in view.profiles.keys() {
+    for p in &view.profiles {
         b = b.serve_at(
-            paths::profile_path(id),
+            paths::profile_path(&p.id),
             Profile {
-                id: id.clone(),
+                id: p.id.clone(),
                 shared: shared.clone(),
             },
         );
@@ -198,14 +201,12 @@ impl Engine {
             let r = match e {
                 Effect::Backend(_) => continue,
                 Effect::MotionStarted { reason, profile } => {
-                    let p = profile
-                        .map(|id| paths::profile_path(&id))
-                        .unwrap_or_else(|| paths::NONE.to_string());
+                    let p = props::profile_path_or_none(profile.as_deref());
                     match self.emitter(paths::ROOT) {
                         Ok(em) => {
                             Manager::motion_started(
                                 &em,
-                                reason.as_str(),
+                                props::reason(reason).as_str(),
                                 ObjectPath::from_string_unchecked(p),
                             )
                             .await
@@ -215,7 +216,12 @@ impl Engine {
                 }
                 Effect::MotionFinished { reason, outcome } => match self.emitter(paths::ROOT) {
                     Ok(em) => {
-                        Manager::motion_finished(&em, reason.as_str(), outcome.as_str()).await
+                        Manager::motion_finished(
+                            &em,
+                            props::reason(reason).as_str(),
+                            props::outcome(outcome).as_str(),
+                        )
+                        .await
                     }
                     Err(e) => Err(e),
                 },
@@ -232,75 +238,65 @@ impl Engine {
 
     async fn publish(&mut self, view: &View) {
         let server = self.conn.object_server();
-        for id in view
-            .profiles
-            .keys()
-            .filter(|id| !self.shown.profiles.contains_key(*id))
-        {
-            let p = Profile {
-                id: id.clone(),
-                shared: self.shared.clone(),
-            };
-            if let Err(e) = server.at(paths::profile_path(id), p).await {
-                tracing::error!("could not export profile {id}: {e}");
+        for p in &view.profiles {
+            if self.shown.profile(&p.id).is_none() {
+                let obj = Profile {
+                    id: p.id.clone(),
+                    shared: self.shared.clone(),
+                };
+                if let Err(e) = server.at(paths::profile_path(&p.id), obj).await {
+                    tracing::error!("could not export profile {}: {e}", p.id);
+                }
             }
         }
+        let cfg = self.shared.cfg.clone();
         self.emit_changed(
             paths::ROOT,
             interface::MANAGER,
-            &self.shown.manager.props(),
-            view.manager.props(),
+            &props::manager(&self.shown, &cfg),
+            props::manager(view, &cfg),
         )
         .await;
         self.emit_changed(
             paths::ROOT,
             interface::VEHICLE,
-            &self.shown.vehicle.props(),
-            view.vehicle.props(),
+            &props::vehicle(&self.shown),
+            props::vehicle(view),
         )
         .await;
-        for (id, p) in &view.profiles {
-            if let Some(old) = self.shown.profiles.get(id) {
+        for p in &view.profiles {
+            if let Some(old) = self.shown.profile(&p.id) {
                 self.emit_changed(
-                    &paths::profile_path(id),
+                    &paths::profile_path(&p.id),
                     interface::PROFILE,
-                    &old.props(),
-                    p.props(),
+                    &props::profile(old),
+                    props::profile(p),
                 )
                 .await;
             }
         }
         // Axes that stop first, then the rest: a client replaying the signals never sees more
         // motors moving than ever ran at once.
-        let stopping = |axis: &String, a: &ActuatorView| {
-            self.shown
-                .actuators
-                .get(axis)
-                .is_some_and(|o| o.moving && !a.moving)
-        };
-        let (first, rest): (Vec<_>, Vec<_>) = view
-            .actuators
-            .iter()
-            .partition(|(axis, a)| stopping(axis, a));
-        for (axis, a) in first.into_iter().chain(rest) {
-            if let Some(old) = self.shown.actuators.get(axis) {
-                self.emit_changed(
-                    &paths::actuator_path(axis),
-                    interface::ACTUATOR,
-                    &old.props(),
-                    a.props(),
-                )
-                .await;
-            }
+        let pairs: Vec<_> = self.shown.axes.iter().zip(&view.axes).enumerate().collect();
+        let (first, rest): (Vec<_>, Vec<_>) = pairs
+            .into_iter()
+            .partition(|(_, (old, new))| old.moving && !new.moving);
+        for (i, (old, new)) in first.into_iter().chain(rest) {
+            self.emit_changed(
+                &paths::actuator_path(&cfg.axes[i].name),
+                interface::ACTUATOR,
+                &props::actuator(old),
+                props::actuator(new),
+            )
+            .await;
         }
-        for id in self
-            .shown
-            .profiles
-            .keys()
-            .filter(|id| !view.profiles.contains_key(*id))
-        {
-            if let Err(e) = server.remove::<Profile, _>(paths::profile_path(id)).await {
-                tracing::error!("could not unexport profile {id}: {e}");
+        for p in &self.shown.profiles {
+            if view.profile(&p.id).is_none()
+                && let Err(e) = server
+                    .remove::<Profile, _>(paths::profile_path(&p.id))
+                    .await
+            {
+                tracing::error!("could not unexport profile {}: {e}", p.id);
             }
         }
     }
@@ -344,6 +340,6 @@ fn to_variant(v: &PropValue) -> Variant<'static> {
                 .collect::<Vec<_>>(),
         ),
         PropValue::Strs(ss) => Variant::from(ss.clone()),
-        PropValue::Map(m) => Variant::from(m.clone().into_iter().collect::<HashMap<String, f64>>()),
+        PropValue::Map(m) => Variant::from(m.iter().cloned().collect::<HashMap<String, f64>>()),
     }
 }

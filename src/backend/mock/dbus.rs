@@ -1,0 +1,75 @@
+//! `org.driverprofiled1.Mock`: controls of the simulated actuators, served on the root object
+//! with the mock backend only (through [`super::Backend::serve`]).
+
+use std::sync::Arc;
+
+use driverprofiled_api::{MockFault, path};
+use zbus::interface;
+
+use super::Mock;
+use crate::config::AxisConfig;
+use crate::core::{self, check_position, quote};
+use crate::edge::error::Error;
+
+pub fn serve<'a>(
+    mock: Mock,
+    axes: Arc<[AxisConfig]>,
+    b: zbus::connection::Builder<'a>,
+) -> zbus::connection::Builder<'a> {
+    b.serve_at(path::ROOT, MockControl { mock, axes })
+}
+
+struct MockControl {
+    mock: Mock,
+    axes: Arc<[AxisConfig]>,
+}
+
+impl MockControl {
+    fn axis(&self, axis: &str) -> Result<&AxisConfig, Error> {
+        self.axes.iter().find(|a| a.name == axis).ok_or_else(|| {
+            Error(core::Error::NotFound(format!(
+                "no actuator {}",
+                quote(axis)
+            )))
+        })
+    }
+}
+
+/// Controls of the simulated actuators (mock backend only).
+#[interface(name = "org.driverprofiled1.Mock")]
+impl MockControl {
+    /// Run simulated motion `factor` times faster than the configured speeds (0 < factor <= 10000).
+    async fn set_speed_factor(&self, factor: f64) -> Result<(), Error> {
+        if !(factor.is_finite() && factor > 0.0 && factor <= 10_000.0) {
+            return Err(Error::invalid_args(format!(
+                "speed factor must be in (0, 10000], not {factor}"
+            )));
+        }
+        self.mock.set_speed_factor(factor);
+        Ok(())
+    }
+
+    /// kind "stall": the axis stops moving while commanded; "none": healthy again.
+    async fn inject_fault(&self, axis: String, kind: String) -> Result<(), Error> {
+        self.axis(&axis)?;
+        let stalled = match MockFault::parse(&kind) {
+            Some(MockFault::Stall) => true,
+            Some(MockFault::None) => false,
+            None => {
+                return Err(Error::invalid_args(format!(
+                    "fault kind {} is not \"stall\" or \"none\"",
+                    quote(&kind)
+                )));
+            }
+        };
+        self.mock.set_stall(&axis, stalled);
+        Ok(())
+    }
+
+    /// Put the axis at `position` as if the occupant moved it by hand.
+    async fn set_position(&self, axis: String, position: f64) -> Result<(), Error> {
+        check_position(self.axis(&axis)?, position)?;
+        self.mock.set_position(&axis, position);
+        Ok(())
+    }
+}

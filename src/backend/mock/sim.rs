@@ -1,0 +1,189 @@
+//! The actuator simulator: axes that move toward their targets at their configured speeds
+//! (times a speed factor), can be stalled, and can be moved by hand. Pure: time is handed in.
+//! The mock backend runs it on tokio; the core's tests and the selection benchmark run it on a
+//! fake clock, so that there is one model of a motor, not three.
+
+use crate::config::AxisConfig;
+use crate::core::{BackendCommand, Feedback};
+
+#[derive(Debug, Clone)]
+struct SimAxis {
+    name: String,
+    min: f64,
+    max: f64,
+    speed: f64,
+    position: f64,
+    target: Option<f64>,
+    stalled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sim {
+    axes: Vec<SimAxis>,
+    factor: f64,
+}
+
+impl Sim {
+    /// Every axis at its configured `initial` position.
+    pub fn new(axes: &[AxisConfig]) -> Sim {
+        Sim {
+            axes: axes
+                .iter()
+                .map(|a| SimAxis {
+                    name: a.name.clone(),
+                    min: a.min,
+                    max: a.max,
+                    speed: a.speed,
+                    position: a.initial,
+                    target: None,
+                    stalled: false,
+                })
+                .collect(),
+            factor: 1.0,
+        }
+    }
+
+    fn axis_mut(&mut self, name: &str) -> Option<&mut SimAxis> {
+        self.axes.iter_mut().find(|a| a.name == name)
+    }
+
+    /// Every axis' position, as reported at start.
+    pub fn positions(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.axes.iter().map(|a| (a.name.as_str(), a.position))
+    }
+
+    pub fn position(&self, axis: &str) -> Option<f64> {
+        self.axes
+            .iter()
+            .find(|a| a.name == axis)
+            .map(|a| a.position)
+    }
+
+    /// How many axes are commanded to move.
+    pub fn running(&self) -> usize {
+        self.axes.iter().filter(|a| a.target.is_some()).count()
+    }
+
+    pub fn is_moving(&self) -> bool {
+        self.running() > 0
+    }
+
+    /// Carry out a command. A stop first accounts for `since_step` seconds of travel of that
+    /// axis since the last [`Sim::step`], and reports where it stopped.
+    pub fn command(&mut self, cmd: &BackendCommand, since_step: f64) -> Option<Feedback> {
+        let factor = self.factor;
+        match cmd {
+            BackendCommand::Move { axis, target } => {
+                let a = self.axis_mut(axis)?;
+                a.target = Some(target.clamp(a.min, a.max));
+                None
+            }
+            BackendCommand::Stop { axis } => {
+                let a = self.axis_mut(axis)?;
+                advance(a, since_step * factor);
+                a.target = None;
+                Some(report(a))
+            }
+        }
+    }
+
+    /// Let `secs` pass: move every commanded axis and report each one that moved or arrived.
+    pub fn step(&mut self, secs: f64) -> Vec<Feedback> {
+        let dt = secs * self.factor;
+        let mut out = Vec::new();
+        for a in self.axes.iter_mut() {
+            let Some(target) = a.target else { continue };
+            if a.stalled {
+                continue;
+            }
+            advance(a, dt);
+            if a.position == target {
+                a.target = None;
+            }
+            out.push(report(a));
+        }
+        out
+    }
+
+    /// Run `factor` times faster than the configured speeds.
+    pub fn set_speed_factor(&mut self, factor: f64) {
+        self.factor = factor;
+    }
+
+    /// A stalled axis stops moving while commanded.
+    pub fn set_stall(&mut self, axis: &str, stalled: bool) {
+        if let Some(a) = self.axis_mut(axis) {
+            a.stalled = stalled;
+        }
+    }
+
+    /// As if the occupant moved the axis by hand.
+    pub fn set_position(&mut self, axis: &str, position: f64) -> Option<Feedback> {
+        let a = self.axis_mut(axis)?;
+        a.position = position.clamp(a.min, a.max);
+        a.target = None;
+        Some(Feedback::Manual {
+            axis: a.name.clone(),
+            position: a.position,
+        })
+    }
+}
+
+/// Move `a` toward its target for `sim_secs` of simulated time.
+fn advance(a: &mut SimAxis, sim_secs: f64) {
+    let Some(target) = a.target else { return };
+    if a.stalled {
+        return;
+    }
+    let max_step = a.speed * sim_secs;
+    let d = target - a.position;
+    a.position = if d.abs() <= max_step {
+        target
+    } else {
+        a.position + max_step.copysign(d)
+    };
+}
+
+fn report(a: &SimAxis) -> Feedback {
+    Feedback::Position {
+        axis: a.name.clone(),
+        position: a.position,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    #[test]
+    fn moves_at_speed_and_stops_on_arrival() {
+        let cfg = config::builtin().unwrap();
+        let mut sim = Sim::new(&cfg.axes);
+        let seat = cfg.axes.iter().find(|a| a.name == "seat_position").unwrap();
+        sim.command(
+            &BackendCommand::Move {
+                axis: seat.name.clone(),
+                target: seat.initial + 10.0,
+            },
+            0.0,
+        );
+        let fb = sim.step(0.2);
+        assert_eq!(fb.len(), 1);
+        let p = sim.position(&seat.name).unwrap();
+        assert!((p - (seat.initial + seat.speed * 0.2)).abs() < 1e-9, "{p}");
+        sim.step(10.0);
+        assert_eq!(sim.position(&seat.name), Some(seat.initial + 10.0));
+        assert_eq!(sim.running(), 0);
+        sim.set_stall(&seat.name, true);
+        sim.command(
+            &BackendCommand::Move {
+                axis: seat.name.clone(),
+                target: seat.min,
+            },
+            0.0,
+        );
+        assert!(sim.step(1.0).is_empty(), "a stalled axis reports nothing");
+        assert_eq!(sim.running(), 1);
+    }
+}

@@ -1,0 +1,191 @@
+//! The axes as the core knows them: position (once the backend has reported it), what the bus
+//! was last shown, target, fault, and each axis' running-time bookkeeping for the duty limit.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::{Millis, PUBLISH_INTERVAL_MS};
+use crate::config::{AxisConfig, Config};
+
+#[derive(Debug, Clone)]
+pub(super) struct Axis {
+    /// `None` until the backend reports where the axis is.
+    pub position: Option<f64>,
+    /// The position last shown on the bus (throttled while moving).
+    pub published: Option<f64>,
+    pub last_publish: Option<Millis>,
+    /// The last commanded target (`None` before any).
+    pub target: Option<f64>,
+    pub moving: bool,
+    /// "" when healthy.
+    pub fault: String,
+    /// While running: when the position last changed, and to what.
+    pub progress_at: Millis,
+    pub progress_pos: f64,
+    pub duty: Duty,
+}
+
+/// Running time of an axis within the sliding duty window.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Duty {
+    /// Finished runs (start, end) that may still fall within the window.
+    runs: VecDeque<(Millis, Millis)>,
+    /// When the current run started, if the axis runs.
+    run_start: Option<Millis>,
+    /// While running: when to check the duty limit next.
+    pub deadline: Option<Millis>,
+}
+
+impl Duty {
+    /// Running time within the window ending at `now`.
+    pub fn used(&self, now: Millis, window: Millis) -> Millis {
+        let from = now.saturating_sub(window);
+        let done: Millis = self
+            .runs
+            .iter()
+            .map(|&(s, e)| e.min(now).saturating_sub(s.max(from)))
+            .sum();
+        done + self
+            .run_start
+            .map_or(0, |s| now.saturating_sub(s.max(from)))
+    }
+
+    /// When the limit can be reached at the earliest, seen from `now`.
+    pub fn next_check(&self, now: Millis, limit: Millis, window: Millis) -> Millis {
+        now + limit.saturating_sub(self.used(now, window)).max(1)
+    }
+
+    pub fn start(&mut self, now: Millis, limit: Millis, window: Millis) {
+        self.run_start = Some(now);
+        self.deadline = Some(self.next_check(now, limit, window));
+    }
+
+    pub fn stop(&mut self, now: Millis, window: Millis) {
+        self.deadline = None;
+        if let Some(s) = self.run_start.take() {
+            self.runs.push_back((s, now));
+        }
+        while self.runs.front().is_some_and(|&(_, e)| e + window < now) {
+            self.runs.pop_front();
+        }
+    }
+}
+
+pub(super) struct Axes {
+    pub cfg: Arc<Config>,
+    state: Vec<Axis>,
+}
+
+impl Axes {
+    /// Axes at the positions the backends reported at start (by axis name); the others are
+    /// not known until reported.
+    pub fn new(cfg: Arc<Config>, known: &BTreeMap<String, f64>) -> Axes {
+        let state = cfg
+            .axes
+            .iter()
+            .map(|a| {
+                let p = known.get(&a.name).copied().filter(|p| p.is_finite());
+                Axis {
+                    position: p,
+                    published: p,
+                    last_publish: None,
+                    target: p,
+                    moving: false,
+                    fault: String::new(),
+                    progress_at: 0,
+                    progress_pos: p.unwrap_or(0.0),
+                    duty: Duty::default(),
+                }
+            })
+            .collect();
+        Axes { cfg, state }
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.cfg.axes.iter().position(|a| a.name == name)
+    }
+
+    pub fn config(&self, i: usize) -> &AxisConfig {
+        &self.cfg.axes[i]
+    }
+
+    pub fn get(&self, i: usize) -> &Axis {
+        &self.state[i]
+    }
+
+    pub fn get_mut(&mut self, i: usize) -> &mut Axis {
+        &mut self.state[i]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&AxisConfig, &Axis)> {
+        self.cfg.axes.iter().zip(&self.state)
+    }
+
+    pub fn position(&self, i: usize) -> Option<f64> {
+        self.state[i].position
+    }
+
+    /// Whether axis `i` is known to be within tolerance of `target` (clamped to its range).
+    pub fn at(&self, i: usize, target: f64) -> bool {
+        let c = self.config(i);
+        self.state[i]
+            .position
+            .is_some_and(|p| (p - c.clamp(target)).abs() <= c.tolerance)
+    }
+
+    /// Every axis' position (rounded to 1/1000), or the name of one that is not known.
+    pub fn current_positions(&self) -> Result<BTreeMap<String, f64>, &str> {
+        self.iter()
+            .map(|(c, a)| match a.position {
+                Some(p) => Ok((c.name.clone(), (p * 1000.0).round() / 1000.0)),
+                None => Err(c.name.as_str()),
+            })
+            .collect()
+    }
+
+    /// Show axis `i`'s position on the bus now.
+    pub fn publish(&mut self, i: usize, now: Millis) {
+        let a = &mut self.state[i];
+        a.published = a.position;
+        a.last_publish = Some(now);
+    }
+
+    /// Whether axis `i` may be shown now without exceeding the publish rate while it moves.
+    pub fn may_publish(&self, i: usize, now: Millis) -> bool {
+        let a = &self.state[i];
+        !a.moving
+            || a.last_publish
+                .is_none_or(|l| now >= l + PUBLISH_INTERVAL_MS)
+    }
+
+    /// Publish the throttled positions that are due.
+    pub fn publish_due(&mut self, now: Millis) {
+        for i in 0..self.state.len() {
+            let a = &self.state[i];
+            if a.published != a.position
+                && a.last_publish
+                    .is_none_or(|l| now >= l + PUBLISH_INTERVAL_MS)
+            {
+                self.publish(i, now);
+            }
+        }
+    }
+
+    /// When a throttled position is next due to be shown.
+    pub fn next_publish(&self) -> Option<Millis> {
+        self.state
+            .iter()
+            .filter(|a| a.published != a.position)
+            .filter_map(|a| a.last_publish.map(|l| l + PUBLISH_INTERVAL_MS))
+            .min()
+    }
+
+    pub fn duty_used(&self, i: usize, now: Millis) -> Millis {
+        self.state[i].duty.used(now, self.cfg.duty_window_ms)
+    }
+
+    /// Whether axis `i` has run out of its duty budget.
+    pub fn duty_exhausted(&self, i: usize, now: Millis) -> bool {
+        self.duty_used(i, now) >= self.cfg.duty_limit_ms
+    }
+}

@@ -1,0 +1,103 @@
+//! The vehicle signals the core acts on, and the interlock they make.
+
+use super::{Error, Reason};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gear {
+    P,
+    R,
+    N,
+    D,
+}
+
+/// One vehicle signal, decoded and typed by the edge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Signal {
+    Gear(Gear),
+    /// km/h; must be finite and >= 0.
+    SpeedKmh(f64),
+    DriverDoorOpen(bool),
+    DriverSeatOccupied(bool),
+    DriverBeltBuckled(bool),
+    BrakePressed(bool),
+    RearOccupied(bool),
+    ManualControl(bool),
+    DoorsLocked(bool),
+}
+
+/// The latest vehicle signals; `None` = not reported yet.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vehicle {
+    pub gear: Option<Gear>,
+    pub speed_kmh: Option<f64>,
+    pub driver_door_open: bool,
+    pub driver_seat_occupied: bool,
+    pub driver_belt_buckled: bool,
+    pub brake_pressed: bool,
+    pub rear_occupied: bool,
+    pub manual_control: bool,
+    pub doors_locked: bool,
+}
+
+impl Vehicle {
+    /// Apply a batch of signals, all or nothing.
+    pub fn apply(&mut self, signals: &[Signal]) -> Result<(), Error> {
+        let mut v = self.clone();
+        for s in signals {
+            match *s {
+                Signal::Gear(g) => v.gear = Some(g),
+                Signal::SpeedKmh(s) if !s.is_finite() || s < 0.0 => {
+                    return Err(Error::InvalidArgs(format!(
+                        "speed_kmh must be a finite number >= 0, not {s}"
+                    )));
+                }
+                Signal::SpeedKmh(s) => v.speed_kmh = Some(s),
+                Signal::DriverDoorOpen(b) => v.driver_door_open = b,
+                Signal::DriverSeatOccupied(b) => v.driver_seat_occupied = b,
+                Signal::DriverBeltBuckled(b) => v.driver_belt_buckled = b,
+                Signal::BrakePressed(b) => v.brake_pressed = b,
+                Signal::RearOccupied(b) => v.rear_occupied = b,
+                Signal::ManualControl(b) => v.manual_control = b,
+                Signal::DoorsLocked(b) => v.doors_locked = b,
+            }
+        }
+        *self = v;
+        Ok(())
+    }
+
+    /// In P with a reported speed below `threshold`.
+    pub fn parked(&self, threshold: f64) -> bool {
+        self.gear == Some(Gear::P) && self.speed_kmh.is_some_and(|s| s < threshold)
+    }
+
+    /// Why motion is not allowed right now, or `None` when it is.
+    pub fn interlock(&self, threshold: f64) -> Option<String> {
+        match self.gear {
+            None => return Some("gear not reported yet".into()),
+            Some(Gear::P) => {}
+            Some(g) => return Some(format!("gear is {g:?}, not P")),
+        }
+        match self.speed_kmh {
+            None => return Some("vehicle speed not reported yet".into()),
+            Some(s) if s >= threshold => {
+                return Some(format!(
+                    "vehicle speed {s} km/h is not below {threshold} km/h"
+                ));
+            }
+            Some(_) => {}
+        }
+        if self.manual_control {
+            return Some("a manual seat or wheel switch is in use".into());
+        }
+        None
+    }
+
+    /// Why a motion for `reason` is not allowed now: the interlock, and for automatic motions
+    /// also locked doors.
+    pub fn interlock_for(&self, reason: Reason, threshold: f64) -> Option<String> {
+        self.interlock(threshold).or_else(|| {
+            (reason.automatic() && self.doors_locked)
+                .then(|| "the doors are locked (no automatic motion)".to_string())
+        })
+    }
+}

@@ -1,0 +1,226 @@
+//! The core's typed [`View`] as D-Bus properties, and the core's motion reasons and outcomes as
+//! wire strings. The only place where property names meet the core's values: the interface
+//! getters and the `PropertiesChanged` diff both read from here.
+
+use driverprofiled_api::{Outcome as WireOutcome, Reason as WireReason, State, path};
+
+use crate::config::Config;
+use crate::core::store::Profile;
+use crate::core::view::{AxisView, View};
+use crate::core::{Gear, Outcome, Reason};
+
+/// A property value, free of any D-Bus library type.
+#[derive(Debug, Clone)]
+pub enum PropValue {
+    Str(String),
+    Bool(bool),
+    F64(f64),
+    /// An object path (`o`).
+    Path(String),
+    /// A list of object paths (`ao`).
+    Paths(Vec<String>),
+    /// A list of strings (`as`).
+    Strs(Vec<String>),
+    /// Axis name to position (`a{sd}`).
+    Map(Vec<(String, f64)>),
+}
+
+impl PartialEq for PropValue {
+    /// Numbers compare by their bits: a NaN position ("not known") equals itself, so an
+    /// unknown axis is not signalled as changed on every event.
+    fn eq(&self, other: &Self) -> bool {
+        use PropValue::*;
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+        match (self, other) {
+            (Str(a), Str(b)) | (Path(a), Path(b)) => a == b,
+            (Bool(a), Bool(b)) => a == b,
+            (F64(a), F64(b)) => same(*a, *b),
+            (Paths(a), Paths(b)) | (Strs(a), Strs(b)) => a == b,
+            (Map(a), Map(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((ka, va), (kb, vb))| ka == kb && same(*va, *vb))
+            }
+            _ => false,
+        }
+    }
+}
+
+pub type Props = Vec<(&'static str, PropValue)>;
+
+/// The properties of `new` that differ from `old`.
+pub fn changed(old: &Props, new: Props) -> Props {
+    new.into_iter()
+        .filter(|(name, v)| old.iter().find(|(n, _)| n == name).map(|(_, o)| o) != Some(v))
+        .collect()
+}
+
+pub fn reason(r: Reason) -> WireReason {
+    match r {
+        Reason::Recall => WireReason::Recall,
+        Reason::Manual => WireReason::Manual,
+        Reason::KeyApproach => WireReason::KeyApproach,
+        Reason::EasyExit => WireReason::EasyExit,
+        Reason::Restore => WireReason::Restore,
+    }
+}
+
+pub fn outcome(o: Outcome) -> WireOutcome {
+    match o {
+        Outcome::Completed => WireOutcome::Completed,
+        Outcome::Stopped => WireOutcome::Stopped,
+        Outcome::Superseded => WireOutcome::Superseded,
+        Outcome::Interlocked => WireOutcome::Interlocked,
+        Outcome::Overridden => WireOutcome::Overridden,
+        Outcome::Fault => WireOutcome::Fault,
+    }
+}
+
+pub fn gear_from_wire(g: driverprofiled_api::Gear) -> Gear {
+    use driverprofiled_api::Gear as W;
+    match g {
+        W::P => Gear::P,
+        W::R => Gear::R,
+        W::N => Gear::N,
+        W::D => Gear::D,
+    }
+}
+
+/// A profile path, or "/" for none.
+pub fn profile_path_or_none(id: Option<&str>) -> String {
+    id.map(path::profile_path)
+        .unwrap_or_else(|| path::NONE.to_string())
+}
+
+// Manager
+
+pub fn active_profile(v: &View) -> String {
+    profile_path_or_none(v.active_profile.as_deref())
+}
+
+pub fn profiles(v: &View) -> Vec<String> {
+    v.profiles
+        .iter()
+        .map(|p| path::profile_path(&p.id))
+        .collect()
+}
+
+pub fn actuators(cfg: &Config) -> Vec<String> {
+    cfg.axes
+        .iter()
+        .map(|a| path::actuator_path(&a.name))
+        .collect()
+}
+
+pub fn state(v: &View) -> &'static str {
+    if v.moving {
+        State::Moving.as_str()
+    } else {
+        State::Idle.as_str()
+    }
+}
+
+pub fn manager(v: &View, cfg: &Config) -> Props {
+    vec![
+        ("ActiveProfile", PropValue::Path(active_profile(v))),
+        ("Profiles", PropValue::Paths(profiles(v))),
+        ("Actuators", PropValue::Paths(actuators(cfg))),
+        ("State", PropValue::Str(state(v).into())),
+        ("EasyExitActive", PropValue::Bool(v.easy_exit_active)),
+        ("Backend", PropValue::Str(v.backend.clone())),
+        ("Version", PropValue::Str(v.version.clone())),
+    ]
+}
+
+// Vehicle
+
+/// "" until reported.
+pub fn gear(v: &View) -> String {
+    v.vehicle.gear.map(|g| format!("{g:?}")).unwrap_or_default()
+}
+
+/// Negative until reported.
+pub fn speed_kmh(v: &View) -> f64 {
+    v.vehicle.speed_kmh.unwrap_or(-1.0)
+}
+
+pub fn vehicle(v: &View) -> Props {
+    let s = &v.vehicle;
+    vec![
+        ("Gear", PropValue::Str(gear(v))),
+        ("SpeedKmh", PropValue::F64(speed_kmh(v))),
+        ("DriverDoorOpen", PropValue::Bool(s.driver_door_open)),
+        (
+            "DriverSeatOccupied",
+            PropValue::Bool(s.driver_seat_occupied),
+        ),
+        ("DriverBeltBuckled", PropValue::Bool(s.driver_belt_buckled)),
+        ("BrakePressed", PropValue::Bool(s.brake_pressed)),
+        ("RearOccupied", PropValue::Bool(s.rear_occupied)),
+        ("ManualControl", PropValue::Bool(s.manual_control)),
+        ("DoorsLocked", PropValue::Bool(s.doors_locked)),
+        (
+            "NearestKey",
+            PropValue::Str(v.nearest_key.clone().unwrap_or_default()),
+        ),
+        (
+            "Interlock",
+            PropValue::Str(v.interlock.clone().unwrap_or_default()),
+        ),
+    ]
+}
+
+// Profile
+
+pub fn profile(p: &Profile) -> Props {
+    vec![
+        ("Id", PropValue::Str(p.id.clone())),
+        ("Name", PropValue::Str(p.name.clone())),
+        ("Keys", PropValue::Strs(p.keys.clone())),
+        (
+            "Positions",
+            PropValue::Map(p.positions.iter().map(|(k, v)| (k.clone(), *v)).collect()),
+        ),
+        ("EasyExit", PropValue::Bool(p.easy_exit)),
+    ]
+}
+
+// Actuator (the constant properties come from the config and never change)
+
+/// NaN while not known.
+pub fn position(a: &AxisView) -> f64 {
+    a.position.unwrap_or(f64::NAN)
+}
+
+/// NaN before any target is known.
+pub fn target(a: &AxisView) -> f64 {
+    a.target.unwrap_or(f64::NAN)
+}
+
+pub fn actuator(a: &AxisView) -> Props {
+    vec![
+        ("Position", PropValue::F64(position(a))),
+        ("Target", PropValue::F64(target(a))),
+        ("Moving", PropValue::Bool(a.moving)),
+        ("Fault", PropValue::Str(a.fault.clone())),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_lists_only_differences() {
+        let old = vec![("A", PropValue::Bool(true)), ("B", PropValue::F64(1.0))];
+        let new = vec![("A", PropValue::Bool(true)), ("B", PropValue::F64(2.0))];
+        assert_eq!(changed(&old, new), vec![("B", PropValue::F64(2.0))]);
+    }
+
+    #[test]
+    fn an_unknown_position_is_not_a_change() {
+        let old = vec![("Position", PropValue::F64(f64::NAN))];
+        assert!(changed(&old, old.clone()).is_empty());
+    }
+}
