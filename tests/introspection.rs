@@ -138,3 +138,72 @@ async fn dbus_xml_matches_the_running_daemon() {
         );
     }
 }
+
+/// The `<interface name="NAME">…</interface>` block of `xml`, as text.
+fn interface_block<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    // At the top level of a node only (two spaces in), not a child node's copy.
+    let open = format!("\n  <interface name=\"{name}\">");
+    let close = "\n  </interface>\n";
+    let start = xml.find(&open)? + 1;
+    let end = start + xml[start..].find(close)? + close.len();
+    Some(&xml[start..end])
+}
+
+/// The XML files are golden files of the daemon's introspection, doc comments included: each
+/// file's `<interface>` block must be exactly what the daemon serves. After an intended change
+/// of the API's docs, rewrite the blocks with
+/// `DRIVERPROFILED_BLESS_XML=1 cargo test --test introspection`, and review the diff: the
+/// XML is the contract (extend, never rename).
+#[tokio::test]
+async fn dbus_xml_docs_are_what_the_daemon_serves() {
+    let s = Setup::new().await;
+    let profile = s.manager().await.create_profile("Anna").await.unwrap();
+    let mut served = String::new();
+    for path in [
+        ROOT.to_string(),
+        profile.to_string(),
+        actuator_path("seat_position"),
+    ] {
+        let proxy = zbus::fdo::IntrospectableProxy::builder(&s.conn)
+            .destination(NAME)
+            .path(path)
+            .build()
+            .await
+            .unwrap();
+        served.push_str(&proxy.introspect().await.unwrap());
+    }
+    let bless = std::env::var_os("DRIVERPROFILED_BLESS_XML").is_some();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/dbus");
+    let mut seen = Vec::new();
+    for name in driverprofiled_api::interface::ALL {
+        let path = format!("{dir}/{name}.xml");
+        let file = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let want =
+            interface_block(&served, name).unwrap_or_else(|| panic!("the daemon serves no {name}"));
+        let have = interface_block(&file, name).unwrap_or_else(|| panic!("{path}: no {name}"));
+        if have != want {
+            if bless {
+                std::fs::write(&path, file.replace(have, want)).unwrap();
+                eprintln!("rewrote {path}");
+            } else {
+                panic!(
+                    "{path} differs from what the daemon serves \
+                     (DRIVERPROFILED_BLESS_XML=1 rewrites it):\n--- file\n{have}\n--- daemon\n{want}"
+                );
+            }
+        }
+        seen.push(format!("{name}.xml"));
+    }
+    // Every file is an interface of the api crate, and the other way round.
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".xml"))
+        .collect();
+    files.sort();
+    seen.sort();
+    assert_eq!(
+        files, seen,
+        "dbus/ and driverprofiled_api::interface::ALL differ"
+    );
+}

@@ -189,3 +189,144 @@ impl Axes {
         self.duty_used(i, now) >= self.cfg.duty_limit_ms
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use crate::config;
+    use crate::core::store::Store;
+    use crate::core::{
+        BackendCommand, Core, Effect, Error, Feedback, Gear, NoStorage, Reply, Request, Signal,
+    };
+
+    /// A parked core whose backends have reported only `known`.
+    fn core_knowing(known: BTreeMap<String, f64>) -> Core {
+        let cfg = Arc::new(config::builtin().unwrap());
+        let mut c = Core::new(cfg, Store::default(), &known, "t".into(), "t".into());
+        let park = vec![Signal::Gear(Gear::P), Signal::SpeedKmh(0.0)];
+        c.request(Request::UpdateSignals(park), 0, &mut NoStorage)
+            .unwrap();
+        c
+    }
+
+    fn all_but_wheel_tilt() -> BTreeMap<String, f64> {
+        config::builtin()
+            .unwrap()
+            .axes
+            .into_iter()
+            .filter(|a| a.name != "wheel_tilt")
+            .map(|a| (a.name, a.initial))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_is_stored_or_moved_from_an_unknown_position() {
+        let mut c = core_knowing(all_but_wheel_tilt());
+        let st = &mut NoStorage;
+        let wheel = c.axes.index("wheel_tilt").unwrap();
+        assert_eq!(c.view().axes[wheel].position, None);
+        assert_eq!(c.view().axes[wheel].target, None);
+        let r = c.request(Request::CreateProfile { name: "A".into() }, 0, st);
+        assert!(
+            matches!(&r, Err(Error::NotReady(m)) if m.contains("wheel_tilt")),
+            "{r:?}"
+        );
+        assert!(c.store().profiles.is_empty());
+        let r = c.request(
+            Request::MoveTo {
+                axis: "wheel_tilt".into(),
+                target: 10.0,
+            },
+            0,
+            st,
+        );
+        assert!(matches!(r, Err(Error::NotReady(_))), "{r:?}");
+        assert!(c.take_effects().is_empty());
+        assert!(!c.is_moving());
+
+        // The backend reports it: everything works.
+        c.feedback(
+            Feedback::Position {
+                axis: "wheel_tilt".into(),
+                position: 42.0,
+            },
+            10,
+        );
+        assert_eq!(c.view().axes[wheel].position, Some(42.0));
+        let r = c.request(Request::CreateProfile { name: "A".into() }, 20, st);
+        assert_eq!(r, Ok(Reply::Created("1".into())));
+        assert_eq!(c.store().profiles[0].positions["wheel_tilt"], 42.0);
+    }
+
+    #[test]
+    fn a_recall_through_an_unknown_axis_is_refused_whole() {
+        let mut c = core_knowing([("seat_position".to_string(), 130.0)].into());
+        let st = &mut NoStorage;
+        let mut store = Store::default();
+        store
+            .create(
+                "A".into(),
+                [
+                    ("seat_position".to_string(), 100.0),
+                    ("wheel_tilt".to_string(), 10.0),
+                ]
+                .into_iter()
+                .collect(),
+                10,
+            )
+            .unwrap();
+        c.store = store;
+        let r = c.request(Request::SelectProfile { id: "1".into() }, 0, st);
+        assert!(matches!(r, Err(Error::NotReady(_))), "{r:?}");
+        assert!(c.take_effects().is_empty(), "nothing moves");
+        assert_eq!(c.store().active, None, "nothing changes");
+        // Once known, the same recall runs and moves both.
+        c.feedback(
+            Feedback::Position {
+                axis: "wheel_tilt".into(),
+                position: 50.0,
+            },
+            5,
+        );
+        c.request(Request::SelectProfile { id: "1".into() }, 10, st)
+            .unwrap();
+        let moved: Vec<String> = c
+            .take_effects()
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Backend(BackendCommand::Move { axis, .. }) => Some(axis),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(moved.len(), 2, "{moved:?}");
+    }
+
+    #[test]
+    fn an_automatic_motion_leaves_an_unknown_axis_out() {
+        let mut c = core_knowing(all_but_wheel_tilt());
+        let st = &mut NoStorage;
+        // Drive, then park with the driver in: easy exit retracts the seat (known) and would
+        // raise the wheel (not known).
+        let mut sig = |s: Vec<Signal>, c: &mut Core| {
+            c.request(Request::UpdateSignals(s), 0, st).unwrap();
+        };
+        sig(
+            vec![Signal::DriverSeatOccupied(true), Signal::Gear(Gear::D)],
+            &mut c,
+        );
+        c.take_effects();
+        sig(vec![Signal::Gear(Gear::P)], &mut c);
+        let fx = c.take_effects();
+        let moved: Vec<&str> = fx
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Backend(BackendCommand::Move { axis, .. }) => Some(axis.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(moved.contains(&"seat_position"), "{fx:?}");
+        assert!(!moved.contains(&"wheel_tilt"), "{fx:?}");
+    }
+}

@@ -79,7 +79,8 @@ pub struct Manager {
 impl Manager {
     /// Create a profile named `name` holding the current actuator positions.
     /// Errors: InvalidArgs (name not 1-64 characters, or control characters), AlreadyExists
-    /// (same name ignoring case), LimitReached (max_profiles).
+    /// (same name ignoring case), LimitReached (max_profiles), NotReady (an actuator's
+    /// position is not known yet).
     #[zbus(out_args("profile"))]
     async fn create_profile(&self, name: String) -> Result<OwnedObjectPath, Error> {
         match self.shared.call(Request::CreateProfile { name }).await? {
@@ -90,7 +91,8 @@ impl Manager {
 
     /// Make `profile` the active profile and move every actuator to its positions.
     /// Only in gear P below the speed threshold, else Interlocked and nothing moves; DutyLimit
-    /// when an axis that must move has run too long lately. A motion in progress is superseded.
+    /// when an axis that must move has run too long lately; NotReady when an axis' position is
+    /// not known yet. A motion in progress is superseded.
     async fn select_profile(&self, profile: ObjectPath<'_>) -> Result<(), Error> {
         let id = profile_id(&profile)?;
         self.shared
@@ -200,6 +202,7 @@ impl Profile {
     }
 
     /// Store the actuators' current positions in this profile.
+    /// Errors: NotReady (an actuator's position is not known yet).
     async fn save_current_positions(&self) -> Result<(), Error> {
         let id = self.id();
         self.shared
@@ -303,7 +306,7 @@ impl Actuator {
 #[interface(name = "org.driverprofiled1.Actuator")]
 impl Actuator {
     /// Move this axis to `position` (reason "manual"), under the same interlock as a recall.
-    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit.
+    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit, NotReady.
     async fn move_to(&self, position: f64) -> Result<(), Error> {
         let axis = self.config().name.clone();
         self.shared
@@ -349,14 +352,14 @@ impl Actuator {
         self.config().vss.clone()
     }
 
-    /// Current position; changes are signalled at most ~10 times/s while moving, and the
-    /// final value when the axis stops.
+    /// Current position; NaN until the backend has reported it. Changes are signalled at most
+    /// ~10 times/s while moving, and the final value when the axis stops.
     #[zbus(property)]
     fn position(&self) -> f64 {
         self.read(props::position)
     }
 
-    /// The last commanded target.
+    /// The last commanded target (NaN while the position has never been known).
     #[zbus(property)]
     fn target(&self) -> f64 {
         self.read(props::target)
