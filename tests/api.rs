@@ -53,9 +53,8 @@ async fn create_rename_delete_round_trip() {
 
     p.delete().await.unwrap();
     assert_eq!(m.profiles().await.unwrap(), vec![second.clone()]);
-    // The object is gone from the bus.
-    let e = err_name(p.name().await);
-    assert_eq!(e, "org.freedesktop.DBus.Error.UnknownObject");
+    // Gone: a client still holding the path is told so.
+    assert_eq!(err_name(p.name().await), NOT_FOUND);
     // Ids are never reused.
     let third = m.create_profile("Anna").await.unwrap();
     assert_eq!(third.as_str(), "/org/driverprofiled1/profiles/3");
@@ -291,4 +290,78 @@ async fn object_manager_lists_profiles_and_actuators() {
         .filter(|k| k.as_str().starts_with("/org/driverprofiled1/actuators/"))
         .count();
     assert_eq!(act, 8);
+}
+
+/// A deleted profile's path answers NotFound for every method and property, also after a
+/// restart; the object manager no longer lists it. A path never exported is UnknownObject.
+#[tokio::test]
+async fn a_stale_profile_path_is_not_found_everywhere() {
+    let mut s = Setup::new().await;
+    let m = s.manager().await;
+    let om = zbus::fdo::ObjectManagerProxy::builder(&s.conn)
+        .destination(NAME)
+        .path(ROOT)
+        .build()
+        .await
+        .unwrap();
+    let mut removed = om.receive_interfaces_removed().await.unwrap();
+    let path = m.create_profile("Anna").await.unwrap();
+    let p = s.profile(&path).await;
+    p.delete().await.unwrap();
+    let sig = next(&mut removed, "InterfacesRemoved").await;
+    assert_eq!(sig.args().unwrap().object_path().as_str(), path.as_str());
+    assert!(!om.get_managed_objects().await.unwrap().contains_key(&path));
+
+    for _ in 0..2 {
+        let p = s.profile(&path).await;
+        assert_eq!(err_name(p.delete().await), NOT_FOUND);
+        assert_eq!(err_name(p.save_current_positions().await), NOT_FOUND);
+        assert_eq!(err_name(p.bind_key("k").await), NOT_FOUND);
+        assert_eq!(
+            err_name(p.set_positions([("seat_position", 1.0)].into()).await),
+            NOT_FOUND
+        );
+        assert_eq!(err_name(p.name().await), NOT_FOUND);
+        assert_eq!(err_name(p.set_name("Ben").await), NOT_FOUND);
+        assert_eq!(err_name(p.positions().await), NOT_FOUND);
+        assert_eq!(
+            err_name(s.manager().await.select_profile(&path).await),
+            NOT_FOUND
+        );
+        s.restart_daemon(&[]).await;
+    }
+    assert!(s.manager().await.profiles().await.unwrap().is_empty());
+
+    let never = ObjectPath::try_from("/org/driverprofiled1/profiles/99").unwrap();
+    let p = s.profile(&never.into()).await;
+    assert_eq!(
+        err_name(p.delete().await),
+        "org.freedesktop.DBus.Error.UnknownObject"
+    );
+}
+
+/// Error messages quote at most a short piece of what the client sent.
+#[tokio::test]
+async fn errors_quote_client_input_briefly() {
+    let s = Setup::new().await;
+    let huge = "x".repeat(1 << 20);
+    let p = s
+        .profile(&s.manager().await.create_profile("Anna").await.unwrap())
+        .await;
+    for r in [
+        p.set_positions([(huge.as_str(), 1.0)].into()).await,
+        p.unbind_key(&huge).await,
+        s.signals(&[(huge.as_str(), Variant::from(true))]).await,
+    ] {
+        let msg = match &r {
+            Err(zbus::Error::MethodError(_, Some(msg), _)) => msg.clone(),
+            Err(zbus::Error::FDO(e)) => {
+                let e: &dyn zbus::DBusError = e.as_ref();
+                e.description().unwrap_or_default().to_string()
+            }
+            _ => panic!("expected an error reply, got {r:?}"),
+        };
+        assert!(msg.len() < 200, "{} bytes of message", msg.len());
+        assert!(msg.contains("xxxx"), "{msg}");
+    }
 }

@@ -44,7 +44,7 @@ impl Shared {
     }
 
     /// Read the view; a poisoned lock still holds a complete view (it is replaced whole).
-    fn read<T>(&self, f: impl FnOnce(&View) -> T) -> T {
+    pub fn read<T>(&self, f: impl FnOnce(&View) -> T) -> T {
         let guard = self.view.read().unwrap_or_else(|e| e.into_inner());
         f(&guard)
     }
@@ -173,9 +173,11 @@ pub struct Profile {
 }
 
 impl Profile {
-    fn read<T: Default>(&self, f: impl FnOnce(&StoredProfile) -> T) -> T {
+    /// Read the profile; a deleted one (its object is a tombstone) is NotFound.
+    fn read<T>(&self, f: impl FnOnce(&StoredProfile) -> T) -> Result<T, Error> {
         self.shared
-            .read(|v| v.profile(&self.id).map(f).unwrap_or_default())
+            .read(|v| v.profile(&self.id).map(f))
+            .ok_or_else(|| Error(core::Error::NotFound(format!("no profile {}", self.id))))
     }
 
     fn id(&self) -> String {
@@ -238,13 +240,13 @@ impl Profile {
 
     /// Stable id, never reused.
     #[zbus(property, name = "Id")]
-    fn id_property(&self) -> String {
-        self.id.clone()
+    fn id_property(&self) -> Result<String, Error> {
+        self.read(|p| p.id.clone())
     }
 
     /// Display name; writable (rename). Errors as for CreateProfile.
     #[zbus(property)]
-    fn name(&self) -> String {
+    fn name(&self) -> Result<String, Error> {
         self.read(|p| p.name.clone())
     }
 
@@ -259,19 +261,19 @@ impl Profile {
 
     /// Keys bound to this profile.
     #[zbus(property)]
-    fn keys(&self) -> Vec<String> {
+    fn keys(&self) -> Result<Vec<String>, Error> {
         self.read(|p| p.keys.clone())
     }
 
     /// Axis name to position, in the axis unit.
     #[zbus(property)]
-    fn positions(&self) -> HashMap<String, f64> {
+    fn positions(&self) -> Result<HashMap<String, f64>, Error> {
         self.read(|p| p.positions.clone().into_iter().collect())
     }
 
     /// Whether easy exit runs for this profile (default true).
     #[zbus(property)]
-    fn easy_exit(&self) -> bool {
+    fn easy_exit(&self) -> Result<bool, Error> {
         self.read(|p| p.easy_exit)
     }
 

@@ -8,10 +8,11 @@
 
 pub mod error;
 pub mod ifaces;
+pub mod objects;
 pub mod props;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -56,6 +57,8 @@ pub struct Engine {
     shared: Shared,
     /// What the bus has been told so far.
     shown: View,
+    /// Ids of deleted profiles whose objects still answer NotFound, oldest first.
+    tombstones: VecDeque<String>,
     start: Instant,
 }
 
@@ -81,7 +84,12 @@ pub async fn connect(
         Bus::Address(a) => connection::Builder::address(a.as_str()),
     };
     b = b
-        .serve_at(paths::ROOT, zbus::fdo::ObjectManager)
+        .serve_at(
+            paths::ROOT,
+            objects::ObjectManager {
+                shared: shared.clone(),
+            },
+        )
         .serve_at(
             paths::ROOT,
             Manager {
@@ -104,11 +112,20 @@ pub async fn connect(
             },
         );
     }
-    for p in &view.profiles {
+    // Live profiles, and tombstones for the most recently deleted ids (also after a
+    // restart: a client may hold a path from before it).
+    let next_id = core.store().next_id;
+    let tombstones: VecDeque<String> = (next_id
+        .saturating_sub(objects::MAX_TOMBSTONES as u64)
+        .max(1)..next_id)
+        .map(|n| n.to_string())
+        .filter(|id| view.profile(id).is_none())
+        .collect();
+    for id in view.profiles.iter().map(|p| &p.id).chain(&tombstones) {
         b = b.serve_at(
-            paths::profile_path(&p.id),
+            paths::profile_path(id),
             Profile {
-                id: p.id.clone(),
+                id: id.clone(),
                 shared: shared.clone(),
             },
         );
@@ -129,6 +146,7 @@ pub async fn connect(
             conn,
             shared,
             shown: view,
+            tombstones,
             start: Instant::now(),
         },
         calls_rx,
@@ -290,13 +308,40 @@ impl Engine {
             )
             .await;
         }
-        for p in &self.shown.profiles {
-            if view.profile(&p.id).is_none()
-                && let Err(e) = server
-                    .remove::<Profile, _>(paths::profile_path(&p.id))
+        let deleted: Vec<String> = self
+            .shown
+            .profiles
+            .iter()
+            .filter(|p| view.profile(&p.id).is_none())
+            .map(|p| p.id.clone())
+            .collect();
+        for id in deleted {
+            // The object stays as a tombstone that answers NotFound; for clients it is gone.
+            let path = paths::profile_path(&id);
+            let r = match self.emitter(paths::ROOT) {
+                Ok(em) => {
+                    objects::ObjectManager::interfaces_removed(
+                        &em,
+                        ObjectPath::from_string_unchecked(path),
+                        Cow::Borrowed(&[InterfaceName::from_static_str_unchecked(
+                            interface::PROFILE,
+                        )]),
+                    )
                     .await
-            {
-                tracing::error!("could not unexport profile {}: {e}", p.id);
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                tracing::warn!("could not emit InterfacesRemoved for profile {id}: {e}");
+            }
+            self.tombstones.push_back(id);
+        }
+        while self.tombstones.len() > objects::MAX_TOMBSTONES {
+            let Some(id) = self.tombstones.pop_front() else {
+                break;
+            };
+            if let Err(e) = server.remove::<Profile, _>(paths::profile_path(&id)).await {
+                tracing::error!("could not unexport profile {id}: {e}");
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use driverprofiled_api::{Outcome as WireOutcome, Reason as WireReason, State, path};
 
-use crate::config::Config;
+use crate::config::{AxisConfig, Config};
 use crate::core::store::Profile;
 use crate::core::view::{AxisView, View};
 use crate::core::{Gear, Outcome, Reason};
@@ -186,7 +186,18 @@ pub fn profile(p: &Profile) -> Props {
     ]
 }
 
-// Actuator (the constant properties come from the config and never change)
+// Actuator
+
+/// The properties that never change.
+pub fn actuator_const(ac: &AxisConfig) -> Props {
+    vec![
+        ("Name", PropValue::Str(ac.name.clone())),
+        ("Unit", PropValue::Str(ac.unit.as_str().into())),
+        ("Min", PropValue::F64(ac.min)),
+        ("Max", PropValue::F64(ac.max)),
+        ("Vss", PropValue::Str(ac.vss.clone())),
+    ]
+}
 
 /// NaN while not known.
 pub fn position(a: &AxisView) -> f64 {
