@@ -9,8 +9,6 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::core::keys::KeyConfig;
-
 /// The default configuration, identical to `config/driverprofiled.toml`.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/driverprofiled.toml");
 /// Name under which the built-in defaults are reported in errors.
@@ -60,6 +58,20 @@ impl AxisConfig {
     pub fn clamp(&self, v: f64) -> f64 {
         v.clamp(self.min, self.max)
     }
+}
+
+/// Key-locator settings for nearest-key selection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyConfig {
+    pub anchors: Vec<String>,
+    /// Index into `anchors` of the driver's door handle.
+    pub driver_anchor: usize,
+    pub expire_ms: u64,
+    pub approach_radius_m: f64,
+    pub hysteresis_m: f64,
+    pub dwell_ms: u64,
+    /// Recall before the door opens (else when it opens).
+    pub pre_adjust: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
