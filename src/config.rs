@@ -1,17 +1,23 @@
 //! Daemon configuration: parsed from TOML, validated, never written by the daemon.
 //!
+//! serde parses the file's shape (types, enum values, unknown keys); the code below checks only
+//! the rules serde cannot express. The shipped `config/driverprofiled.toml` is the one source
+//! of defaults: a file is merged over it before it is deserialized, so whatever a file omits
+//! takes the shipped value.
+//!
 //! Every error carries `file:line:col` so that an OTA script validating a new config with
 //! `driverprofiled --check-config PATH` can point at the offending value.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
-use crate::core::keys::KeyConfig;
-
-/// The default configuration, identical to `config/driverprofiled.toml`.
+/// The default configuration: `config/driverprofiled.toml`, which also supplies whatever a
+/// configuration file omits.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/driverprofiled.toml");
 /// Name under which the built-in defaults are reported in errors.
 pub const BUILTIN_NAME: &str = "<built-in defaults>";
@@ -19,7 +25,11 @@ pub const BUILTIN_NAME: &str = "<built-in defaults>";
 /// Backends the daemon knows how to drive.
 pub const KNOWN_BACKENDS: &[&str] = &["mock"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Tables a file replaces whole when it has them, instead of key by key.
+const REPLACED_WHOLE: &[&str] = &["easy_exit.retract"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Unit {
     Mm,
     Deg,
@@ -62,6 +72,20 @@ impl AxisConfig {
     }
 }
 
+/// Key-locator settings for nearest-key selection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyConfig {
+    pub anchors: Vec<String>,
+    /// Index into `anchors` of the driver's door handle.
+    pub driver_anchor: usize,
+    pub expire_ms: u64,
+    pub approach_radius_m: f64,
+    pub hysteresis_m: f64,
+    pub dwell_ms: u64,
+    /// Recall before the door opens (else when it opens).
+    pub pre_adjust: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub max_profiles: usize,
@@ -78,8 +102,9 @@ pub struct Config {
     pub easy_exit: EasyExitConfig,
 }
 
-/// Where easy exit moves an axis.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Where easy exit moves an axis. Written "+N"/"-N", "min", "max", or a position.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "RetractText")]
 pub enum Retract {
     /// By this much from where the axis is (positive: larger values).
     Relative(f64),
@@ -100,7 +125,41 @@ impl Retract {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A retract target as the file writes it.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a retract target: \"+N\", \"-N\", \"min\", \"max\" or a number"
+)]
+enum RetractText {
+    Text(String),
+    Position(f64),
+}
+
+impl TryFrom<RetractText> for Retract {
+    type Error = String;
+
+    fn try_from(r: RetractText) -> Result<Retract, String> {
+        let t = match r {
+            RetractText::Position(v) => return Ok(Retract::Absolute(v)),
+            RetractText::Text(t) => t,
+        };
+        match t.as_str() {
+            "min" => Ok(Retract::Min),
+            "max" => Ok(Retract::Max),
+            _ if t.starts_with(['+', '-']) => match t.parse::<f64>() {
+                Ok(d) if d.is_finite() => Ok(Retract::Relative(d)),
+                _ => Err(format!("{t:?} is not a relative amount like \"+50\"")),
+            },
+            _ => Err(format!(
+                "{t:?} must be \"+N\", \"-N\", \"min\", \"max\" or a number"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EasyExitTrigger {
     /// Gear becomes P at standstill.
     Park,
@@ -108,7 +167,8 @@ pub enum EasyExitTrigger {
     ParkAndUnbuckle,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RestoreOn {
     /// Seat occupied and brake pressed.
     Brake,
@@ -151,66 +211,60 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+// The file's shape. Keys are required here (but an axis' tolerance and stall_ms): the shipped
+// defaults are merged in first. A new section (such as [backend.mock]) is a new field here and
+// a table in the shipped file.
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    #[serde(default)]
-    profiles: Option<Spanned<RawProfiles>>,
-    #[serde(default)]
-    motion: Option<Spanned<RawMotion>>,
-    #[serde(default)]
-    axis: Vec<Spanned<RawAxis>>,
-    #[serde(default)]
-    keys: Option<Spanned<RawKeys>>,
-    #[serde(default)]
-    easy_exit: Option<Spanned<RawEasyExit>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEasyExit {
-    enabled: Option<bool>,
-    trigger: Option<Spanned<String>>,
-    restore_on: Option<Spanned<String>>,
-    rear_occupied_back_mm: Option<Spanned<Number>>,
-    rear_guard_axis: Option<Spanned<String>>,
-    retract: Option<Spanned<std::collections::BTreeMap<String, Spanned<RetractValue>>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RetractValue {
-    Text(String),
-    Number(Number),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKeys {
-    anchors: Option<Spanned<Vec<Spanned<String>>>>,
-    driver_anchor: Option<Spanned<String>>,
-    expire_s: Option<Spanned<Number>>,
-    approach_radius_m: Option<Spanned<Number>>,
-    hysteresis_m: Option<Spanned<Number>>,
-    dwell_s: Option<Spanned<Number>>,
-    pre_adjust: Option<bool>,
+    profiles: RawProfiles,
+    motion: RawMotion,
+    keys: RawKeys,
+    easy_exit: RawEasyExit,
+    axis: Spanned<Vec<RawAxis>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProfiles {
-    max_profiles: Option<Spanned<i64>>,
-    max_keys: Option<Spanned<i64>>,
+    max_profiles: Spanned<i64>,
+    max_keys: Spanned<i64>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMotion {
-    speed_threshold_kmh: Option<Spanned<Number>>,
-    timeout_s: Option<Spanned<Number>>,
-    max_concurrent: Option<Spanned<i64>>,
-    duty_limit_s: Option<Spanned<Number>>,
-    duty_window_s: Option<Spanned<Number>>,
+    speed_threshold_kmh: Spanned<f64>,
+    timeout_s: Spanned<f64>,
+    max_concurrent: Spanned<i64>,
+    duty_limit_s: Spanned<f64>,
+    duty_window_s: Spanned<f64>,
+    /// For an axis without its own.
+    stall_ms: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    anchors: Spanned<Vec<Spanned<String>>>,
+    driver_anchor: Spanned<String>,
+    expire_s: Spanned<f64>,
+    approach_radius_m: Spanned<f64>,
+    hysteresis_m: Spanned<f64>,
+    dwell_s: Spanned<f64>,
+    pre_adjust: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEasyExit {
+    enabled: bool,
+    trigger: EasyExitTrigger,
+    restore_on: RestoreOn,
+    rear_occupied_back_mm: Spanned<f64>,
+    rear_guard_axis: Spanned<String>,
+    retract: BTreeMap<Spanned<String>, Spanned<Retract>>,
 }
 
 #[derive(Deserialize)]
@@ -218,486 +272,349 @@ struct RawMotion {
 struct RawAxis {
     name: Spanned<String>,
     vss: Spanned<String>,
-    unit: Spanned<String>,
-    min: Spanned<Number>,
-    max: Spanned<Number>,
-    initial: Spanned<Number>,
-    speed: Spanned<Number>,
-    tolerance: Option<Spanned<Number>>,
+    unit: Unit,
+    min: Spanned<f64>,
+    max: Spanned<f64>,
+    initial: Spanned<f64>,
+    speed: Spanned<f64>,
+    tolerance: Option<Spanned<f64>>,
     stall_ms: Option<Spanned<i64>>,
     backend: Spanned<String>,
 }
 
-/// A TOML number: integers are accepted where a float is meant (`min = 0`).
-#[derive(Deserialize, Clone, Copy)]
-#[serde(untagged)]
-enum Number {
-    Int(i64),
-    Float(f64),
-}
-
-impl Number {
-    fn get(self) -> f64 {
-        match self {
-            Number::Int(i) => i as f64,
-            Number::Float(f) => f,
-        }
-    }
-}
-
 /// Turn a byte offset into 1-based line and column (columns count characters).
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let col = before
-        .get(line_start..)
-        .map(|s| s.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before.get(line_start..).map_or(0, |s| s.chars().count());
+    (before.matches('\n').count() + 1, col + 1)
 }
 
-struct Ctx<'a> {
+/// Locates spans. The defaults are parsed as if they followed the file (after padding as long
+/// as it), so a span past the file's end points into the defaults: a value the file did not
+/// write.
+struct Src<'a> {
     file: &'a str,
     text: &'a str,
 }
 
-impl Ctx<'_> {
+impl Src<'_> {
+    fn is_default<T>(&self, v: &Spanned<T>) -> bool {
+        v.span().start > self.text.len()
+    }
+
     fn err_at(&self, offset: usize, message: impl Into<String>) -> ConfigError {
-        let (line, col) = line_col(self.text, offset);
+        let (file, text, offset) = match offset.checked_sub(self.text.len() + 1) {
+            Some(offset) => (BUILTIN_NAME, DEFAULT_CONFIG, offset),
+            None => (self.file, self.text, offset),
+        };
+        let (line, col) = line_col(text, offset);
         ConfigError {
-            file: self.file.to_string(),
+            file: file.to_string(),
             line,
             col,
             message: message.into(),
         }
     }
 
-    fn err<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> ConfigError {
-        self.err_at(s.span().start, message)
+    fn err<T>(&self, v: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+        self.err_at(v.span().start, message)
     }
 
-    fn finite(&self, s: &Spanned<Number>, what: &str) -> Result<f64, ConfigError> {
-        let v = s.get_ref().get();
-        if v.is_finite() {
-            Ok(v)
+    fn toml_err(&self, e: toml::de::Error) -> ConfigError {
+        self.err_at(e.span().map_or(0, |s| s.start), e.message().trim())
+    }
+
+    /// An error at `v` unless `ok`.
+    fn ensure<T>(
+        &self,
+        ok: bool,
+        v: &Spanned<T>,
+        message: impl Into<String>,
+    ) -> Result<(), ConfigError> {
+        if ok {
+            Ok(())
         } else {
-            Err(self.err(s, format!("{what} must be a finite number")))
+            Err(self.err(v, message))
         }
     }
 
-    fn positive(&self, s: &Spanned<Number>, what: &str) -> Result<f64, ConfigError> {
-        let v = self.finite(s, what)?;
-        if v > 0.0 {
-            Ok(v)
-        } else {
-            Err(self.err(s, format!("{what} must be greater than 0, not {v}")))
-        }
+    fn finite(&self, v: &Spanned<f64>, what: &str) -> Result<f64, ConfigError> {
+        let x = *v.get_ref();
+        self.ensure(x.is_finite(), v, format!("{what} must be a finite number"))?;
+        Ok(x)
     }
 
-    fn int_in(&self, s: &Spanned<i64>, what: &str, lo: i64, hi: i64) -> Result<i64, ConfigError> {
-        let v = *s.get_ref();
-        if (lo..=hi).contains(&v) {
-            Ok(v)
+    /// `v` if it is greater than 0 and at most `max` (finite).
+    fn positive(&self, v: &Spanned<f64>, what: &str, max: f64) -> Result<f64, ConfigError> {
+        let x = *v.get_ref();
+        let most = if max.is_finite() {
+            format!(" and at most {max}")
         } else {
-            Err(self.err(s, format!("{what} must be between {lo} and {hi}, not {v}")))
-        }
+            String::new()
+        };
+        let ok = x > 0.0 && x <= max && x.is_finite();
+        self.ensure(
+            ok,
+            v,
+            format!("{what} must be greater than 0{most}, not {x}"),
+        )?;
+        Ok(x)
+    }
+
+    fn between<T>(&self, v: &Spanned<T>, what: &str, lo: T, hi: T) -> Result<T, ConfigError>
+    where
+        T: PartialOrd + fmt::Display + Copy,
+    {
+        let x = *v.get_ref();
+        let ok = (lo..=hi).contains(&x);
+        self.ensure(
+            ok,
+            v,
+            format!("{what} must be between {lo} and {hi}, not {x}"),
+        )?;
+        Ok(x)
+    }
+
+    /// An axis or anchor name: an object path element.
+    fn name<'v>(&self, v: &'v Spanned<String>, what: &str) -> Result<&'v String, ConfigError> {
+        let name = v.get_ref();
+        let ok = name.len() <= 64
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && (name.bytes()).all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let rule = "1-64 characters of a-z, 0-9 and _, starting with a letter";
+        self.ensure(ok, v, format!("{what} name {name:?} must be {rule}"))?;
+        Ok(name)
     }
 }
 
-fn valid_axis_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && name.as_bytes()[0].is_ascii_lowercase()
+fn ms(seconds: f64) -> u64 {
+    (seconds * 1000.0).round() as u64
+}
+
+/// Merge `defaults` into `table`: a key the table lacks takes the default, a table both have
+/// is merged in turn (unless in `REPLACED_WHOLE`), and any other value in `table` stays whole
+/// (a file's `[[axis]]` list replaces all the shipped axes).
+fn merge<'i>(table: &mut DeTable<'i>, defaults: DeTable<'i>, path: &str) {
+    for (key, default) in defaults {
+        let path = match path {
+            "" => key.get_ref().to_string(),
+            _ => format!("{path}.{}", key.get_ref()),
+        };
+        match table.get_mut(key.get_ref().as_ref()) {
+            None => {
+                table.insert(key, default);
+            }
+            Some(mine) => {
+                if let (DeValue::Table(mine), DeValue::Table(default)) =
+                    (mine.get_mut(), default.into_inner())
+                    && !REPLACED_WHOLE.contains(&path.as_str())
+                {
+                    merge(mine, default, &path);
+                }
+            }
+        }
+    }
 }
 
 /// Parse and validate a configuration text. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-    let ctx = Ctx { file, text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map(|s| s.start).unwrap_or(0);
-        ctx.err_at(offset, e.message().trim().to_string())
-    })?;
+    let src = Src { file, text };
+    let padded = format!("{:1$}\n{DEFAULT_CONFIG}", "", text.len());
+    let defaults = DeTable::parse(&padded).map_err(|e| src.toml_err(e))?;
+    let mut doc = DeTable::parse(text).map_err(|e| src.toml_err(e))?;
+    merge(doc.get_mut(), defaults.into_inner(), "");
+    let raw =
+        RawConfig::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| src.toml_err(e))?;
 
-    let mut cfg = Config {
-        max_profiles: 10,
-        max_keys: 19,
-        speed_threshold_kmh: 0.5,
-        motion_timeout_ms: 60_000,
-        max_concurrent: 2,
-        duty_limit_ms: 120_000,
-        duty_window_ms: 300_000,
-        axes: Vec::new(),
-        easy_exit: EasyExitConfig {
-            enabled: true,
-            trigger: EasyExitTrigger::Park,
-            restore_on: RestoreOn::Brake,
-            rear_occupied_back_mm: 0.0,
-            rear_guard_axis: None,
-            retract: Vec::new(),
-        },
-        keys: KeyConfig {
-            anchors: ["driver_door", "passenger_door", "rear", "cabin"]
-                .map(String::from)
-                .to_vec(),
-            driver_anchor: 0,
-            expire_ms: 2000,
-            approach_radius_m: 5.0,
-            hysteresis_m: 0.5,
-            dwell_ms: 400,
-            pre_adjust: true,
-        },
+    let m = &raw.motion;
+    let duty_window_s = src.positive(&m.duty_window_s, "duty_window_s", 3600.0)?;
+    let duty_limit_s = src.positive(&m.duty_limit_s, "duty_limit_s", f64::INFINITY)?;
+    // Point at the value the file wrote.
+    let at = if src.is_default(&m.duty_limit_s) {
+        &m.duty_window_s
+    } else {
+        &m.duty_limit_s
     };
-    if let Some(p) = &raw.profiles {
-        let p = p.get_ref();
-        if let Some(v) = &p.max_profiles {
-            cfg.max_profiles = ctx.int_in(v, "max_profiles", 1, 1000)? as usize;
-        }
-        if let Some(v) = &p.max_keys {
-            cfg.max_keys = ctx.int_in(v, "max_keys", 0, 10_000)? as usize;
-        }
-    }
-    if let Some(m) = &raw.motion {
-        let m = m.get_ref();
-        if let Some(v) = &m.speed_threshold_kmh {
-            let t = ctx.positive(v, "speed_threshold_kmh")?;
-            if t > 10.0 {
-                return Err(ctx.err(
-                    v,
-                    "speed_threshold_kmh must be at most 10 (motion is for a car at standstill)",
-                ));
-            }
-            cfg.speed_threshold_kmh = t;
-        }
-        if let Some(v) = &m.timeout_s {
-            let t = ctx.positive(v, "timeout_s")?;
-            if t > 600.0 {
-                return Err(ctx.err(v, "timeout_s must be at most 600"));
-            }
-            cfg.motion_timeout_ms = (t * 1000.0).round() as u64;
-        }
-        if let Some(v) = &m.max_concurrent {
-            cfg.max_concurrent = ctx.int_in(v, "max_concurrent", 1, 64)? as usize;
-        }
-        if let Some(v) = &m.duty_window_s {
-            let w = ctx.positive(v, "duty_window_s")?;
-            if w > 3600.0 {
-                return Err(ctx.err(v, "duty_window_s must be at most 3600"));
-            }
-            cfg.duty_window_ms = (w * 1000.0).round() as u64;
-        }
-        if let Some(v) = &m.duty_limit_s {
-            let l = ctx.positive(v, "duty_limit_s")?;
-            cfg.duty_limit_ms = (l * 1000.0).round() as u64;
-            if cfg.duty_limit_ms > cfg.duty_window_ms {
-                return Err(ctx.err(v, "duty_limit_s must not exceed duty_window_s"));
-            }
-        }
-    }
+    let message =
+        format!("duty_limit_s ({duty_limit_s}) must not exceed duty_window_s ({duty_window_s})");
+    src.ensure(duty_limit_s <= duty_window_s, at, message)?;
+    let stall_ms = src.between(&m.stall_ms, "stall_ms", 50, 10_000)? as u64;
+    let axes = axes(&src, &raw.axis, stall_ms)?;
+    Ok(Config {
+        max_profiles: src.between(&raw.profiles.max_profiles, "max_profiles", 1, 1000)? as usize,
+        max_keys: src.between(&raw.profiles.max_keys, "max_keys", 0, 10_000)? as usize,
+        speed_threshold_kmh: src.positive(&m.speed_threshold_kmh, "speed_threshold_kmh", 10.0)?,
+        motion_timeout_ms: ms(src.positive(&m.timeout_s, "timeout_s", 600.0)?),
+        max_concurrent: src.between(&m.max_concurrent, "max_concurrent", 1, 64)? as usize,
+        duty_limit_ms: ms(duty_limit_s),
+        duty_window_ms: ms(duty_window_s),
+        keys: keys(&src, &raw.keys)?,
+        easy_exit: easy_exit(&src, &raw.easy_exit, &axes)?,
+        axes,
+    })
+}
 
-    if let Some(k) = &raw.keys {
-        parse_keys(&ctx, k, &mut cfg.keys)?;
-    }
-
-    if raw.axis.is_empty() {
-        return Err(ctx.err_at(
-            text.len(),
-            "no [[axis]] declared: at least one axis is needed",
-        ));
-    }
-    for a in &raw.axis {
-        let a = a.get_ref();
-        let name = a.name.get_ref().clone();
-        if !valid_axis_name(&name) {
-            return Err(ctx.err(
-                &a.name,
-                format!("axis name {name:?} must be 1-64 characters of a-z, 0-9 and _, starting with a letter"),
-            ));
-        }
-        if cfg.axes.iter().any(|x| x.name == name) {
-            return Err(ctx.err(&a.name, format!("axis {name:?} is declared twice")));
-        }
-        let vss = a.vss.get_ref().clone();
-        if !vss.starts_with("Vehicle.") || vss.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(ctx.err(
-                &a.vss,
-                format!("vss {vss:?} must be a VSS path starting with \"Vehicle.\""),
-            ));
-        }
-        let unit = match a.unit.get_ref().as_str() {
-            "mm" => Unit::Mm,
-            "deg" => Unit::Deg,
-            "percent" => Unit::Percent,
-            other => {
-                return Err(ctx.err(
-                    &a.unit,
-                    format!("unit {other:?} must be one of \"mm\", \"deg\", \"percent\""),
-                ));
-            }
-        };
-        let min = ctx.finite(&a.min, "min")?;
-        let max = ctx.finite(&a.max, "max")?;
-        if max <= min {
-            return Err(ctx.err(
+fn axes(
+    src: &Src<'_>,
+    raw: &Spanned<Vec<RawAxis>>,
+    stall_ms: u64,
+) -> Result<Vec<AxisConfig>, ConfigError> {
+    let ok = !raw.get_ref().is_empty();
+    src.ensure(ok, raw, "no [[axis]] declared: at least one axis is needed")?;
+    let mut axes: Vec<AxisConfig> = Vec::new();
+    for a in raw.get_ref() {
+        let name = src.name(&a.name, "axis")?;
+        let ok = !axes.iter().any(|x| x.name == *name);
+        src.ensure(ok, &a.name, format!("axis {name:?} is declared twice"))?;
+        let vss = a.vss.get_ref();
+        let ok = vss.starts_with("Vehicle.")
+            && !vss.chars().any(|c| c.is_whitespace() || c.is_control());
+        src.ensure(
+            ok,
+            &a.vss,
+            format!("vss {vss:?} must be a VSS path starting with \"Vehicle.\""),
+        )?;
+        let (min, max) = (src.finite(&a.min, "min")?, src.finite(&a.max, "max")?);
+        src.ensure(
+            max > min,
+            &a.max,
+            format!("max ({max}) must be greater than min ({min})"),
+        )?;
+        if a.unit == Unit::Percent {
+            src.ensure(min >= 0.0, &a.min, "a percent axis must lie within 0..100")?;
+            src.ensure(
+                max <= 100.0,
                 &a.max,
-                format!("max ({max}) must be greater than min ({min})"),
-            ));
+                "a percent axis must lie within 0..100",
+            )?;
         }
-        if unit == Unit::Percent && (min < 0.0 || max > 100.0) {
-            return Err(ctx.err(&a.min, "a percent axis must lie within 0..100"));
-        }
-        let initial = ctx.finite(&a.initial, "initial")?;
-        if !(min..=max).contains(&initial) {
-            return Err(ctx.err(
-                &a.initial,
-                format!("initial ({initial}) must lie within min..max ({min}..{max})"),
-            ));
-        }
-        let speed = ctx.positive(&a.speed, "speed")?;
-        let tolerance = match &a.tolerance {
-            Some(t) => {
-                let t = ctx.positive(t, "tolerance")?;
-                if t > (max - min) / 10.0 {
-                    return Err(ctx.err(
-                        a.tolerance.as_ref().unwrap_or(&a.max),
-                        "tolerance must be at most a tenth of the axis range",
-                    ));
-                }
-                t
-            }
-            None => ((max - min) / 1000.0).max(0.01),
-        };
-        let default_stall = if name.starts_with("wheel") { 1000 } else { 200 };
-        let stall_ms = match &a.stall_ms {
-            Some(s) => ctx.int_in(s, "stall_ms", 50, 10_000)? as u64,
-            None => default_stall,
-        };
-        let backend = a.backend.get_ref().clone();
-        if !KNOWN_BACKENDS.contains(&backend.as_str()) {
-            return Err(ctx.err(
-                &a.backend,
-                format!(
-                    "unknown backend {backend:?} (known: {})",
-                    KNOWN_BACKENDS.join(", ")
-                ),
-            ));
-        }
-        cfg.axes.push(AxisConfig {
-            name,
-            vss,
-            unit,
+        let initial = src.finite(&a.initial, "initial")?;
+        let ok = (min..=max).contains(&initial);
+        src.ensure(
+            ok,
+            &a.initial,
+            format!("initial ({initial}) must lie within min..max ({min}..{max})"),
+        )?;
+        let backend = a.backend.get_ref();
+        let known = KNOWN_BACKENDS.join(", ");
+        let ok = KNOWN_BACKENDS.contains(&backend.as_str());
+        src.ensure(
+            ok,
+            &a.backend,
+            format!("unknown backend {backend:?} (known: {known})"),
+        )?;
+        axes.push(AxisConfig {
+            name: name.clone(),
+            vss: vss.clone(),
+            unit: a.unit,
             min,
             max,
             initial,
-            speed,
-            tolerance,
-            stall_ms,
-            backend,
+            speed: src.positive(&a.speed, "speed", f64::INFINITY)?,
+            tolerance: match &a.tolerance {
+                // At most a tenth of the axis range.
+                Some(t) => src.positive(t, "tolerance", (max - min) / 10.0)?,
+                None => ((max - min) / 1000.0).max(0.01),
+            },
+            stall_ms: match &a.stall_ms {
+                Some(s) => src.between(s, "stall_ms", 50, 10_000)? as u64,
+                None => stall_ms,
+            },
+            backend: backend.clone(),
         });
     }
-    match &raw.easy_exit {
-        Some(e) => parse_easy_exit(&ctx, e, &mut cfg)?,
-        None => default_easy_exit(&mut cfg),
-    }
-    Ok(cfg)
+    Ok(axes)
 }
 
-/// Without an [easy_exit] table: seat 50 mm back, wheel up and toward the dashboard, for the
-/// axes of those names that exist.
-fn default_easy_exit(cfg: &mut Config) {
-    let find = |n: &str| cfg.axes.iter().position(|a| a.name == n);
-    let e = &mut cfg.easy_exit;
-    e.rear_guard_axis = find("seat_position");
-    e.retract = [
-        ("seat_position", Retract::Relative(50.0)),
-        ("wheel_tilt", Retract::Max),
-        ("wheel_extension", Retract::Min),
-    ]
-    .into_iter()
-    .filter_map(|(n, r)| find(n).map(|i| (i, r)))
-    .collect();
-}
-
-fn parse_easy_exit(
-    ctx: &Ctx<'_>,
-    e: &Spanned<RawEasyExit>,
-    cfg: &mut Config,
-) -> Result<(), ConfigError> {
-    default_easy_exit(cfg);
-    let raw = e.get_ref();
-    let axis_of = |s: &Spanned<String>, what: &str| {
-        cfg.axes
-            .iter()
-            .position(|a| a.name == *s.get_ref())
-            .ok_or_else(|| ctx.err(s, format!("{what}: no axis {:?} is declared", s.get_ref())))
+fn easy_exit(
+    src: &Src<'_>,
+    raw: &RawEasyExit,
+    axes: &[AxisConfig],
+) -> Result<EasyExitConfig, ConfigError> {
+    let back = &raw.rear_occupied_back_mm;
+    let ok = back.get_ref().is_finite() && *back.get_ref() >= 0.0;
+    src.ensure(
+        ok,
+        back,
+        "rear_occupied_back_mm must be a finite number, 0 or more",
+    )?;
+    // An axis the file names must be declared; one only the shipped defaults name (such as
+    // "seat_position") is skipped when the file declares no such axis.
+    let axis = |name: &Spanned<String>, what: &str| {
+        let i = axes.iter().position(|a| a.name == *name.get_ref());
+        let ok = i.is_some() || src.is_default(name);
+        src.ensure(
+            ok,
+            name,
+            format!("{what}: no axis {:?} is declared", name.get_ref()),
+        )?;
+        Ok(i)
     };
-    let mut out = cfg.easy_exit.clone();
-    if let Some(b) = raw.enabled {
-        out.enabled = b;
-    }
-    if let Some(t) = &raw.trigger {
-        out.trigger = match t.get_ref().as_str() {
-            "park" => EasyExitTrigger::Park,
-            "park_and_unbuckle" => EasyExitTrigger::ParkAndUnbuckle,
-            other => {
-                return Err(ctx.err(
-                    t,
-                    format!("trigger {other:?} must be \"park\" or \"park_and_unbuckle\""),
-                ));
-            }
+    let mut retract = Vec::new();
+    for (name, rule) in &raw.retract {
+        let Some(i) = axis(name, "retract")? else {
+            continue;
         };
-    }
-    if let Some(r) = &raw.restore_on {
-        out.restore_on = match r.get_ref().as_str() {
-            "brake" => RestoreOn::Brake,
-            "belt" => RestoreOn::Belt,
-            other => {
-                return Err(ctx.err(
-                    r,
-                    format!("restore_on {other:?} must be \"brake\" or \"belt\""),
-                ));
-            }
-        };
-    }
-    if let Some(v) = &raw.rear_occupied_back_mm {
-        let b = ctx.finite(v, "rear_occupied_back_mm")?;
-        if b < 0.0 {
-            return Err(ctx.err(v, "rear_occupied_back_mm must be 0 or more"));
+        let a = &axes[i];
+        if let Retract::Absolute(v) = *rule.get_ref() {
+            let ok = (a.min..=a.max).contains(&v);
+            src.ensure(
+                ok,
+                rule,
+                format!("retract {}: {v} is outside {}..{}", a.name, a.min, a.max),
+            )?;
         }
-        out.rear_occupied_back_mm = b;
+        retract.push((i, *rule.get_ref()));
     }
-    if let Some(a) = &raw.rear_guard_axis {
-        out.rear_guard_axis = Some(axis_of(a, "rear_guard_axis")?);
-    }
-    if let Some(table) = &raw.retract {
-        out.retract.clear();
-        for (name, value) in table.get_ref() {
-            let i = cfg
-                .axes
-                .iter()
-                .position(|a| &a.name == name)
-                .ok_or_else(|| ctx.err(value, format!("retract: no axis {name:?} is declared")))?;
-            let a = &cfg.axes[i];
-            let rule = match value.get_ref() {
-                RetractValue::Text(t) if t == "min" => Retract::Min,
-                RetractValue::Text(t) if t == "max" => Retract::Max,
-                RetractValue::Text(t) if t.starts_with('+') || t.starts_with('-') => {
-                    match t.parse::<f64>() {
-                        Ok(d) if d.is_finite() => Retract::Relative(d),
-                        _ => {
-                            return Err(ctx.err(
-                                value,
-                                format!(
-                                    "retract {name}: {t:?} is not a relative amount like \"+50\""
-                                ),
-                            ));
-                        }
-                    }
-                }
-                RetractValue::Text(t) => {
-                    return Err(ctx.err(value, format!("retract {name}: {t:?} must be \"+N\", \"-N\", \"min\", \"max\" or a number")));
-                }
-                RetractValue::Number(n) => {
-                    let v = n.get();
-                    if !v.is_finite() || v < a.min || v > a.max {
-                        return Err(ctx.err(
-                            value,
-                            format!("retract {name}: {v} is outside {}..{}", a.min, a.max),
-                        ));
-                    }
-                    Retract::Absolute(v)
-                }
-            };
-            out.retract.push((i, rule));
-        }
-    }
-    cfg.easy_exit = out;
-    Ok(())
+    Ok(EasyExitConfig {
+        enabled: raw.enabled,
+        trigger: raw.trigger,
+        restore_on: raw.restore_on,
+        rear_occupied_back_mm: *back.get_ref(),
+        rear_guard_axis: axis(&raw.rear_guard_axis, "rear_guard_axis")?,
+        retract,
+    })
 }
 
-fn parse_keys(ctx: &Ctx<'_>, k: &Spanned<RawKeys>, out: &mut KeyConfig) -> Result<(), ConfigError> {
-    let k = k.get_ref();
-    if let Some(list) = &k.anchors {
-        let mut anchors: Vec<String> = Vec::new();
-        for a in list.get_ref() {
-            let name = a.get_ref();
-            if !valid_axis_name(name) {
-                return Err(ctx.err(
-                    a,
-                    format!("anchor name {name:?} must be 1-64 characters of a-z, 0-9 and _"),
-                ));
-            }
-            if anchors.contains(name) {
-                return Err(ctx.err(a, format!("anchor {name:?} is listed twice")));
-            }
-            anchors.push(name.clone());
-        }
-        if anchors.is_empty() {
-            return Err(ctx.err(list, "at least one anchor is needed"));
-        }
-        out.anchors = anchors;
+fn keys(src: &Src<'_>, raw: &RawKeys) -> Result<KeyConfig, ConfigError> {
+    let mut anchors: Vec<String> = Vec::new();
+    for a in raw.anchors.get_ref() {
+        let name = src.name(a, "anchor")?;
+        src.ensure(
+            !anchors.contains(name),
+            a,
+            format!("anchor {name:?} is listed twice"),
+        )?;
+        anchors.push(name.clone());
     }
-    let driver = match &k.driver_anchor {
-        Some(d) => out
-            .anchors
-            .iter()
-            .position(|a| a == d.get_ref())
-            .ok_or_else(|| {
-                ctx.err(
-                    d,
-                    format!("driver_anchor {:?} is not in anchors", d.get_ref()),
-                )
-            })?,
-        None => out
-            .anchors
-            .iter()
-            .position(|a| a == "driver_door")
-            .ok_or_else(|| {
-                ctx.err_at(
-                    0,
-                    "driver_anchor must be set when anchors has no \"driver_door\"",
-                )
-            })?,
+    src.ensure(
+        !anchors.is_empty(),
+        &raw.anchors,
+        "at least one anchor is needed",
+    )?;
+    let driver = &raw.driver_anchor;
+    let Some(driver_anchor) = anchors.iter().position(|a| a == driver.get_ref()) else {
+        let name = driver.get_ref();
+        // Point at what the file wrote: an inherited driver_anchor missing from its anchors.
+        return Err(if src.is_default(driver) {
+            src.err(
+                &raw.anchors,
+                format!("anchors has no {name:?}: set driver_anchor"),
+            )
+        } else {
+            src.err(driver, format!("driver_anchor {name:?} is not in anchors"))
+        });
     };
-    out.driver_anchor = driver;
-    if let Some(v) = &k.expire_s {
-        let s = ctx.positive(v, "expire_s")?;
-        if s > 60.0 {
-            return Err(ctx.err(v, "expire_s must be at most 60"));
-        }
-        out.expire_ms = (s * 1000.0).round() as u64;
-    }
-    if let Some(v) = &k.approach_radius_m {
-        let r = ctx.positive(v, "approach_radius_m")?;
-        if r > 100.0 {
-            return Err(ctx.err(v, "approach_radius_m must be at most 100"));
-        }
-        out.approach_radius_m = r;
-    }
-    if let Some(v) = &k.hysteresis_m {
-        let h = ctx.finite(v, "hysteresis_m")?;
-        if !(0.0..=10.0).contains(&h) {
-            return Err(ctx.err(v, "hysteresis_m must be between 0 and 10"));
-        }
-        out.hysteresis_m = h;
-    }
-    if let Some(v) = &k.dwell_s {
-        let d = ctx.finite(v, "dwell_s")?;
-        if !(0.0..=10.0).contains(&d) {
-            return Err(ctx.err(v, "dwell_s must be between 0 and 10"));
-        }
-        out.dwell_ms = (d * 1000.0).round() as u64;
-    }
-    if let Some(p) = k.pre_adjust {
-        out.pre_adjust = p;
-    }
-    Ok(())
+    Ok(KeyConfig {
+        anchors,
+        driver_anchor,
+        expire_ms: ms(src.positive(&raw.expire_s, "expire_s", 60.0)?),
+        approach_radius_m: src.positive(&raw.approach_radius_m, "approach_radius_m", 100.0)?,
+        hysteresis_m: src.between(&raw.hysteresis_m, "hysteresis_m", 0.0, 10.0)?,
+        dwell_ms: ms(src.between(&raw.dwell_s, "dwell_s", 0.0, 10.0)?),
+        pre_adjust: raw.pre_adjust,
+    })
 }
 
 /// Read and validate a configuration file.
@@ -766,5 +683,211 @@ mod tests {
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncdé f", 8), (2, 5));
         assert_eq!(line_col("", 0), (1, 1));
+    }
+
+    /// The shipped config with the first `from` replaced by `to`, and the line of `from`.
+    fn edited(from: &str, to: &str) -> (String, usize) {
+        let at = DEFAULT_CONFIG
+            .find(from)
+            .unwrap_or_else(|| panic!("no {from:?}"));
+        let line = DEFAULT_CONFIG[..at].matches('\n').count() + 1;
+        (DEFAULT_CONFIG.replacen(from, to, 1), line)
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn builtin_config_is_the_shipped_file() {
+        let axis = |name: &str, vss: &str, unit, (min, max), initial, speed, stall_ms| AxisConfig {
+            name: name.into(),
+            vss: format!("Vehicle.{vss}"),
+            unit, min, max, initial, speed,
+            tolerance: ((max - min) / 1000.0).max(0.01),
+            stall_ms,
+            backend: "mock".into(),
+        };
+        let want = Config {
+            max_profiles: 10,
+            max_keys: 19,
+            speed_threshold_kmh: 0.5,
+            motion_timeout_ms: 60_000,
+            max_concurrent: 2,
+            duty_limit_ms: 120_000,
+            duty_window_ms: 300_000,
+            axes: vec![
+                axis("seat_position", "Cabin.Seat.Row1.DriverSide.Position", Unit::Mm, (0.0, 260.0), 130.0, 25.0, 200),
+                axis("seat_height", "Cabin.Seat.Row1.DriverSide.Height", Unit::Mm, (0.0, 70.0), 30.0, 10.0, 200),
+                axis("seat_tilt", "Cabin.Seat.Row1.DriverSide.Tilt", Unit::Deg, (0.0, 15.0), 5.0, 3.0, 200),
+                axis("backrest_recline", "Cabin.Seat.Row1.DriverSide.Backrest.Recline", Unit::Deg, (0.0, 60.0), 22.0, 4.0, 200),
+                axis("headrest_height", "Cabin.Seat.Row1.DriverSide.Headrest.Height", Unit::Mm, (0.0, 80.0), 20.0, 12.0, 200),
+                axis("headrest_angle", "Cabin.Seat.Row1.DriverSide.Headrest.Angle", Unit::Deg, (0.0, 20.0), 5.0, 4.0, 200),
+                axis("wheel_tilt", "Chassis.SteeringWheel.Tilt", Unit::Percent, (0.0, 100.0), 50.0, 10.0, 1000),
+                axis("wheel_extension", "Chassis.SteeringWheel.Extension", Unit::Percent, (0.0, 100.0), 50.0, 10.0, 1000),
+            ],
+            keys: KeyConfig {
+                anchors: ["driver_door", "passenger_door", "rear", "cabin"].map(String::from).to_vec(),
+                driver_anchor: 0,
+                expire_ms: 2000,
+                approach_radius_m: 5.0,
+                hysteresis_m: 0.5,
+                dwell_ms: 400,
+                pre_adjust: true,
+            },
+            easy_exit: EasyExitConfig {
+                enabled: true,
+                trigger: EasyExitTrigger::Park,
+                restore_on: RestoreOn::Brake,
+                rear_occupied_back_mm: 0.0,
+                rear_guard_axis: Some(0),
+                retract: vec![(0, Retract::Relative(50.0)), (7, Retract::Min), (6, Retract::Max)],
+            },
+        };
+        assert_eq!(builtin().unwrap(), want);
+        // An empty file is the defaults.
+        assert_eq!(parse("x.toml", "").unwrap(), want);
+    }
+
+    #[test]
+    fn unknown_enum_value_is_located_with_the_choices() {
+        let (text, line) = edited("unit = \"mm\"", "unit = \"inch\"");
+        let e = parse("x.toml", &text).unwrap_err();
+        assert_eq!((e.file.as_str(), e.line, e.col), ("x.toml", line, 8), "{e}");
+        for word in ["inch", "mm", "deg", "percent"] {
+            assert!(e.message.contains(word), "{e}");
+        }
+        let (text, line) = edited("trigger = \"park\"", "trigger = \"parked\"");
+        let e = parse("x.toml", &text).unwrap_err();
+        assert_eq!((e.line, e.col), (line, 11), "{e}");
+        assert!(e.message.contains("park_and_unbuckle"), "{e}");
+    }
+
+    #[test]
+    fn integers_are_accepted_for_floats() {
+        let text = "[motion]\nspeed_threshold_kmh = 1\n[keys]\nexpire_s = 3\nhysteresis_m = 1\n";
+        let cfg = parse("x.toml", text).unwrap();
+        assert_eq!(cfg.speed_threshold_kmh, 1.0);
+        assert_eq!(cfg.keys.expire_ms, 3000);
+        assert_eq!(cfg.keys.hysteresis_m, 1.0);
+    }
+
+    #[test]
+    fn a_file_with_one_axis_gets_the_shipped_defaults_for_the_rest() {
+        let text = "[[axis]]\nname = \"seat_position\"\n\
+                    vss = \"Vehicle.Cabin.Seat.Row1.DriverSide.Position\"\nunit = \"mm\"\n\
+                    min = 0\nmax = 300\ninitial = 100\nspeed = 20\nbackend = \"mock\"\n";
+        let cfg = parse("x.toml", text).unwrap();
+        let shipped = builtin().unwrap();
+        let mut seat = shipped.axes[0].clone();
+        (seat.max, seat.initial, seat.speed, seat.tolerance) = (300.0, 100.0, 20.0, 0.3);
+        let want = Config {
+            axes: vec![seat],
+            easy_exit: EasyExitConfig {
+                // The shipped wheel retracts are skipped: this file has no wheel.
+                retract: vec![(0, Retract::Relative(50.0))],
+                ..shipped.easy_exit.clone()
+            },
+            ..shipped
+        };
+        assert_eq!(cfg, want);
+    }
+
+    #[test]
+    fn a_section_merges_key_by_key_but_retract_is_replaced_whole() {
+        let shipped = builtin().unwrap();
+        let cfg = parse("x.toml", "[easy_exit]\nenabled = false\n").unwrap();
+        assert!(!cfg.easy_exit.enabled);
+        assert_eq!(cfg.easy_exit.retract, shipped.easy_exit.retract);
+        let cfg = parse("x.toml", "[easy_exit.retract]\nwheel_tilt = \"min\"\n").unwrap();
+        assert!(cfg.easy_exit.enabled);
+        assert_eq!(cfg.easy_exit.retract, [(6, Retract::Min)]);
+    }
+
+    #[test]
+    fn an_axis_without_stall_ms_takes_the_motion_default() {
+        // wheel_tilt without its stall_ms; [motion] stall_ms (the first) 300.
+        let (text, _) = edited("stall_ms = 1000\n", "");
+        let text = text.replacen("stall_ms = 200\n", "stall_ms = 300\n", 1);
+        let cfg = parse("x.toml", &text).unwrap();
+        assert_eq!(cfg.axes[0].stall_ms, 200, "the axis' own");
+        assert_eq!(cfg.axes[6].stall_ms, 300, "[motion] stall_ms");
+        assert_eq!(cfg.axes[7].stall_ms, 1000);
+    }
+
+    #[test]
+    fn a_missing_axis_field_is_located_at_its_axis() {
+        let (text, line) = edited("vss = \"Vehicle.Cabin.Seat.Row1.DriverSide.Height\"\n", "");
+        let e = parse("x.toml", &text).unwrap_err();
+        assert!(e.message.contains("missing field `vss`"), "{e}");
+        // The [[axis]] header two lines up (above `name`).
+        assert_eq!((e.line, e.col), (line - 2, 1), "{e}");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn each_rule_rejects_at_the_offending_line() {
+        for (from, to, message) in [
+            ("max = 260", "max = -5", "must be greater than min"),
+            ("initial = 130", "initial = 300", "must lie within min..max"),
+            ("max = 100", "max = 120", "percent axis must lie within 0..100"),
+            ("speed = 25", "tolerance = 30\nspeed = 25", "tolerance must be greater than 0 and at most 26"),
+            ("name = \"seat_height\"", "name = \"seat_position\"", "declared twice"),
+            ("name = \"seat_height\"", "name = \"Seat\"", "axis name \"Seat\" must be"),
+            ("vss = \"Vehicle.Cabin", "vss = \"Cabin", "starting with \"Vehicle.\""),
+            ("speed = 25", "speed = 0", "speed must be greater than 0"),
+            ("min = 0", "min = nan", "min must be a finite number"),
+            ("backend = \"mock\"", "backend = \"can\"", "unknown backend \"can\""),
+            ("stall_ms = 1000", "stall_ms = 10001", "stall_ms must be between 50 and 10000"),
+            ("stall_ms = 200", "stall_ms = 20", "stall_ms must be between 50 and 10000"),
+            ("max_profiles = 10", "max_profiles = 0", "max_profiles must be between 1 and 1000"),
+            ("max_keys = 19", "max_keys = 10001", "max_keys must be between 0 and 10000"),
+            ("speed_threshold_kmh = 0.5", "speed_threshold_kmh = 11", "at most 10"),
+            ("timeout_s = 60", "timeout_s = 601", "timeout_s must be greater than 0 and at most 600"),
+            ("max_concurrent = 2", "max_concurrent = 65", "between 1 and 64"),
+            ("duty_window_s = 300", "duty_window_s = 3601", "at most 3600"),
+            ("duty_limit_s = 120", "duty_limit_s = 301", "must not exceed duty_window_s"),
+            ("\"rear\", \"cabin\"", "\"rear\", \"rear\"", "anchor \"rear\" is listed twice"),
+            ("\"rear\", \"cabin\"", "\"rear\", \"Cabin\"", "anchor name \"Cabin\" must be"),
+            ("anchors = [\"driver_door\", \"passenger_door\", \"rear\", \"cabin\"]", "anchors = []", "at least one anchor"),
+            ("driver_anchor = \"driver_door\"", "driver_anchor = \"trunk\"", "not in anchors"),
+            ("expire_s = 2.0", "expire_s = 61", "expire_s must be greater than 0 and at most 60"),
+            ("approach_radius_m = 5.0", "approach_radius_m = 0", "approach_radius_m must be greater than 0"),
+            ("hysteresis_m = 0.5", "hysteresis_m = 11", "hysteresis_m must be between 0 and 10"),
+            ("dwell_s = 0.4", "dwell_s = -1", "dwell_s must be between 0 and 10"),
+            ("rear_occupied_back_mm = 0", "rear_occupied_back_mm = -1", "0 or more"),
+            ("rear_guard_axis = \"seat_position\"", "rear_guard_axis = \"trunk\"", "rear_guard_axis: no axis \"trunk\""),
+            ("seat_position = \"+50\"", "trunk = \"+50\"", "retract: no axis \"trunk\""),
+            ("seat_position = \"+50\"", "seat_position = 300", "retract seat_position: 300 is outside 0..260"),
+            ("seat_position = \"+50\"", "seat_position = \"sideways\"", "must be \"+N\", \"-N\", \"min\", \"max\" or a number"),
+            ("seat_position = \"+50\"", "seat_position = \"+x\"", "not a relative amount"),
+            ("seat_position = \"+50\"", "seat_position = true", "a retract target"),
+        ] {
+            let (text, line) = edited(from, to);
+            let e = parse("x.toml", &text).unwrap_err();
+            assert_eq!((e.file.as_str(), e.line), ("x.toml", line), "{to}: {e}");
+            assert!(e.message.contains(message), "{to}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_rule_broken_with_an_inherited_value_points_at_the_files_value() {
+        let e = parse("x.toml", "[motion]\nduty_window_s = 60\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 17), "{e}");
+        assert!(e.message.contains("duty_limit_s (120)"), "{e}");
+        let e = parse("x.toml", "[keys]\nanchors = [\"front\"]\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 11), "{e}");
+        assert!(e.message.contains("driver_anchor"), "{e}");
+        let e = parse("x.toml", "axis = []\n").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 8), "{e}");
+    }
+
+    #[test]
+    fn spans_past_the_file_point_into_the_defaults() {
+        let src = Src {
+            file: "x.toml",
+            text: "a = 1",
+        };
+        let e = src.err_at(6, "m");
+        assert_eq!((e.file.as_str(), e.line, e.col), (BUILTIN_NAME, 1, 1));
+        let e = src.err_at(5, "m");
+        assert_eq!((e.file.as_str(), e.line, e.col), ("x.toml", 1, 6));
     }
 }

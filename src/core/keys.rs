@@ -15,25 +15,13 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::Millis;
+use crate::config::KeyConfig;
 
 /// Readings kept per key and anchor.
 pub const HISTORY: usize = 5;
 /// New readings at the driver's door a selection needs during its dwell: for a slow locator
 /// (BLE, seconds apart) the dwell alone would confirm a lucky value with no new evidence.
 pub const DWELL_READINGS: u64 = 2;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyConfig {
-    pub anchors: Vec<String>,
-    /// Index into `anchors` of the driver's door handle.
-    pub driver_anchor: usize,
-    pub expire_ms: Millis,
-    pub approach_radius_m: f64,
-    pub hysteresis_m: f64,
-    pub dwell_ms: Millis,
-    /// Recall before the door opens (else when it opens).
-    pub pre_adjust: bool,
-}
 
 #[derive(Debug, Clone, Default)]
 struct AnchorTrack {
