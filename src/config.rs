@@ -22,9 +22,6 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config/driverprofiled.toml");
 /// Name under which the built-in defaults are reported in errors.
 pub const BUILTIN_NAME: &str = "<built-in defaults>";
 
-/// Backends the daemon knows how to drive.
-pub const KNOWN_BACKENDS: &[&str] = &["mock"];
-
 /// Tables a file replaces whole when it has them, instead of key by key.
 const REPLACED_WHOLE: &[&str] = &["easy_exit.retract"];
 
@@ -100,6 +97,18 @@ pub struct Config {
     pub axes: Vec<AxisConfig>,
     pub keys: KeyConfig,
     pub easy_exit: EasyExitConfig,
+    /// `[backend.mock]`: the simulated actuators.
+    pub mock: MockConfig,
+}
+
+/// `[backend.mock]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockConfig {
+    /// Simulated motion runs this many times faster than the axes' speeds.
+    pub speed_factor: f64,
+    /// 0: the positions are known at start. Otherwise the mock reports them only this long
+    /// after start, as a real backend that has to probe first would.
+    pub positions_after_ms: u64,
 }
 
 /// Where easy exit moves an axis. Written "+N"/"-N", "min", "max", or a position.
@@ -223,6 +232,21 @@ struct RawConfig {
     keys: RawKeys,
     easy_exit: RawEasyExit,
     axis: Spanned<Vec<RawAxis>>,
+    backend: RawBackend,
+}
+
+/// One section per backend of the registry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    mock: RawMock,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMock {
+    speed_factor: Spanned<f64>,
+    positions_after_ms: Spanned<i64>,
 }
 
 #[derive(Deserialize)]
@@ -452,6 +476,15 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         keys: keys(&src, &raw.keys)?,
         easy_exit: easy_exit(&src, &raw.easy_exit, &axes)?,
         axes,
+        mock: MockConfig {
+            speed_factor: src.positive(&raw.backend.mock.speed_factor, "speed_factor", 10_000.0)?,
+            positions_after_ms: src.between(
+                &raw.backend.mock.positions_after_ms,
+                "positions_after_ms",
+                0,
+                600_000,
+            )? as u64,
+        },
     })
 }
 
@@ -497,8 +530,8 @@ fn axes(
             format!("initial ({initial}) must lie within min..max ({min}..{max})"),
         )?;
         let backend = a.backend.get_ref();
-        let known = KNOWN_BACKENDS.join(", ");
-        let ok = KNOWN_BACKENDS.contains(&backend.as_str());
+        let known = crate::backend::names().collect::<Vec<_>>().join(", ");
+        let ok = crate::backend::driver(backend).is_some();
         src.ensure(
             ok,
             &a.backend,
@@ -740,10 +773,29 @@ mod tests {
                 rear_guard_axis: Some(0),
                 retract: vec![(0, Retract::Relative(50.0)), (7, Retract::Min), (6, Retract::Max)],
             },
+            mock: MockConfig {
+                speed_factor: 1.0,
+                positions_after_ms: 0,
+            },
         };
         assert_eq!(builtin().unwrap(), want);
         // An empty file is the defaults.
         assert_eq!(parse("x.toml", "").unwrap(), want);
+    }
+
+    #[test]
+    fn a_backend_section_is_merged_and_checked() {
+        let cfg = parse("x.toml", "[backend.mock]\npositions_after_ms = 1500\n").unwrap();
+        assert_eq!(cfg.mock.positions_after_ms, 1500);
+        assert_eq!(
+            cfg.mock.speed_factor, 1.0,
+            "the rest of the section is the default"
+        );
+        let e = parse("x.toml", "[backend.mock]\nspeed_factor = 0\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 16), "{e}");
+        let e = parse("x.toml", "[backend.mock]\nwarp = 1\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("warp"), "{e}");
     }
 
     #[test]

@@ -365,3 +365,50 @@ async fn errors_quote_client_input_briefly() {
         assert!(msg.contains("xxxx"), "{msg}");
     }
 }
+
+/// A backend that must probe before it knows its positions (the mock with
+/// `positions_after_ms`): until it reports, Position reads NaN and nothing can be stored or
+/// recalled from them (NotReady); afterwards everything works.
+#[tokio::test]
+async fn nothing_is_stored_before_the_backend_reports_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    // Long enough that the start-up below never races it, even on a loaded machine.
+    std::fs::write(&cfg, "[backend.mock]\npositions_after_ms = 5000\n").unwrap();
+    let s = Setup::with_args(&["--config", cfg.to_str().unwrap()]).await;
+    let m = s.manager().await;
+    let last = s.actuator("wheel_extension").await;
+    let props = zbus::fdo::PropertiesProxy::builder(&s.conn)
+        .destination(NAME)
+        .path(actuator_path("wheel_extension"))
+        .build()
+        .await
+        .unwrap();
+    let mut changes = props.receive_properties_changed().await.unwrap();
+    assert!(last.position().await.unwrap().is_nan());
+    assert_eq!(
+        err_name(m.create_profile("Anna").await),
+        ErrorName::NotReady.as_str()
+    );
+    assert!(m.profiles().await.unwrap().is_empty());
+    s.park().await;
+    assert_eq!(
+        err_name(s.actuator("seat_position").await.move_to(100.0).await),
+        ErrorName::NotReady.as_str()
+    );
+
+    // The backend reports (all axes at once; the last one listed is the last one known).
+    let known = loop {
+        let c = next(&mut changes, "Position of wheel_extension").await;
+        let args = c.args().unwrap();
+        if let Some(v) = args.changed_properties().get("Position") {
+            break f64::try_from(v).unwrap();
+        }
+    };
+    assert_eq!(known, 50.0);
+    assert_eq!(last.position().await.unwrap(), 50.0);
+    let p = m.create_profile("Anna").await.unwrap();
+    let positions = s.profile(&p).await.positions().await.unwrap();
+    assert_eq!(positions.len(), 8);
+    assert_eq!(positions["seat_position"], 130.0);
+}

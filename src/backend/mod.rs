@@ -38,9 +38,10 @@ pub struct Started {
 /// An entry of the registry.
 pub struct Driver {
     pub name: &'static str,
-    /// Probe and start the backend for `axes` (on the current tokio runtime). An error says
-    /// why it cannot drive them; the daemon does not start then.
-    pub start: fn(&[AxisConfig], FeedbackSender) -> Result<Started, String>,
+    /// Probe and start the backend for `axes` (on the current tokio runtime), with its own
+    /// section of `cfg` (`[backend.NAME]`). An error says why it cannot drive them; the daemon
+    /// does not start then.
+    pub start: fn(&Config, &[AxisConfig], FeedbackSender) -> Result<Started, String>,
 }
 
 /// Every backend this build knows.
@@ -48,6 +49,11 @@ pub const REGISTRY: &[Driver] = &[mock::DRIVER];
 
 pub fn driver(name: &str) -> Option<&'static Driver> {
     REGISTRY.iter().find(|d| d.name == name)
+}
+
+/// The names of the backends this build knows (config files name them).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|d| d.name)
 }
 
 /// Routes each axis' commands to the backend that drives it.
@@ -85,8 +91,8 @@ impl Router {
                         .join(", ")
                 )
             })?;
-            let started =
-                (d.start)(&axes, feedback.clone()).map_err(|e| format!("backend {name}: {e}"))?;
+            let started = (d.start)(cfg, &axes, feedback.clone())
+                .map_err(|e| format!("backend {name}: {e}"))?;
             for a in &axes {
                 router
                     .by_axis

@@ -2,7 +2,9 @@
 //!
 //! The [`sim::Sim`] runs on tokio: each moving axis reports its position every [`TICK`] and
 //! once when it stops; nothing ticks while no axis moves. It starts with every axis at its
-//! configured `initial` position and reports those at once. Its D-Bus control interface
+//! configured `initial` position and reports those at once, or after
+//! `[backend.mock] positions_after_ms` to play a backend that must probe first (the speed
+//! factor to start with is `[backend.mock] speed_factor`). Its D-Bus control interface
 //! (`org.driverprofiled1.Mock`: speed factor, fault injection, a hand on the switch) is served
 //! through the backend's [`Backend::serve`] hook, see [`dbus`].
 
@@ -17,8 +19,8 @@ use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
 use super::{Backend, Driver, FeedbackSender, Started};
-use crate::config::AxisConfig;
-use crate::core::BackendCommand;
+use crate::config::{AxisConfig, Config};
+use crate::core::{BackendCommand, Feedback};
 use sim::Sim;
 
 /// How often a moving simulated axis reports its position.
@@ -44,21 +46,41 @@ pub struct Mock {
     axes: Arc<[AxisConfig]>,
 }
 
-fn start(axes: &[AxisConfig], feedback: FeedbackSender) -> Result<Started, String> {
-    let mock = Mock::start(axes, feedback);
-    let positions: BTreeMap<String, f64> =
-        axes.iter().map(|a| (a.name.clone(), a.initial)).collect();
+fn start(cfg: &Config, axes: &[AxisConfig], feedback: FeedbackSender) -> Result<Started, String> {
+    let delay = Duration::from_millis(cfg.mock.positions_after_ms);
+    let mut sim = Sim::new(axes);
+    sim.set_speed_factor(cfg.mock.speed_factor);
+    let positions: BTreeMap<String, f64> = if delay.is_zero() {
+        sim.positions().map(|(a, p)| (a.to_string(), p)).collect()
+    } else {
+        // Known only later, as feedback.
+        let later: Vec<Feedback> = sim
+            .positions()
+            .map(|(axis, position)| Feedback::Position {
+                axis: axis.to_string(),
+                position,
+            })
+            .collect();
+        let fb = feedback.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            for f in later {
+                let _ = fb.send(f);
+            }
+        });
+        BTreeMap::new()
+    };
     Ok(Started {
-        backend: Arc::new(mock),
+        backend: Arc::new(Mock::start(sim, axes, feedback)),
         positions,
     })
 }
 
 impl Mock {
-    /// Start the simulation on the current tokio runtime.
-    pub fn start(axes: &[AxisConfig], feedback: FeedbackSender) -> Mock {
+    /// Run `sim` on the current tokio runtime.
+    fn start(sim: Sim, axes: &[AxisConfig], feedback: FeedbackSender) -> Mock {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(Sim::new(axes), rx, feedback));
+        tokio::spawn(run(sim, rx, feedback));
         Mock {
             tx,
             axes: axes.into(),
