@@ -100,20 +100,46 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
     let mut signals =
         Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("cannot handle signals: {e}"))?;
 
-    let storage = FileStorage::open(&opts.state_dir)
-        .map_err(|e| format!("state directory {}: {e}", opts.state_dir.display()))?;
-    let loaded = storage
-        .load()
-        .map_err(|e| format!("profile store {}: {e}", storage.path().display()))?;
-    if let Some(aside) = &loaded.renamed_to {
-        tracing::warn!(
-            "the unreadable profile store was kept as {}",
-            aside.display()
+    let mut storage = FileStorage::at(&opts.state_dir);
+    let mut problems: Vec<String> = storage
+        .check()
+        .err()
+        .map(|why| format!("{why}; changes will fail until it can"))
+        .into_iter()
+        .collect();
+    // A store that can be neither read nor moved aside: run on without it (the UI keeps
+    // working, Stop always works) but write nothing, so that it is never overwritten.
+    let mut unreadable = |what: &str, e: std::io::Error, storage: &mut FileStorage| {
+        let why = format!(
+            "the {what} in {} can be neither read nor moved aside ({e}); \
+             running without it and writing nothing until a restart",
+            opts.state_dir.display()
         );
-    }
-    let easy_exit = storage
-        .load_easy_exit()
-        .map_err(|e| format!("easy-exit state in {}: {e}", opts.state_dir.display()))?;
+        storage.freeze(why.clone());
+        problems.push(why);
+    };
+    let profiles = match storage.load() {
+        Ok(loaded) => {
+            if let Some(aside) = &loaded.renamed_to {
+                tracing::warn!(
+                    "the unreadable profile store was kept as {}",
+                    aside.display()
+                );
+            }
+            loaded.value
+        }
+        Err(e) => {
+            unreadable("profile store", e, &mut storage);
+            Default::default()
+        }
+    };
+    let easy_exit = match storage.load_easy_exit() {
+        Ok(loaded) => loaded.value,
+        Err(e) => {
+            unreadable("easy-exit state", e, &mut storage);
+            Default::default()
+        }
+    };
 
     let private_bus = if opts.private_bus {
         Some(PrivateBus::start().map_err(|e| format!("private bus: {e}"))?)
@@ -129,12 +155,15 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
     let (router, known) = Router::start(&cfg, opts.mock.then_some("mock"), &fb_tx)?;
     let mut core = Core::new(
         cfg.clone(),
-        loaded.value,
+        profiles,
         &known,
         router.describe(),
         VERSION.into(),
     );
-    core.resume_easy_exit(easy_exit.value);
+    core.resume_easy_exit(easy_exit);
+    if !problems.is_empty() {
+        core.storage_failed(problems.join("; "));
+    }
     let (engine, calls) = edge::connect(&bus, cfg, core, Box::new(storage), router)
         .await
         .map_err(|e| match e {

@@ -27,6 +27,8 @@ const HEADER: &str =
 
 pub struct FileStorage {
     dir: PathBuf,
+    /// Why nothing may be written (a store that could not be read must not be overwritten).
+    frozen: Option<String>,
 }
 
 /// What loading found.
@@ -40,8 +42,40 @@ impl FileStorage {
     /// Use `dir`, creating it if needed.
     pub fn open(dir: &Path) -> io::Result<FileStorage> {
         fs::create_dir_all(dir)?;
-        Ok(FileStorage {
+        Ok(FileStorage::at(dir))
+    }
+
+    /// Use `dir` as it is; [`FileStorage::check`] says whether it can be written.
+    pub fn at(dir: &Path) -> FileStorage {
+        FileStorage {
             dir: dir.to_path_buf(),
+            frozen: None,
+        }
+    }
+
+    /// Write nothing from now on, saying `why` to whoever tries.
+    pub fn freeze(&mut self, why: String) {
+        self.frozen = Some(why);
+    }
+
+    /// Whether state can be written here: creates the directory if needed, then writes,
+    /// syncs and removes a probe file. A daemon whose state cannot be written runs on (the UI
+    /// keeps working and Stop always works) but says so.
+    pub fn check(&self) -> Result<(), String> {
+        let probe = self.dir.join(".write-check");
+        let r = (|| -> io::Result<()> {
+            fs::create_dir_all(&self.dir)?;
+            let mut f = File::create(&probe)?;
+            f.write_all(b"ok\n")?;
+            f.sync_all()?;
+            fs::remove_file(&probe)
+        })();
+        r.map_err(|e| {
+            let _ = fs::remove_file(&probe);
+            format!(
+                "the state directory {} cannot be written: {e}",
+                self.dir.display()
+            )
         })
     }
 
@@ -111,6 +145,9 @@ impl FileStorage {
 
     /// Write `value` to `name` atomically and durably.
     fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), String> {
+        if let Some(why) = &self.frozen {
+            return Err(why.clone());
+        }
         let text = toml::to_string(value).map_err(|e| e.to_string())?;
         let path = self.dir.join(name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
@@ -182,6 +219,18 @@ mod tests {
         ee.pre_retract.insert("seat_position".into(), 130.0);
         fs_.save_easy_exit(&ee).unwrap();
         assert_eq!(fs_.load_easy_exit().unwrap().value, ee);
+    }
+
+    #[test]
+    fn check_finds_a_directory_that_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(FileStorage::at(&dir.path().join("new")).check(), Ok(()));
+        assert!(dir.path().join("new").is_dir(), "created");
+        // A file where the directory should be: never writable, whoever runs the test.
+        let blocked = dir.path().join("blocked");
+        fs::write(&blocked, b"").unwrap();
+        let e = FileStorage::at(&blocked.join("state")).check().unwrap_err();
+        assert!(e.contains("cannot be written"), "{e}");
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub trait Manager {
     fn backend(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
+    /// "" while state can be written; else why not.
+    #[zbus(property)]
+    fn storage_error(&self) -> zbus::Result<String>;
     #[zbus(signal)]
     fn motion_started(&self, reason: String, profile: OwnedObjectPath) -> zbus::Result<()>;
     #[zbus(signal)]

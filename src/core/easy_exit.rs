@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::axes::Axes;
-use super::{Reason, Vehicle};
+use super::{Gear, Reason, Vehicle};
 use crate::config::{Config, EasyExitTrigger, RestoreOn};
 
 /// Easy-exit state that must survive a restart (an OTA update restarts the daemon while the
@@ -34,9 +34,9 @@ impl EasyExitState {
 pub(super) struct EasyExit {
     /// From an easy-exit retract until the restore.
     active: bool,
-    /// The trigger condition was seen false with the gear known: a transition into it may
-    /// trigger (the first report after a restart may not).
-    armed: bool,
+    /// What is on disk (a fingerprint of [`EasyExit::state`]), so that an unchanged state is
+    /// not written again.
+    saved: (bool, Vec<(usize, f64)>),
     /// A retract was held back only by locked doors (cars often unlock just after P): it runs
     /// when they unlock, while the driver is still seated and the car still in P.
     pending: bool,
@@ -56,6 +56,7 @@ impl EasyExit {
             .iter()
             .filter_map(|(axis, v)| axes.index(axis).map(|i| (i, *v)))
             .collect();
+        self.saved = self.persisted();
         if state.active {
             tracing::info!("resuming: the car was left retracted; the restore is pending");
         }
@@ -74,8 +75,18 @@ impl EasyExit {
     }
 
     /// A cheap fingerprint of [`EasyExit::state`], to see whether it changed.
-    pub fn persisted(&self) -> (bool, Vec<(usize, f64)>) {
+    fn persisted(&self) -> (bool, Vec<(usize, f64)>) {
         (self.active, self.pre_retract.clone())
+    }
+
+    /// Whether the state differs from what is on disk.
+    pub fn unsaved(&self) -> bool {
+        self.persisted() != self.saved
+    }
+
+    /// The state is on disk now.
+    pub fn mark_saved(&mut self) {
+        self.saved = self.persisted();
     }
 
     pub fn is_active(&self) -> bool {
@@ -88,33 +99,30 @@ impl EasyExit {
         self.pending = false;
     }
 
-    /// After a signal update: whether a retract is due now (the transition into the trigger
-    /// condition, or a held-back retract whose doors were unlocked).
-    pub fn retract_due(&mut self, v: &Vehicle, cfg: &Config) -> bool {
-        let condition = v.parked(cfg.speed_threshold_kmh)
-            && match cfg.easy_exit.trigger {
-                EasyExitTrigger::Park => true,
-                EasyExitTrigger::ParkAndUnbuckle => !v.driver_belt_buckled,
-            };
-        if !v.driver_seat_occupied {
-            // The driver has left: a held-back retract would surprise whoever comes next.
-            self.pending = false;
-        }
+    /// After a signal update from `before` to `v`: whether a retract is due now. The trigger
+    /// is an *event*: the gear going into P (from a reported other gear) or, for
+    /// `park_and_unbuckle`, also the driver's belt being unbuckled; either only counts in P at
+    /// standstill with the driver seated. A change of speed alone never triggers (noise on
+    /// the speed signal would retract the seat again), and neither does the first report
+    /// after a restart (no transition was seen). A retract held back only by locked doors
+    /// runs when they unlock, while the driver is still seated and the car still in P.
+    pub fn retract_due(&mut self, before: &Vehicle, v: &Vehicle, cfg: &Config) -> bool {
+        let threshold = cfg.speed_threshold_kmh;
+        let unbuckle = cfg.easy_exit.trigger == EasyExitTrigger::ParkAndUnbuckle;
+        let condition =
+            v.parked(threshold) && v.driver_seat_occupied && !(unbuckle && v.driver_belt_buckled);
         if !condition {
-            // Only a transition seen with the gear known triggers.
-            if v.gear.is_some() {
-                self.armed = true;
-            }
+            // The driver has left, buckled up, or the car moves: a held-back retract would
+            // surprise whoever comes next.
             self.pending = false;
-            false
-        } else if self.armed {
-            self.armed = false;
-            true
-        } else {
-            self.pending
-                && v.interlock_for(Reason::EasyExit, cfg.speed_threshold_kmh)
-                    .is_none()
+            return false;
         }
+        let into_park = v.gear == Some(Gear::P) && before.gear.is_some_and(|g| g != Gear::P);
+        let unbuckled = unbuckle && before.driver_belt_buckled && !v.driver_belt_buckled;
+        if into_park || unbuckled {
+            return true;
+        }
+        self.pending && v.interlock_for(Reason::EasyExit, threshold).is_none()
     }
 
     /// After a signal update: whether the restore is due (a fresh press of the restore signal
@@ -171,7 +179,19 @@ impl EasyExit {
         )
     }
 
-    /// The retract to `targets` starts: remember where the axes were.
+    /// What must be on disk before a retract to `targets` may start: without it a restart
+    /// (an OTA update while parked) would lose the restore.
+    pub fn state_after_retract(&self, targets: &[(usize, f64)], axes: &Axes) -> EasyExitState {
+        EasyExitState {
+            active: true,
+            pre_retract: targets
+                .iter()
+                .filter_map(|&(i, _)| Some((axes.config(i).name.clone(), axes.position(i)?)))
+                .collect(),
+        }
+    }
+
+    /// The retract to `targets` starts (its state is on disk): remember where the axes were.
     pub fn retracting(&mut self, targets: &[(usize, f64)], v: &Vehicle, axes: &Axes) {
         self.pre_retract = targets
             .iter()
@@ -179,6 +199,7 @@ impl EasyExit {
             .collect();
         self.active = true;
         self.restore_primed = !restore_signal(v, &axes.cfg);
+        self.mark_saved();
     }
 
     /// The restore starts: where to go when no profile is active.
@@ -221,5 +242,183 @@ fn rear_guard(v: &Vehicle, axes: &Axes, i: usize, from: f64, target: f64) -> f64
         target.min(from + e.rear_occupied_back_mm)
     } else {
         target
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use crate::backend::mock::sim::Sim;
+    use crate::config::{self, Config, EasyExitTrigger};
+    use crate::core::store::Store;
+    use crate::core::{
+        Core, EasyExitState, Effect, Gear, NoStorage, Reason, Request, Signal, Storage,
+    };
+
+    fn core_with(cfg: Config) -> Core {
+        let known: BTreeMap<String, f64> = cfg
+            .axes
+            .iter()
+            .map(|a| (a.name.clone(), a.initial))
+            .collect();
+        Core::new(
+            Arc::new(cfg),
+            Store::default(),
+            &known,
+            "t".into(),
+            "t".into(),
+        )
+    }
+
+    /// Apply signals; the effects.
+    fn signals(c: &mut Core, s: Vec<Signal>, st: &mut dyn Storage) -> Vec<Effect> {
+        c.request(Request::UpdateSignals(s), 0, st).unwrap();
+        c.take_effects()
+    }
+
+    fn retract_started(fx: &[Effect]) -> bool {
+        fx.iter().any(|e| {
+            matches!(
+                e,
+                Effect::MotionStarted {
+                    reason: Reason::EasyExit,
+                    ..
+                }
+            )
+        })
+    }
+
+    /// Apply signals; whether an easy-exit retract started.
+    fn retracts(c: &mut Core, s: Vec<Signal>, st: &mut dyn Storage) -> bool {
+        retract_started(&signals(c, s, st))
+    }
+
+    /// Driving with the driver seated and belted.
+    fn driving(trigger: EasyExitTrigger) -> Core {
+        let mut cfg = config::builtin().unwrap();
+        cfg.easy_exit.trigger = trigger;
+        let mut c = core_with(cfg);
+        let st = &mut NoStorage;
+        let drive = vec![
+            Signal::Gear(Gear::D),
+            Signal::SpeedKmh(30.0),
+            Signal::DriverSeatOccupied(true),
+            Signal::DriverBeltBuckled(true),
+        ];
+        assert!(!retracts(&mut c, drive, st));
+        assert!(!retracts(&mut c, vec![Signal::SpeedKmh(0.0)], st));
+        c
+    }
+
+    #[test]
+    fn park_retracts_once_and_speed_noise_never_again() {
+        let mut c = driving(EasyExitTrigger::Park);
+        let st = &mut NoStorage;
+        let mut fx = signals(&mut c, vec![Signal::Gear(Gear::P)], st);
+        assert!(retract_started(&fx));
+        // The retract runs to its end on the simulated motors; the brake restores.
+        let mut sim = Sim::new(&c.axes.cfg.axes);
+        for now in 1..10_000 {
+            for e in &fx {
+                if let Effect::Backend(cmd) = e {
+                    sim.command(cmd, 0.0);
+                }
+            }
+            for fb in sim.step(0.1) {
+                c.feedback(fb, now * 100);
+            }
+            fx = c.take_effects();
+            if !c.is_moving() {
+                break;
+            }
+        }
+        assert!(!c.is_moving());
+        assert!(c.view().easy_exit_active);
+        assert!(!retracts(&mut c, vec![Signal::BrakePressed(true)], st));
+        assert!(!c.view().easy_exit_active, "restored");
+        c.take_effects();
+        // Still in P, driver seated: noise on the speed signal is not a trigger.
+        for s in [0.6, 0.0, 3.0, 0.0] {
+            assert!(
+                !retracts(&mut c, vec![Signal::SpeedKmh(s)], st),
+                "speed {s}"
+            );
+        }
+        // Only a real P transition is.
+        assert!(!retracts(&mut c, vec![Signal::Gear(Gear::R)], st));
+        assert!(retracts(&mut c, vec![Signal::Gear(Gear::P)], st));
+    }
+
+    #[test]
+    fn an_empty_seat_or_the_first_report_never_retracts() {
+        let mut c = core_with(config::builtin().unwrap());
+        let st = &mut NoStorage;
+        // First report after a restart in a parked car: no transition was seen.
+        let parked = vec![
+            Signal::Gear(Gear::P),
+            Signal::SpeedKmh(0.0),
+            Signal::DriverSeatOccupied(true),
+        ];
+        assert!(!retracts(&mut c, parked, st));
+        // Nobody in the seat: nothing to help out of.
+        let mut c = driving(EasyExitTrigger::Park);
+        assert!(!retracts(
+            &mut c,
+            vec![Signal::DriverSeatOccupied(false)],
+            st
+        ));
+        assert!(!retracts(&mut c, vec![Signal::Gear(Gear::P)], st));
+        for s in [3.0, 0.0] {
+            assert!(!retracts(&mut c, vec![Signal::SpeedKmh(s)], st));
+        }
+    }
+
+    #[test]
+    fn park_and_unbuckle_fires_on_the_unbuckle_in_park_only() {
+        let mut c = driving(EasyExitTrigger::ParkAndUnbuckle);
+        let st = &mut NoStorage;
+        assert!(!retracts(&mut c, vec![Signal::Gear(Gear::P)], st), "belted");
+        assert!(!retracts(&mut c, vec![Signal::SpeedKmh(0.6)], st));
+        // Unbuckled while rolling: no.
+        assert!(!retracts(
+            &mut c,
+            vec![Signal::DriverBeltBuckled(false)],
+            st
+        ));
+        assert!(
+            !retracts(&mut c, vec![Signal::SpeedKmh(0.0)], st),
+            "speed alone"
+        );
+        assert!(!retracts(&mut c, vec![Signal::DriverBeltBuckled(true)], st));
+        assert!(retracts(&mut c, vec![Signal::DriverBeltBuckled(false)], st));
+    }
+
+    /// Storage whose easy-exit file cannot be written (a full disk).
+    struct Full;
+    impl Storage for Full {
+        fn save(&mut self, _: &Store) -> Result<(), String> {
+            Err("No space left on device".into())
+        }
+        fn save_easy_exit(&mut self, _: &EasyExitState) -> Result<(), String> {
+            Err("No space left on device".into())
+        }
+    }
+
+    #[test]
+    fn no_retract_without_its_restore_on_disk() {
+        let mut c = driving(EasyExitTrigger::Park);
+        assert!(!retracts(&mut c, vec![Signal::Gear(Gear::P)], &mut Full));
+        let v = c.view();
+        assert!(!v.easy_exit_active);
+        assert!(!c.is_moving());
+        let why = v.storage_error.unwrap_or_default();
+        assert!(why.contains("easy exit did not run"), "{why}");
+        // Space again: the next P retracts and the error is gone.
+        let st = &mut NoStorage;
+        assert!(!retracts(&mut c, vec![Signal::Gear(Gear::D)], st));
+        assert!(retracts(&mut c, vec![Signal::Gear(Gear::P)], st));
+        assert_eq!(c.view().storage_error, None);
     }
 }

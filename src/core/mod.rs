@@ -257,6 +257,9 @@ pub struct Core {
     keys: keys::Tracker,
     /// The selected key's profile still has to be recalled once conditions allow.
     key_recall_pending: bool,
+    /// Why state cannot be written, if it cannot (the last write failed, or the check at
+    /// start did); cleared by the next write that succeeds.
+    storage_error: Option<String>,
     backend: String,
     version: String,
     effects: Vec<Effect>,
@@ -276,6 +279,7 @@ impl Core {
         Core {
             keys: keys::Tracker::new(cfg.keys.clone()),
             key_recall_pending: false,
+            storage_error: None,
             axes: Axes::new(cfg.clone(), known),
             motion: Motion::default(),
             easy_exit: EasyExit::default(),
@@ -291,6 +295,12 @@ impl Core {
     /// Take up the easy-exit state kept from before a restart.
     pub fn resume_easy_exit(&mut self, state: EasyExitState) {
         self.easy_exit.resume(state, &self.axes);
+    }
+
+    /// Report that state cannot be written (found by the edge's check at start).
+    pub fn storage_failed(&mut self, why: String) {
+        tracing::error!("{why}");
+        self.storage_error = Some(why);
     }
 
     /// The selected (nearest) key, if any.
@@ -433,10 +443,12 @@ impl Core {
         let mut next = self.store.clone();
         let out = f(&mut next)?;
         if next != self.store {
-            storage.save(&next).map_err(|e| {
-                tracing::error!("could not save profiles: {e}");
-                Error::Failed(format!("could not save profiles: {e}"))
-            })?;
+            if let Err(e) = storage.save(&next) {
+                let why = format!("could not save profiles: {e}");
+                self.storage_failed(why.clone());
+                return Err(Error::Failed(why));
+            }
+            self.storage_error = None;
             self.store = next;
         }
         Ok(out)
@@ -458,14 +470,15 @@ impl Core {
         now: Millis,
         storage: &mut dyn Storage,
     ) -> Result<Reply, Error> {
-        let easy_exit_before = self.easy_exit.persisted();
         let result = self.handle(req, now, storage);
         // Signals, ranges and key bindings all bear on the key selection.
         self.key_step(now, storage);
-        if self.easy_exit.persisted() != easy_exit_before
-            && let Err(e) = storage.save_easy_exit(&self.easy_exit.state(&self.axes))
-        {
-            tracing::error!("could not save the easy-exit state: {e}");
+        // The end of an easy exit (a retract saves its state before it starts).
+        if self.easy_exit.unsaved() {
+            match storage.save_easy_exit(&self.easy_exit.state(&self.axes)) {
+                Ok(()) => self.easy_exit.mark_saved(),
+                Err(e) => self.storage_failed(format!("could not save the easy-exit state: {e}")),
+            }
         }
         result
     }
@@ -517,7 +530,7 @@ impl Core {
                 Ok(Reply::Done)
             }
             Request::UpdateSignals(signals) => {
-                self.update_signals(&signals, now)?;
+                self.update_signals(&signals, now, storage)?;
                 Ok(Reply::Done)
             }
             Request::ReportRanges(readings) => {
@@ -581,7 +594,13 @@ impl Core {
         Ok(())
     }
 
-    fn update_signals(&mut self, signals: &[Signal], now: Millis) -> Result<(), Error> {
+    fn update_signals(
+        &mut self,
+        signals: &[Signal],
+        now: Millis,
+        storage: &mut dyn Storage,
+    ) -> Result<(), Error> {
+        let before = self.vehicle.clone();
         self.vehicle.apply(signals)?;
         if let Some(reason) = self.motion.reason() {
             if self.vehicle.manual_control {
@@ -592,8 +611,11 @@ impl Core {
                 self.halt(Outcome::Interlocked, now);
             }
         }
-        if self.easy_exit.retract_due(&self.vehicle, &self.cfg) {
-            self.retract(now);
+        if self
+            .easy_exit
+            .retract_due(&before, &self.vehicle, &self.cfg)
+        {
+            self.retract(now, storage);
         }
         if self.easy_exit.restore_due(&self.vehicle, &self.cfg) {
             self.restore(now);
@@ -638,8 +660,9 @@ impl Core {
         Ok(())
     }
 
-    /// Easy exit's retract, when its trigger fired.
-    fn retract(&mut self, now: Millis) {
+    /// Easy exit's retract, when its trigger fired. Its state is saved first: a retract that
+    /// could not be restored after a restart does not start.
+    fn retract(&mut self, now: Millis, storage: &mut dyn Storage) {
         let active = self.store.active.clone();
         let enabled = match active.as_deref().and_then(|id| self.store.get(id)) {
             Some(p) => p.easy_exit,
@@ -652,6 +675,14 @@ impl Core {
             return;
         };
         let targets = motion::automatic_targets(&self.axes, targets, now);
+        let state = self.easy_exit.state_after_retract(&targets, &self.axes);
+        if let Err(e) = storage.save_easy_exit(&state) {
+            self.storage_failed(format!(
+                "easy exit did not run: its restore could not be saved ({e})"
+            ));
+            return;
+        }
+        self.storage_error = None;
         self.easy_exit
             .retracting(&targets, &self.vehicle, &self.axes);
         self.start_motion(Reason::EasyExit, active, targets, now);
@@ -766,6 +797,7 @@ impl Core {
             vehicle: self.vehicle.clone(),
             nearest_key: self.keys.selected().map(str::to_string),
             interlock: self.interlock(),
+            storage_error: self.storage_error.clone(),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct View {
     pub nearest_key: Option<String>,
     /// Why motion is not allowed now.
     pub interlock: Option<String>,
+    /// Why state cannot be written, if it cannot.
+    pub storage_error: Option<String>,
 }
 
 impl View {

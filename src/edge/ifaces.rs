@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
+use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
+use zbus::wire::Signature;
 use zbus::{ObjectPath, OwnedObjectPath, OwnedVariant, Variant, interface};
 
 use driverprofiled_api::{Gear as WireGear, path as paths, signal};
@@ -58,6 +60,18 @@ fn paths_of(v: &[String]) -> Vec<OwnedObjectPath> {
     v.iter().map(|p| path(p)).collect()
 }
 
+/// zbus hands a method that takes no arguments whatever a call carried: refuse the call
+/// instead (`Delete s "junk"` must not delete).
+fn no_args(hdr: &Header<'_>) -> Result<(), Error> {
+    match hdr.signature() {
+        Signature::Unit => Ok(()),
+        s => Err(Error::invalid_args(format!(
+            "this method takes no arguments, not {}",
+            quote(&s.to_string())
+        ))),
+    }
+}
+
 /// The profile id an object path names; anything else is not found.
 fn profile_id(p: &ObjectPath<'_>) -> Result<String, Error> {
     paths::profile_id(p.as_str())
@@ -102,7 +116,8 @@ impl Manager {
     }
 
     /// Halt all motion now (outcome "stopped").
-    async fn stop(&self) -> Result<(), Error> {
+    async fn stop(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(), Error> {
+        no_args(&hdr)?;
         self.shared.call(Request::Stop).await.map(drop)
     }
 
@@ -146,6 +161,16 @@ impl Manager {
     #[zbus(property)]
     fn version(&self) -> String {
         self.shared.read(|v| v.version.clone())
+    }
+
+    /// "" while state can be written; else why not (the state directory is not writable,
+    /// the disk is full, ...). Changes then fail with Failed and change nothing, easy exit
+    /// does not retract (its restore could not be kept), and everything else (recall, Stop)
+    /// works. Cleared by the next write that succeeds.
+    #[zbus(property)]
+    fn storage_error(&self) -> String {
+        self.shared
+            .read(|v| v.storage_error.clone().unwrap_or_default())
     }
 
     /// A motion began. reason: "recall", "manual", "key-approach", "easy-exit" or "restore";
@@ -205,7 +230,8 @@ impl Profile {
 
     /// Store the actuators' current positions in this profile.
     /// Errors: NotReady (an actuator's position is not known yet).
-    async fn save_current_positions(&self) -> Result<(), Error> {
+    async fn save_current_positions(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(), Error> {
+        no_args(&hdr)?;
         let id = self.id();
         self.shared
             .call(Request::SaveCurrentPositions { id })
@@ -233,7 +259,8 @@ impl Profile {
     }
 
     /// Delete this profile (and its key bindings).
-    async fn delete(&self) -> Result<(), Error> {
+    async fn delete(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(), Error> {
+        no_args(&hdr)?;
         let id = self.id();
         self.shared.call(Request::Delete { id }).await.map(drop)
     }
@@ -321,7 +348,8 @@ impl Actuator {
     }
 
     /// Halt the motion this axis is part of (outcome "stopped"); nothing if it is not moving.
-    async fn stop(&self) -> Result<(), Error> {
+    async fn stop(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(), Error> {
+        no_args(&hdr)?;
         let axis = self.config().name.clone();
         self.shared.call(Request::StopAxis { axis }).await.map(drop)
     }

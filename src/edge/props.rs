@@ -130,6 +130,10 @@ pub fn manager(v: &View, cfg: &Config) -> Props {
         ("EasyExitActive", PropValue::Bool(v.easy_exit_active)),
         ("Backend", PropValue::Str(v.backend.clone())),
         ("Version", PropValue::Str(v.version.clone())),
+        (
+            "StorageError",
+            PropValue::Str(v.storage_error.clone().unwrap_or_default()),
+        ),
     ]
 }
 
