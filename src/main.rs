@@ -10,6 +10,9 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use driverprofiled::backend::Router;
 use driverprofiled::config::{self, Config};
@@ -56,13 +59,18 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // Under systemd, stderr is the journal: structured entries go to it instead of text.
+    let journal = driverprofiled::systemd::journal_layer();
+    let text = journal.is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr.with_filter(move |_| text))
         .with_ansi(std::io::stderr().is_terminal())
+        .finish()
+        .with(journal)
         .init();
 
     let cfg = match read_config(opts.config.as_deref()) {

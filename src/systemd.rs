@@ -73,6 +73,27 @@ pub fn watchdog_interval() -> Option<Duration> {
         .map(|d| d / 2)
 }
 
+/// When stderr is the journal: a tracing layer that writes each event to the journal
+/// natively, its fields as journal fields (`REASON=`, `PROFILE=`, `OUTCOME=`, `AXIS=`, ...:
+/// `journalctl -u driverprofiled REASON=recall`). `None` otherwise, or when the journal
+/// cannot be reached (then stderr stays plain text).
+pub fn journal_layer() -> Option<tracing_journald::Layer> {
+    if !stderr_is_journal() {
+        return None;
+    }
+    match tracing_journald::layer() {
+        Ok(layer) => Some(
+            layer
+                .with_field_prefix(None)
+                .with_syslog_identifier("driverprofiled".into()),
+        ),
+        Err(e) => {
+            eprintln!("driverprofiled: cannot write to the journal ({e}); logging as text");
+            None
+        }
+    }
+}
+
 /// Whether stderr is connected to the journal: systemd then sets `JOURNAL_STREAM` to its
 /// `device:inode` (a redirected stderr of a child no longer matches).
 pub fn stderr_is_journal() -> bool {
