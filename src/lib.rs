@@ -8,5 +8,7 @@ pub mod backend;
 pub mod config;
 pub mod core;
 pub mod edge;
+pub mod failsafe;
 pub mod persist;
 pub mod privatebus;
+pub mod systemd;

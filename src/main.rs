@@ -8,14 +8,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use driverprofiled::backend::Router;
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::Core;
-use driverprofiled::edge::{self, Bus};
+use driverprofiled::edge::{self, Bus, Control, Ended};
+use driverprofiled::failsafe;
 use driverprofiled::persist::FileStorage;
 use driverprofiled::privatebus::PrivateBus;
 use driverprofiled_api::BUS_NAME;
@@ -56,21 +59,21 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // Under systemd, stderr is the journal: structured entries go to it instead of text.
+    let journal = driverprofiled::systemd::journal_layer();
+    let text = journal.is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr.with_filter(move |_| text))
         .with_ansi(std::io::stderr().is_terminal())
+        .finish()
+        .with(journal)
         .init();
 
-    let loaded = match &opts.config {
-        Some(path) => config::load(path),
-        None if Path::new(SYSTEM_CONFIG).exists() => config::load(Path::new(SYSTEM_CONFIG)),
-        None => config::builtin(),
-    };
-    let cfg = match loaded {
+    let cfg = match read_config(opts.config.as_deref()) {
         Ok(cfg) => Arc::new(cfg),
         Err(e) => {
             eprintln!("driverprofiled: invalid config: {e}");
@@ -87,18 +90,80 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match rt.block_on(serve(opts, cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match rt.block_on(serve(opts, cfg)) {
+        Ok(code) => code,
         Err(msg) => {
             eprintln!("driverprofiled: {msg}");
-            ExitCode::from(EXIT_FAILURE)
+            EXIT_FAILURE
+        }
+    };
+    // Every axis is stopped by now; do not let a straggling blocking task hold up the exit.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    ExitCode::from(code)
+}
+
+/// The config: the `--config` file, else the system one when present, else the built-in
+/// defaults. The same at start and on SIGHUP.
+fn read_config(path: Option<&Path>) -> Result<Config, config::ConfigError> {
+    match path {
+        Some(path) => config::load(path),
+        None if Path::new(SYSTEM_CONFIG).exists() => config::load(Path::new(SYSTEM_CONFIG)),
+        None => config::builtin(),
+    }
+}
+
+/// The signals handled: every one whose default action ends the process and that a process
+/// can catch. (SIGKILL cannot be caught; SIGSEGV and the like are faults of the process
+/// itself; SIGPIPE is ignored, as Rust programs do: a write to a closed socket fails with
+/// EPIPE instead, and a closed bus connection is a bus loss.)
+fn handled_signals() -> Vec<i32> {
+    use libc::*;
+    let mut v = vec![
+        SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU,
+        SIGXFSZ, SIGIO, SIGPWR, SIGSTKFLT,
+    ];
+    v.extend(SIGRTMIN()..=SIGRTMAX());
+    v
+}
+
+/// What a signal means to the daemon:
+/// - SIGTERM, SIGINT: halt motion, exit 0 (a stop asked for: systemd's, Ctrl-C);
+/// - SIGHUP: read the config again and apply it (motion and profiles go on);
+/// - SIGUSR1, SIGUSR2: nothing (logged); they have no meaning here and a stray one (a log
+///   rotation script, a mistyped `kill`) must neither stop the service nor its motion;
+/// - any other (SIGQUIT, SIGALRM, SIGXCPU, real-time signals, ...): not a way to stop a
+///   service cleanly, so it counts as a failure: halt motion, exit 128 + the signal's number
+///   (SIGQUIT: 131), and systemd restarts the daemon.
+fn on_signal(sig: i32, config: Option<&Path>) -> Option<Control> {
+    let name = signal_hook::low_level::signal_name(sig)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("signal {sig}"));
+    match sig {
+        libc::SIGTERM | libc::SIGINT => Some(Control::Shutdown { why: name, code: 0 }),
+        libc::SIGHUP => {
+            tracing::info!("{name}: reading the config again");
+            Some(Control::Reload(
+                read_config(config).map(Arc::new).map_err(|e| e.to_string()),
+            ))
+        }
+        libc::SIGUSR1 | libc::SIGUSR2 => {
+            tracing::info!("{name} means nothing to driverprofiled: ignored");
+            None
+        }
+        _ => {
+            let code = 128 + sig as u8;
+            Some(Control::Shutdown {
+                why: format!("{name} (exit {code})"),
+                code,
+            })
         }
     }
 }
 
-async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("cannot handle signals: {e}"))?;
+/// Serve until a signal or a fault ends it; the exit status.
+async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
+    let signals =
+        Signals::new(handled_signals()).map_err(|e| format!("cannot handle signals: {e}"))?;
 
     let mut storage = FileStorage::at(&opts.state_dir);
     let mut problems: Vec<String> = storage
@@ -153,6 +218,9 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
 
     let (fb_tx, fb_rx) = mpsc::unbounded_channel();
     let (router, known) = Router::start(&cfg, opts.mock.then_some("mock"), &fb_tx)?;
+    // The backends hold the senders now: feedback ends only when every backend is gone.
+    drop(fb_tx);
+    failsafe::stop_on_panic(router.clone());
     let mut core = Core::new(
         cfg.clone(),
         profiles,
@@ -178,13 +246,13 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
     }
     tracing::info!("serving {BUS_NAME} on the {bus}");
 
-    engine
-        .run(calls, fb_rx, async move {
-            if let Some(sig) = signals.next().await {
-                tracing::info!("signal {sig}: shutting down");
-            }
-        })
-        .await;
+    let config = opts.config.clone();
+    let control = signals
+        .filter_map(move |sig| futures_util::future::ready(on_signal(sig, config.as_deref())));
+    let ended = engine.run(calls, fb_rx, Box::pin(control)).await;
     drop(private_bus);
-    Ok(())
+    match ended {
+        Ended::Shutdown(code) => Ok(code),
+        Ended::Fault(why) => Err(why),
+    }
 }

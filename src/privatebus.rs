@@ -59,7 +59,12 @@ impl PrivateBus {
             .arg("--print-address=1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            // The bus is ours, not a service of systemd's: it must not report to the service
+            // manager as if it were the daemon.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID");
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to end the bus when
         // the thread that started it dies, so the bus never outlives us even after SIGKILL.
         unsafe {

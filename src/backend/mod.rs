@@ -22,6 +22,13 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Command an axis. Must return at once; the outcome arrives as feedback.
     fn command(&self, cmd: &BackendCommand);
+    /// Halt every axis this backend drives, now: the emergency stop of every fatal path (bus
+    /// lost, a terminating signal, a failed engine, a panic). Synchronous and self-contained:
+    /// it must not await, must not wait for a lock the caller may hold (a panic hook calls
+    /// it on the thread that panicked), must not rely on the engine or the runtime running
+    /// again afterwards, and may be called more than once. A real backend writes its stop
+    /// frames directly; the mock stops its simulated axes.
+    fn stop_all(&self);
     /// Serve objects of the backend's own on the bus (exported before the name is taken).
     fn serve<'a>(&self, b: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
         b
@@ -108,6 +115,15 @@ impl Router {
         match self.by_axis.get(cmd.axis()) {
             Some(b) => b.command(cmd),
             None => tracing::error!("no backend drives axis {}; command dropped", cmd.axis()),
+        }
+    }
+
+    /// Halt every axis of every backend at once (see [`Backend::stop_all`]); `why` goes to the
+    /// log.
+    pub fn stop_all(&self, why: &str) {
+        tracing::warn!("stopping every axis: {why}");
+        for b in &self.backends {
+            b.stop_all();
         }
     }
 

@@ -67,6 +67,12 @@ impl Tracker {
         }
     }
 
+    /// New settings with the same anchors (a config reload): the readings stay valid.
+    pub fn set_config(&mut self, cfg: KeyConfig) {
+        debug_assert_eq!(cfg.anchors, self.cfg.anchors);
+        self.cfg = cfg;
+    }
+
     pub fn config(&self) -> &KeyConfig {
         &self.cfg
     }

@@ -303,6 +303,68 @@ impl Core {
         self.storage_error = Some(why);
     }
 
+    /// Take up a config read again (SIGHUP) and return the sections that changed. What fixes
+    /// the daemon's shape cannot change while it runs — the axes (objects, backends,
+    /// positions), a backend's own section, the key anchors (the readings are kept per
+    /// anchor) — and such a config is refused whole, with the reason, changing nothing.
+    /// Profiles and a running motion are kept; should the new limits break the interlock of
+    /// the running motion (say, a lower speed threshold), it halts as if a signal had broken
+    /// it.
+    pub fn reconfigure(
+        &mut self,
+        cfg: Arc<Config>,
+        now: Millis,
+    ) -> Result<Vec<&'static str>, String> {
+        let old = &self.cfg;
+        let restart = "apply it with a restart of driverprofiled";
+        if cfg.axes != old.axes {
+            return Err(format!("the [[axis]] list differs: {restart}"));
+        }
+        if cfg.mock != old.mock {
+            return Err(format!("[backend.mock] differs: {restart}"));
+        }
+        if (&cfg.keys.anchors, cfg.keys.driver_anchor)
+            != (&old.keys.anchors, old.keys.driver_anchor)
+        {
+            return Err(format!("[keys] anchors differ: {restart}"));
+        }
+        let changed: Vec<&'static str> = [
+            (
+                "profiles",
+                (cfg.max_profiles, cfg.max_keys) != (old.max_profiles, old.max_keys),
+            ),
+            (
+                "motion",
+                (
+                    cfg.speed_threshold_kmh,
+                    cfg.motion_timeout_ms,
+                    cfg.max_concurrent,
+                    cfg.duty_limit_ms,
+                    cfg.duty_window_ms,
+                ) != (
+                    old.speed_threshold_kmh,
+                    old.motion_timeout_ms,
+                    old.max_concurrent,
+                    old.duty_limit_ms,
+                    old.duty_window_ms,
+                ),
+            ),
+            ("keys", cfg.keys != old.keys),
+            ("easy_exit", cfg.easy_exit != old.easy_exit),
+        ]
+        .into_iter()
+        .filter_map(|(section, differs)| differs.then_some(section))
+        .collect();
+        self.keys.set_config(cfg.keys.clone());
+        self.axes.cfg = cfg.clone();
+        self.cfg = cfg;
+        if let Some(why) = self.motion.reason().and_then(|r| self.interlock_for(r)) {
+            tracing::warn!("interlock broken under the new config ({why}): halting");
+            self.halt(Outcome::Interlocked, now);
+        }
+        Ok(changed)
+    }
+
     /// The selected (nearest) key, if any.
     pub fn nearest_key(&self) -> Option<&str> {
         self.keys.selected()

@@ -427,6 +427,75 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
     assert!(worst > 0.0);
 }
 
+/// A config read again applies to what comes next, keeps the running motion, refuses a change
+/// of the daemon's shape whole, and halts a motion its new limits no longer allow.
+#[test]
+fn reconfigure_applies_limits_keeps_motion_and_refuses_new_axes() {
+    let base = config::builtin().unwrap();
+    let mut c = core_with(Arc::new(base.clone()));
+    let id = create(&mut c, "Anna");
+    c.request(
+        Request::SetPositions {
+            id: id.clone(),
+            positions: vec![("seat_position".into(), 250.0)],
+        },
+        0,
+        &mut NoStorage,
+    )
+    .unwrap();
+    park(&mut c);
+    c.request(Request::SelectProfile { id }, 10, &mut NoStorage)
+        .unwrap();
+    c.take_effects();
+
+    // A higher speed threshold: the motion goes on, and 3 km/h no longer breaks it.
+    let mut faster = base.clone();
+    faster.speed_threshold_kmh = 5.0;
+    assert_eq!(
+        c.reconfigure(Arc::new(faster.clone()), 20),
+        Ok(vec!["motion"])
+    );
+    assert!(c.is_moving());
+    assert!(c.take_effects().is_empty(), "a reload commands nothing");
+    c.request(
+        Request::UpdateSignals(vec![Signal::SpeedKmh(3.0)]),
+        30,
+        &mut NoStorage,
+    )
+    .unwrap();
+    assert!(c.is_moving());
+
+    // Axes, a backend's section and the anchors need a restart: refused, nothing changes.
+    let mut axes = faster.clone();
+    axes.axes[0].max += 1.0;
+    let mut mock = faster.clone();
+    mock.mock.speed_factor = 2.0;
+    let mut anchors = faster.clone();
+    anchors.keys.anchors.push("trunk".into());
+    for (bad, what) in [
+        (axes, "[[axis]]"),
+        (mock, "[backend.mock]"),
+        (anchors, "anchors"),
+    ] {
+        let e = c.reconfigure(Arc::new(bad), 40).unwrap_err();
+        assert!(e.contains(what) && e.contains("restart"), "{e}");
+    }
+    assert_eq!(*c.cfg, faster);
+    assert!(c.is_moving());
+    assert_eq!(c.reconfigure(Arc::new(faster.clone()), 45), Ok(vec![]));
+
+    // Back to 0.5 km/h while the car reports 3: the motion halts, interlocked.
+    assert_eq!(c.reconfigure(Arc::new(base), 50), Ok(vec!["motion"]));
+    assert!(!c.is_moving());
+    assert_eq!(
+        c.take_effects().last(),
+        Some(&Effect::MotionFinished {
+            reason: Reason::Recall,
+            outcome: Outcome::Interlocked
+        })
+    );
+}
+
 mod property {
     use super::*;
     use proptest::prelude::*;

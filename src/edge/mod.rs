@@ -5,6 +5,12 @@
 //! After every event the loop sends actuator commands first, then publishes the new view
 //! (objects added/removed, `PropertiesChanged`), then motion signals, then the method reply:
 //! a client that gets a reply or a motion signal finds the properties already up to date.
+//!
+//! Fail-safe: the loop ends on [`Control::Shutdown`] (a signal), when the bus connection is
+//! lost, or when a part of the engine fails; every way out stops every axis at the backends
+//! first ([`Router::stop_all`]), then tells the clients if the bus is still there, and
+//! [`Engine::run`] says how it ended ([`Ended`]). The loop also pets the systemd watchdog
+//! (only when systemd asks for it: a stuck loop stops petting) and keeps `STATUS=` current.
 
 pub mod error;
 pub mod ifaces;
@@ -13,13 +19,13 @@ pub mod props;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use driverprofiled_api::{BUS_NAME, interface, path as paths};
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
-use tokio::time::sleep_until;
+use tokio::time::{sleep_until, timeout};
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, ObjectPath, Variant, connection};
@@ -28,6 +34,7 @@ use crate::backend::Router;
 use crate::config::Config;
 use crate::core::view::View;
 use crate::core::{Core, Effect, Feedback, Millis, Request, Storage};
+use crate::systemd::{self, Notifier};
 use ifaces::{Actuator, Call, Manager, Profile, Shared, Vehicle};
 use props::{PropValue, Props, changed};
 
@@ -49,6 +56,30 @@ impl std::fmt::Display for Bus {
     }
 }
 
+/// What the daemon is told from outside the bus (the signals, in `main`).
+#[derive(Debug)]
+pub enum Control {
+    /// Halt motion and end the loop; the process exits with `code` (0 for SIGTERM/SIGINT).
+    Shutdown { why: String, code: u8 },
+    /// The config as read again (SIGHUP): apply it, or log why not and keep the running one.
+    /// An unreadable or invalid file is its `file:line:col: message`.
+    Reload(Result<Arc<Config>, String>),
+}
+
+/// How the engine loop ended. Whichever it was, every axis was stopped at the backends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ended {
+    /// As asked ([`Control::Shutdown`]): exit with this status.
+    Shutdown(u8),
+    /// The bus connection is lost, or a part of the engine failed: exit non-zero, so that
+    /// systemd restarts the daemon.
+    Fault(String),
+}
+
+/// How long clients may hold up the exit while they are told that motion halted: a bus
+/// that does not take the signals in time is given up on (the motors are stopped already).
+const GOODBYE: Duration = Duration::from_millis(500);
+
 pub struct Engine {
     core: Core,
     storage: Box<dyn Storage + Send>,
@@ -60,6 +91,9 @@ pub struct Engine {
     /// Ids of deleted profiles whose objects still answer NotFound, oldest first.
     tombstones: VecDeque<String>,
     start: Instant,
+    notifier: Notifier,
+    /// The last `STATUS=` sent.
+    status: String,
 }
 
 /// Connect, export every object (the backends' own too) and take the bus name. Fails if the
@@ -148,6 +182,8 @@ pub async fn connect(
             shown: view,
             tombstones,
             start: Instant::now(),
+            notifier: Notifier::from_env(),
+            status: String::new(),
         },
         calls_rx,
     ))
@@ -158,47 +194,144 @@ impl Engine {
         self.start.elapsed().as_millis() as Millis
     }
 
-    /// Run until `shutdown` resolves; then halt any motion.
+    /// Serve until told to stop by `control`, the bus connection is lost, or a part of the
+    /// engine fails. Tells systemd the daemon is ready first (the name is owned and every
+    /// object exported by now). Before returning, every axis is stopped at the backends.
     pub async fn run(
         mut self,
         mut calls: mpsc::Receiver<Call>,
         mut feedback: mpsc::UnboundedReceiver<Feedback>,
-        shutdown: impl Future<Output = ()>,
-    ) {
-        tokio::pin!(shutdown);
-        loop {
+        mut control: impl Stream<Item = Control> + Unpin,
+    ) -> Ended {
+        self.status = self.status_line();
+        self.notifier.ready(&self.status);
+        let watchdog = systemd::watchdog_interval();
+        if let Some(every) = watchdog {
+            tracing::info!("petting the systemd watchdog every {every:?}");
+            self.notifier.watchdog();
+        }
+        let mut pet_at = watchdog.map(|every| Instant::now() + every);
+        // zbus ends this future when the connection closes: the bus daemon died or dropped
+        // us, or the socket failed (EOF, EPIPE). Nothing reaches the daemon any more then
+        // (not gear, speed or the manual switch), so nothing may keep moving.
+        let conn = self.conn.clone();
+        let closed = conn.closed();
+        tokio::pin!(closed);
+        let ended = loop {
             let deadline = self
                 .core
                 .next_deadline()
                 .map(|ms| self.start + Duration::from_millis(ms));
             tokio::select! {
                 biased;
-                _ = &mut shutdown => break,
-                Some(fb) = feedback.recv() => {
-                    let now = self.now();
-                    self.core.feedback(fb, now);
-                    self.flush().await;
+                _ = &mut closed => break Ended::Fault("the bus connection is lost".into()),
+                _ = async { if let Some(t) = pet_at { sleep_until(t.into()).await } }, if pet_at.is_some() => {
+                    // Petted from the loop itself: a loop that no longer turns stops petting,
+                    // and systemd kills and restarts the daemon.
+                    self.notifier.watchdog();
+                    pet_at = watchdog.map(|every| Instant::now() + every);
                 }
-                Some(call) = calls.recv() => {
-                    let now = self.now();
-                    let result = self.core.request(call.request, now, self.storage.as_mut());
-                    self.flush().await;
-                    // The caller may have gone away; nothing to do then.
-                    let _ = call.reply.send(result);
-                }
+                c = control.next() => match c {
+                    Some(Control::Shutdown { why, code }) => {
+                        tracing::info!("{why}: shutting down");
+                        break Ended::Shutdown(code);
+                    }
+                    Some(Control::Reload(cfg)) => self.reload(cfg).await,
+                    None => break Ended::Fault("signal handling ended".into()),
+                },
+                fb = feedback.recv() => match fb {
+                    Some(fb) => {
+                        let now = self.now();
+                        self.core.feedback(fb, now);
+                        self.flush().await;
+                    }
+                    None => break Ended::Fault("every backend is gone (feedback closed)".into()),
+                },
+                call = calls.recv() => match call {
+                    Some(call) => {
+                        let now = self.now();
+                        let result = self.core.request(call.request, now, self.storage.as_mut());
+                        self.flush().await;
+                        // The caller may have gone away; nothing to do then.
+                        let _ = call.reply.send(result);
+                    }
+                    None => break Ended::Fault("the request channel closed".into()),
+                },
                 _ = async { if let Some(d) = deadline { sleep_until(d.into()).await } }, if deadline.is_some() => {
                     let now = self.now();
                     self.core.tick(now, self.storage.as_mut());
                     self.flush().await;
                 }
             }
-        }
-        if self.core.is_moving() {
-            tracing::info!("shutting down: halting motion");
+        };
+        self.finish(&ended, &mut feedback).await;
+        ended
+    }
+
+    /// Stop every axis at the backends before anything else, then halt the core's motion and
+    /// tell the clients, if the bus is still there and takes it within [`GOODBYE`].
+    async fn finish(&mut self, ended: &Ended, feedback: &mut mpsc::UnboundedReceiver<Feedback>) {
+        let why = match ended {
+            Ended::Shutdown(_) => "shutting down".to_string(),
+            Ended::Fault(why) => why.clone(),
+        };
+        self.router.stop_all(&why);
+        self.notifier.stopping(&why);
+        if let Ended::Fault(why) = ended {
+            tracing::error!("{why}: every axis stopped; exiting");
         }
         let now = self.now();
+        // Where the backends say the axes stopped, for the last properties the bus shows.
+        while let Ok(fb) = feedback.try_recv() {
+            self.core.feedback(fb, now);
+        }
+        if let Some(reason) = self.core.motion_reason() {
+            tracing::info!(reason = props::reason(reason).as_str(), "halting motion");
+        }
         let _ = self.core.request(Request::Stop, now, self.storage.as_mut());
-        self.flush().await;
+        if self.conn.is_closed() {
+            self.core.take_effects();
+            return;
+        }
+        if timeout(GOODBYE, self.flush()).await.is_err() {
+            tracing::warn!("the bus did not take the last signals in time");
+        }
+    }
+
+    /// Apply a config read again (SIGHUP), or log why not; the running one stays then.
+    async fn reload(&mut self, cfg: Result<Arc<Config>, String>) {
+        self.notifier.reloading();
+        match cfg {
+            Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+            Ok(cfg) => {
+                let now = self.now();
+                match self.core.reconfigure(cfg, now) {
+                    Ok(changed) if changed.is_empty() => {
+                        tracing::info!("config reloaded: nothing changed")
+                    }
+                    Ok(changed) => {
+                        tracing::info!("config reloaded: {} changed", changed.join(", "))
+                    }
+                    Err(e) => {
+                        tracing::error!("config reload refused, keeping the running one: {e}")
+                    }
+                }
+                self.flush().await;
+            }
+        }
+        self.notifier.ready(&self.status);
+    }
+
+    /// `STATUS=` for systemd: what the daemon is doing.
+    fn status_line(&self) -> String {
+        let state = match self.core.motion_reason() {
+            Some(r) => format!("moving ({})", props::reason(r).as_str()),
+            None => "idle".into(),
+        };
+        match self.shown.storage_error.as_deref() {
+            Some(why) => format!("{state}; storage not writable: {why}"),
+            None => state,
+        }
     }
 
     /// Carry out the core's effects and publish what changed.
@@ -215,10 +348,22 @@ impl Engine {
             self.publish(&view).await;
             self.shown = view;
         }
+        if self.notifier.enabled() {
+            let status = self.status_line();
+            if status != self.status {
+                self.notifier.status(&status);
+                self.status = status;
+            }
+        }
         for e in effects {
             let r = match e {
                 Effect::Backend(_) => continue,
                 Effect::MotionStarted { reason, profile } => {
+                    tracing::info!(
+                        reason = props::reason(reason).as_str(),
+                        profile = profile.as_deref().unwrap_or(""),
+                        "motion started"
+                    );
                     let p = props::profile_path_or_none(profile.as_deref());
                     match self.emitter(paths::ROOT) {
                         Ok(em) => {
@@ -232,17 +377,24 @@ impl Engine {
                         Err(e) => Err(e),
                     }
                 }
-                Effect::MotionFinished { reason, outcome } => match self.emitter(paths::ROOT) {
-                    Ok(em) => {
-                        Manager::motion_finished(
-                            &em,
-                            props::reason(reason).as_str(),
-                            props::outcome(outcome).as_str(),
-                        )
-                        .await
+                Effect::MotionFinished { reason, outcome } => {
+                    tracing::info!(
+                        reason = props::reason(reason).as_str(),
+                        outcome = props::outcome(outcome).as_str(),
+                        "motion finished"
+                    );
+                    match self.emitter(paths::ROOT) {
+                        Ok(em) => {
+                            Manager::motion_finished(
+                                &em,
+                                props::reason(reason).as_str(),
+                                props::outcome(outcome).as_str(),
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e),
                     }
-                    Err(e) => Err(e),
-                },
+                }
             };
             if let Err(e) = r {
                 tracing::warn!("could not emit a motion signal: {e}");

@@ -12,7 +12,7 @@ pub mod dbus;
 pub mod sim;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -44,6 +44,16 @@ enum Msg {
 pub struct Mock {
     tx: mpsc::UnboundedSender<Msg>,
     axes: Arc<[AxisConfig]>,
+    /// The simulation, shared with the task that runs it so that [`Backend::stop_all`] can
+    /// halt it at once, without a message and without awaiting (also from a panic hook).
+    state: Arc<Mutex<State>>,
+    feedback: FeedbackSender,
+}
+
+/// The simulation and when it last moved. Locked briefly, never across an `.await`.
+struct State {
+    sim: Sim,
+    last: Instant,
 }
 
 fn start(cfg: &Config, axes: &[AxisConfig], feedback: FeedbackSender) -> Result<Started, String> {
@@ -80,10 +90,16 @@ impl Mock {
     /// Run `sim` on the current tokio runtime.
     fn start(sim: Sim, axes: &[AxisConfig], feedback: FeedbackSender) -> Mock {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(sim, rx, feedback));
+        let state = Arc::new(Mutex::new(State {
+            sim,
+            last: Instant::now(),
+        }));
+        tokio::spawn(run(state.clone(), rx, feedback.clone()));
         Mock {
             tx,
             axes: axes.into(),
+            state,
+            feedback,
         }
     }
 
@@ -122,15 +138,48 @@ impl Backend for Mock {
         self.send(Msg::Command(cmd.clone()));
     }
 
+    /// Stops every simulated axis now, and says so on the log (one line per axis, with the
+    /// `axis` field): the tests watch for it.
+    fn stop_all(&self) {
+        // `try_lock`: a panic hook may call this while the panicking code holds the lock (on
+        // this very thread); waiting would never end. Poisoned is fine: `State` is plain data.
+        let mut state = match self.state.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                tracing::error!("mock: the simulation is locked; it ends with the process");
+                return;
+            }
+        };
+        let since = state.last.elapsed().as_secs_f64();
+        let stopped = state.sim.stop_all(since);
+        drop(state);
+        if stopped.is_empty() {
+            tracing::info!("mock: stop all: no axis was moving");
+        }
+        for fb in stopped {
+            if let Feedback::Position { axis, position } = &fb {
+                tracing::warn!(axis = %axis, position, "mock: axis stopped (stop all)");
+            }
+            let _ = self.feedback.send(fb);
+        }
+    }
+
     fn serve<'a>(&self, b: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
         dbus::serve(self.clone(), self.axes.clone(), b)
     }
 }
 
-async fn run(mut sim: Sim, mut rx: mpsc::UnboundedReceiver<Msg>, fb: FeedbackSender) {
-    let mut last = Instant::now();
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn run(state: Arc<Mutex<State>>, mut rx: mpsc::UnboundedReceiver<Msg>, fb: FeedbackSender) {
     loop {
-        let moving = sim.is_moving();
+        let (moving, last) = {
+            let s = lock(&state);
+            (s.sim.is_moving(), s.last)
+        };
         let msg = if moving {
             tokio::select! {
                 m = rx.recv() => m.map(Some),
@@ -141,17 +190,28 @@ async fn run(mut sim: Sim, mut rx: mpsc::UnboundedReceiver<Msg>, fb: FeedbackSen
         };
         let Some(msg) = msg else { return };
         let now = Instant::now();
-        let reports = match msg {
+        let reports = lock(&state).handle(msg, now);
+        for r in reports {
+            let _ = fb.send(r);
+        }
+    }
+}
+
+impl State {
+    /// A message, or a tick (`None`), at `now`.
+    fn handle(&mut self, msg: Option<Msg>, now: Instant) -> Vec<Feedback> {
+        let sim = &mut self.sim;
+        match msg {
             None => {
-                let dt = now.duration_since(last).as_secs_f64();
-                last = now;
+                let dt = now.duration_since(self.last).as_secs_f64();
+                self.last = now;
                 sim.step(dt)
             }
             Some(Msg::Command(cmd)) => {
-                if !moving {
-                    last = now;
+                if !sim.is_moving() {
+                    self.last = now;
                 }
-                let since = now.duration_since(last).as_secs_f64();
+                let since = now.duration_since(self.last).as_secs_f64();
                 sim.command(&cmd, since).into_iter().collect()
             }
             Some(Msg::SpeedFactor(f)) => {
@@ -165,9 +225,40 @@ async fn run(mut sim: Sim, mut rx: mpsc::UnboundedReceiver<Msg>, fb: FeedbackSen
             Some(Msg::SetPosition { axis, position }) => {
                 sim.set_position(&axis, position).into_iter().collect()
             }
-        };
-        for r in reports {
-            let _ = fb.send(r);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    /// `stop_all` halts the simulation itself, synchronously: no message, no task turn.
+    #[tokio::test(flavor = "current_thread")]
+    async fn stop_all_halts_the_simulation_at_once() {
+        let cfg = config::builtin().unwrap();
+        let (fb_tx, mut fb_rx) = mpsc::unbounded_channel();
+        let mock = Mock::start(Sim::new(&cfg.axes), &cfg.axes, fb_tx);
+        let seat = &cfg.axes[0];
+        mock.command(&BackendCommand::Move {
+            axis: seat.name.clone(),
+            target: seat.max,
+        });
+        // The first report on the way says it runs.
+        let Some(Feedback::Position { position, .. }) = fb_rx.recv().await else {
+            panic!("no report from the moving seat");
+        };
+        assert!(position > seat.initial);
+        mock.stop_all();
+        // Stopped before anything else ran: the state says so right away.
+        assert!(!lock(&mock.state).sim.is_moving());
+        let Some(Feedback::Position { position: at, .. }) = fb_rx.recv().await else {
+            panic!("no report of where the seat stopped");
+        };
+        assert!(at >= position && at < seat.max, "{at}");
+        // And nothing moves afterwards: over three ticks no report comes.
+        let quiet = tokio::time::timeout(TICK * 3, fb_rx.recv()).await;
+        assert!(quiet.is_err(), "the seat kept moving: {quiet:?}");
     }
 }

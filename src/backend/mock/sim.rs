@@ -87,6 +87,21 @@ impl Sim {
         }
     }
 
+    /// Stop every commanded axis at once, first accounting for `since_step` seconds of travel
+    /// since the last [`Sim::step`]; report where each one stopped.
+    pub fn stop_all(&mut self, since_step: f64) -> Vec<Feedback> {
+        let dt = since_step * self.factor;
+        self.axes
+            .iter_mut()
+            .filter(|a| a.target.is_some())
+            .map(|a| {
+                advance(a, dt);
+                a.target = None;
+                report(a)
+            })
+            .collect()
+    }
+
     /// Let `secs` pass: move every commanded axis and report each one that moved or arrived.
     pub fn step(&mut self, secs: f64) -> Vec<Feedback> {
         let dt = secs * self.factor;
@@ -185,5 +200,15 @@ mod tests {
         );
         assert!(sim.step(1.0).is_empty(), "a stalled axis reports nothing");
         assert_eq!(sim.running(), 1);
+        let stopped = sim.stop_all(0.5);
+        assert_eq!(sim.running(), 0);
+        assert_eq!(
+            stopped,
+            vec![Feedback::Position {
+                axis: seat.name.clone(),
+                position: seat.initial + 10.0,
+            }]
+        );
+        assert!(sim.step(1.0).is_empty(), "nothing moves after stop_all");
     }
 }
