@@ -324,6 +324,14 @@ async fn a_stale_profile_path_is_not_found_everywhere() {
         assert_eq!(err_name(p.name().await), NOT_FOUND);
         assert_eq!(err_name(p.set_name("Ben").await), NOT_FOUND);
         assert_eq!(err_name(p.positions().await), NOT_FOUND);
+        let props = zbus::fdo::PropertiesProxy::builder(&s.conn)
+            .destination(NAME)
+            .path(path.clone())
+            .build()
+            .await
+            .unwrap();
+        let iface = driverprofiled_api::interface::PROFILE.try_into().unwrap();
+        assert!(props.get_all(iface).await.unwrap().is_empty());
         assert_eq!(
             err_name(s.manager().await.select_profile(&path).await),
             NOT_FOUND

@@ -255,6 +255,11 @@ mod tests {
             10,
         );
         assert_eq!(c.view().axes[wheel].position, Some(42.0));
+        assert_eq!(
+            c.view().axes[wheel].target,
+            Some(42.0),
+            "it stands where it is"
+        );
         let r = c.request(Request::CreateProfile { name: "A".into() }, 20, st);
         assert_eq!(r, Ok(Reply::Created("1".into())));
         assert_eq!(c.store().profiles[0].positions["wheel_tilt"], 42.0);

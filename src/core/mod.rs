@@ -479,7 +479,9 @@ impl Core {
                 if !position.is_finite() {
                     return;
                 }
-                self.axes.get_mut(i).position = Some(position);
+                let a = self.axes.get_mut(i);
+                a.position = Some(position);
+                a.target.get_or_insert(position);
                 self.axes.publish(i, now);
                 if self.motion.involves(i) {
                     tracing::info!("{axis} moved by hand during a motion: the occupant wins");

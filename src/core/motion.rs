@@ -148,6 +148,8 @@ impl Motion {
         let slot = self.running_slot(i);
         let a = cx.axes.get_mut(i);
         a.position = Some(position);
+        // The first report of an axis not known at start: it stands where it is.
+        a.target.get_or_insert(position);
         if slot.is_some() && (position - a.progress_pos).abs() > tol / 10.0 {
             a.progress_at = now;
             a.progress_pos = position;

@@ -136,7 +136,10 @@ impl Store {
             )));
         }
         let id = self.next_id.to_string();
-        self.next_id += 1;
+        self.next_id = self
+            .next_id
+            .checked_add(1)
+            .ok_or_else(|| Error::LimitReached("no profile ids are left".into()))?;
         self.profiles.push(Profile {
             id: id.clone(),
             name,

@@ -150,7 +150,7 @@ pub async fn connect(
     // restart: a client may hold a path from before it).
     let next_id = core.store().next_id;
     let tombstones: VecDeque<String> = (next_id
-        .saturating_sub(objects::MAX_TOMBSTONES as u64)
+        .saturating_sub(objects::TOMBSTONES_AT_START as u64)
         .max(1)..next_id)
         .map(|n| n.to_string())
         .filter(|id| view.profile(id).is_none())

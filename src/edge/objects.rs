@@ -1,8 +1,9 @@
 //! `org.freedesktop.DBus.ObjectManager`, served from the view rather than from zbus's object
-//! tree. A deleted profile's object stays exported as a *tombstone* for a while, so that a
-//! client holding its path gets `org.driverprofiled1.Error.NotFound` from every method and
-//! property (not `UnknownObject`, which would read like a broken daemon); zbus's own object
-//! manager would list the tombstones, this one lists only what exists.
+//! tree. A deleted profile's object stays exported as a *tombstone* (kept by the engine in
+//! `mod.rs`), so that a client holding its path gets `org.driverprofiled1.Error.NotFound` from
+//! its methods and `Properties.Get`/`Set` (not `UnknownObject`, which reads like a broken
+//! daemon; `GetAll` returns an empty dict, as zbus leaves out properties that fail). zbus's own
+//! object manager would list the tombstones; this one lists only what exists.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -19,8 +20,12 @@ use super::to_variant;
 use crate::config::Config;
 use crate::core::view::View;
 
-/// Most tombstones kept: the most recently deleted profiles (ids are never reused).
-pub const MAX_TOMBSTONES: usize = 64;
+/// Tombstones recreated at start: the most recently deleted ids (ids are never reused).
+pub const TOMBSTONES_AT_START: usize = 64;
+/// Most tombstones kept while running. Past this (a thousand deletions in one run) the oldest
+/// is dropped, and zbus then sends a second `InterfacesRemoved` for it: it cannot unexport an
+/// object below an object manager silently.
+pub const MAX_TOMBSTONES: usize = 1024;
 
 pub struct ObjectManager {
     pub shared: Shared,
