@@ -12,10 +12,11 @@ use zbus::Variant;
 
 const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
 /// The default config with short timings: stale after 1 s, dwell 0.3 s.
-fn test_config() -> String {
-    include_str!("../config/driverprofiled.toml")
-        .replacen("expire_s = 2.0", "expire_s = 1.0", 1)
-        .replacen("dwell_s = 0.4", "dwell_s = 0.3", 1)
+fn key_config() -> String {
+    test_config(&[
+        ("expire_s = 2.0", "expire_s = 1.0"),
+        ("dwell_s = 0.4", "dwell_s = 0.3"),
+    ])
 }
 
 /// Every NearestKey value in the PropertiesChanged signals received so far (non-blocking).
@@ -58,7 +59,7 @@ async fn await_nearest(s: &Setup, stream: &mut zbus::MessageStream, want: &str) 
 
 #[tokio::test]
 async fn one_driver_walking_up_is_recalled_before_the_door_opens() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     let anna = driver(&s, "Anna", "anna-phone", 200.0).await;
     s.park().await;
     let m = s.manager().await;
@@ -78,10 +79,7 @@ async fn one_driver_walking_up_is_recalled_before_the_door_opens() {
     assert!(!s.vehicle().await.driver_door_open().await.unwrap());
     assert_eq!(s.vehicle().await.nearest_key().await.unwrap(), "anna-phone");
     assert_eq!(m.active_profile().await.unwrap(), anna);
-    assert_eq!(
-        s.actuator("seat_position").await.position().await.unwrap(),
-        200.0
-    );
+    assert_position(&s, "seat_position", 200.0).await;
     assert_eq!(
         s.actuator("wheel_tilt").await.position().await.unwrap(),
         50.0
@@ -90,7 +88,7 @@ async fn one_driver_walking_up_is_recalled_before_the_door_opens() {
 
 #[tokio::test]
 async fn driver_at_driver_door_beats_passenger_at_passenger_door() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     let anna = driver(&s, "Anna", "anna", 200.0).await;
     driver(&s, "Ben", "ben", 60.0).await;
     s.park().await;
@@ -119,7 +117,7 @@ async fn driver_at_driver_door_beats_passenger_at_passenger_door() {
 
 #[tokio::test]
 async fn the_nearer_of_two_keys_wins_without_flip_flop() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     let anna = driver(&s, "Anna", "anna", 200.0).await;
     driver(&s, "Ben", "ben", 60.0).await;
     s.park().await;
@@ -156,7 +154,7 @@ async fn the_nearer_of_two_keys_wins_without_flip_flop() {
 
 #[tokio::test]
 async fn a_one_off_outlier_does_not_switch() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     driver(&s, "Anna", "anna", 200.0).await;
     driver(&s, "Ben", "ben", 60.0).await;
     s.park().await;
@@ -189,7 +187,7 @@ async fn a_one_off_outlier_does_not_switch() {
 
 #[tokio::test]
 async fn a_silent_key_expires() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     driver(&s, "Anna", "anna", 200.0).await;
     let mut changes = nearest_stream(&s).await;
     stand(&s, &[("anna", (-1.6, 1.0))], 6).await;
@@ -200,7 +198,7 @@ async fn a_silent_key_expires() {
 
 #[tokio::test]
 async fn selection_locks_when_the_door_opens() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     driver(&s, "Anna", "anna", 200.0).await;
     driver(&s, "Ben", "ben", 60.0).await;
     let mut changes = nearest_stream(&s).await;
@@ -227,7 +225,7 @@ async fn selection_locks_when_the_door_opens() {
 
 #[tokio::test]
 async fn a_late_key_and_a_seated_driver_change_nothing() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     let anna = driver(&s, "Anna", "anna", 200.0).await;
     driver(&s, "Ben", "ben", 60.0).await;
     s.park().await;
@@ -250,7 +248,7 @@ async fn a_late_key_and_a_seated_driver_change_nothing() {
 
 #[tokio::test]
 async fn locked_doors_hold_the_recall_until_unlocked() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     let anna = driver(&s, "Anna", "anna", 200.0).await;
     s.park().await;
     s.signals(&[("doors_locked", Variant::from(true))])
@@ -280,7 +278,7 @@ async fn locked_doors_hold_the_recall_until_unlocked() {
 
 #[tokio::test]
 async fn pre_adjust_off_waits_for_the_door() {
-    let cfg = test_config().replacen("pre_adjust = true", "pre_adjust = false", 1);
+    let cfg = key_config().replacen("pre_adjust = true", "pre_adjust = false", 1);
     let (s, _d) = setup(&cfg).await;
     let anna = driver(&s, "Anna", "anna", 200.0).await;
     s.park().await;
@@ -304,7 +302,7 @@ async fn pre_adjust_off_waits_for_the_door() {
 
 #[tokio::test]
 async fn an_active_profile_already_in_place_does_not_move() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     let anna = driver(&s, "Anna", "anna", 200.0).await;
     s.park().await;
     let m = s.manager().await;
@@ -324,7 +322,7 @@ async fn an_active_profile_already_in_place_does_not_move() {
 
 #[tokio::test]
 async fn unbound_keys_are_ignored() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     driver(&s, "Anna", "anna", 200.0).await;
     s.park().await;
     let m = s.manager().await;
@@ -337,7 +335,7 @@ async fn unbound_keys_are_ignored() {
 
 #[tokio::test]
 async fn bad_readings_reject_the_whole_batch() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     driver(&s, "Anna", "anna", 200.0).await;
     let good = || readings("anna", -1.5, 0.5);
     let with = |extra: (String, String, f64)| {
@@ -378,7 +376,7 @@ async fn bad_readings_reject_the_whole_batch() {
 
 #[tokio::test]
 async fn a_seated_driver_is_never_overridden() {
-    let (s, _d) = setup(&test_config()).await;
+    let (s, _d) = setup(&key_config()).await;
     let anna = driver(&s, "Anna", "anna", 200.0).await;
     driver(&s, "Ben", "ben", 60.0).await;
     s.park().await;
@@ -419,8 +417,5 @@ async fn a_seated_driver_is_never_overridden() {
         "a motion started"
     );
     assert_eq!(m.active_profile().await.unwrap(), anna);
-    assert_eq!(
-        s.actuator("seat_position").await.position().await.unwrap(),
-        200.0
-    );
+    assert_position(&s, "seat_position", 200.0).await;
 }
