@@ -1,4 +1,7 @@
-//! Recall and manual motion over the real bus with the mock actuators.
+//! Recall and manual motion over the real bus with the mock actuators: each way into the
+//! engine (methods, signals, the mock's hand and fault injection) and each way out (commands
+//! to the backend, properties and signals, error names). The engine's rules themselves are
+//! scenario-tested on the core's fake clock in `src/core/tests.rs`.
 
 mod common;
 
@@ -6,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use common::*;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use zbus::Variant;
 
 const INTERLOCKED: &str = ErrorName::Interlocked.as_str();
@@ -324,4 +327,103 @@ async fn position_signals_are_throttled_to_about_10_per_second() {
         values.windows(2).all(|w| w[0] < w[1]),
         "not monotonic: {values:?}"
     );
+}
+
+#[tokio::test]
+async fn an_axis_over_its_duty_limit_is_stopped_and_refused() {
+    let cfg = test_config(&[("duty_limit_s = 120", "duty_limit_s = 0.6")]);
+    let (s, _d) = setup(&cfg).await;
+    s.mock().await.set_speed_factor(1.0).await.unwrap();
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    let seat = s.actuator("seat_position").await;
+    // 130 mm at 25 mm/s: 5.2 s of running, far over the 0.6 s limit.
+    seat.move_to(0.0).await.unwrap();
+    assert_eq!(finished(&mut fin).await, ("manual".into(), "fault".into()));
+    let fault = seat.fault().await.unwrap();
+    assert!(fault.starts_with("duty limit"), "{fault}");
+    assert_eq!(
+        err_name(seat.move_to(10.0).await),
+        ErrorName::DutyLimit.as_str()
+    );
+    let anna = m.create_profile("Anna").await.unwrap();
+    s.profile(&anna)
+        .await
+        .set_positions([("seat_position", 40.0)].into_iter().collect())
+        .await
+        .unwrap();
+    assert_eq!(
+        err_name(m.select_profile(&anna).await),
+        ErrorName::DutyLimit.as_str()
+    );
+    assert_eq!(
+        m.active_profile().await.unwrap().as_str(),
+        "/",
+        "a refused recall changed the active profile"
+    );
+}
+
+#[tokio::test]
+async fn a_full_recall_never_runs_more_motors_than_the_budget() {
+    let (s, _d) = setup(&test_config(&[])).await;
+    s.mock().await.set_speed_factor(20.0).await.unwrap();
+    let m = s.manager().await;
+    let p = m.create_profile("Anna").await.unwrap();
+    let targets: HashMap<&str, f64> = [
+        ("seat_position", 200.0),
+        ("seat_height", 60.0),
+        ("seat_tilt", 12.0),
+        ("backrest_recline", 40.0),
+        ("headrest_height", 70.0),
+        ("headrest_angle", 15.0),
+        ("wheel_tilt", 90.0),
+        ("wheel_extension", 10.0),
+    ]
+    .into_iter()
+    .collect();
+    s.profile(&p)
+        .await
+        .set_positions(targets.clone())
+        .await
+        .unwrap();
+    s.park().await;
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface("org.freedesktop.DBus.Properties")
+        .member("PropertiesChanged")
+        .path_namespace(driverprofiled_api::path::ACTUATORS)
+        .build()
+        .unwrap();
+    let mut props = zbus::MessageStream::for_match_rule(rule, &s.conn, None)
+        .await
+        .unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&p).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "completed".into())
+    );
+    // Every Moving change was emitted before MotionFinished: replay them in order.
+    let mut moving: HashMap<String, bool> = HashMap::new();
+    let (mut most, mut changes) = (0, 0);
+    while let Some(Some(Ok(msg))) = props.next().now_or_never() {
+        let path = msg
+            .header()
+            .path()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let (_, changed, _): (String, HashMap<String, zbus::OwnedVariant>, Vec<String>) =
+            msg.body().deserialize().unwrap();
+        if let Some(v) = changed.get("Moving") {
+            moving.insert(path, bool::try_from(v).unwrap());
+            most = most.max(moving.values().filter(|m| **m).count());
+            changes += 1;
+        }
+    }
+    assert!(changes >= 16, "saw {changes} Moving changes");
+    assert_eq!(most, 2, "at most 2 motors at once, and the budget is used");
+    for (axis, want) in targets {
+        assert_position(&s, axis, want).await;
+    }
 }

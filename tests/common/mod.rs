@@ -432,26 +432,6 @@ pub async fn report(s: &Setup, r: Vec<(String, String, f64)>) -> zbus::Result<()
 /// A point in the car frame (metres).
 pub type Point = (f64, f64);
 
-/// Walk each (key, from, to) in `n` steps of 100 ms, reporting every key at every step.
-pub async fn walk(s: &Setup, people: &[(&str, Point, Point)], n: usize) {
-    let mut tick = tokio::time::interval(STEP);
-    for i in 0..=n {
-        tick.tick().await;
-        let f = i as f64 / n as f64;
-        let mut r = Vec::new();
-        for (key, (x0, y0), (x1, y1)) in people {
-            r.extend(readings(key, x0 + (x1 - x0) * f, y0 + (y1 - y0) * f));
-        }
-        report(s, r).await.unwrap();
-    }
-}
-
-/// Keep reporting people standing still for `n` steps.
-pub async fn stand(s: &Setup, people: &[(&str, Point)], n: usize) {
-    let moving: Vec<_> = people.iter().map(|(k, p)| (*k, *p, *p)).collect();
-    walk(s, &moving, n).await;
-}
-
 /// Report `key` standing at `at` every [`STEP`] until `Vehicle.NearestKey` (awaited through
 /// its PropertiesChanged signal) is `key`; returns how many reports it took. However late the
 /// reports come, this ends as soon as the daemon has seen enough of them.
