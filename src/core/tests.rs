@@ -676,6 +676,7 @@ impl Harness {
         if let Some(state) = self.disk.easy_exit.clone() {
             self.core.resume_easy_exit(state);
         }
+        self.pump();
     }
 
     /// Carry out and record what the core did.
