@@ -9,7 +9,7 @@ use common::*;
 
 #[tokio::test]
 async fn store_and_active_profile_survive_restart_without_moving() {
-    let mut s = Setup::new().await;
+    let (mut s, d) = setup(&test_config(&[])).await;
     let m = s.manager().await;
     let anna = m.create_profile("Anna").await.unwrap();
     let ben = m.create_profile("Ben").await.unwrap();
@@ -28,7 +28,8 @@ async fn store_and_active_profile_survive_restart_without_moving() {
 
     let status = s.stop_daemon();
     assert_eq!(status.code(), Some(0), "SIGTERM must exit 0");
-    s.restart_daemon(&[]).await;
+    let cfg = d.path().join("config.toml");
+    s.restart_daemon(&["--config", cfg.to_str().unwrap()]).await;
 
     let m = s.manager().await;
     assert_eq!(m.profiles().await.unwrap(), vec![anna.clone()]);
@@ -167,8 +168,6 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-const DEFAULT_CONFIG: &str = include_str!("../config/driverprofiled.toml");
-
 #[test]
 fn invalid_config_exits_78_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
@@ -280,7 +279,7 @@ fn context_switches(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn idle_daemon_does_not_wake_up() {
-    let s = Setup::new().await;
+    let (s, _d) = setup(&test_config(&[])).await;
     let m = s.manager().await;
     s.park().await;
     s.mock().await.set_speed_factor(50.0).await.unwrap();
@@ -314,4 +313,30 @@ async fn idle_daemon_does_not_wake_up() {
         "the idle daemon woke up {} times in 3 s",
         after - before
     );
+}
+
+#[test]
+fn the_test_config_has_generous_stall_times_and_is_otherwise_the_default() {
+    let parse = |text: &str| driverprofiled::config::parse("test.toml", text).unwrap();
+    let shipped = parse(DEFAULT_CONFIG);
+    let relaxed = parse(&test_config(&[]));
+    assert_eq!(relaxed.motion_timeout_ms, TEST_TIMEOUT_S * 1000);
+    assert!(relaxed.axes.iter().all(|a| a.stall_ms == TEST_STALL_MS));
+    // Nothing else differs.
+    let mut back = relaxed.clone();
+    back.motion_timeout_ms = shipped.motion_timeout_ms;
+    for (a, s) in back.axes.iter_mut().zip(&shipped.axes) {
+        a.stall_ms = s.stall_ms;
+    }
+    assert_eq!(back, shipped);
+    // One axis' stall time, for a stall test.
+    let one = parse(&set_stall_ms(&test_config(&[]), Some("seat_height"), 1000));
+    for a in &one.axes {
+        let want = if a.name == "seat_height" {
+            1000
+        } else {
+            TEST_STALL_MS
+        };
+        assert_eq!(a.stall_ms, want, "{}", a.name);
+    }
 }

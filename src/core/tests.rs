@@ -653,3 +653,1289 @@ mod property {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Scenarios on the fake clock: a core, the shared simulator as its backend, and time that
+// passes only when the test says so. What the real-bus tests need wall-clock seconds for
+// (walks paced at 100 ms, motors at their speeds) runs here in microseconds, exactly the same
+// way on a loaded machine as on an idle one.
+
+/// A motion the core announced.
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Started(Reason, Option<String>),
+    Finished(Reason, Outcome),
+}
+use Ev::{Finished, Started};
+
+/// The fake clock advances in steps this long; the simulator reports every step.
+const STEP_MS: Millis = 10;
+/// Key readings come this often in walks (as on the real bus).
+const WALK_MS: Millis = 100;
+
+/// Storage that keeps what the core saves, as the daemon's state dir would.
+#[derive(Debug, Default)]
+struct Disk {
+    store: Option<Store>,
+    easy_exit: Option<EasyExitState>,
+}
+
+impl Storage for Disk {
+    fn save(&mut self, store: &Store) -> Result<(), String> {
+        self.store = Some(store.clone());
+        Ok(())
+    }
+
+    fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), String> {
+        self.easy_exit = Some(state.clone());
+        Ok(())
+    }
+}
+
+struct Harness {
+    cfg: Arc<Config>,
+    core: Core,
+    sim: Sim,
+    disk: Disk,
+    now: Millis,
+    /// Motions announced since the last [`Harness::events`].
+    events: Vec<Ev>,
+    /// Axes commanded to move since the last [`Harness::moved`].
+    moves: Vec<String>,
+    /// Axes commanded to stop since the last [`Harness::stopped`].
+    stops: Vec<String>,
+    /// Every change of the selected key since the last [`Harness::selections`].
+    selections: Vec<Option<String>>,
+    selected: Option<String>,
+}
+
+impl Harness {
+    /// The default config, every axis at its initial position, the clock at 0.
+    fn new() -> Harness {
+        Harness::with(config::builtin().unwrap())
+    }
+
+    fn with(cfg: Config) -> Harness {
+        let cfg = Arc::new(cfg);
+        Harness {
+            core: core_with(cfg.clone()),
+            sim: Sim::new(&cfg),
+            cfg,
+            disk: Disk::default(),
+            now: 0,
+            events: Vec::new(),
+            moves: Vec::new(),
+            stops: Vec::new(),
+            selections: Vec::new(),
+            selected: None,
+        }
+    }
+
+    /// Stop the daemon and start it again on what was saved: a new core, the motors where
+    /// they are, the easy-exit state taken up.
+    fn restart(&mut self) {
+        let known = self
+            .sim
+            .0
+            .positions()
+            .map(|(a, p)| (a.to_string(), p))
+            .collect();
+        let store = self.disk.store.clone().unwrap_or_default();
+        self.core = Core::new(self.cfg.clone(), store, &known, "sim".into(), "test".into());
+        if let Some(state) = self.disk.easy_exit.clone() {
+            self.core.resume_easy_exit(state);
+        }
+        self.pump();
+    }
+
+    /// Carry out and record what the core did.
+    fn pump(&mut self) {
+        let fx = self.core.take_effects();
+        self.sim.apply(&fx);
+        for e in fx {
+            match e {
+                Effect::MotionStarted { reason, profile } => {
+                    self.events.push(Started(reason, profile))
+                }
+                Effect::MotionFinished { reason, outcome } => {
+                    self.events.push(Finished(reason, outcome))
+                }
+                Effect::Backend(BackendCommand::Move { axis, .. }) => self.moves.push(axis),
+                Effect::Backend(BackendCommand::Stop { axis }) => self.stops.push(axis),
+            }
+        }
+        let selected = self.core.nearest_key().map(str::to_string);
+        if selected != self.selected {
+            self.selected.clone_from(&selected);
+            self.selections.push(selected);
+        }
+    }
+
+    fn request(&mut self, r: Request) -> Result<Reply, Error> {
+        let out = self.core.request(r, self.now, &mut self.disk);
+        self.pump();
+        out
+    }
+
+    fn signals(&mut self, s: &[Signal]) {
+        assert_eq!(
+            self.request(Request::UpdateSignals(s.to_vec())),
+            Ok(Reply::Done)
+        );
+    }
+
+    /// Gear P at standstill.
+    fn park(&mut self) {
+        self.signals(&[Signal::Gear(Gear::P), Signal::SpeedKmh(0.0)]);
+    }
+
+    /// A profile at the current positions but for `positions`, with `keys` bound.
+    fn profile(&mut self, name: &str, positions: &[(&str, f64)], keys: &[&str]) -> String {
+        let Ok(Reply::Created(id)) = self.request(Request::CreateProfile { name: name.into() })
+        else {
+            panic!("cannot create {name}");
+        };
+        let positions = positions.iter().map(|(a, p)| (a.to_string(), *p)).collect();
+        self.request(Request::SetPositions {
+            id: id.clone(),
+            positions,
+        })
+        .unwrap();
+        for k in keys {
+            self.request(Request::BindKey {
+                id: id.clone(),
+                key: k.to_string(),
+            })
+            .unwrap();
+        }
+        id
+    }
+
+    /// A driver with one key: the seat at `seat`, the wheel tilted to a quarter of that.
+    fn driver(&mut self, name: &str, key: &str, seat: f64) -> String {
+        self.profile(
+            name,
+            &[("seat_position", seat), ("wheel_tilt", seat / 4.0)],
+            &[key],
+        )
+    }
+
+    fn select(&mut self, id: &str) -> Result<Reply, Error> {
+        self.request(Request::SelectProfile { id: id.into() })
+    }
+
+    fn move_to(&mut self, axis: &str, target: f64) -> Result<Reply, Error> {
+        self.request(Request::MoveTo {
+            axis: axis.into(),
+            target,
+        })
+    }
+
+    /// Let `ms` pass: the motors move, the core's deadlines fire when due.
+    fn advance(&mut self, ms: Millis) {
+        let end = self.now + ms;
+        while self.now < end {
+            let dt = STEP_MS.min(end - self.now);
+            self.now += dt;
+            self.sim.step(&mut self.core, self.now, dt);
+            if self.core.next_deadline().is_some_and(|d| d <= self.now) {
+                self.core.tick(self.now, &mut self.disk);
+                let next = self.core.next_deadline();
+                assert!(
+                    next.is_none_or(|d| d > self.now),
+                    "deadline {next:?} left in the past at {}",
+                    self.now
+                );
+            }
+            self.pump();
+        }
+    }
+
+    /// Let time pass until `done` holds (at most ten simulated minutes).
+    fn advance_until(&mut self, what: &str, done: impl Fn(&Harness) -> bool) {
+        let limit = self.now + 600_000;
+        while !done(self) {
+            assert!(self.now < limit, "never {what}");
+            self.advance(STEP_MS);
+        }
+    }
+
+    /// Let the running motion finish.
+    fn settle(&mut self) {
+        self.advance_until("idle", |h| !h.core.is_moving());
+    }
+
+    /// The motions announced since the last call.
+    fn events(&mut self) -> Vec<Ev> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// The axes commanded to move since the last call.
+    fn moved(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.moves)
+    }
+
+    /// The axes commanded to stop since the last call.
+    fn stopped(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.stops)
+    }
+
+    /// Every change of the selected key since the last call.
+    fn selections(&mut self) -> Vec<Option<String>> {
+        std::mem::take(&mut self.selections)
+    }
+
+    /// Where the motor of `axis` is.
+    fn at(&self, axis: &str) -> f64 {
+        self.sim.0.position(axis).unwrap()
+    }
+
+    /// What the core shows of `axis`.
+    fn shown(&self, axis: &str) -> AxisView {
+        shown(&self.core, axis)
+    }
+
+    /// The motor of `axis` is within the axis tolerance of `want`, and the core shows it
+    /// where it is.
+    #[track_caller]
+    fn assert_at(&self, axis: &str, want: f64) {
+        let tol = self.cfg.axes[self.core.axes.index(axis).unwrap()].tolerance;
+        let p = self.at(axis);
+        assert!(
+            (p - want).abs() <= tol,
+            "{axis} at {p}, not within {tol} of {want}"
+        );
+        assert_eq!(self.shown(axis).position, Some(p), "{axis} shown");
+    }
+
+    fn active(&self) -> Option<String> {
+        self.core.store().active.clone()
+    }
+
+    fn easy_exit_active(&self) -> bool {
+        self.core.view().easy_exit_active
+    }
+}
+
+// Key ranging: people walking or standing around the car, every key reported every 100 ms.
+
+/// A point in the car frame (metres: x to the passenger side, y forward).
+type Point = (f64, f64);
+
+/// Anchor positions, in the config's order.
+const ANCHORS: [(&str, Point); 4] = [
+    ("driver_door", (-0.9, 0.0)),
+    ("passenger_door", (0.9, 0.0)),
+    ("rear", (0.0, -2.5)),
+    ("cabin", (0.0, 0.0)),
+];
+
+/// Readings of `key` standing at `p`.
+fn readings(key: &str, p: Point) -> Vec<(String, String, f64)> {
+    ANCHORS
+        .iter()
+        .map(|(a, (x, y))| {
+            let d = ((p.0 - x).powi(2) + (p.1 - y).powi(2)).sqrt();
+            (key.to_string(), a.to_string(), d)
+        })
+        .collect()
+}
+
+/// The default config with the short key timings the scenarios use: stale after 1 s,
+/// dwell 0.3 s.
+fn key_config() -> Config {
+    let mut cfg = config::builtin().unwrap();
+    cfg.keys.expire_ms = 1000;
+    cfg.keys.dwell_ms = 300;
+    cfg
+}
+
+impl Harness {
+    fn report(&mut self, r: Vec<(String, String, f64)>) -> Result<Reply, Error> {
+        self.request(Request::ReportRanges(r))
+    }
+
+    /// Walk each (key, from, to) in `n` steps: every 100 ms, every key is reported where it
+    /// has got to; the last report is at the end point, now.
+    fn walk(&mut self, people: &[(&str, Point, Point)], n: usize) {
+        for i in 0..=n {
+            self.advance(WALK_MS);
+            let f = if n == 0 { 1.0 } else { i as f64 / n as f64 };
+            let mut r = Vec::new();
+            for (key, (x0, y0), (x1, y1)) in people {
+                r.extend(readings(key, (x0 + (x1 - x0) * f, y0 + (y1 - y0) * f)));
+            }
+            self.report(r).unwrap();
+        }
+    }
+
+    /// People standing still for `n` steps.
+    fn stand(&mut self, people: &[(&str, Point)], n: usize) {
+        let still: Vec<_> = people.iter().map(|(k, p)| (*k, *p, *p)).collect();
+        self.walk(&still, n);
+    }
+
+    /// People standing still while the motion runs.
+    fn stand_until_idle(&mut self, people: &[(&str, Point)]) {
+        let limit = self.now + 600_000;
+        while self.core.is_moving() {
+            assert!(self.now < limit, "never idle");
+            self.stand(people, 0);
+        }
+    }
+
+    fn nearest(&self) -> Option<&str> {
+        self.core.nearest_key()
+    }
+}
+
+fn some(key: &str) -> Option<String> {
+    Some(key.to_string())
+}
+
+#[test]
+fn a_driver_walking_up_is_recalled_before_the_door_opens() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna-phone", 200.0);
+    h.park();
+    // From 8 m ahead-left to the driver's door handle.
+    h.walk(&[("anna-phone", (-4.0, 7.0), (-1.3, 0.0))], 25);
+    assert_eq!(h.selections(), [some("anna-phone")]);
+    assert_eq!(
+        h.events(),
+        [Started(Reason::KeyApproach, Some(anna.clone()))],
+        "the recall starts while she walks"
+    );
+    h.stand_until_idle(&[("anna-phone", (-1.3, 0.0))]);
+    assert_eq!(
+        h.events(),
+        [Finished(Reason::KeyApproach, Outcome::Completed)]
+    );
+    // The door was never opened: all of this happened before.
+    assert!(!h.core.vehicle().driver_door_open);
+    assert_eq!(h.nearest(), Some("anna-phone"));
+    assert_eq!(h.active(), Some(anna));
+    h.assert_at("seat_position", 200.0);
+    assert_eq!(h.at("wheel_tilt"), 50.0, "already where her profile has it");
+    assert_eq!(h.moved(), ["seat_position"]);
+}
+
+#[test]
+fn driver_at_driver_door_beats_passenger_at_passenger_door() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna", 200.0);
+    h.driver("Ben", "ben", 60.0);
+    h.park();
+    h.walk(
+        &[
+            ("anna", (-5.0, 6.0), (-1.3, 0.0)),
+            ("ben", (5.0, 6.0), (1.3, 0.0)),
+        ],
+        25,
+    );
+    h.stand_until_idle(&[("anna", (-1.3, 0.0)), ("ben", (1.3, 0.0))]);
+    assert_eq!(h.selections(), [some("anna")], "Ben was never selected");
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::KeyApproach, Some(anna.clone())),
+            Finished(Reason::KeyApproach, Outcome::Completed)
+        ],
+        "Ben's key never caused a motion"
+    );
+    assert_eq!(h.active(), Some(anna));
+}
+
+#[test]
+fn the_nearer_of_two_keys_wins_without_flip_flop() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna", 200.0);
+    h.driver("Ben", "ben", 60.0);
+    h.park();
+    // Both walk to the driver's door, Anna 2 m ahead of Ben.
+    h.walk(
+        &[
+            ("anna", (-1.3, 6.0), (-1.3, 1.0)),
+            ("ben", (-1.3, 8.0), (-1.3, 3.0)),
+        ],
+        20,
+    );
+    assert_eq!(h.selections(), [some("anna")]);
+    assert_eq!(
+        h.events(),
+        [Started(Reason::KeyApproach, Some(anna.clone()))]
+    );
+    // Ben steps up beside her, 0.3 m nearer: within the hysteresis, nothing changes.
+    h.stand(&[("anna", (-1.3, 1.0)), ("ben", (-1.2, 0.7))], 15);
+    h.stand_until_idle(&[("anna", (-1.3, 1.0)), ("ben", (-1.2, 0.7))]);
+    assert_eq!(h.selections(), [], "the selection flipped");
+    assert_eq!(
+        h.events(),
+        [Finished(Reason::KeyApproach, Outcome::Completed)],
+        "a second motion started"
+    );
+    assert_eq!(h.nearest(), Some("anna"));
+    assert_eq!(h.active(), Some(anna));
+}
+
+#[test]
+fn a_one_off_outlier_does_not_switch() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna", 200.0);
+    h.driver("Ben", "ben", 60.0);
+    h.park();
+    h.stand(&[("anna", (-1.6, 1.0))], 8);
+    assert_eq!(h.selections(), [some("anna")]);
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(anna))]);
+    // Ben is 8 m away; one reflection puts him at 0.3 m from the driver's door, and then
+    // that anchor drops out for 0.5 s (longer than the dwell), so a filter that trusted the
+    // latest reading would switch to Ben.
+    for i in 0..15 {
+        h.advance(WALK_MS);
+        let mut r = readings("anna", (-1.6, 1.0));
+        let mut b = readings("ben", (4.0, 8.0));
+        match i {
+            5 => b[0].2 = 0.3,
+            6..=10 => {
+                b.remove(0);
+            }
+            _ => {}
+        }
+        r.extend(b);
+        h.report(r).unwrap();
+    }
+    assert_eq!(h.selections(), []);
+    assert_eq!(h.nearest(), Some("anna"));
+    let events = h.events();
+    assert!(
+        !events.iter().any(|e| matches!(e, Started(..))),
+        "a second motion: {events:?}"
+    );
+}
+
+#[test]
+fn a_silent_key_expires_exactly_after_expire_s() {
+    let mut h = Harness::with(key_config());
+    h.driver("Anna", "anna", 200.0);
+    h.stand(&[("anna", (-1.6, 1.0))], 6);
+    assert_eq!(h.selections(), [some("anna")]);
+    // No more readings: a dropout shorter than expire_s (1 s) changes nothing...
+    h.advance(990);
+    assert_eq!(h.nearest(), Some("anna"));
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(h.now + 10),
+        "the expiry is timed"
+    );
+    // ... and then the key is gone, with no reading or request to notice it.
+    h.advance(10);
+    assert_eq!(h.selections(), [None]);
+    assert_eq!(h.core.next_deadline(), None, "nothing left to wait for");
+}
+
+#[test]
+fn selection_locks_when_the_door_opens() {
+    let mut h = Harness::with(key_config());
+    h.driver("Anna", "anna", 200.0);
+    h.driver("Ben", "ben", 60.0);
+    h.stand(&[("anna", (-2.5, 1.0))], 6);
+    assert_eq!(h.selections(), [some("anna")]);
+    h.signals(&[Signal::DriverDoorOpen(true)]);
+    // Ben walks right up to the handle: far nearer than Anna, but the selection is locked.
+    h.walk(
+        &[
+            ("anna", (-2.5, 1.0), (-2.5, 1.0)),
+            ("ben", (-3.0, 4.0), (-1.1, 0.0)),
+        ],
+        15,
+    );
+    assert_eq!(h.selections(), []);
+    assert_eq!(h.nearest(), Some("anna"));
+}
+
+#[test]
+fn a_late_key_and_a_seated_driver_change_nothing() {
+    let mut h = Harness::with(key_config());
+    h.driver("Anna", "anna", 200.0);
+    h.driver("Ben", "ben", 60.0);
+    h.park();
+    // Anna is in the car already (seat occupied, door closed) before any key was seen.
+    h.signals(&[Signal::DriverSeatOccupied(true)]);
+    h.walk(&[("ben", (-3.0, 5.0), (-1.2, 0.0))], 15);
+    h.stand(&[("ben", (-1.2, 0.0))], 6);
+    assert_eq!(h.selections(), []);
+    assert_eq!(h.events(), [], "a motion started");
+    assert_eq!(h.active(), None);
+}
+
+#[test]
+fn locked_doors_hold_the_key_recall_until_unlocked() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna", 200.0);
+    h.park();
+    h.signals(&[Signal::DoorsLocked(true)]);
+    h.stand(&[("anna", (-1.5, 0.5))], 8);
+    assert_eq!(h.selections(), [some("anna")]);
+    // Selected, but the doors are locked: nothing moves.
+    h.stand(&[("anna", (-1.5, 0.5))], 4);
+    assert_eq!(h.events(), [], "moved while locked");
+    assert_eq!(h.active(), None);
+    // Unlocking while the same key is selected lets the recall happen then.
+    h.signals(&[Signal::DoorsLocked(false)]);
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(anna))]);
+}
+
+#[test]
+fn pre_adjust_off_waits_for_the_door() {
+    let mut cfg = key_config();
+    cfg.keys.pre_adjust = false;
+    let mut h = Harness::with(cfg);
+    let anna = h.driver("Anna", "anna", 200.0);
+    h.park();
+    h.stand(&[("anna", (-1.5, 0.5))], 8);
+    assert_eq!(h.selections(), [some("anna")]);
+    assert_eq!(h.events(), [], "moved before the door opened");
+    h.signals(&[Signal::DriverDoorOpen(true)]);
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(anna))]);
+}
+
+#[test]
+fn an_active_profile_already_in_place_does_not_move() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna", 200.0);
+    h.park();
+    h.select(&anna).unwrap();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Recall, Some(anna.clone())),
+            Finished(Reason::Recall, Outcome::Completed)
+        ]
+    );
+    h.moved();
+    h.stand(&[("anna", (-1.5, 0.5))], 8);
+    assert_eq!(h.selections(), [some("anna")]);
+    h.stand(&[("anna", (-1.5, 0.5))], 3);
+    assert_eq!(h.events(), [], "moved for nothing");
+    assert_eq!(h.moved(), Vec::<String>::new());
+}
+
+#[test]
+fn unbound_keys_are_ignored_and_not_tracked() {
+    let mut h = Harness::with(key_config());
+    h.driver("Anna", "anna", 200.0);
+    h.park();
+    h.walk(&[("stranger", (-3.0, 5.0), (-1.2, 0.0))], 10);
+    h.stand(&[("stranger", (-1.2, 0.0))], 6);
+    assert_eq!(h.selections(), []);
+    assert_eq!(h.events(), []);
+    assert_eq!(
+        h.core.keys.tracked().count(),
+        0,
+        "random key ids cost memory"
+    );
+}
+
+#[test]
+fn bad_readings_reject_the_whole_batch() {
+    let mut h = Harness::with(key_config());
+    h.driver("Anna", "anna", 200.0);
+    let good = || readings("anna", (-1.5, 0.5));
+    let with = |extra: (String, String, f64)| {
+        let mut r = good();
+        r.push(extra);
+        r
+    };
+    let k = |key: &str, anchor: &str, d: f64| (key.to_string(), anchor.to_string(), d);
+    let bad = vec![
+        with(k("anna", "trunk", 1.0)),
+        with(k("", "cabin", 1.0)),
+        with(k(&"x".repeat(65), "cabin", 1.0)),
+        with(k("an\nna", "cabin", 1.0)),
+        with(k("anna", "cabin", f64::NAN)),
+        with(k("anna", "cabin", f64::INFINITY)),
+        with(k("anna", "cabin", -0.1)),
+        with(k("anna", "cabin", 100.5)),
+        (0..257).map(|i| k("anna", ANCHORS[i % 4].0, 1.0)).collect(),
+    ];
+    for b in bad {
+        h.advance(WALK_MS);
+        let r = h.report(b.clone());
+        assert!(matches!(r, Err(Error::InvalidArgs(_))), "{r:?} for {b:?}");
+    }
+    // Every rejected batch carried good readings of Anna at the door, 100 ms apart: had they
+    // been kept, she would have been selected during those 0.9 s (dwell 0.3 s and fresh
+    // readings). Nothing of them was kept, and one more good reading alone cannot select her.
+    assert_eq!(h.core.keys.tracked().count(), 0);
+    h.report(good()).unwrap();
+    h.advance(600);
+    assert_eq!(h.selections(), []);
+    // 256 readings is fine.
+    let ok: Vec<_> = (0..256)
+        .map(|i| k("anna", ANCHORS[i % 4].0, 1.0 + i as f64 / 100.0))
+        .collect();
+    assert_eq!(h.report(ok), Ok(Reply::Done));
+}
+
+#[test]
+fn a_seated_driver_is_never_overridden() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna", 200.0);
+    h.driver("Ben", "ben", 60.0);
+    h.park();
+    h.walk(&[("anna", (-3.0, 5.0), (-1.3, 0.0))], 12);
+    h.stand_until_idle(&[("anna", (-1.3, 0.0))]);
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::KeyApproach, Some(anna.clone())),
+            Finished(Reason::KeyApproach, Outcome::Completed)
+        ]
+    );
+    // Anna gets in: door opens, she sits, the door closes. Her key is now in the cabin.
+    for s in [
+        Signal::DriverDoorOpen(true),
+        Signal::DriverSeatOccupied(true),
+        Signal::DriverDoorOpen(false),
+    ] {
+        h.signals(&[s]);
+    }
+    h.selections();
+    // Ben walks right up to the driver's door while Anna's key reads from the cabin.
+    h.walk(
+        &[
+            ("anna", (-0.2, 0.0), (-0.2, 0.0)),
+            ("ben", (-4.0, 5.0), (-1.1, 0.0)),
+        ],
+        15,
+    );
+    h.stand(&[("anna", (-0.2, 0.0)), ("ben", (-1.1, 0.0))], 5);
+    assert_eq!(
+        h.selections(),
+        [],
+        "the selection changed under a seated driver"
+    );
+    assert_eq!(h.events(), [], "a motion started");
+    assert_eq!(h.active(), Some(anna));
+    h.assert_at("seat_position", 200.0);
+}
+
+// Easy exit, restore and the engine's rules for every motion.
+
+impl Harness {
+    /// Park, recall `profile` (if any), then drive off with the driver seated and belted:
+    /// the next P at standstill is a real transition into Park.
+    fn drive_with(&mut self, profile: Option<&str>, brake: bool) {
+        self.park();
+        if let Some(p) = profile {
+            self.select(p).unwrap();
+            self.settle();
+            assert_eq!(
+                self.events(),
+                [
+                    Started(Reason::Recall, Some(p.into())),
+                    Finished(Reason::Recall, Outcome::Completed)
+                ]
+            );
+        }
+        self.signals(&[
+            Signal::Gear(Gear::D),
+            Signal::DriverSeatOccupied(true),
+            Signal::DriverBeltBuckled(true),
+            Signal::BrakePressed(brake),
+        ]);
+        self.moved();
+        self.stopped();
+    }
+
+    fn shift_to_park(&mut self) {
+        self.signals(&[Signal::Gear(Gear::P)]);
+    }
+
+    /// Shift into P and let the easy exit that starts complete.
+    fn retract(&mut self, profile: Option<&str>) {
+        self.shift_to_park();
+        self.settle();
+        assert_eq!(
+            self.events(),
+            [
+                Started(Reason::EasyExit, profile.map(str::to_string)),
+                Finished(Reason::EasyExit, Outcome::Completed)
+            ]
+        );
+        assert!(self.easy_exit_active());
+    }
+
+    /// Nothing started, and easy exit is not active.
+    #[track_caller]
+    fn assert_no_motion(&mut self) {
+        assert_eq!(self.events(), [], "a motion started");
+        assert!(!self.core.is_moving());
+        assert!(!self.easy_exit_active());
+    }
+}
+
+/// Anna: seat 150, wheel tilt 37.5.
+fn with_anna(cfg: Config) -> (Harness, String) {
+    let mut h = Harness::with(cfg);
+    let anna = h.driver("Anna", "anna", 150.0);
+    (h, anna)
+}
+
+#[test]
+fn park_retracts_seat_back_and_wheel_up_and_in() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    assert!(!h.easy_exit_active());
+    h.assert_at("seat_position", 150.0);
+    let seat = h.at("seat_position");
+    h.shift_to_park();
+    assert_eq!(h.events(), [Started(Reason::EasyExit, Some(anna.clone()))]);
+    assert!(h.easy_exit_active(), "active from the start of the retract");
+    h.settle();
+    assert_eq!(h.events(), [Finished(Reason::EasyExit, Outcome::Completed)]);
+    assert!(h.easy_exit_active());
+    // 50 mm back from where the recall left it (within its tolerance of 150).
+    h.assert_at("seat_position", seat + 50.0);
+    h.assert_at("wheel_tilt", 100.0);
+    h.assert_at("wheel_extension", 0.0);
+    // Axes without a retract rule are not even commanded.
+    let mut moved = h.moved();
+    moved.sort();
+    moved.dedup();
+    assert_eq!(moved, ["seat_position", "wheel_extension", "wheel_tilt"]);
+    assert_eq!(h.at("seat_height"), 30.0);
+    assert_eq!(h.at("backrest_recline"), 22.0);
+}
+
+#[test]
+fn park_and_unbuckle_waits_for_the_belt() {
+    let mut cfg = config::builtin().unwrap();
+    cfg.easy_exit.trigger = config::EasyExitTrigger::ParkAndUnbuckle;
+    let (mut h, anna) = with_anna(cfg);
+    h.drive_with(Some(&anna), false);
+    h.shift_to_park();
+    h.assert_no_motion();
+    h.signals(&[Signal::DriverBeltBuckled(false)]);
+    assert_eq!(h.events(), [Started(Reason::EasyExit, Some(anna))]);
+    h.settle();
+    assert_eq!(h.events(), [Finished(Reason::EasyExit, Outcome::Completed)]);
+    assert!(h.easy_exit_active());
+}
+
+#[test]
+fn the_first_report_after_a_restart_moves_nothing() {
+    let mut h = Harness::new();
+    // The daemon starts in a parked car with the driver in: P is not a transition it saw.
+    h.signals(&[
+        Signal::Gear(Gear::P),
+        Signal::SpeedKmh(0.0),
+        Signal::DriverSeatOccupied(true),
+    ]);
+    h.assert_no_motion();
+    // A transition it sees does count.
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.shift_to_park();
+    assert_eq!(h.events(), [Started(Reason::EasyExit, None)]);
+}
+
+#[test]
+fn easy_exit_can_be_disabled_per_profile_and_without_a_profile() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.request(Request::SetEasyExit {
+        id: anna.clone(),
+        enabled: false,
+    })
+    .unwrap();
+    h.drive_with(Some(&anna), false);
+    h.shift_to_park();
+    h.assert_no_motion();
+
+    // No active profile: the config decides.
+    let mut cfg = config::builtin().unwrap();
+    cfg.easy_exit.enabled = false;
+    let mut h = Harness::with(cfg);
+    h.drive_with(None, false);
+    h.shift_to_park();
+    h.assert_no_motion();
+
+    let mut h = Harness::new();
+    h.drive_with(None, false);
+    h.retract(None);
+    h.assert_at("seat_position", 180.0);
+}
+
+#[test]
+fn rear_guard_limits_the_seat_going_back() {
+    for (back, seat) in [(0.0, 150.0), (20.0, 170.0)] {
+        let mut cfg = config::builtin().unwrap();
+        cfg.easy_exit.rear_occupied_back_mm = back;
+        let (mut h, anna) = with_anna(cfg);
+        h.drive_with(Some(&anna), false);
+        h.signals(&[Signal::RearOccupied(true)]);
+        let from = h.at("seat_position");
+        h.retract(Some(&anna));
+        // `seat` from 150: from where the recall left it, in fact.
+        h.assert_at("seat_position", from + seat - 150.0);
+        h.assert_at("wheel_tilt", 100.0);
+    }
+}
+
+#[test]
+fn restore_on_a_fresh_brake_press_with_the_driver_seated() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    // The driver holds the brake while shifting into P: that press must not undo the retract.
+    h.drive_with(Some(&anna), true);
+    h.retract(Some(&anna));
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), []);
+    assert!(h.easy_exit_active());
+    // Released, then pressed again but nobody in the seat: nothing.
+    h.signals(&[
+        Signal::BrakePressed(false),
+        Signal::DriverSeatOccupied(false),
+    ]);
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), []);
+    // Released, then pressed again with the driver seated: restore.
+    h.signals(&[
+        Signal::BrakePressed(false),
+        Signal::DriverSeatOccupied(true),
+    ]);
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), [Started(Reason::Restore, Some(anna.clone()))]);
+    assert!(!h.easy_exit_active());
+    h.settle();
+    assert_eq!(h.events(), [Finished(Reason::Restore, Outcome::Completed)]);
+    h.assert_at("seat_position", 150.0);
+    h.assert_at("wheel_tilt", 37.5);
+    h.assert_at("wheel_extension", 50.0);
+}
+
+#[test]
+fn restore_on_the_belt_and_without_a_profile_goes_back_to_before_the_retract() {
+    let mut cfg = config::builtin().unwrap();
+    cfg.easy_exit.restore_on = config::RestoreOn::Belt;
+    let mut h = Harness::with(cfg);
+    h.park();
+    h.move_to("seat_position", 90.0).unwrap();
+    h.settle();
+    h.events();
+    h.drive_with(None, false);
+    let before = h.at("seat_position");
+    h.assert_at("seat_position", 90.0);
+    h.retract(None);
+    h.assert_at("seat_position", before + 50.0);
+    // The brake does nothing; unbuckling and buckling up again restores.
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), []);
+    h.signals(&[Signal::DriverBeltBuckled(false)]);
+    h.signals(&[Signal::DriverBeltBuckled(true)]);
+    assert_eq!(h.events(), [Started(Reason::Restore, None)]);
+    h.settle();
+    // Back to where it was before the retract.
+    h.assert_at("seat_position", before);
+    h.assert_at("wheel_tilt", 50.0);
+    h.assert_at("wheel_extension", 50.0);
+}
+
+#[test]
+fn a_restart_while_retracted_still_restores() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.retract(Some(&anna));
+    // An OTA update restarts the daemon while the car is parked and retracted.
+    h.restart();
+    assert!(h.easy_exit_active(), "the retract was forgotten");
+    assert_eq!(h.active(), Some(anna.clone()));
+    // The gateway reports again (not a transition into P: nothing moves), then the driver
+    // presses the brake.
+    h.signals(&[
+        Signal::Gear(Gear::P),
+        Signal::SpeedKmh(0.0),
+        Signal::DriverSeatOccupied(true),
+        Signal::BrakePressed(false),
+    ]);
+    assert_eq!(h.events(), []);
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), [Started(Reason::Restore, Some(anna))]);
+    h.settle();
+    assert_eq!(h.events(), [Finished(Reason::Restore, Outcome::Completed)]);
+    assert!(!h.easy_exit_active());
+    h.assert_at("seat_position", 150.0);
+    assert!(
+        h.disk.easy_exit.as_ref().is_some_and(|s| !s.active),
+        "the end of easy exit is saved too"
+    );
+}
+
+#[test]
+fn a_key_approaching_a_retracted_car_gets_its_entry_pose() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    let ben = h.driver("Ben", "ben", 100.0);
+    h.drive_with(Some(&anna), false);
+    h.retract(Some(&anna));
+    // Anna gets out and walks away.
+    for s in [
+        Signal::DriverDoorOpen(true),
+        Signal::DriverSeatOccupied(false),
+        Signal::DriverDoorOpen(false),
+    ] {
+        h.signals(&[s]);
+    }
+    // Ben walks up: his profile, but retracted, so that he can get in.
+    h.walk(&[("ben", (-3.5, 5.0), (-1.3, 0.0))], 15);
+    h.stand_until_idle(&[("ben", (-1.3, 0.0))]);
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::KeyApproach, Some(ben.clone())),
+            Finished(Reason::KeyApproach, Outcome::Completed)
+        ]
+    );
+    assert_eq!(h.active(), Some(ben.clone()));
+    assert!(h.easy_exit_active());
+    h.assert_at("seat_position", 150.0); // Ben's 100 mm + 50
+    h.assert_at("wheel_tilt", 100.0);
+    h.assert_at("wheel_extension", 0.0);
+    // He gets in and presses the brake: the restore completes his profile.
+    for s in [
+        Signal::DriverDoorOpen(true),
+        Signal::DriverSeatOccupied(true),
+        Signal::DriverDoorOpen(false),
+        Signal::BrakePressed(true),
+    ] {
+        h.signals(&[s]);
+    }
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Restore, Some(ben)),
+            Finished(Reason::Restore, Outcome::Completed)
+        ]
+    );
+    h.assert_at("seat_position", 100.0);
+    h.assert_at("wheel_tilt", 25.0);
+}
+
+/// Everything that must halt a motion in progress.
+#[derive(Debug, Clone, Copy)]
+enum Halt {
+    LeavePark,
+    SpeedUp,
+    DoorsLocked,
+    Stop,
+    ActuatorStop,
+    ManualSwitch,
+    HandMove,
+}
+
+impl Halt {
+    const ALL: [Halt; 7] = [
+        Halt::LeavePark,
+        Halt::SpeedUp,
+        Halt::DoorsLocked,
+        Halt::Stop,
+        Halt::ActuatorStop,
+        Halt::ManualSwitch,
+        Halt::HandMove,
+    ];
+
+    /// The outcome it ends a motion for `reason` with; `None`: it does not halt it.
+    fn outcome(self, reason: Reason) -> Option<Outcome> {
+        Some(match self {
+            Halt::DoorsLocked if !reason.automatic() => return None,
+            Halt::LeavePark | Halt::SpeedUp | Halt::DoorsLocked => Outcome::Interlocked,
+            Halt::Stop | Halt::ActuatorStop => Outcome::Stopped,
+            Halt::ManualSwitch | Halt::HandMove => Outcome::Overridden,
+        })
+    }
+
+    /// Do it (the seat and the wheel tilt are under way).
+    fn apply(self, h: &mut Harness) {
+        match self {
+            Halt::LeavePark => h.signals(&[Signal::Gear(Gear::R)]),
+            Halt::SpeedUp => h.signals(&[Signal::SpeedKmh(4.0)]),
+            Halt::DoorsLocked => h.signals(&[Signal::DoorsLocked(true)]),
+            Halt::Stop => {
+                h.request(Request::Stop).unwrap();
+            }
+            Halt::ActuatorStop => {
+                h.request(Request::StopAxis {
+                    axis: "seat_position".into(),
+                })
+                .unwrap();
+            }
+            Halt::ManualSwitch => h.signals(&[Signal::ManualControl(true)]),
+            Halt::HandMove => {
+                let fb = h.sim.0.set_position("wheel_tilt", 10.0).unwrap();
+                h.core.feedback(fb, h.now);
+                h.pump();
+            }
+        }
+    }
+}
+
+#[test]
+fn every_cause_halts_a_recall_and_an_easy_exit_alike() {
+    for cause in Halt::ALL {
+        for reason in [Reason::Recall, Reason::EasyExit] {
+            let what = format!("{cause:?} during {reason:?}");
+            let (mut h, anna) = with_anna(config::builtin().unwrap());
+            // Seat 130 -> 150 for the recall, 150 -> 200 for the retract.
+            let (from, to) = if reason == Reason::Recall {
+                h.park();
+                h.select(&anna).unwrap();
+                (130.0, 150.0)
+            } else {
+                h.drive_with(Some(&anna), false);
+                h.shift_to_park();
+                (150.0, 200.0)
+            };
+            assert_eq!(h.events(), [Started(reason, Some(anna.clone()))], "{what}");
+            h.advance_until("under way", |h| h.at("seat_position") > from + 1.0);
+            h.stopped();
+            cause.apply(&mut h);
+            let Some(outcome) = cause.outcome(reason) else {
+                // Locked doors hold automatic motion only: a requested recall goes on.
+                assert_eq!(h.events(), [], "{what}");
+                h.settle();
+                assert_eq!(h.events(), [Finished(reason, Outcome::Completed)], "{what}");
+                continue;
+            };
+            // Halted in the same step: every running motor told to stop, nothing runs.
+            assert_eq!(h.events(), [Finished(reason, outcome)], "{what}");
+            assert!(h.stopped().contains(&"seat_position".to_string()), "{what}");
+            assert_eq!(h.sim.running(), 0, "{what}");
+            assert!(!h.core.is_moving(), "{what}");
+            let p = h.at("seat_position");
+            assert!(p > from && p < to, "{what}: seat at {p}");
+            h.advance(1000);
+            assert_eq!(h.at("seat_position"), p, "{what}: the seat kept moving");
+            assert!(!h.shown("seat_position").moving, "{what}");
+            assert_eq!(h.events(), [], "{what}: something started");
+            if let Halt::HandMove = cause {
+                assert_eq!(h.at("wheel_tilt"), 10.0, "{what}: the occupant's hand wins");
+            }
+        }
+    }
+}
+
+#[test]
+fn locked_doors_hold_automatic_motion_but_not_a_requested_recall() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    let ben = h.driver("Ben", "ben", 100.0);
+    h.drive_with(Some(&anna), false);
+    h.signals(&[Signal::DoorsLocked(true)]);
+    h.shift_to_park();
+    h.assert_no_motion();
+    assert_eq!(h.moved(), Vec::<String>::new());
+    // A recall the occupant asks for from the UI is not automatic.
+    h.select(&ben).unwrap();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Recall, Some(ben)),
+            Finished(Reason::Recall, Outcome::Completed)
+        ]
+    );
+}
+
+#[test]
+fn a_retract_held_back_by_locked_doors_runs_when_they_unlock() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    // Locked while driving; the gateway reports P before the car unlocks itself.
+    h.drive_with(Some(&anna), false);
+    h.signals(&[Signal::DoorsLocked(true)]);
+    h.shift_to_park();
+    h.assert_no_motion();
+    h.signals(&[Signal::DoorsLocked(false)]);
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::EasyExit, Some(anna)),
+            Finished(Reason::EasyExit, Outcome::Completed)
+        ]
+    );
+    assert!(h.easy_exit_active());
+
+    // But not once the driver has left: nobody is there to be helped out.
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.signals(&[Signal::DoorsLocked(true)]);
+    h.shift_to_park();
+    h.signals(&[Signal::DriverSeatOccupied(false)]);
+    h.signals(&[Signal::DoorsLocked(false)]);
+    h.assert_no_motion();
+
+    // Nor out of P.
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.signals(&[Signal::DoorsLocked(true)]);
+    h.shift_to_park();
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.signals(&[Signal::DoorsLocked(false)]);
+    h.assert_no_motion();
+}
+
+#[test]
+fn stall_faults_the_axis_which_automatic_motions_skip_until_a_manual_move() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.retract(Some(&anna));
+    // The seat motor stalls during the restore.
+    h.sim.0.set_stall("seat_position", true);
+    h.signals(&[Signal::BrakePressed(true)]);
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Restore, Some(anna.clone())),
+            Finished(Reason::Restore, Outcome::Fault)
+        ]
+    );
+    let seat = h.shown("seat_position");
+    assert_eq!(
+        seat.fault,
+        format!(
+            "stalled at {} mm (no movement for 200 ms)",
+            fmt_num(h.at("seat_position"))
+        )
+    );
+    assert!(!seat.moving);
+    let stalled_at = h.at("seat_position");
+    assert_eq!(h.sim.running(), 0, "the stalled motor was told to stop");
+
+    // The motor is fine again, but the core keeps the fault: the next easy exit skips it.
+    h.sim.0.set_stall("seat_position", false);
+    h.signals(&[Signal::Gear(Gear::D), Signal::BrakePressed(false)]);
+    h.moved();
+    h.retract(Some(&anna));
+    assert!(
+        !h.moved().contains(&"seat_position".to_string()),
+        "a faulted axis moved automatically"
+    );
+    assert_eq!(h.at("seat_position"), stalled_at);
+    assert!(!h.shown("seat_position").fault.is_empty());
+
+    // A manual move tries it again and clears the fault once it moves.
+    h.move_to("seat_position", 120.0).unwrap();
+    h.advance(100);
+    assert_eq!(h.shown("seat_position").fault, "");
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Manual, None),
+            Finished(Reason::Manual, Outcome::Completed)
+        ]
+    );
+    h.assert_at("seat_position", 120.0);
+}
+
+#[test]
+fn a_backend_fault_halts_the_motion_and_faults_the_axis() {
+    let mut h = Harness::new();
+    h.park();
+    h.move_to("seat_position", 0.0).unwrap();
+    h.advance(200);
+    h.core.feedback(
+        Feedback::Fault {
+            axis: "seat_position".into(),
+            message: "over-current".into(),
+        },
+        h.now,
+    );
+    h.pump();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Manual, None),
+            Finished(Reason::Manual, Outcome::Fault)
+        ]
+    );
+    assert_eq!(h.shown("seat_position").fault, "over-current");
+    assert_eq!(h.sim.running(), 0);
+}
+
+#[test]
+fn a_motion_past_its_timeout_is_halted_with_a_fault() {
+    let mut cfg = config::builtin().unwrap();
+    cfg.motion_timeout_ms = 500;
+    let mut h = Harness::with(cfg);
+    h.park();
+    // 130 mm at 25 mm/s: 5.2 s, far past the 0.5 s timeout.
+    h.move_to("seat_position", 0.0).unwrap();
+    h.advance(490);
+    assert!(h.core.is_moving());
+    h.advance(10);
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Manual, None),
+            Finished(Reason::Manual, Outcome::Fault)
+        ]
+    );
+    assert_eq!(h.sim.running(), 0);
+    h.assert_at("seat_position", 130.0 - 25.0 * 0.5);
+    assert!(!h.shown("seat_position").moving);
+}
+
+#[test]
+fn an_axis_over_its_duty_limit_is_stopped_and_refused_until_rested() {
+    let mut cfg = config::builtin().unwrap();
+    cfg.duty_limit_ms = 600;
+    let window = cfg.duty_window_ms;
+    let mut h = Harness::with(cfg);
+    h.park();
+    let anna = h.profile("Anna", &[("seat_position", 110.0)], &[]);
+    h.move_to("seat_position", 0.0).unwrap();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Manual, None),
+            Finished(Reason::Manual, Outcome::Fault)
+        ]
+    );
+    let seat = h.shown("seat_position");
+    assert!(seat.fault.starts_with("duty limit"), "{seat:?}");
+    h.assert_at("seat_position", 130.0 - 25.0 * 0.6);
+    // Refused, nothing moves, nothing changes.
+    let r = h.move_to("seat_position", 10.0);
+    assert!(matches!(r, Err(Error::DutyLimit(_))), "{r:?}");
+    let r = h.select(&anna);
+    assert!(matches!(r, Err(Error::DutyLimit(_))), "{r:?}");
+    assert_eq!(
+        h.active(),
+        None,
+        "a refused recall changed the active profile"
+    );
+    assert_eq!(h.events(), []);
+    // Other axes have their own budget (0.4 s of it here).
+    h.move_to("wheel_tilt", 54.0).unwrap();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Manual, None),
+            Finished(Reason::Manual, Outcome::Completed)
+        ]
+    );
+    // Once the run has slid out of the window, the seat may move again.
+    h.advance(window);
+    h.select(&anna).unwrap();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Recall, Some(anna)),
+            Finished(Reason::Recall, Outcome::Completed)
+        ]
+    );
+    h.assert_at("seat_position", 110.0);
+}

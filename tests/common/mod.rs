@@ -270,7 +270,136 @@ pub const AXES: [&str; 8] = [
     "wheel_extension",
 ];
 
-// Key ranging: anchors, readings of a person standing somewhere, walks paced in real time.
+// Test configs: the shipped defaults, with stall and timeout limits no loaded machine reaches.
+
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/driverprofiled.toml");
+
+/// Stall time of every axis in [`test_config`]: under load the mock's 40 ms position ticks can
+/// be starved for far longer than the shipped 200 ms, which a test not about stalls must not
+/// see as a stall. Stall tests inject one (`Mock.InjectFault`) and set their own stall time.
+pub const TEST_STALL_MS: u64 = 10_000;
+/// Motion timeout in [`test_config`] (seconds).
+pub const TEST_TIMEOUT_S: u64 = 600;
+
+/// The default config with every stall time [`TEST_STALL_MS`], the motion timeout
+/// [`TEST_TIMEOUT_S`], then `edits` (each `from` must occur) applied.
+pub fn test_config(edits: &[(&str, &str)]) -> String {
+    let mut c = set_stall_ms(DEFAULT_CONFIG, None, TEST_STALL_MS);
+    c = edit(
+        &c,
+        &[(
+            "timeout_s = 60\n",
+            &format!("timeout_s = {TEST_TIMEOUT_S}\n"),
+        )],
+    );
+    edit(&c, edits)
+}
+
+/// `text` with each `(from, to)` replaced once; `from` must occur.
+pub fn edit(text: &str, edits: &[(&str, &str)]) -> String {
+    let mut c = text.to_string();
+    for (from, to) in edits {
+        assert!(c.contains(from), "config has no {from:?}");
+        c = c.replacen(from, to, 1);
+    }
+    c
+}
+
+/// `text` with the stall time of `axis` (every axis, and the `[motion]` default if the config
+/// has one, when `None`) set to `ms`, whether the axis states one or not.
+pub fn set_stall_ms(text: &str, axis: Option<&str>, ms: u64) -> String {
+    let stall = format!("stall_ms = {ms}");
+    let is_stall = |l: &str| l.trim_start().starts_with("stall_ms");
+    let mut out: Vec<String> = Vec::new();
+    let mut block: Option<Vec<String>> = None;
+    let flush = |block: Vec<String>, out: &mut Vec<String>| {
+        let name = block.iter().find_map(|l| {
+            let v = l.trim_start().strip_prefix("name")?.trim_start();
+            Some(v.strip_prefix('=')?.trim().trim_matches('"').to_string())
+        });
+        if axis.is_some_and(|a| name.as_deref() != Some(a)) {
+            out.extend(block);
+            return;
+        }
+        if block.iter().any(|l| is_stall(l)) {
+            out.extend(
+                block
+                    .into_iter()
+                    .map(|l| if is_stall(&l) { stall.clone() } else { l }),
+            );
+        } else {
+            let mut lines = block.into_iter();
+            out.extend(lines.next());
+            out.push(stall.clone());
+            out.extend(lines);
+        }
+    };
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            if let Some(b) = block.take() {
+                flush(b, &mut out);
+            }
+            if t.starts_with("[[axis]]") {
+                block = Some(vec![line.to_string()]);
+                continue;
+            }
+        }
+        match &mut block {
+            Some(b) => b.push(line.to_string()),
+            None if axis.is_none() && is_stall(line) => out.push(stall.clone()),
+            None => out.push(line.to_string()),
+        }
+    }
+    if let Some(b) = block.take() {
+        flush(b, &mut out);
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+/// Bus + daemon with this config text; the mock runs 100 times faster than real.
+pub async fn setup(config: &str) -> (Setup, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let s = Setup::with_args(&["--config", path.to_str().unwrap()]).await;
+    s.mock().await.set_speed_factor(100.0).await.unwrap();
+    (s, dir)
+}
+
+// Positions reached by motion are compared within the axis tolerance: the engine stops an axis
+// once it is that close, and where the motor stops depends on when the stop lands.
+
+/// The arrival tolerance of `axis` in the default config (range / 1000 unless set).
+pub fn tolerance(axis: &str) -> f64 {
+    driverprofiled::config::builtin()
+        .expect("built-in config")
+        .axes
+        .iter()
+        .find(|a| a.name == axis)
+        .unwrap_or_else(|| panic!("no axis {axis}"))
+        .tolerance
+}
+
+/// `actual` is within `tol` of `expected`.
+#[track_caller]
+pub fn assert_near(actual: f64, expected: f64, tol: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= tol,
+        "{what}: {actual} is not within {tol} of {expected}"
+    );
+}
+
+/// The daemon shows `axis` within its tolerance of `expected`.
+pub async fn assert_position(s: &Setup, axis: &str, expected: f64) {
+    let p = s.actuator(axis).await.position().await.unwrap();
+    assert_near(p, expected, tolerance(axis), axis);
+}
+
+// Key ranging: anchors, and readings of a person standing somewhere. Walks are scenarios of
+// the core and run on its fake clock (src/core/tests.rs); the bus only needs a key at the door.
 
 pub const STEP: Duration = Duration::from_millis(100);
 
@@ -282,7 +411,7 @@ pub const ANCHORS: [(&str, f64, f64); 4] = [
     ("cabin", 0.0, 0.0),
 ];
 
-/// Readings of `key` standing at (x, y), optionally with one anchor's distance overridden.
+/// Readings of `key` standing at (x, y).
 pub fn readings(key: &str, x: f64, y: f64) -> Vec<(String, String, f64)> {
     ANCHORS
         .iter()
@@ -303,34 +432,38 @@ pub async fn report(s: &Setup, r: Vec<(String, String, f64)>) -> zbus::Result<()
 /// A point in the car frame (metres).
 pub type Point = (f64, f64);
 
-/// Walk each (key, from, to) in `n` steps of 100 ms, reporting every key at every step.
-pub async fn walk(s: &Setup, people: &[(&str, Point, Point)], n: usize) {
+/// Report `key` standing at `at` every [`STEP`] until `Vehicle.NearestKey` (awaited through
+/// its PropertiesChanged signal) is `key`; returns how many reports it took. However late the
+/// reports come, this ends as soon as the daemon has seen enough of them.
+pub async fn approach(s: &Setup, key: &str, at: Point) -> usize {
+    let v = VehicleProxy::builder(&s.conn)
+        .cache_properties(CacheProperties::Lazily)
+        .build()
+        .await
+        .expect("vehicle proxy");
+    let mut changes = v.receive_nearest_key_changed().await;
     let mut tick = tokio::time::interval(STEP);
-    for i in 0..=n {
-        tick.tick().await;
-        let f = i as f64 / n as f64;
-        let mut r = Vec::new();
-        for (key, (x0, y0), (x1, y1)) in people {
-            r.extend(readings(key, x0 + (x1 - x0) * f, y0 + (y1 - y0) * f));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let walk = async {
+        let mut n = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    report(s, readings(key, at.0, at.1)).await.unwrap();
+                    n += 1;
+                }
+                c = changes.next() => {
+                    let c = c.expect("NearestKey stream ended");
+                    if c.get().await.unwrap() == key {
+                        return n;
+                    }
+                }
+            }
         }
-        report(s, r).await.unwrap();
-    }
-}
-
-/// Keep reporting people standing still for `n` steps.
-pub async fn stand(s: &Setup, people: &[(&str, Point)], n: usize) {
-    let moving: Vec<_> = people.iter().map(|(k, p)| (*k, *p, *p)).collect();
-    walk(s, &moving, n).await;
-}
-
-/// Bus + daemon with this config text; the mock runs 100 times faster than real.
-pub async fn setup(config: &str) -> (Setup, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).unwrap();
-    let s = Setup::with_args(&["--config", path.to_str().unwrap()]).await;
-    s.mock().await.set_speed_factor(100.0).await.unwrap();
-    (s, dir)
+    };
+    tokio::time::timeout(TIMEOUT, walk)
+        .await
+        .unwrap_or_else(|_| panic!("{key} was not selected"))
 }
 
 /// A profile with one key and distinct positions.
@@ -399,13 +532,24 @@ impl Halt {
 }
 
 /// After a halt: `axis` stopped strictly between `from` and `to`, stays there, all idle.
-pub async fn assert_halted_between(s: &Setup, axis: &str, from: f64, to: f64) {
+/// `speed` is the axis' speed (units/s, at the mock's speed factor).
+pub async fn assert_halted_between(s: &Setup, axis: &str, from: f64, to: f64, speed: f64) {
     let a = s.actuator(axis).await;
     assert!(!a.moving().await.unwrap());
-    let p = a.position().await.unwrap();
-    assert!(p > from.min(to) && p < from.max(to), "{axis} at {p}");
-    // Measured, not a synchronisation: over 300 ms a running motor would move several mm.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(a.position().await.unwrap(), p, "{axis} kept moving");
     assert_eq!(s.manager().await.state().await.unwrap(), "idle");
+    let p = a.position().await.unwrap();
+    // A measurement window, not a synchronisation: a motor still running would cover
+    // `speed * 0.5` in it (or reach `to`). The motor's own report of where it stopped may land
+    // in the window and move the shown position by what it ran since its last report: allow
+    // a fifth of a second of that, however late the report.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let q = a.position().await.unwrap();
+    let lo = from.min(to) + tolerance(axis);
+    let hi = from.max(to) - tolerance(axis);
+    assert!(
+        p > lo && p < hi && q > lo && q < hi,
+        "{axis} at {p}, then {q}"
+    );
+    assert_near(q, p, speed * 0.2, &format!("{axis} kept moving"));
+    assert!(!a.moving().await.unwrap());
 }
