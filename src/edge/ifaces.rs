@@ -35,12 +35,12 @@ pub struct Shared {
 impl Shared {
     async fn call(&self, request: Request) -> Result<Reply, Error> {
         let (reply, rx) = oneshot::channel();
-        let gone = || Error(core::Error::Failed("the daemon is shutting down".into()));
+        let gone = || Error::Core(core::Error::Failed("the daemon is shutting down".into()));
         self.calls
             .send(Call { request, reply })
             .await
             .map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?.map_err(Error)
+        rx.await.map_err(|_| gone())?.map_err(Error::Core)
     }
 
     /// Read the view; a poisoned lock still holds a complete view (it is replaced whole).
@@ -63,7 +63,7 @@ fn profile_id(p: &ObjectPath<'_>) -> Result<String, Error> {
     paths::profile_id(p.as_str())
         .map(str::to_string)
         .ok_or_else(|| {
-            Error(core::Error::NotFound(format!(
+            Error::Core(core::Error::NotFound(format!(
                 "{} is not a profile",
                 quote(p.as_str())
             )))
@@ -85,7 +85,9 @@ impl Manager {
     async fn create_profile(&self, name: String) -> Result<OwnedObjectPath, Error> {
         match self.shared.call(Request::CreateProfile { name }).await? {
             Reply::Created(id) => Ok(path(&paths::profile_path(&id))),
-            Reply::Done => Err(Error(core::Error::Failed("no profile was created".into()))),
+            Reply::Done => Err(Error::Core(core::Error::Failed(
+                "no profile was created".into(),
+            ))),
         }
     }
 
@@ -177,7 +179,7 @@ impl Profile {
     fn read<T>(&self, f: impl FnOnce(&StoredProfile) -> T) -> Result<T, Error> {
         self.shared
             .read(|v| v.profile(&self.id).map(f))
-            .ok_or_else(|| Error(core::Error::NotFound(format!("no profile {}", self.id))))
+            .ok_or_else(|| Error::Core(core::Error::NotFound(format!("no profile {}", self.id))))
     }
 
     fn id(&self) -> String {

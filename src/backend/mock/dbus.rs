@@ -27,7 +27,7 @@ struct MockControl {
 impl MockControl {
     fn axis(&self, axis: &str) -> Result<&AxisConfig, Error> {
         self.axes.iter().find(|a| a.name == axis).ok_or_else(|| {
-            Error(core::Error::NotFound(format!(
+            Error::Core(core::Error::NotFound(format!(
                 "no actuator {}",
                 quote(axis)
             )))
