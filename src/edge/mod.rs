@@ -6,6 +6,7 @@
 //! (objects added/removed, `PropertiesChanged`), then motion signals, then the method reply:
 //! a client that gets a reply or a motion signal finds the properties already up to date.
 
+pub mod access;
 pub mod error;
 pub mod ifaces;
 pub mod objects;
@@ -28,6 +29,7 @@ use crate::backend::Router;
 use crate::config::Config;
 use crate::core::view::View;
 use crate::core::{Core, Effect, Feedback, Millis, Request, Storage};
+use access::Access;
 use ifaces::{Actuator, Call, Manager, Profile, Shared, Vehicle};
 use props::{PropValue, Props, changed};
 
@@ -73,10 +75,12 @@ pub async fn connect(
 ) -> zbus::Result<(Engine, mpsc::Receiver<Call>)> {
     let (calls_tx, calls_rx) = mpsc::channel(64);
     let view = core.view();
+    let access = Arc::new(Access::new(&cfg.access));
     let shared = Shared {
         calls: calls_tx,
         view: Arc::new(RwLock::new(view.clone())),
         cfg: cfg.clone(),
+        access: access.clone(),
     };
     let mut b = match bus {
         Bus::System => connection::Builder::system(),
@@ -102,7 +106,7 @@ pub async fn connect(
                 shared: shared.clone(),
             },
         );
-    b = router.serve(b);
+    b = router.serve(b, &access);
     for (index, a) in cfg.axes.iter().enumerate() {
         b = b.serve_at(
             paths::actuator_path(&a.name),
@@ -138,6 +142,7 @@ pub async fn connect(
         .replace_existing_names(false)
         .build()
         .await?;
+    access.watch(&conn).await?;
     Ok((
         Engine {
             core,
