@@ -18,11 +18,10 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::StreamExt;
-use zbus::Connection;
-use zbus::fdo::DBusProxy;
-use zbus::message::Header;
-use zbus::names::{BusName, UniqueName};
-use zbus::proxy::CacheProperties;
+use zbus::fdo::ConnectionCredentials;
+use zbus::message::{Header, Type};
+use zbus::names::UniqueName;
+use zbus::{Connection, MatchRule, MessageStream};
 
 use super::error::Error;
 use crate::config::{AccessConfig, Group};
@@ -215,14 +214,21 @@ impl Access {
             );
             denied(method, need)
         };
-        let dbus = DBusProxy::builder(conn)
-            .cache_properties(CacheProperties::No)
-            .build()
+        // A plain call: zbus's DBusProxy would bring its proxy machinery (property cache,
+        // signal streams), over half a MiB more resident memory, for two calls.
+        let reply = conn
+            .call_method(
+                Some(BUS),
+                "/org/freedesktop/DBus",
+                Some(BUS),
+                "GetConnectionCredentials",
+                &(sender,),
+            )
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let creds = dbus
-            .get_connection_credentials(BusName::Unique(sender.to_owned()))
-            .await
+        let creds: ConnectionCredentials = reply
+            .body()
+            .deserialize()
             .map_err(|e| fail(e.to_string()))?;
         let uid = creds
             .unix_user_id()
@@ -243,25 +249,27 @@ impl Access {
     /// Drop each caller from the cache when the bus says its connection has gone (a unique
     /// name losing its owner). The subscription is made before this returns.
     pub async fn watch(self: &Arc<Self>, conn: &Connection) -> zbus::Result<()> {
-        let dbus = DBusProxy::builder(conn)
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await?;
         // arg2 (new owner) '': names that lost their owner only, not every name change.
-        let mut lost = dbus
-            .receive_name_owner_changed_with_args(&[(2, "")])
-            .await?;
+        let rule = MatchRule::builder()
+            .msg_type(Type::Signal)
+            .sender(BUS)
+            .interface(BUS)
+            .member("NameOwnerChanged")
+            .arg(2, "")
+            .build()?;
+        let mut lost = MessageStream::for_match_rule(rule, conn, None).await?;
         let access = Arc::downgrade(self);
         tokio::spawn(async move {
-            while let Some(signal) = lost.next().await {
+            while let Some(Ok(msg)) = lost.next().await {
                 let Some(access) = access.upgrade() else {
                     return;
                 };
-                if let Ok(args) = signal.args()
-                    && let BusName::Unique(name) = args.name()
-                    && args.new_owner().is_none()
+                let body = msg.body();
+                if let Ok((name, _old, new)) = body.deserialize::<(&str, &str, &str)>()
+                    && name.starts_with(':')
+                    && new.is_empty()
                 {
-                    access.forget(name.as_str());
+                    access.forget(name);
                 }
             }
         });
@@ -274,6 +282,9 @@ impl Access {
         self.callers().len()
     }
 }
+
+/// The bus itself: its name, and its interface.
+const BUS: &str = "org.freedesktop.DBus";
 
 fn denied(method: &str, need: Roles) -> Error {
     Error::AccessDenied(format!("{method} needs the {need} role"))
