@@ -92,7 +92,7 @@ pub fn users_or_skip(test: &str) -> Option<&'static Users> {
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     let tools = ["setpriv", "getent", "groupadd", "useradd"]
         .into_iter()
-        .filter(|t| !on_path(t))
+        .filter(|t| tool(t).is_none())
         .collect::<Vec<_>>();
     let why = if !root {
         Some("it needs root (to run the daemon and its clients as other users)".to_string())
@@ -120,11 +120,13 @@ pub fn users_or_skip(test: &str) -> Option<&'static Users> {
     }))
 }
 
-fn on_path(tool: &str) -> bool {
+/// Where `name` is: on PATH, or in the sbin directories a non-login root shell may lack.
+fn tool(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into()])
-        .any(|d| d.join(tool).is_file())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 fn getent(db: &str, name: &str) -> Option<Vec<String>> {
@@ -139,7 +141,7 @@ fn getent(db: &str, name: &str) -> Option<Vec<String>> {
 }
 
 fn run(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd)
+    let out = Command::new(tool(cmd).unwrap_or_else(|| cmd.into()))
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{cmd}: {e}"));
