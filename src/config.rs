@@ -99,6 +99,36 @@ pub struct Config {
     pub easy_exit: EasyExitConfig,
     /// `[backend.mock]`: the simulated actuators.
     pub mock: MockConfig,
+    /// `[access]`: who may change anything.
+    pub access: AccessConfig,
+}
+
+/// A group as `[access]` names it: by name (resolved to a gid at start) or by gid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Group {
+    Name(String),
+    Gid(u32),
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Group::Name(n) => f.write_str(n),
+            Group::Gid(g) => write!(f, "gid {g}"),
+        }
+    }
+}
+
+/// `[access]`: the groups whose members hold each role. Root always holds every role (and so
+/// does the daemon's own user); see `crate::edge::access`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessConfig {
+    /// The user interface: Manager, Profile, Actuator.
+    pub ui: Vec<Group>,
+    /// The vehicle gateway: Vehicle.
+    pub gateway: Vec<Group>,
+    /// Developers: the Mock interface.
+    pub developer: Vec<Group>,
 }
 
 /// `[backend.mock]`.
@@ -233,6 +263,22 @@ struct RawConfig {
     easy_exit: RawEasyExit,
     axis: Spanned<Vec<RawAxis>>,
     backend: RawBackend,
+    access: RawAccess,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccess {
+    ui: Vec<Spanned<RawGroup>>,
+    gateway: Vec<Spanned<RawGroup>>,
+    developer: Vec<Spanned<RawGroup>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a group name (a string) or a gid (an integer)")]
+enum RawGroup {
+    Name(String),
+    Gid(i64),
 }
 
 /// One section per backend of the registry.
@@ -485,6 +531,45 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
                 600_000,
             )? as u64,
         },
+        access: access(&src, &raw.access)?,
+    })
+}
+
+fn access(src: &Src<'_>, raw: &RawAccess) -> Result<AccessConfig, ConfigError> {
+    let groups = |list: &[Spanned<RawGroup>]| -> Result<Vec<Group>, ConfigError> {
+        list.iter()
+            .map(|g| match g.get_ref() {
+                RawGroup::Name(name) => {
+                    // What /etc/group can hold; a name of digits is meant as a gid.
+                    let ok = !name.is_empty()
+                        && name.len() <= 256
+                        && !name.bytes().all(|b| b.is_ascii_digit())
+                        && !name
+                            .chars()
+                            .any(|c| c.is_whitespace() || c.is_control() || c == ':' || c == ',');
+                    let rule =
+                        "1-256 characters without spaces, ':' or ',' (write a gid as a number)";
+                    src.ensure(ok, g, format!("group name {name:?} must be {rule}"))?;
+                    Ok(Group::Name(name.clone()))
+                }
+                // Not (gid_t)-1: that means "no group" to the kernel.
+                RawGroup::Gid(gid) => {
+                    let most = u32::MAX - 1;
+                    let ok = (0..=i64::from(most)).contains(gid);
+                    src.ensure(
+                        ok,
+                        g,
+                        format!("gid must be between 0 and {most}, not {gid}"),
+                    )?;
+                    Ok(Group::Gid(*gid as u32))
+                }
+            })
+            .collect()
+    };
+    Ok(AccessConfig {
+        ui: groups(&raw.ui)?,
+        gateway: groups(&raw.gateway)?,
+        developer: groups(&raw.developer)?,
     })
 }
 
@@ -777,6 +862,11 @@ mod tests {
                 speed_factor: 1.0,
                 positions_after_ms: 0,
             },
+            access: AccessConfig {
+                ui: vec![Group::Name("driverprofiled-ui".into())],
+                gateway: vec![Group::Name("driverprofiled-gateway".into())],
+                developer: vec![Group::Name("driverprofiled-dev".into())],
+            },
         };
         assert_eq!(builtin().unwrap(), want);
         // An empty file is the defaults.
@@ -796,6 +886,42 @@ mod tests {
         let e = parse("x.toml", "[backend.mock]\nwarp = 1\n").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         assert!(e.message.contains("warp"), "{e}");
+    }
+
+    #[test]
+    fn access_takes_names_and_gids_and_a_file_replaces_a_role_whole() {
+        let cfg = parse(
+            "x.toml",
+            "[access]\nui = [\"cockpit\", 1234]\ndeveloper = []\n",
+        )
+        .unwrap();
+        let a = cfg.access;
+        assert_eq!(a.ui, [Group::Name("cockpit".into()), Group::Gid(1234)]);
+        assert_eq!(
+            a.gateway,
+            [Group::Name("driverprofiled-gateway".into())],
+            "the default"
+        );
+        assert!(a.developer.is_empty());
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn access_errors_are_located() {
+        for (text, (line, col), message) in [
+            ("[access]\nui = [\"a b\"]\n", (2, 7), "group name \"a b\" must be"),
+            ("[access]\nui = [\"\"]\n", (2, 7), "group name \"\" must be"),
+            ("[access]\nui = [\"wheel\", \"123\"]\n", (2, 16), "write a gid as a number"),
+            ("[access]\ngateway = [-1]\n", (2, 12), "gid must be between 0 and 4294967294, not -1"),
+            ("[access]\ndeveloper = [4294967295]\n", (2, 14), "not 4294967295"),
+            ("[access]\nui = [true]\n", (2, 6), "a group name (a string) or a gid"),
+            ("[access]\nui = \"wheel\"\n", (2, 6), "sequence"),
+            ("[access]\nroot = []\n", (2, 1), "root"),
+        ] {
+            let e = parse("x.toml", text).unwrap_err();
+            assert_eq!((e.file.as_str(), e.line, e.col), ("x.toml", line, col), "{text}: {e}");
+            assert!(e.message.contains(message), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -47,10 +47,13 @@ pub enum ErrorName {
     Failed,
     /// An actuator's position is not known yet (its backend has not reported it).
     NotReady,
+    /// The caller lacks the role the call needs (`org.freedesktop.DBus.Error.AccessDenied`),
+    /// from the bus policy or from the daemon's own check.
+    AccessDenied,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 10] = [
+    pub const ALL: [ErrorName; 11] = [
         ErrorName::InvalidArgs,
         ErrorName::NotFound,
         ErrorName::AlreadyExists,
@@ -61,6 +64,7 @@ impl ErrorName {
         ErrorName::DutyLimit,
         ErrorName::Failed,
         ErrorName::NotReady,
+        ErrorName::AccessDenied,
     ];
 
     /// The D-Bus error name.
@@ -76,6 +80,7 @@ impl ErrorName {
             ErrorName::DutyLimit => "org.driverprofiled1.Error.DutyLimit",
             ErrorName::Failed => "org.driverprofiled1.Error.Failed",
             ErrorName::NotReady => "org.driverprofiled1.Error.NotReady",
+            ErrorName::AccessDenied => "org.freedesktop.DBus.Error.AccessDenied",
         }
     }
 

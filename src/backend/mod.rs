@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{AxisConfig, Config};
 use crate::core::{BackendCommand, Feedback};
+use crate::edge::access::Access;
 
 pub type FeedbackSender = mpsc::UnboundedSender<Feedback>;
 
@@ -30,7 +31,12 @@ pub trait Backend: Send + Sync {
     /// frames directly; the mock stops its simulated axes.
     fn stop_all(&self);
     /// Serve objects of the backend's own on the bus (exported before the name is taken).
-    fn serve<'a>(&self, b: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
+    /// Their methods that change anything check the caller's role with `access` first.
+    fn serve<'a>(
+        &self,
+        b: zbus::connection::Builder<'a>,
+        _access: &Arc<Access>,
+    ) -> zbus::connection::Builder<'a> {
         b
     }
 }
@@ -128,9 +134,13 @@ impl Router {
     }
 
     /// Let every backend add its own objects to the bus.
-    pub fn serve<'a>(&self, mut b: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
+    pub fn serve<'a>(
+        &self,
+        mut b: zbus::connection::Builder<'a>,
+        access: &Arc<Access>,
+    ) -> zbus::connection::Builder<'a> {
         for backend in &self.backends {
-            b = backend.serve(b);
+            b = backend.serve(b, access);
         }
         b
     }

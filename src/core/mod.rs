@@ -306,7 +306,8 @@ impl Core {
     /// Take up a config read again (SIGHUP) and return the sections that changed. What fixes
     /// the daemon's shape cannot change while it runs — the axes (objects, backends,
     /// positions), a backend's own section, the key anchors (the readings are kept per
-    /// anchor) — and such a config is refused whole, with the reason, changing nothing.
+    /// anchor), the access roles (their groups are resolved at start) — and such a config is
+    /// refused whole, with the reason, changing nothing.
     /// Profiles and a running motion are kept; should the new limits break the interlock of
     /// the running motion (say, a lower speed threshold), it halts as if a signal had broken
     /// it.
@@ -322,6 +323,10 @@ impl Core {
         }
         if cfg.mock != old.mock {
             return Err(format!("[backend.mock] differs: {restart}"));
+        }
+        if cfg.access != old.access {
+            // The edge resolves the groups once, at start.
+            return Err(format!("[access] differs: {restart}"));
         }
         if (&cfg.keys.anchors, cfg.keys.driver_anchor)
             != (&old.keys.anchors, old.keys.driver_anchor)

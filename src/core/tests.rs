@@ -1939,3 +1939,14 @@ fn an_axis_over_its_duty_limit_is_stopped_and_refused_until_rested() {
     );
     h.assert_at("seat_position", 110.0);
 }
+
+#[test]
+fn a_reload_that_changes_access_is_refused_whole() {
+    let mut c = core();
+    let mut cfg = (*c.cfg).clone();
+    cfg.access.ui.push(crate::config::Group::Gid(4242));
+    cfg.max_profiles = 3;
+    let r = c.reconfigure(Arc::new(cfg), 0);
+    assert!(r.as_ref().is_err_and(|e| e.contains("[access]")), "{r:?}");
+    assert_eq!(c.cfg.max_profiles, 10, "nothing applied");
+}

@@ -1,5 +1,7 @@
-//! D-Bus errors: the core's typed errors under `org.driverprofiled1.Error.*`, and
-//! `org.freedesktop.DBus.Error.InvalidArgs` for malformed arguments.
+//! D-Bus errors: the core's typed errors under `org.driverprofiled1.Error.*`,
+//! `org.freedesktop.DBus.Error.InvalidArgs` for malformed arguments, and
+//! `org.freedesktop.DBus.Error.AccessDenied` for a caller without the role a call needs (the
+//! edge's own check, [`super::access`]).
 
 use zbus::message::{Header, Message};
 use zbus::names::ErrorName;
@@ -7,22 +9,31 @@ use zbus::names::ErrorName;
 use crate::core;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error(pub core::Error);
+pub enum Error {
+    /// One of the core's typed errors.
+    Core(core::Error),
+    /// The caller may not make this call. The message names the method, never the input.
+    AccessDenied(String),
+}
 
 impl From<core::Error> for Error {
     fn from(e: core::Error) -> Self {
-        Error(e)
+        Error::Core(e)
     }
 }
 
 impl Error {
     pub fn invalid_args(msg: impl Into<String>) -> Self {
-        Error(core::Error::InvalidArgs(msg.into()))
+        Error::Core(core::Error::InvalidArgs(msg.into()))
     }
 
     pub fn name_str(&self) -> &'static str {
         use driverprofiled_api::ErrorName as N;
-        match &self.0 {
+        let e = match self {
+            Error::AccessDenied(_) => return N::AccessDenied.as_str(),
+            Error::Core(e) => e,
+        };
+        match e {
             core::Error::InvalidArgs(_) => N::InvalidArgs,
             core::Error::NotFound(_) => N::NotFound,
             core::Error::AlreadyExists(_) => N::AlreadyExists,
@@ -36,11 +47,19 @@ impl Error {
         }
         .as_str()
     }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Core(e) => e.message(),
+            Error::AccessDenied(m) => m,
+        }
+    }
 }
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.name_str(), self.0)
+        write!(f, "{}: {}", self.name_str(), self.message())
     }
 }
 
@@ -48,7 +67,7 @@ impl std::error::Error for Error {}
 
 impl zbus::DBusError for Error {
     fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
-        Message::error(call, self.name()).build(&(self.0.to_string(),))
+        Message::error(call, self.name()).build(&(self.message(),))
     }
 
     fn name(&self) -> ErrorName<'_> {
@@ -56,6 +75,6 @@ impl zbus::DBusError for Error {
     }
 
     fn description(&self) -> Option<&str> {
-        Some(self.0.message())
+        Some(self.message())
     }
 }

@@ -9,10 +9,11 @@ use tokio::sync::{mpsc, oneshot};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::wire::Signature;
-use zbus::{ObjectPath, OwnedObjectPath, OwnedVariant, Variant, interface};
+use zbus::{Connection, ObjectPath, OwnedObjectPath, OwnedVariant, Variant, interface};
 
 use driverprofiled_api::{Gear as WireGear, path as paths, signal};
 
+use super::access::{Access, Roles};
 use super::error::Error;
 use super::props;
 use crate::config::{AxisConfig, Config};
@@ -26,23 +27,37 @@ pub struct Call {
     pub reply: oneshot::Sender<Result<Reply, core::Error>>,
 }
 
-/// What every interface object shares: the way to the core, the latest view, the config.
+/// What every interface object shares: the way to the core, the latest view, the config, the
+/// role check.
 #[derive(Clone)]
 pub struct Shared {
     pub calls: mpsc::Sender<Call>,
     pub view: Arc<RwLock<View>>,
     pub cfg: Arc<Config>,
+    pub access: Arc<Access>,
 }
 
 impl Shared {
+    /// Ok if the caller holds one of the roles `need` for `method`; else AccessDenied.
+    /// Every method that changes anything calls it first, before looking at its arguments.
+    async fn allow(
+        &self,
+        conn: &Connection,
+        hdr: &Header<'_>,
+        method: &str,
+        need: Roles,
+    ) -> Result<(), Error> {
+        self.access.check(conn, Some(hdr), method, need).await
+    }
+
     async fn call(&self, request: Request) -> Result<Reply, Error> {
         let (reply, rx) = oneshot::channel();
-        let gone = || Error(core::Error::Failed("the daemon is shutting down".into()));
+        let gone = || Error::Core(core::Error::Failed("the daemon is shutting down".into()));
         self.calls
             .send(Call { request, reply })
             .await
             .map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?.map_err(Error)
+        rx.await.map_err(|_| gone())?.map_err(Error::Core)
     }
 
     /// Read the view; a poisoned lock still holds a complete view (it is replaced whole).
@@ -77,7 +92,7 @@ fn profile_id(p: &ObjectPath<'_>) -> Result<String, Error> {
     paths::profile_id(p.as_str())
         .map(str::to_string)
         .ok_or_else(|| {
-            Error(core::Error::NotFound(format!(
+            Error::Core(core::Error::NotFound(format!(
                 "{} is not a profile",
                 quote(p.as_str())
             )))
@@ -88,7 +103,9 @@ pub struct Manager {
     pub shared: Shared,
 }
 
-/// Profiles, recall and the state of motion.
+/// Profiles, recall and the state of motion. CreateProfile and SelectProfile need the ui role,
+/// Stop any role (ui, gateway, developer); without it a call fails with
+/// org.freedesktop.DBus.Error.AccessDenied. Properties are open to every caller.
 #[interface(name = "org.driverprofiled1.Manager")]
 impl Manager {
     /// Create a profile named `name` holding the current actuator positions.
@@ -96,10 +113,19 @@ impl Manager {
     /// (same name ignoring case), LimitReached (max_profiles), NotReady (an actuator's
     /// position is not known yet).
     #[zbus(out_args("profile"))]
-    async fn create_profile(&self, name: String) -> Result<OwnedObjectPath, Error> {
+    async fn create_profile(
+        &self,
+        name: String,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<OwnedObjectPath, Error> {
+        let method = "Manager.CreateProfile";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         match self.shared.call(Request::CreateProfile { name }).await? {
             Reply::Created(id) => Ok(path(&paths::profile_path(&id))),
-            Reply::Done => Err(Error(core::Error::Failed("no profile was created".into()))),
+            Reply::Done => Err(Error::Core(core::Error::Failed(
+                "no profile was created".into(),
+            ))),
         }
     }
 
@@ -107,7 +133,14 @@ impl Manager {
     /// Only in gear P below the speed threshold, else Interlocked and nothing moves; DutyLimit
     /// when an axis that must move has run too long lately; NotReady when an axis' position is
     /// not known yet. A motion in progress is superseded.
-    async fn select_profile(&self, profile: ObjectPath<'_>) -> Result<(), Error> {
+    async fn select_profile(
+        &self,
+        profile: ObjectPath<'_>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Manager.SelectProfile";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         let id = profile_id(&profile)?;
         self.shared
             .call(Request::SelectProfile { id })
@@ -116,7 +149,13 @@ impl Manager {
     }
 
     /// Halt all motion now (outcome "stopped").
-    async fn stop(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(), Error> {
+    async fn stop(
+        &self,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Manager.Stop";
+        self.shared.allow(conn, &hdr, method, Roles::ANY).await?;
         no_args(&hdr)?;
         self.shared.call(Request::Stop).await.map(drop)
     }
@@ -202,7 +241,7 @@ impl Profile {
     fn read<T>(&self, f: impl FnOnce(&StoredProfile) -> T) -> Result<T, Error> {
         self.shared
             .read(|v| v.profile(&self.id).map(f))
-            .ok_or_else(|| Error(core::Error::NotFound(format!("no profile {}", self.id))))
+            .ok_or_else(|| Error::Core(core::Error::NotFound(format!("no profile {}", self.id))))
     }
 
     fn id(&self) -> String {
@@ -210,12 +249,20 @@ impl Profile {
     }
 }
 
-/// A driver profile.
+/// A driver profile. Its methods and setting Name or EasyExit need the ui role (else
+/// org.freedesktop.DBus.Error.AccessDenied).
 #[interface(name = "org.driverprofiled1.Profile")]
 impl Profile {
     /// Update some positions (axis name to position in the axis unit), all or nothing.
     /// Errors: InvalidArgs (unknown axis, not a number), OutOfRange (outside Min..Max).
-    async fn set_positions(&self, positions: HashMap<String, f64>) -> Result<(), Error> {
+    async fn set_positions(
+        &self,
+        positions: HashMap<String, f64>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Profile.SetPositions";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         let positions = positions
             .into_iter()
             .collect::<BTreeMap<_, _>>()
@@ -230,7 +277,13 @@ impl Profile {
 
     /// Store the actuators' current positions in this profile.
     /// Errors: NotReady (an actuator's position is not known yet).
-    async fn save_current_positions(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(), Error> {
+    async fn save_current_positions(
+        &self,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Profile.SaveCurrentPositions";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         no_args(&hdr)?;
         let id = self.id();
         self.shared
@@ -241,7 +294,14 @@ impl Profile {
 
     /// Bind a key (1-64 bytes, no control characters) to this profile.
     /// Errors: KeyInUse (bound to another profile), LimitReached (max_keys in all).
-    async fn bind_key(&self, key: String) -> Result<(), Error> {
+    async fn bind_key(
+        &self,
+        key: String,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Profile.BindKey";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         let id = self.id();
         self.shared
             .call(Request::BindKey { id, key })
@@ -250,7 +310,14 @@ impl Profile {
     }
 
     /// Unbind a key. Errors: NotFound (not bound to this profile).
-    async fn unbind_key(&self, key: String) -> Result<(), Error> {
+    async fn unbind_key(
+        &self,
+        key: String,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Profile.UnbindKey";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         let id = self.id();
         self.shared
             .call(Request::UnbindKey { id, key })
@@ -259,7 +326,13 @@ impl Profile {
     }
 
     /// Delete this profile (and its key bindings).
-    async fn delete(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(), Error> {
+    async fn delete(
+        &self,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Profile.Delete";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         no_args(&hdr)?;
         let id = self.id();
         self.shared.call(Request::Delete { id }).await.map(drop)
@@ -278,7 +351,15 @@ impl Profile {
     }
 
     #[zbus(property)]
-    async fn set_name(&self, name: String) -> Result<(), Error> {
+    async fn set_name(
+        &self,
+        name: String,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Option<Header<'_>>,
+    ) -> Result<(), Error> {
+        let method = "Profile.Name (set)";
+        let access = &self.shared.access;
+        access.check(conn, hdr.as_ref(), method, Roles::UI).await?;
         let id = self.id();
         self.shared
             .call(Request::Rename { id, name })
@@ -305,7 +386,15 @@ impl Profile {
     }
 
     #[zbus(property)]
-    async fn set_easy_exit(&self, enabled: bool) -> Result<(), Error> {
+    async fn set_easy_exit(
+        &self,
+        enabled: bool,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Option<Header<'_>>,
+    ) -> Result<(), Error> {
+        let method = "Profile.EasyExit (set)";
+        let access = &self.shared.access;
+        access.check(conn, hdr.as_ref(), method, Roles::UI).await?;
         let id = self.id();
         self.shared
             .call(Request::SetEasyExit { id, enabled })
@@ -331,12 +420,20 @@ impl Actuator {
     }
 }
 
-/// One actuated axis.
+/// One actuated axis. MoveTo needs the ui role, Stop any role (ui, gateway, developer), else
+/// org.freedesktop.DBus.Error.AccessDenied.
 #[interface(name = "org.driverprofiled1.Actuator")]
 impl Actuator {
     /// Move this axis to `position` (reason "manual"), under the same interlock as a recall.
     /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit, NotReady.
-    async fn move_to(&self, position: f64) -> Result<(), Error> {
+    async fn move_to(
+        &self,
+        position: f64,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Actuator.MoveTo";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         let axis = self.config().name.clone();
         self.shared
             .call(Request::MoveTo {
@@ -348,7 +445,13 @@ impl Actuator {
     }
 
     /// Halt the motion this axis is part of (outcome "stopped"); nothing if it is not moving.
-    async fn stop(&self, #[zbus(header)] hdr: Header<'_>) -> Result<(), Error> {
+    async fn stop(
+        &self,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Actuator.Stop";
+        self.shared.allow(conn, &hdr, method, Roles::ANY).await?;
         no_args(&hdr)?;
         let axis = self.config().name.clone();
         self.shared.call(Request::StopAxis { axis }).await.map(drop)
@@ -460,14 +563,24 @@ fn decode_signal(key: &str, value: &Variant<'_>) -> Result<Signal, Error> {
     })
 }
 
-/// Vehicle signals pushed by the vehicle gateway.
+/// Vehicle signals pushed by the vehicle gateway. Its methods need the gateway role (else
+/// org.freedesktop.DBus.Error.AccessDenied).
 #[interface(name = "org.driverprofiled1.Vehicle")]
 impl Vehicle {
     /// Update signals: gear (s: P R N D), speed_kmh (d, >= 0), driver_door_open,
     /// driver_seat_occupied, driver_belt_buckled, brake_pressed, rear_occupied, manual_control,
     /// doors_locked (b). An unknown key or a wrong type is InvalidArgs and nothing is applied. Breaking the
     /// interlock halts any motion at once.
-    async fn update_signals(&self, signals: HashMap<String, OwnedVariant>) -> Result<(), Error> {
+    async fn update_signals(
+        &self,
+        signals: HashMap<String, OwnedVariant>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Vehicle.UpdateSignals";
+        self.shared
+            .allow(conn, &hdr, method, Roles::GATEWAY)
+            .await?;
         let mut entries: Vec<_> = signals.iter().collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));
         let list = entries
@@ -485,7 +598,16 @@ impl Vehicle {
     /// with control characters, a distance not within 0..100 m, or more than 256 readings is
     /// InvalidArgs and the whole batch is ignored. Readings of keys bound to no profile are
     /// ignored.
-    async fn report_ranges(&self, readings: Vec<(String, String, f64)>) -> Result<(), Error> {
+    async fn report_ranges(
+        &self,
+        readings: Vec<(String, String, f64)>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Vehicle.ReportRanges";
+        self.shared
+            .allow(conn, &hdr, method, Roles::GATEWAY)
+            .await?;
         self.shared
             .call(Request::ReportRanges(readings))
             .await

@@ -12,6 +12,7 @@
 //! [`Engine::run`] says how it ended ([`Ended`]). The loop also pets the systemd watchdog
 //! (only when systemd asks for it: a stuck loop stops petting) and keeps `STATUS=` current.
 
+pub mod access;
 pub mod error;
 pub mod ifaces;
 pub mod objects;
@@ -35,6 +36,7 @@ use crate::config::Config;
 use crate::core::view::View;
 use crate::core::{Core, Effect, Feedback, Millis, Request, Storage};
 use crate::systemd::{self, Notifier};
+use access::Access;
 use ifaces::{Actuator, Call, Manager, Profile, Shared, Vehicle};
 use props::{PropValue, Props, changed};
 
@@ -107,10 +109,12 @@ pub async fn connect(
 ) -> zbus::Result<(Engine, mpsc::Receiver<Call>)> {
     let (calls_tx, calls_rx) = mpsc::channel(64);
     let view = core.view();
+    let access = Arc::new(Access::new(&cfg.access));
     let shared = Shared {
         calls: calls_tx,
         view: Arc::new(RwLock::new(view.clone())),
         cfg: cfg.clone(),
+        access: access.clone(),
     };
     let mut b = match bus {
         Bus::System => connection::Builder::system(),
@@ -136,7 +140,7 @@ pub async fn connect(
                 shared: shared.clone(),
             },
         );
-    b = router.serve(b);
+    b = router.serve(b, &access);
     for (index, a) in cfg.axes.iter().enumerate() {
         b = b.serve_at(
             paths::actuator_path(&a.name),
@@ -172,6 +176,7 @@ pub async fn connect(
         .replace_existing_names(false)
         .build()
         .await?;
+    access.watch(&conn).await?;
     Ok((
         Engine {
             core,

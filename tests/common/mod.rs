@@ -3,6 +3,8 @@
 //! machine's system or session bus.
 #![allow(dead_code, unused_imports)]
 
+pub mod system;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -34,6 +36,11 @@ impl std::ops::Deref for Bus {
 impl Bus {
     pub fn start() -> Bus {
         Bus(PrivateBus::start().unwrap_or_else(|e| panic!("private bus: {e}")))
+    }
+
+    /// A bus whose configuration `config` writes for its listening directory.
+    pub fn start_with(config: impl FnOnce(&Path) -> String) -> Bus {
+        Bus(PrivateBus::start_with(config).unwrap_or_else(|e| panic!("private bus: {e}")))
     }
 
     pub async fn connect(&self) -> Connection {
@@ -143,6 +150,19 @@ impl Setup {
 impl Daemon {
     /// Start the daemon and wait until it owns its bus name (via NameOwnerChanged).
     pub async fn start(conn: &Connection, bus: &Bus, state: &Path, extra: &[&str]) -> Daemon {
+        Self::start_as(conn, bus, state, extra, Path::new(BIN), &[]).await
+    }
+
+    /// [`Daemon::start`] with the binary `bin`, run through `wrapper` (such as
+    /// `setpriv --reuid=...`; the wrapper must exec it, keeping the process id).
+    pub async fn start_as(
+        conn: &Connection,
+        bus: &Bus,
+        state: &Path,
+        extra: &[&str],
+        bin: &Path,
+        wrapper: &[String],
+    ) -> Daemon {
         let dbus = zbus::fdo::DBusProxy::new(conn).await.expect("dbus proxy");
         let mut owner_changed = dbus
             .receive_name_owner_changed_with_args(&[(0, NAME)])
@@ -150,7 +170,15 @@ impl Daemon {
             .expect("subscribe NameOwnerChanged");
         let stderr_path = state.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
-        let mut child = Command::new(BIN)
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .args(["--bus", &bus.address, "--mock", "--state-dir"])
             .arg(state)
             .args(extra)

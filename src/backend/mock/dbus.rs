@@ -4,30 +4,41 @@
 use std::sync::Arc;
 
 use driverprofiled_api::{MockFault, path};
-use zbus::interface;
+use zbus::message::Header;
+use zbus::{Connection, interface};
 
 use super::Mock;
 use crate::config::AxisConfig;
 use crate::core::{self, check_position, quote};
+use crate::edge::access::{Access, Roles};
 use crate::edge::error::Error;
 
 pub fn serve<'a>(
     mock: Mock,
     axes: Arc<[AxisConfig]>,
+    access: Arc<Access>,
     b: zbus::connection::Builder<'a>,
 ) -> zbus::connection::Builder<'a> {
-    b.serve_at(path::ROOT, MockControl { mock, axes })
+    b.serve_at(path::ROOT, MockControl { mock, axes, access })
 }
 
 struct MockControl {
     mock: Mock,
     axes: Arc<[AxisConfig]>,
+    access: Arc<Access>,
 }
 
 impl MockControl {
+    /// Every method needs the developer role: the mock moves "motors" and fakes hand moves.
+    async fn allow(&self, conn: &Connection, hdr: &Header<'_>, method: &str) -> Result<(), Error> {
+        self.access
+            .check(conn, Some(hdr), method, Roles::DEVELOPER)
+            .await
+    }
+
     fn axis(&self, axis: &str) -> Result<&AxisConfig, Error> {
         self.axes.iter().find(|a| a.name == axis).ok_or_else(|| {
-            Error(core::Error::NotFound(format!(
+            Error::Core(core::Error::NotFound(format!(
                 "no actuator {}",
                 quote(axis)
             )))
@@ -35,11 +46,18 @@ impl MockControl {
     }
 }
 
-/// Controls of the simulated actuators (mock backend only).
+/// Controls of the simulated actuators (mock backend only). Its methods need the developer role
+/// (else org.freedesktop.DBus.Error.AccessDenied).
 #[interface(name = "org.driverprofiled1.Mock")]
 impl MockControl {
     /// Run simulated motion `factor` times faster than the configured speeds (0 < factor <= 10000).
-    async fn set_speed_factor(&self, factor: f64) -> Result<(), Error> {
+    async fn set_speed_factor(
+        &self,
+        factor: f64,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        self.allow(conn, &hdr, "Mock.SetSpeedFactor").await?;
         if !(factor.is_finite() && factor > 0.0 && factor <= 10_000.0) {
             return Err(Error::invalid_args(format!(
                 "speed factor must be in (0, 10000], not {factor}"
@@ -50,7 +68,14 @@ impl MockControl {
     }
 
     /// kind "stall": the axis stops moving while commanded; "none": healthy again.
-    async fn inject_fault(&self, axis: String, kind: String) -> Result<(), Error> {
+    async fn inject_fault(
+        &self,
+        axis: String,
+        kind: String,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        self.allow(conn, &hdr, "Mock.InjectFault").await?;
         self.axis(&axis)?;
         let stalled = match MockFault::parse(&kind) {
             Some(MockFault::Stall) => true,
@@ -67,7 +92,14 @@ impl MockControl {
     }
 
     /// Put the axis at `position` as if the occupant moved it by hand.
-    async fn set_position(&self, axis: String, position: f64) -> Result<(), Error> {
+    async fn set_position(
+        &self,
+        axis: String,
+        position: f64,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        self.allow(conn, &hdr, "Mock.SetPosition").await?;
         check_position(self.axis(&axis)?, position)?;
         self.mock.set_position(&axis, position);
         Ok(())

@@ -21,6 +21,7 @@ use tokio::time::sleep_until;
 use super::{Backend, Driver, FeedbackSender, Started};
 use crate::config::{AxisConfig, Config};
 use crate::core::{BackendCommand, Feedback};
+use crate::edge::access::Access;
 use sim::Sim;
 
 /// How often a moving simulated axis reports its position.
@@ -165,8 +166,12 @@ impl Backend for Mock {
         }
     }
 
-    fn serve<'a>(&self, b: zbus::connection::Builder<'a>) -> zbus::connection::Builder<'a> {
-        dbus::serve(self.clone(), self.axes.clone(), b)
+    fn serve<'a>(
+        &self,
+        b: zbus::connection::Builder<'a>,
+        access: &Arc<Access>,
+    ) -> zbus::connection::Builder<'a> {
+        dbus::serve(self.clone(), self.axes.clone(), access.clone(), b)
     }
 }
 
