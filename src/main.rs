@@ -54,14 +54,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let bad_filter = init_logging();
+    if let Some(e) = bad_filter {
+        tracing::warn!("RUST_LOG not understood ({e}): logging at info");
+    }
 
     let loaded = match &opts.config {
         Some(path) => config::load(path),
@@ -92,6 +88,33 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// Log to stderr, filtered by `RUST_LOG` (`info` when unset or not understood; then the
+/// reason is returned). The filter takes levels and `target=level` lists, e.g.
+/// `debug,zbus=info`: `Targets` parses those without the regex engine `EnvFilter` links in,
+/// which cost ~650 KiB of resident memory (its code and unicode tables; issue 7).
+fn init_logging() -> Option<String> {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+
+    let info = || Targets::new().with_default(LevelFilter::INFO);
+    let (filter, bad) = match std::env::var("RUST_LOG") {
+        Ok(s) if !s.trim().is_empty() => match s.parse::<Targets>() {
+            Ok(t) => (t, None),
+            Err(e) => (info(), Some(format!("{s:?}: {e}"))),
+        },
+        _ => (info(), None),
+    };
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
+        .init();
+    bad
 }
 
 async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<(), String> {
