@@ -276,12 +276,7 @@ async fn object_manager_lists_profiles_and_actuators() {
     let s = Setup::new().await;
     let m = s.manager().await;
     let p = m.create_profile("Anna").await.unwrap();
-    let om = zbus::fdo::ObjectManagerProxy::builder(&s.conn)
-        .destination(NAME)
-        .path(ROOT)
-        .build()
-        .await
-        .unwrap();
+    let om = s.object_manager().await;
     let objects = om.get_managed_objects().await.unwrap();
     let profile = objects.get(&p).expect("profile managed");
     assert!(profile.contains_key(driverprofiled_api::interface::PROFILE));
@@ -298,12 +293,7 @@ async fn object_manager_lists_profiles_and_actuators() {
 async fn a_stale_profile_path_is_not_found_everywhere() {
     let mut s = Setup::new().await;
     let m = s.manager().await;
-    let om = zbus::fdo::ObjectManagerProxy::builder(&s.conn)
-        .destination(NAME)
-        .path(ROOT)
-        .build()
-        .await
-        .unwrap();
+    let om = s.object_manager().await;
     let mut removed = om.receive_interfaces_removed().await.unwrap();
     let path = m.create_profile("Anna").await.unwrap();
     let p = s.profile(&path).await;
@@ -324,12 +314,7 @@ async fn a_stale_profile_path_is_not_found_everywhere() {
         assert_eq!(err_name(p.name().await), NOT_FOUND);
         assert_eq!(err_name(p.set_name("Ben").await), NOT_FOUND);
         assert_eq!(err_name(p.positions().await), NOT_FOUND);
-        let props = zbus::fdo::PropertiesProxy::builder(&s.conn)
-            .destination(NAME)
-            .path(path.clone())
-            .build()
-            .await
-            .unwrap();
+        let props = s.properties(path.as_str()).await;
         let iface = driverprofiled_api::interface::PROFILE.try_into().unwrap();
         assert!(props.get_all(iface).await.unwrap().is_empty());
         assert_eq!(
@@ -386,12 +371,7 @@ async fn nothing_is_stored_before_the_backend_reports_positions() {
     let s = Setup::with_args(&["--config", cfg.to_str().unwrap()]).await;
     let m = s.manager().await;
     let last = s.actuator("wheel_extension").await;
-    let props = zbus::fdo::PropertiesProxy::builder(&s.conn)
-        .destination(NAME)
-        .path(actuator_path("wheel_extension"))
-        .build()
-        .await
-        .unwrap();
+    let props = s.properties(&actuator_path("wheel_extension")).await;
     let mut changes = props.receive_properties_changed().await.unwrap();
     assert!(last.position().await.unwrap().is_nan());
     assert_eq!(

@@ -62,15 +62,19 @@ fn describe(i: &Interface<'_>) -> Vec<String> {
     out
 }
 
-async fn introspect(s: &Setup, path: &str) -> Node<'static> {
+/// The daemon's introspection XML of the object at `path`.
+async fn introspect_xml(s: &Setup, path: &str) -> String {
     let proxy = zbus::fdo::IntrospectableProxy::builder(&s.conn)
         .destination(NAME)
         .path(path.to_string())
         .build()
         .await
         .unwrap();
-    let xml = proxy.introspect().await.unwrap();
-    Node::from_reader(xml.as_bytes()).unwrap()
+    proxy.introspect().await.unwrap()
+}
+
+async fn introspect(s: &Setup, path: &str) -> Node<'static> {
+    Node::from_reader(introspect_xml(s, path).await.as_bytes()).unwrap()
 }
 
 #[tokio::test]
@@ -164,13 +168,7 @@ async fn dbus_xml_docs_are_what_the_daemon_serves() {
         profile.to_string(),
         actuator_path("seat_position"),
     ] {
-        let proxy = zbus::fdo::IntrospectableProxy::builder(&s.conn)
-            .destination(NAME)
-            .path(path)
-            .build()
-            .await
-            .unwrap();
-        served.push_str(&proxy.introspect().await.unwrap());
+        served.push_str(&introspect_xml(&s, &path).await);
     }
     let bless = std::env::var_os("DRIVERPROFILED_BLESS_XML").is_some();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/dbus");

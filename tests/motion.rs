@@ -281,12 +281,7 @@ async fn position_signals_are_throttled_to_about_10_per_second() {
     s.park().await;
     // Real speed: 10 %/s over 20 % = 2 s of motion; the mock reports every 40 ms.
     let wheel = s.actuator("wheel_tilt").await;
-    let props = zbus::fdo::PropertiesProxy::builder(&s.conn)
-        .destination(NAME)
-        .path(actuator_path("wheel_tilt"))
-        .build()
-        .await
-        .unwrap();
+    let props = s.properties(&actuator_path("wheel_tilt")).await;
     let mut changes = props.receive_properties_changed().await.unwrap();
     let mut fin = m.receive_motion_finished().await.unwrap();
     let t0 = Instant::now();

@@ -108,6 +108,27 @@ impl Setup {
             .expect("profile proxy")
     }
 
+    /// The daemon's `org.freedesktop.DBus.ObjectManager`.
+    pub async fn object_manager(&self) -> zbus::fdo::ObjectManagerProxy<'static> {
+        zbus::fdo::ObjectManagerProxy::builder(&self.conn)
+            .destination(NAME)
+            .path(ROOT)
+            .build()
+            .await
+            .expect("object manager proxy")
+    }
+
+    /// `org.freedesktop.DBus.Properties` of the object at `path` (for PropertiesChanged and
+    /// GetAll, which the typed proxies do not offer uncached).
+    pub async fn properties(&self, path: &str) -> zbus::fdo::PropertiesProxy<'static> {
+        zbus::fdo::PropertiesProxy::builder(&self.conn)
+            .destination(NAME)
+            .path(path.to_string())
+            .build()
+            .await
+            .expect("properties proxy")
+    }
+
     /// An actuator proxy that reads properties from the daemon every time.
     pub async fn actuator(&self, axis: &str) -> ActuatorProxy<'static> {
         ActuatorProxy::builder(&self.conn)
