@@ -210,24 +210,6 @@ pub mod signal {
     pub const MANUAL_CONTROL: &str = "manual_control";
     /// `b`.
     pub const DOORS_LOCKED: &str = "doors_locked";
-    /// Every boolean signal.
-    pub const BOOLEANS: [&str; 7] = [
-        DRIVER_DOOR_OPEN,
-        DRIVER_SEAT_OCCUPIED,
-        DRIVER_BELT_BUCKLED,
-        BRAKE_PRESSED,
-        REAR_OCCUPIED,
-        MANUAL_CONTROL,
-        DOORS_LOCKED,
-    ];
-}
-
-/// Limits of `Vehicle.ReportRanges`.
-pub mod ranges {
-    /// Most readings accepted in one call.
-    pub const MAX_READINGS: usize = 256;
-    /// Farthest distance a reading may report, in metres.
-    pub const MAX_DISTANCE_M: f64 = 100.0;
 }
 
 #[cfg(test)]
