@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{Error, quote};
 
 /// Schema version written into `profiles.toml`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
