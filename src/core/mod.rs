@@ -180,6 +180,13 @@ pub enum Request {
     UpdateSignals(Vec<Signal>),
     /// (key id, anchor, distance in metres) from the key-locator service.
     ReportRanges(Vec<(String, String, f64)>),
+    /// Import a whole set of profiles, all or nothing, in one write.
+    ImportProfiles {
+        profiles: Vec<store::ImportItem>,
+        mode: store::ImportMode,
+        /// Check everything, change nothing.
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +194,8 @@ pub enum Reply {
     Done,
     /// The id of a newly created profile.
     Created(String),
+    /// The ids of the imported profiles, in the order given (none on a dry run).
+    Imported(Vec<String>),
 }
 
 /// What an actuator backend reports.
@@ -606,7 +615,31 @@ impl Core {
                 self.report_ranges(readings, now)?;
                 Ok(Reply::Done)
             }
+            Request::ImportProfiles {
+                profiles,
+                mode,
+                dry_run,
+            } => self.import_profiles(profiles, mode, dry_run, storage),
         }
+    }
+
+    fn import_profiles(
+        &mut self,
+        profiles: Vec<store::ImportItem>,
+        mode: store::ImportMode,
+        dry_run: bool,
+        storage: &mut dyn Storage,
+    ) -> Result<Reply, Error> {
+        let cfg = self.cfg.clone();
+        let (n, max_profiles, max_keys) = (profiles.len(), cfg.max_profiles, cfg.max_keys);
+        let import = |s: &mut Store| s.import(profiles, mode, &cfg.axes, max_profiles, max_keys);
+        if dry_run {
+            import(&mut self.store.clone())?;
+            return Ok(Reply::Imported(Vec::new()));
+        }
+        let ids = self.mutate(storage, import)?;
+        tracing::info!("{n} profiles imported ({mode:?})");
+        Ok(Reply::Imported(ids))
     }
 
     fn create_profile(&mut self, name: String, storage: &mut dyn Storage) -> Result<Reply, Error> {

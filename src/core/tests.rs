@@ -1950,3 +1950,273 @@ fn a_reload_that_changes_access_is_refused_whole() {
     assert!(r.as_ref().is_err_and(|e| e.contains("[access]")), "{r:?}");
     assert_eq!(c.cfg.max_profiles, 10, "nothing applied");
 }
+
+fn item(name: &str, positions: &[(&str, f64)], keys: &[&str]) -> store::ImportItem {
+    store::ImportItem {
+        name: name.into(),
+        easy_exit: true,
+        positions: positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+    }
+}
+
+impl Harness {
+    fn import(
+        &mut self,
+        items: Vec<store::ImportItem>,
+        mode: store::ImportMode,
+        dry_run: bool,
+    ) -> Result<Reply, Error> {
+        self.request(Request::ImportProfiles {
+            profiles: items,
+            mode,
+            dry_run,
+        })
+    }
+}
+
+#[test]
+fn an_imported_profile_that_omits_an_axis_leaves_it_where_it_is_on_recall() {
+    let mut h = Harness::new();
+    h.park();
+    let tilt = h.at("wheel_tilt");
+    let r = h.import(
+        vec![item("Anna", &[("seat_position", 200.0)], &[])],
+        store::ImportMode::Replace,
+        false,
+    );
+    let Ok(Reply::Imported(ids)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(ids, vec!["1".to_string()]);
+    assert_eq!(
+        h.disk.store.as_ref().unwrap().profiles[0].positions.len(),
+        1,
+        "the store keeps only the axis given"
+    );
+    h.select(&ids[0]).unwrap();
+    assert_eq!(h.moved(), vec!["seat_position".to_string()]);
+    h.settle();
+    assert_eq!(
+        h.events(),
+        vec![
+            Started(Reason::Recall, Some("1".into())),
+            Finished(Reason::Recall, Outcome::Completed)
+        ]
+    );
+    assert!((h.at("seat_position") - 200.0).abs() < 1.0);
+    assert_eq!(
+        h.at("wheel_tilt"),
+        tilt,
+        "an axis the profile omits is not moved"
+    );
+}
+
+#[test]
+fn import_replace_deletes_everything_and_never_reuses_ids() {
+    let mut h = Harness::new();
+    h.park();
+    let a = h.driver("Anna", "fob-a", 100.0);
+    let b = h.driver("Ben", "fob-b", 150.0);
+    h.select(&a).unwrap();
+    h.settle();
+    let r = h.import(
+        vec![
+            item("anna", &[("seat_position", 10.0)], &["fob-b"]),
+            item("Cleo", &[], &[]),
+        ],
+        store::ImportMode::Replace,
+        false,
+    );
+    assert_eq!(r, Ok(Reply::Imported(vec!["3".into(), "4".into()])));
+    let s = h.core.store();
+    assert!(s.get(&a).is_none() && s.get(&b).is_none());
+    assert_eq!(s.active, None, "the active profile was deleted");
+    assert_eq!(s.next_id, 5);
+    assert_eq!(s.get("3").unwrap().name, "anna");
+    assert_eq!(s.get("3").unwrap().keys, vec!["fob-b".to_string()]);
+    assert_eq!(h.disk.store.as_ref(), Some(s));
+}
+
+#[test]
+fn import_merge_updates_by_name_ignoring_case_and_keeps_the_rest() {
+    let mut h = Harness::new();
+    h.park();
+    let a = h.driver("Anna", "fob-a", 100.0);
+    let b = h.driver("Ben", "fob-b", 150.0);
+    h.select(&a).unwrap();
+    let mut anna = item("ANNA", &[("seat_position", 20.0)], &["fob-c"]);
+    anna.easy_exit = false;
+    let r = h.import(
+        vec![item("Dora", &[], &[]), anna],
+        store::ImportMode::Merge,
+        false,
+    );
+    assert_eq!(r, Ok(Reply::Imported(vec!["3".into(), a.clone()])));
+    let s = h.core.store();
+    let p = s.get(&a).unwrap();
+    assert_eq!(p.name, "ANNA");
+    assert!(!p.easy_exit);
+    assert_eq!(p.keys, vec!["fob-c".to_string()]);
+    assert_eq!(
+        p.positions,
+        BTreeMap::from([("seat_position".to_string(), 20.0)])
+    );
+    assert_eq!(s.get(&b).unwrap().name, "Ben", "kept");
+    assert_eq!(s.active.as_deref(), Some(a.as_str()), "still active");
+    assert_eq!(s.profiles.len(), 3);
+}
+
+#[test]
+fn a_failed_or_dry_import_changes_nothing() {
+    let mut h = Harness::new();
+    h.park();
+    let a = h.driver("Anna", "fob-a", 100.0);
+    let before = h.core.store().clone();
+    let saved = h.disk.store.clone();
+    let check = |h: &Harness| {
+        assert_eq!(h.core.store(), &before);
+        assert_eq!(h.disk.store, saved);
+    };
+    // A dry run that would succeed.
+    let ok = vec![item("Ben", &[("seat_position", 10.0)], &["fob-b"])];
+    let r = h.import(ok.clone(), store::ImportMode::Replace, true);
+    assert_eq!(r, Ok(Reply::Imported(vec![])));
+    check(&h);
+    // Every kind of problem at once: listed, with the most fundamental one's error.
+    let r = h.import(
+        vec![
+            item(
+                "Ben",
+                &[("seat_position", 400.0), ("wheel_tilt", -1.0)],
+                &[],
+            ),
+            item("", &[("nope", 1.0)], &["", "k", "k"]),
+            item("ben", &[("seat_height", f64::NAN)], &["fob-a"]),
+        ],
+        store::ImportMode::Merge,
+        false,
+    );
+    let Err(Error::InvalidArgs(m)) = &r else {
+        panic!("{r:?}")
+    };
+    for part in [
+        "#1 \"Ben\": seat_position: 400 is outside",
+        "#1 \"Ben\": wheel_tilt: -1 is outside",
+        "#2 \"\": a profile name has 1 to 64 characters, not 0",
+        "#2 \"\": key \"\": a key id has 1 to 64 bytes",
+        "#2 \"\": key \"k\" is listed twice",
+        "#2 \"\": unknown axis \"nope\"",
+        "#3 \"ben\": the name is given twice (also #1, ignoring case)",
+        "#3 \"ben\": seat_height: NaN is not a number",
+        "#3 \"ben\": key \"fob-a\" is bound to profile \"Anna\", which is kept",
+        "9 problems: ",
+        "nothing was imported",
+    ] {
+        assert!(m.contains(part), "{part:?} not in {m}");
+    }
+    check(&h);
+    // Only positions out of range: OutOfRange, listing each.
+    let r = h.import(
+        vec![
+            item("A", &[("seat_position", 400.0)], &[]),
+            item("B", &[("wheel_tilt", 101.0)], &[]),
+        ],
+        store::ImportMode::Replace,
+        false,
+    );
+    let Err(Error::OutOfRange(m)) = &r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        m.starts_with("2 problems: #1 \"A\": seat_position: 400"),
+        "{m}"
+    );
+    assert!(m.contains("#2 \"B\": wheel_tilt: 101"), "{m}");
+    check(&h);
+    // A key given to two imported profiles; a key bound to a profile that is kept.
+    let r = h.import(
+        vec![item("B", &[], &["x"]), item("C", &[], &["x"])],
+        store::ImportMode::Replace,
+        false,
+    );
+    assert!(
+        matches!(&r, Err(Error::KeyInUse(m)) if m.contains("also given to #1")),
+        "{r:?}"
+    );
+    let r = h.import(
+        vec![item("B", &[], &["fob-a"])],
+        store::ImportMode::Merge,
+        false,
+    );
+    assert!(matches!(&r, Err(Error::KeyInUse(_))), "{r:?}");
+    // ... but not to one that is replaced, or updated in place.
+    let r = h.import(
+        vec![item("B", &[], &["fob-a"])],
+        store::ImportMode::Replace,
+        true,
+    );
+    assert_eq!(r, Ok(Reply::Imported(vec![])));
+    let r = h.import(
+        vec![item("anna", &[], &["fob-a"])],
+        store::ImportMode::Merge,
+        true,
+    );
+    assert_eq!(r, Ok(Reply::Imported(vec![])));
+    // Limits.
+    let many: Vec<_> = (0..1000)
+        .map(|i| item(&format!("p{i}"), &[], &[]))
+        .collect();
+    let r = h.import(many, store::ImportMode::Replace, false);
+    assert!(
+        matches!(&r, Err(Error::LimitReached(m)) if m.contains("1000 profiles; at most 10")),
+        "{r:?}"
+    );
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let r = h.import(vec![item("K", &[], &keys)], store::ImportMode::Merge, false);
+    assert!(
+        matches!(&r, Err(Error::LimitReached(m)) if m.contains("21 keys; at most 19")),
+        "{r:?}"
+    );
+    // At most 20 problems are listed.
+    let bad: Vec<_> = (0..30).map(|_| item("", &[], &[])).collect();
+    let Err(Error::InvalidArgs(m)) = h.import(bad, store::ImportMode::Replace, false) else {
+        panic!()
+    };
+    // (30 bad names, and 30 profiles are more than 10.)
+    assert!(m.starts_with("31 problems: "), "{m}");
+    assert!(m.contains("#20 \"\"") && !m.contains("#21 \"\""), "{m}");
+    assert!(m.ends_with("; and 11 more; nothing was imported"), "{m}");
+    check(&h);
+    assert_eq!(h.core.store().get(&a).unwrap().name, "Anna");
+}
+
+#[test]
+fn a_failed_write_imports_nothing() {
+    struct Full;
+    impl Storage for Full {
+        fn save(&mut self, _: &Store) -> Result<(), String> {
+            Err("disk full".into())
+        }
+    }
+    let mut c = core();
+    let a = create(&mut c, "Anna");
+    let before = c.store().clone();
+    let r = c.request(
+        Request::ImportProfiles {
+            profiles: vec![item("Ben", &[], &[])],
+            mode: store::ImportMode::Replace,
+            dry_run: false,
+        },
+        0,
+        &mut Full,
+    );
+    assert!(
+        matches!(&r, Err(Error::Failed(m)) if m.contains("disk full")),
+        "{r:?}"
+    );
+    assert_eq!(c.store(), &before);
+    assert!(c.store().get(&a).is_some());
+    assert!(c.view().storage_error.is_some());
+}

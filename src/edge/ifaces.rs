@@ -103,7 +103,8 @@ pub struct Manager {
     pub shared: Shared,
 }
 
-/// Profiles, recall and the state of motion. CreateProfile and SelectProfile need the ui role,
+/// Profiles, recall and the state of motion. CreateProfile, SelectProfile and ImportProfiles
+/// need the ui role,
 /// Stop any role (ui, gateway, developer); without it a call fails with
 /// org.freedesktop.DBus.Error.AccessDenied. Properties are open to every caller.
 #[interface(name = "org.driverprofiled1.Manager")]
@@ -123,7 +124,7 @@ impl Manager {
         self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         match self.shared.call(Request::CreateProfile { name }).await? {
             Reply::Created(id) => Ok(path(&paths::profile_path(&id))),
-            Reply::Done => Err(Error::Core(core::Error::Failed(
+            _ => Err(Error::Core(core::Error::Failed(
                 "no profile was created".into(),
             ))),
         }
@@ -158,6 +159,71 @@ impl Manager {
         self.shared.allow(conn, &hdr, method, Roles::ANY).await?;
         no_args(&hdr)?;
         self.shared.call(Request::Stop).await.map(drop)
+    }
+
+    /// Import a whole set of profiles, all or nothing: either every profile is stored, in one
+    /// write, or nothing changes. profiles: (name, easy_exit, positions, keys) each, positions
+    /// by axis name in the axis unit; an axis a profile omits is not moved when it is recalled.
+    /// mode: "replace" (every existing profile is deleted; ids are never reused) or "merge" (a
+    /// profile with the same name, ignoring case, is updated in place and keeps its id; the
+    /// others are created). dry_run: check everything, change nothing. Returns the paths of the
+    /// imported profiles in the order given (none on a dry run).
+    /// Errors: InvalidArgs (a bad name or key, a name twice, an unknown axis, not a number, an
+    /// unknown mode; the message lists every problem found, at most 20), OutOfRange (the same,
+    /// for positions outside Min..Max: nothing is clamped), KeyInUse (a key bound to a profile
+    /// that is kept, or to two imported profiles), LimitReached (max_profiles, max_keys),
+    /// Inhibited, Failed.
+    #[zbus(out_args("imported"))]
+    async fn import_profiles(
+        &self,
+        profiles: Vec<driverprofiled_api::ImportedProfile>,
+        mode: String,
+        dry_run: bool,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<Vec<OwnedObjectPath>, Error> {
+        let method = "Manager.ImportProfiles";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
+        let mode = match driverprofiled_api::ImportMode::parse(&mode) {
+            Some(driverprofiled_api::ImportMode::Replace) => core::store::ImportMode::Replace,
+            Some(driverprofiled_api::ImportMode::Merge) => core::store::ImportMode::Merge,
+            None => {
+                return Err(Error::invalid_args(format!(
+                    "unknown mode {}: \"replace\" or \"merge\"",
+                    quote(&mode)
+                )));
+            }
+        };
+        let profiles = profiles
+            .into_iter()
+            .map(
+                |(name, easy_exit, positions, keys)| core::store::ImportItem {
+                    name,
+                    easy_exit,
+                    // Sorted, so that problems are listed in a stable order.
+                    positions: positions
+                        .into_iter()
+                        .collect::<BTreeMap<_, _>>()
+                        .into_iter()
+                        .collect(),
+                    keys,
+                },
+            )
+            .collect();
+        let request = Request::ImportProfiles {
+            profiles,
+            mode,
+            dry_run,
+        };
+        match self.shared.call(request).await? {
+            Reply::Imported(ids) => Ok(ids
+                .iter()
+                .map(|id| path(&paths::profile_path(id)))
+                .collect()),
+            _ => Err(Error::Core(core::Error::Failed(
+                "nothing was imported".into(),
+            ))),
+        }
     }
 
     /// The active profile, "/" when none.
