@@ -510,6 +510,9 @@ mod property {
         Manual(usize, f64),
         Fault(usize),
         Advance(u64),
+        Inhibit,
+        /// Release the oldest inhibitor held, if any.
+        Uninhibit,
     }
 
     fn signal() -> impl Strategy<Value = Signal> {
@@ -539,6 +542,8 @@ mod property {
             1 => (0..8usize, 0.0..1.0f64).prop_map(|(a, f)| Op::Manual(a, f)),
             1 => (0..8usize).prop_map(Op::Fault),
             5 => (1..3000u64).prop_map(Op::Advance),
+            1 => Just(Op::Inhibit),
+            1 => Just(Op::Uninhibit),
         ]
     }
 
@@ -559,6 +564,11 @@ mod property {
                 "{what}: a motor still runs although {why}"
             );
         }
+        if c.inhibited() {
+            assert_eq!(moves, 0, "{what}: a move was commanded while inhibited");
+            assert!(!c.is_moving(), "{what}: moving while inhibited");
+            assert_eq!(sim.running(), 0, "{what}: a motor runs while inhibited");
+        }
         if let Some(r) = c.motion_reason()
             && r.automatic()
         {
@@ -573,7 +583,7 @@ mod property {
         #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
 
         #[test]
-        fn no_move_while_interlocked_halt_at_once_budget_kept(
+        fn no_move_while_interlocked_or_inhibited_halt_at_once_budget_kept(
             budget in 1..4usize,
             ops in prop::collection::vec(op(), 1..120),
         ) {
@@ -629,6 +639,15 @@ mod property {
                     }
                     Op::Fault(a) => {
                         c.feedback(Feedback::Fault { axis: cfg.axes[a].name.clone(), message: "over-current".into() }, now);
+                    }
+                    Op::Inhibit => {
+                        let r = Request::Inhibit { who: "t".into(), why: "t".into(), uid: 0, pid: 0 };
+                        let _ = c.request(r, now, st);
+                    }
+                    Op::Uninhibit => {
+                        if let Some(id) = c.inhibitors().first().map(|i| i.id) {
+                            let _ = c.request(Request::Uninhibit { id }, now, st);
+                        }
                     }
                     Op::Advance(ms) => {
                         let end = now + ms;
@@ -2219,4 +2238,213 @@ fn a_failed_write_imports_nothing() {
     assert_eq!(c.store(), &before);
     assert!(c.store().get(&a).is_some());
     assert!(c.view().storage_error.is_some());
+}
+
+// Inhibitors: nothing moves while one is held, and nothing is replayed when it ends.
+
+impl Harness {
+    /// Take an inhibitor (uid 1000, pid 4242); its id.
+    fn inhibit(&mut self, who: &str) -> u64 {
+        let r = self.request(Request::Inhibit {
+            who: who.into(),
+            why: "a test".into(),
+            uid: 1000,
+            pid: 4242,
+        });
+        let Ok(Reply::Inhibitor(id)) = r else {
+            panic!("inhibit: {r:?}");
+        };
+        id
+    }
+
+    fn uninhibit(&mut self, id: u64) {
+        assert_eq!(self.request(Request::Uninhibit { id }), Ok(Reply::Done));
+    }
+}
+
+#[track_caller]
+fn assert_inhibited<T: std::fmt::Debug>(r: Result<T, Error>) {
+    assert!(matches!(r, Err(Error::Inhibited(_))), "{r:?}");
+}
+
+#[test]
+fn an_inhibitor_halts_the_motion_at_once_and_refuses_requested_motion() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.park();
+    h.select(&anna).unwrap();
+    assert_eq!(h.events(), [Started(Reason::Recall, Some(anna.clone()))]);
+    h.advance_until("under way", |h| h.at("seat_position") > 131.0);
+    h.stopped();
+    let ota = h.inhibit("ota");
+    // Halted in the same step, every running motor told to stop.
+    assert_eq!(h.events(), [Finished(Reason::Recall, Outcome::Inhibited)]);
+    assert!(h.stopped().contains(&"seat_position".to_string()));
+    assert_eq!(h.sim.running(), 0);
+    assert!(!h.core.is_moving());
+    h.moved();
+    let p = h.at("seat_position");
+    h.advance(1000);
+    assert_eq!(h.at("seat_position"), p, "the seat kept moving");
+    assert!(h.core.inhibited());
+    let shown = &h.core.view().inhibitors;
+    assert_eq!(shown.len(), 1);
+    let i = &shown[0];
+    assert_eq!(
+        (i.who.as_str(), i.why.as_str(), i.uid, i.pid),
+        ("ota", "a test", 1000, 4242)
+    );
+
+    // Requested motion fails, changing nothing; Stop and edits still work.
+    assert_inhibited(h.select(&anna));
+    assert_inhibited(h.move_to("seat_position", 100.0));
+    assert_inhibited(h.core.not_inhibited("cannot import now"));
+    assert_eq!(h.request(Request::Stop), Ok(Reply::Done));
+    h.request(Request::SetPositions {
+        id: anna.clone(),
+        positions: vec![("seat_position".into(), 160.0)],
+    })
+    .unwrap();
+    // A second inhibitor; the first released: still inhibited.
+    let diag = h.inhibit("diag");
+    h.uninhibit(ota);
+    assert_inhibited(h.select(&anna));
+    let whos: Vec<String> = h.core.inhibitors().iter().map(|i| i.who.clone()).collect();
+    assert_eq!(whos, ["diag"]);
+    h.uninhibit(diag);
+    assert!(!h.core.inhibited());
+    assert_eq!(h.core.view().inhibitors, []);
+    // Nothing was replayed, and nothing moved.
+    h.advance(1000);
+    assert_eq!(h.events(), []);
+    assert_eq!(h.moved(), Vec::<String>::new());
+    assert_eq!(h.at("seat_position"), p);
+    // Motion works again.
+    h.select(&anna).unwrap();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Recall, Some(anna)),
+            Finished(Reason::Recall, Outcome::Completed)
+        ]
+    );
+    h.assert_at("seat_position", 160.0);
+}
+
+#[test]
+fn inhibited_easy_exit_does_not_retract_nor_later() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    let id = h.inhibit("ota");
+    h.shift_to_park();
+    h.assert_no_motion();
+    h.uninhibit(id);
+    h.signals(&[Signal::SpeedKmh(0.0)]);
+    h.advance(1000);
+    h.assert_no_motion();
+    assert_eq!(h.moved(), Vec::<String>::new());
+
+    // A retract held back by locked doors is dropped too when an inhibitor comes.
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.signals(&[Signal::DoorsLocked(true)]);
+    h.shift_to_park();
+    h.assert_no_motion();
+    let id = h.inhibit("ota");
+    h.signals(&[Signal::DoorsLocked(false)]);
+    h.assert_no_motion();
+    h.uninhibit(id);
+    h.signals(&[Signal::SpeedKmh(0.0)]);
+    h.assert_no_motion();
+    // The next real P transition retracts as ever.
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.retract(Some(&anna));
+}
+
+#[test]
+fn inhibited_restore_keeps_the_car_retracted_until_a_fresh_trigger() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.retract(Some(&anna));
+    let id = h.inhibit("ota");
+    // A fresh press of the brake with the driver seated: no restore.
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), []);
+    assert!(h.easy_exit_active(), "still retracted");
+    h.uninhibit(id);
+    // The press held on is not a new one: nothing when other signals come.
+    h.signals(&[Signal::SpeedKmh(0.0)]);
+    assert_eq!(h.events(), []);
+    assert!(h.easy_exit_active());
+    // Released and pressed again: the restore.
+    h.signals(&[Signal::BrakePressed(false)]);
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), [Started(Reason::Restore, Some(anna))]);
+    h.settle();
+    assert_eq!(h.events(), [Finished(Reason::Restore, Outcome::Completed)]);
+    h.assert_at("seat_position", 150.0);
+    assert!(!h.easy_exit_active());
+}
+
+#[test]
+fn inhibited_key_approach_does_not_recall_nor_later() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna-phone", 200.0);
+    h.park();
+    let id = h.inhibit("ota");
+    h.walk(&[("anna-phone", (-4.0, 7.0), (-1.3, 0.0))], 25);
+    assert_eq!(h.selections(), [some("anna-phone")]);
+    assert_eq!(h.events(), []);
+    h.uninhibit(id);
+    h.stand(&[("anna-phone", (-1.3, 0.0))], 5);
+    h.signals(&[Signal::DriverDoorOpen(true)]);
+    assert_eq!(h.events(), [], "recalled after the inhibitor ended");
+    assert_eq!(h.active(), None);
+    assert_eq!(h.moved(), Vec::<String>::new());
+    // Another approach later is recalled as ever.
+    h.signals(&[Signal::DriverDoorOpen(false)]);
+    h.advance(2000);
+    assert_eq!(h.selections(), [None]);
+    h.walk(&[("anna-phone", (-4.0, 7.0), (-1.3, 0.0))], 25);
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(anna))]);
+}
+
+#[test]
+fn an_inhibitor_halts_an_easy_exit_and_a_key_approach_alike() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.shift_to_park();
+    assert_eq!(h.events(), [Started(Reason::EasyExit, Some(anna))]);
+    h.advance_until("under way", |h| h.at("seat_position") > 151.0);
+    let id = h.inhibit("ota");
+    assert_eq!(h.events(), [Finished(Reason::EasyExit, Outcome::Inhibited)]);
+    assert_eq!(h.sim.running(), 0);
+    // The retract had begun: easy exit stays active, so that a restore brings the seat back.
+    assert!(h.easy_exit_active());
+    h.uninhibit(id);
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Started(Reason::Restore, _)]
+    ));
+
+    let mut h = Harness::with(key_config());
+    let ben = h.driver("Ben", "ben", 100.0);
+    h.park();
+    h.walk(&[("ben", (-4.0, 7.0), (-1.3, 0.0))], 25);
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(ben))]);
+    h.inhibit("ota");
+    assert_eq!(
+        h.events(),
+        [Finished(Reason::KeyApproach, Outcome::Inhibited)]
+    );
+    // A bad request adds no inhibitor.
+    let r = h.request(Request::Inhibit {
+        who: String::new(),
+        why: "x".into(),
+        uid: 0,
+        pid: 0,
+    });
+    assert!(matches!(r, Err(Error::InvalidArgs(_))), "{r:?}");
+    assert_eq!(h.core.inhibitors().len(), 1);
 }

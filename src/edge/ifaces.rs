@@ -15,7 +15,7 @@ use driverprofiled_api::{Gear as WireGear, path as paths, signal};
 
 use super::access::{Access, Roles};
 use super::error::Error;
-use super::props;
+use super::{inhibit, props};
 use crate::config::{AxisConfig, Config};
 use crate::core::store::Profile as StoredProfile;
 use crate::core::view::{AxisView, View};
@@ -50,7 +50,7 @@ impl Shared {
         self.access.check(conn, Some(hdr), method, need).await
     }
 
-    async fn call(&self, request: Request) -> Result<Reply, Error> {
+    pub(super) async fn call(&self, request: Request) -> Result<Reply, Error> {
         let (reply, rx) = oneshot::channel();
         let gone = || Error::Core(core::Error::Failed("the daemon is shutting down".into()));
         self.calls
@@ -103,10 +103,10 @@ pub struct Manager {
     pub shared: Shared,
 }
 
-/// Profiles, recall and the state of motion. CreateProfile, SelectProfile and ImportProfiles
-/// need the ui role,
-/// Stop any role (ui, gateway, developer); without it a call fails with
-/// org.freedesktop.DBus.Error.AccessDenied. Properties are open to every caller.
+/// Profiles, recall, inhibitors and the state of motion. CreateProfile, SelectProfile and
+/// ImportProfiles need the ui role, Stop and Inhibit any role (ui, gateway, developer);
+/// without it a call fails with org.freedesktop.DBus.Error.AccessDenied. Properties are open
+/// to every caller.
 #[interface(name = "org.driverprofiled1.Manager")]
 impl Manager {
     /// Create a profile named `name` holding the current actuator positions.
@@ -133,7 +133,7 @@ impl Manager {
     /// Make `profile` the active profile and move every actuator to its positions.
     /// Only in gear P below the speed threshold, else Interlocked and nothing moves; DutyLimit
     /// when an axis that must move has run too long lately; NotReady when an axis' position is
-    /// not known yet. A motion in progress is superseded.
+    /// not known yet; Inhibited while an inhibitor is held. A motion in progress is superseded.
     async fn select_profile(
         &self,
         profile: ObjectPath<'_>,
@@ -226,6 +226,47 @@ impl Manager {
         }
     }
 
+    /// Keep every actuator still until the returned file descriptor is closed, as logind's
+    /// inhibitors do. While any inhibitor is held, SelectProfile, Actuator.MoveTo and
+    /// ImportProfiles fail with Inhibited, key approach and easy exit (retract and restore) do
+    /// not start, and a motion in progress halts at once with outcome "inhibited". The
+    /// inhibitor ends when every copy of the descriptor is closed, also when its holder exits or
+    /// is killed. who: the program asking (1-64 characters), why: for whom reads Inhibitors
+    /// (1-256 characters). Errors: InvalidArgs, LimitReached (64 inhibitors held already).
+    #[zbus(out_args("fd"))]
+    async fn inhibit(
+        &self,
+        who: String,
+        why: String,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<zbus::OwnedFd, Error> {
+        let method = "Manager.Inhibit";
+        let access = &self.shared.access;
+        let caller = access.caller(conn, Some(&hdr), method, Roles::ANY).await?;
+        // The pipe first: once the core holds the inhibitor, only its end of file ends it.
+        let (read, write) = inhibit::pipe().map_err(|e| {
+            Error::Core(core::Error::Failed(format!(
+                "cannot make the inhibitor's descriptor: {e}"
+            )))
+        })?;
+        let request = Request::Inhibit {
+            who,
+            why,
+            uid: caller.uid,
+            pid: caller.pid,
+        };
+        let Reply::Inhibitor(id) = self.shared.call(request).await? else {
+            return Err(Error::Core(core::Error::Failed(
+                "no inhibitor was taken".into(),
+            )));
+        };
+        tokio::spawn(inhibit::watch(read, id, self.shared.clone()));
+        // The only copy of the write end goes into the reply and is closed once it is sent
+        // (or could not be: a caller that has gone away takes nothing, and the watch ends it).
+        Ok(zbus::OwnedFd::from(write))
+    }
+
     /// The active profile, "/" when none.
     #[zbus(property)]
     fn active_profile(&self) -> OwnedObjectPath {
@@ -254,6 +295,13 @@ impl Manager {
     #[zbus(property)]
     fn easy_exit_active(&self) -> bool {
         self.shared.read(|v| v.easy_exit_active)
+    }
+
+    /// The inhibitors held, oldest first: (who, why, uid, pid) of the caller of Inhibit.
+    /// Empty when motion is not inhibited.
+    #[zbus(property)]
+    fn inhibitors(&self) -> Vec<props::InhibitorTuple> {
+        self.shared.read(props::inhibitors)
     }
 
     /// The actuator backend(s) in use, e.g. "mock".
@@ -288,7 +336,8 @@ impl Manager {
     ) -> zbus::Result<()>;
 
     /// A motion ended. outcome: "completed", "stopped", "superseded", "interlocked",
-    /// "overridden" (the occupant used a switch or moved an axis by hand) or "fault".
+    /// "overridden" (the occupant used a switch or moved an axis by hand), "fault" or
+    /// "inhibited" (an inhibitor was taken, see Inhibit).
     #[zbus(signal)]
     pub async fn motion_finished(
         emitter: &SignalEmitter<'_>,
@@ -491,7 +540,7 @@ impl Actuator {
 #[interface(name = "org.driverprofiled1.Actuator")]
 impl Actuator {
     /// Move this axis to `position` (reason "manual"), under the same interlock as a recall.
-    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit, NotReady.
+    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit, NotReady, Inhibited.
     async fn move_to(
         &self,
         position: f64,
