@@ -44,7 +44,7 @@ fn check_state(dir: &Path, cfg: Option<&Config>) -> Result<(), Fail> {
             format!("{}: not a directory", dir.display()),
         ));
     }
-    let report = persist::check_state(dir, cfg)
+    let report = driverprofiled::persist::check_state(dir, cfg)
         .map_err(|e| Fail::new(exit::DATAERR, format!("{}: {e}", dir.display())))?;
     let n = report.profiles;
     println!(
@@ -67,17 +67,4 @@ fn check_state(dir: &Path, cfg: Option<&Config>) -> Result<(), Fail> {
         msg += p;
     }
     Err(Fail::new(exit::DATAERR, msg))
-}
-
-// Until driverprofiled::persist::check_state lands (branch import9).
-mod persist {
-    use super::*;
-    pub struct StateReport {
-        pub schema: u32,
-        pub profiles: usize,
-        pub problems: Vec<String>,
-    }
-    pub fn check_state(_dir: &Path, _cfg: Option<&Config>) -> Result<StateReport, String> {
-        Err("store checks are not built in yet".into())
-    }
 }

@@ -483,3 +483,169 @@ async fn check_config_uses_the_daemons_parser() {
         .unwrap();
     assert_eq!(o.status.code(), Some(66));
 }
+
+#[tokio::test]
+async fn export_then_import_into_a_fresh_daemon() {
+    let env = Env::new().await;
+    env.ctl(&["create", "Anna", "seat_position=250"]).expect(0);
+    env.ctl(&["bind", "anna", "key-1"]).expect(0);
+    env.ctl(&["create", "Ben", "wheel_tilt=10"]).expect(0);
+    let file = env.dir.path().join("export.json");
+    env.ctl(&["export", file.to_str().unwrap()]).expect(0);
+    let f = file.to_str().unwrap();
+
+    let other = Env::new().await;
+    other.ctl(&["create", "ben", "--from-current"]).expect(0);
+    let o = other.ctl(&["import", f, "--dry-run"]).expect(0).stdout();
+    assert!(
+        o.contains("2 profiles can be imported (merge); nothing changed"),
+        "{o}"
+    );
+    assert_eq!(other.profile_names().await, ["ben"]);
+    let o = other.ctl(&["import", f, "--merge"]).expect(0).stdout();
+    assert!(o.contains("imported 2 profiles (merge)"), "{o}");
+    // Merge: "ben" updated in place (same id), Anna created.
+    assert_eq!(other.profile_names().await, ["Ben", "Anna"]);
+    let j = other.ctl(&["--json", "show", "1"]).expect(0).json();
+    assert_eq!(j["name"], "Ben");
+    assert_eq!(j["positions"]["wheel_tilt"], 10.0);
+    let j = other.ctl(&["--json", "show", "anna"]).expect(0).json();
+    assert_eq!(j["keys"], json!(["key-1"]));
+    assert_eq!(j["positions"]["seat_position"], 250.0);
+    // Replace: everything else goes; the export of the copy equals the original's.
+    other.ctl(&["create", "Extra", "--from-current"]).expect(0);
+    other.ctl(&["import", f, "--replace"]).expect(0);
+    assert_eq!(other.profile_names().await, ["Anna", "Ben"]);
+    assert_eq!(
+        other.ctl(&["export"]).expect(0).stdout(),
+        std::fs::read_to_string(&file).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn import_refused_by_the_daemon_changes_nothing() {
+    let env = Env::new().await;
+    env.ctl(&["create", "Anna", "--from-current"]).expect(0);
+    let dir = env.dir.path();
+    let profile = |name: &str| {
+        json!({"name": name, "easy_exit": false, "keys": [], "positions": [
+            {"vss": "Vehicle.Cabin.Seat.Row1.DriverSide.Position", "unit": "mm", "value": 10.0}]})
+    };
+    let doc = |profiles: Vec<serde_json::Value>| {
+        json!({"format": "driverprofiled-profiles", "version": 1, "profiles": profiles}).to_string()
+    };
+    let dup = dir.join("dup.json");
+    std::fs::write(&dup, doc(vec![profile("Ben"), profile("BEN")])).unwrap();
+    let e = env
+        .ctl(&["import", dup.to_str().unwrap(), "--replace"])
+        .expect(65)
+        .stderr();
+    assert!(e.contains("org.freedesktop.DBus.Error.InvalidArgs"), "{e}");
+    assert_eq!(env.profile_names().await, ["Anna"]);
+    let many = dir.join("many.json");
+    let profiles = (0..1000).map(|i| profile(&format!("P{i}"))).collect();
+    std::fs::write(&many, doc(profiles)).unwrap();
+    let e = env
+        .ctl(&["import", many.to_str().unwrap(), "--replace"])
+        .expect(65)
+        .stderr();
+    assert!(e.contains("org.driverprofiled1.Error.LimitReached"), "{e}");
+    assert!(e.len() < 600, "{e}");
+    assert_eq!(env.profile_names().await, ["Anna"]);
+}
+
+#[tokio::test]
+async fn check_state_and_check_config_against_a_store() {
+    let env = Env::new().await;
+    env.ctl(&["create", "Anna", "seat_position=250"]).expect(0);
+    let state = env.state();
+    let s = state.to_str().unwrap();
+    let o = env.ctl(&["check-state", s]).expect(0).stdout();
+    assert!(o.contains("1 profile"), "{o}");
+    let cfg = env.dir.path().join("narrow.toml");
+    std::fs::write(&cfg, test_config(&[("max = 260", "max = 200")])).unwrap();
+    let c = cfg.to_str().unwrap();
+    let e = env.ctl(&["check-config", c, "--state", s]).expect(65);
+    assert!(e.stdout().contains("valid, 8 axes"), "{}", e.stdout());
+    assert!(e.stderr().contains("seat_position"), "{}", e.stderr());
+    let same = env.dir.path().join("same.toml");
+    std::fs::write(&same, test_config(&[])).unwrap();
+    env.ctl(&["check-config", same.to_str().unwrap(), "--state", s])
+        .expect(0);
+}
+
+/// The pids of `pid`'s children.
+fn children(pid: u32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn inhibit_blocks_select_until_its_holder_dies() {
+    let env = Env::new().await;
+    env.ctl(&["create", "Anna", "seat_position=150"]).expect(0);
+    env.park().await;
+    let m = ManagerProxy::new(&env.conn).await.unwrap();
+    let mut changes = m.receive_inhibitors_changed().await;
+    let mut holder = env
+        .ctl_cmd(&["inhibit", "--why", "OTA update", "--", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    loop {
+        let c = tokio::time::timeout(TIMEOUT, changes.next())
+            .await
+            .expect("Inhibitors changed")
+            .unwrap();
+        if !c.get().await.unwrap().is_empty() {
+            break;
+        }
+    }
+    let j = env.ctl(&["--json", "status"]).expect(0).json();
+    assert_eq!(j["inhibitors"][0]["who"], "driverprofilectl");
+    assert_eq!(j["inhibitors"][0]["why"], "OTA update");
+    let e = env.ctl(&["select", "anna"]).expect(75).stderr();
+    assert!(e.contains("org.driverprofiled1.Error.Inhibited"), "{e}");
+    // SIGKILL: the descriptor closes with the process, and the inhibitor ends.
+    let kids = children(holder.id());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    for k in kids {
+        // SAFETY: our own grandchild (sleep), left running by its killed parent.
+        unsafe {
+            libc::kill(k, libc::SIGKILL);
+        }
+    }
+    loop {
+        let c = tokio::time::timeout(TIMEOUT, changes.next())
+            .await
+            .expect("Inhibitors changed")
+            .unwrap();
+        if c.get().await.unwrap().is_empty() {
+            break;
+        }
+    }
+    env.ctl(&["select", "anna"]).expect(0);
+}
+
+#[tokio::test]
+async fn inhibit_returns_the_commands_exit_code_and_holds_meanwhile() {
+    let env = Env::new().await;
+    let inner = format!("{CTL} --bus '{}' --json status; exit 3", env.bus.address);
+    let o = env
+        .ctl(&[
+            "inhibit", "--why", "flash", "--who", "ota", "--", "sh", "-c", &inner,
+        ])
+        .expect(3);
+    let j: serde_json::Value = serde_json::from_str(o.stdout().trim()).unwrap();
+    assert_eq!(j["inhibitors"][0]["who"], "ota");
+    assert_eq!(j["inhibitors"][0]["why"], "flash");
+    // Released once it returned.
+    let j = env.ctl(&["--json", "status"]).expect(0).json();
+    assert_eq!(j["inhibitors"], json!([]));
+    env.ctl(&["inhibit", "--why", "x", "--", "/nonexistent/cmd"])
+        .expect(127);
+    env.ctl(&["inhibit", "--", "true"]).expect(64);
+}
