@@ -362,10 +362,11 @@ impl Snapshot {
     /// The profile `which` names: an id (digits) when a profile has that id, else a name,
     /// ignoring case.
     pub fn find(&self, which: &str) -> Result<&Profile, Fail> {
-        if !which.is_empty() && which.bytes().all(|b| b.is_ascii_digit()) {
-            if let Some(p) = self.profiles.iter().find(|p| p.id == which) {
-                return Ok(p);
-            }
+        if !which.is_empty()
+            && which.bytes().all(|b| b.is_ascii_digit())
+            && let Some(p) = self.profiles.iter().find(|p| p.id == which)
+        {
+            return Ok(p);
         }
         let lower = which.to_lowercase();
         self.profiles
@@ -394,7 +395,7 @@ impl Snapshot {
 }
 
 fn iface_name(name: &'static str) -> Result<zbus::names::InterfaceName<'static>, Fail> {
-    zbus::names::InterfaceName::try_from(name).map_err(|e| Fail::dbus(e.into()))
+    zbus::names::InterfaceName::try_from(name).map_err(Fail::dbus)
 }
 
 /// A short display of a profile path: "1 (Anna)", or "none".

@@ -505,7 +505,7 @@ async fn wait_ready(conn: &Connection, timeout: f64) -> Result<(), Fail> {
             .build()?;
         let mut changes = zbus::MessageStream::for_match_rule(rule, conn, None).await?;
         loop {
-            let name = BUS_NAME.try_into().map_err(zbus::Error::from)?;
+            let name = BUS_NAME.try_into()?;
             if dbus.name_has_owner(name).await? {
                 match Snapshot::read(conn).await {
                     Ok(s) if s.ready() => return Ok::<(), Fail>(()),

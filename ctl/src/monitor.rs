@@ -72,10 +72,10 @@ pub async fn run(conn: &Connection, json: bool) -> Result<(), Fail> {
                 };
                 match &mut view {
                     Some(v) => {
-                        if !new.is_empty() {
-                            if let Ok(s) = Snapshot::read(conn).await {
-                                v.snap = s;
-                            }
+                        if !new.is_empty()
+                            && let Ok(s) = Snapshot::read(conn).await
+                        {
+                            v.snap = s;
                         }
                         v.draw(&text);
                     }
