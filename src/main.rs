@@ -185,6 +185,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
         Signals::new(handled_signals()).map_err(|e| format!("cannot handle signals: {e}"))?;
 
     let mut storage = FileStorage::at(&opts.state_dir);
+    storage.set_units(&cfg);
     let mut problems: Vec<String> = storage
         .check()
         .err()

@@ -1,5 +1,5 @@
 //! State on disk, in the state directory:
-//! - `profiles.toml`: the profile store (schema 1);
+//! - `profiles.toml`: the profile store (schema 2, see [`store_file`]);
 //! - `easy-exit.toml`: whether the car is retracted, and the positions to restore without a
 //!   profile. Kept apart so that the profile store's schema does not change for it (an older
 //!   daemon after an OTA rollback still reads the profiles, and ignores this file).
@@ -8,6 +8,7 @@
 //! A file that cannot be read or does not validate is renamed aside to
 //! `<name>.corrupt-<unix-time>` and never overwritten in place.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,8 +17,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::core::store::Store;
+use crate::config::Config;
+use crate::core::store::{SCHEMA_VERSION, Store};
 use crate::core::{EasyExitState, Storage};
+
+mod store_file;
+pub use store_file::{StateReport, StoreFile, Unreadable, check_state};
 
 pub const FILE_NAME: &str = "profiles.toml";
 pub const EASY_EXIT_FILE: &str = "easy-exit.toml";
@@ -29,6 +34,8 @@ pub struct FileStorage {
     dir: PathBuf,
     /// Why nothing may be written (a store that could not be read must not be overwritten).
     frozen: Option<String>,
+    /// The `[units]` written with the store: each axis' unit in the config.
+    units: BTreeMap<String, String>,
 }
 
 /// What loading found.
@@ -50,6 +57,16 @@ impl FileStorage {
         FileStorage {
             dir: dir.to_path_buf(),
             frozen: None,
+            units: BTreeMap::new(),
+        }
+    }
+
+    /// Write the units of `cfg`'s axes with the store from now on (kept for axes the config
+    /// no longer has, from the store as loaded).
+    pub fn set_units(&mut self, cfg: &Config) {
+        for a in &cfg.axes {
+            self.units
+                .insert(a.name.clone(), a.unit.as_str().to_string());
         }
     }
 
@@ -85,7 +102,12 @@ impl FileStorage {
 
     /// Load the profile store; see [`FileStorage::load_file`].
     pub fn load(&self) -> io::Result<Loaded<Store>> {
-        self.load_file(FILE_NAME, |s: &Store| s.validate())
+        let shown = self.path().display().to_string();
+        self.load_with(FILE_NAME, |bytes| {
+            store_file::parse(&shown, bytes)
+                .map(|f| f.store)
+                .map_err(|e| e.message().to_string())
+        })
     }
 
     /// Load the easy-exit state; see [`FileStorage::load_file`].
@@ -101,6 +123,14 @@ impl FileStorage {
         name: &str,
         validate: impl Fn(&T) -> Result<(), String>,
     ) -> io::Result<Loaded<T>> {
+        self.load_with(name, |bytes| parse(bytes, &validate))
+    }
+
+    fn load_with<T: Default>(
+        &self,
+        name: &str,
+        parse: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> io::Result<Loaded<T>> {
         let path = self.dir.join(name);
         let problem = match fs::read(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -110,7 +140,7 @@ impl FileStorage {
                 });
             }
             Err(e) => format!("cannot read: {e}"),
-            Ok(bytes) => match parse(&bytes, &validate) {
+            Ok(bytes) => match parse(&bytes) {
                 Ok(value) => {
                     return Ok(Loaded {
                         value,
@@ -187,7 +217,14 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 impl Storage for FileStorage {
     fn save(&mut self, store: &Store) -> Result<(), String> {
-        self.write(FILE_NAME, store)
+        let written = store_file::Written {
+            schema: SCHEMA_VERSION,
+            next_id: store.next_id,
+            active: &store.active,
+            units: &self.units,
+            profiles: &store.profiles,
+        };
+        self.write(FILE_NAME, &written)
     }
 
     fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), String> {

@@ -85,10 +85,11 @@ impl Role {
 }
 
 /// Every mutating call: the client's command, the method as the daemon names it, the role.
-const CALLS: [(&str, &str, Need); 17] = [
+const CALLS: [(&str, &str, Need); 18] = [
     ("CreateProfile", "Manager.CreateProfile", Need::Ui),
     ("SelectProfile", "Manager.SelectProfile", Need::Ui),
     ("Stop", "Manager.Stop", Need::Any),
+    ("ImportProfiles", "Manager.ImportProfiles", Need::Ui),
     ("SetPositions", "Profile.SetPositions", Need::Ui),
     (
         "SaveCurrentPositions",
@@ -167,7 +168,7 @@ async fn matrix(policy: Policy, test: &str) {
         }
     }
     if policy == Policy::Permissive {
-        // One credentials lookup per connection for its 17 calls; forgotten once it has gone.
+        // One credentials lookup per connection for its 18 calls; forgotten once it has gone.
         for (role, name) in &names {
             let lookups = log
                 .matches(&format!("caller {name}: uid {CLIENT_UID}"))
@@ -342,7 +343,7 @@ impl World {
         // Input a denial must not quote.
         let (name, key, new_name) = (format!("c{n}"), format!("k{n}"), format!("r{n}"));
         let line = match cmd {
-            "CreateProfile" => format!("CreateProfile {name}"),
+            "CreateProfile" | "ImportProfiles" => format!("{cmd} {name}"),
             "BindKey" => format!("BindKey {path} b{n}"),
             "UnbindKey" => format!("UnbindKey {path} {key}"),
             "SetName" => format!("SetName {path} {new_name}"),
@@ -596,6 +597,23 @@ async fn command(conn: &Connection, w: &[&str]) -> zbus::Result<()> {
             call(conn, ROOT, MANAGER, "SelectProfile", &(p,)).await
         }
         "Stop" => call(conn, ROOT, MANAGER, "Stop", &()).await,
+        "ImportProfiles" => {
+            // Merged: a new profile beside the others.
+            let p = (
+                arg(1),
+                true,
+                HashMap::from([("seat_position", 100.0)]),
+                vec!["ik"],
+            );
+            call(
+                conn,
+                ROOT,
+                MANAGER,
+                "ImportProfiles",
+                &(vec![p], "merge", false),
+            )
+            .await
+        }
         "SetPositions" => {
             let positions = HashMap::from([("seat_position", 100.0)]);
             call(conn, arg(1), PROFILE, "SetPositions", &(positions,)).await

@@ -47,13 +47,15 @@ pub enum ErrorName {
     Failed,
     /// An actuator's position is not known yet (its backend has not reported it).
     NotReady,
+    /// Motion is inhibited: an inhibitor taken with `Manager.Inhibit` is held.
+    Inhibited,
     /// The caller lacks the role the call needs (`org.freedesktop.DBus.Error.AccessDenied`),
     /// from the bus policy or from the daemon's own check.
     AccessDenied,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 11] = [
+    pub const ALL: [ErrorName; 12] = [
         ErrorName::InvalidArgs,
         ErrorName::NotFound,
         ErrorName::AlreadyExists,
@@ -64,6 +66,7 @@ impl ErrorName {
         ErrorName::DutyLimit,
         ErrorName::Failed,
         ErrorName::NotReady,
+        ErrorName::Inhibited,
         ErrorName::AccessDenied,
     ];
 
@@ -80,6 +83,7 @@ impl ErrorName {
             ErrorName::DutyLimit => "org.driverprofiled1.Error.DutyLimit",
             ErrorName::Failed => "org.driverprofiled1.Error.Failed",
             ErrorName::NotReady => "org.driverprofiled1.Error.NotReady",
+            ErrorName::Inhibited => "org.driverprofiled1.Error.Inhibited",
             ErrorName::AccessDenied => "org.freedesktop.DBus.Error.AccessDenied",
         }
     }
@@ -161,8 +165,29 @@ wire_enum! {
         /// The occupant took over (manual switch or moving an axis by hand).
         Overridden = "overridden",
         Fault = "fault",
+        /// An inhibitor was taken (`Manager.Inhibit`).
+        Inhibited = "inhibited",
     }
 }
+
+wire_enum! {
+    /// The `mode` of `Manager.ImportProfiles`.
+    ImportMode {
+        /// Every existing profile is deleted.
+        Replace = "replace",
+        /// A profile with the same name (ignoring case) is updated in place.
+        Merge = "merge",
+    }
+}
+
+/// One profile of `Manager.ImportProfiles` (`(sba{sd}as)`): name, easy exit, positions (axis
+/// name to position in the axis unit), keys.
+pub type ImportedProfile = (
+    String,
+    bool,
+    std::collections::HashMap<String, f64>,
+    Vec<String>,
+);
 
 wire_enum! {
     /// `Manager.State`.

@@ -17,6 +17,15 @@ pub trait Manager {
     fn create_profile(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn select_profile(&self, profile: &ObjectPath<'_>) -> zbus::Result<()>;
     fn stop(&self) -> zbus::Result<()>;
+    /// Keep every actuator still while the returned descriptor is open.
+    fn inhibit(&self, who: &str, why: &str) -> zbus::Result<zbus::OwnedFd>;
+    /// Import profiles all or nothing; `mode` is [`crate::ImportMode`]'s string.
+    fn import_profiles(
+        &self,
+        profiles: &[crate::ImportedProfile],
+        mode: &str,
+        dry_run: bool,
+    ) -> zbus::Result<Vec<OwnedObjectPath>>;
     #[zbus(property)]
     fn active_profile(&self) -> zbus::Result<OwnedObjectPath>;
     #[zbus(property)]
@@ -34,6 +43,12 @@ pub trait Manager {
     /// "" while state can be written; else why not.
     #[zbus(property)]
     fn storage_error(&self) -> zbus::Result<String>;
+    /// (who, why, uid, pid) of each inhibitor held.
+    #[zbus(property)]
+    fn inhibitors(&self) -> zbus::Result<Vec<(String, String, u32, u32)>>;
+    /// "" when the store loaded as found; else what was done with it at start.
+    #[zbus(property)]
+    fn store_status(&self) -> zbus::Result<String>;
     #[zbus(signal)]
     fn motion_started(&self, reason: String, profile: OwnedObjectPath) -> zbus::Result<()>;
     #[zbus(signal)]

@@ -93,6 +93,18 @@ impl EasyExit {
         self.active
     }
 
+    /// A retract trigger was dropped (motion is inhibited): a retract held back by locked
+    /// doors does not run when they unlock either.
+    pub fn drop_pending(&mut self) {
+        self.pending = false;
+    }
+
+    /// A restore was due but refused (motion is inhibited): the car stays retracted, and only
+    /// a fresh press of the restore signal restores it (not the one held now).
+    pub fn restore_refused(&mut self) {
+        self.restore_primed = false;
+    }
+
     /// An explicit recall ends easy exit: the profile is what the driver wants.
     pub fn end(&mut self) {
         self.active = false;

@@ -10,13 +10,15 @@
 //! - `motion::Motion`: the one engine every motion runs in, with its budget slots;
 //! - `easy_exit::EasyExit`: trigger, restore and the pre-retract positions;
 //! - [`keys::Tracker`]: nearest-key selection;
-//! - [`Vehicle`]: the latest signals and the interlock they make.
+//! - [`Vehicle`]: the latest signals and the interlock they make;
+//! - `inhibit::Inhibitors`: who keeps every actuator still, and why ([`Request::Inhibit`]).
 //!
 //! Persistence goes through the [`Storage`] trait, called *before* a change is committed in
 //! memory: if saving fails, the request fails and nothing changes.
 
 mod axes;
 mod easy_exit;
+pub mod inhibit;
 pub mod keys;
 mod motion;
 pub mod plan;
@@ -32,6 +34,8 @@ use crate::config::{AxisConfig, Config};
 use axes::Axes;
 use easy_exit::EasyExit;
 pub use easy_exit::EasyExitState;
+pub use inhibit::Inhibitor;
+use inhibit::Inhibitors;
 use motion::{Cx, Motion};
 use store::{Profile, Store};
 pub use vehicle::{Gear, Signal, Vehicle};
@@ -83,6 +87,8 @@ pub enum Outcome {
     /// The occupant took over (manual switch or moving an axis by hand).
     Overridden,
     Fault,
+    /// An inhibitor was taken ([`Request::Inhibit`]).
+    Inhibited,
 }
 
 /// A typed request error; the edge maps each variant to a D-Bus error name.
@@ -101,6 +107,8 @@ pub enum Error {
     Failed(String),
     /// An actuator's position is not known yet.
     NotReady(String),
+    /// Motion is inhibited: an inhibitor is held ([`Request::Inhibit`]).
+    Inhibited(String),
 }
 
 impl Error {
@@ -115,7 +123,8 @@ impl Error {
         | Error::KeyInUse(m)
         | Error::DutyLimit(m)
         | Error::Failed(m)
-        | Error::NotReady(m)) = self;
+        | Error::NotReady(m)
+        | Error::Inhibited(m)) = self;
         m
     }
 }
@@ -180,6 +189,26 @@ pub enum Request {
     UpdateSignals(Vec<Signal>),
     /// (key id, anchor, distance in metres) from the key-locator service.
     ReportRanges(Vec<(String, String, f64)>),
+    /// Import a whole set of profiles, all or nothing, in one write.
+    ImportProfiles {
+        profiles: Vec<store::ImportItem>,
+        mode: store::ImportMode,
+        /// Check everything, change nothing.
+        dry_run: bool,
+    },
+    /// Keep every actuator still until [`Request::Uninhibit`] with the id replied
+    /// ([`Reply::Inhibitor`]). `uid` and `pid` are the caller's, as the bus reported them (pid
+    /// 0 if it did not); they are shown, never checked.
+    Inhibit {
+        who: String,
+        why: String,
+        uid: u32,
+        pid: u32,
+    },
+    /// The holder of inhibitor `id` let it go (the edge saw its descriptor closed).
+    Uninhibit {
+        id: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +216,10 @@ pub enum Reply {
     Done,
     /// The id of a newly created profile.
     Created(String),
+    /// The ids of the imported profiles, in the order given (none on a dry run).
+    Imported(Vec<String>),
+    /// The id of a newly taken inhibitor.
+    Inhibitor(u64),
 }
 
 /// What an actuator backend reports.
@@ -255,6 +288,7 @@ pub struct Core {
     motion: Motion,
     easy_exit: EasyExit,
     keys: keys::Tracker,
+    inhibitors: Inhibitors,
     /// The selected key's profile still has to be recalled once conditions allow.
     key_recall_pending: bool,
     /// Why state cannot be written, if it cannot (the last write failed, or the check at
@@ -283,6 +317,7 @@ impl Core {
             axes: Axes::new(cfg.clone(), known),
             motion: Motion::default(),
             easy_exit: EasyExit::default(),
+            inhibitors: Inhibitors::default(),
             cfg,
             store,
             vehicle: Vehicle::default(),
@@ -424,6 +459,24 @@ impl Core {
         )
     }
 
+    /// Whether an inhibitor is held: then nothing moves (module [`inhibit`]).
+    pub fn inhibited(&self) -> bool {
+        self.inhibitors.is_held()
+    }
+
+    /// Ok when no inhibitor is held; else [`Error::Inhibited`] saying that `action` ("cannot
+    /// recall now") is refused and who inhibits. For every request refused while inhibited.
+    pub fn not_inhibited(&self, action: &str) -> Result<(), Error> {
+        self.inhibitors.refuse(action)
+    }
+
+    /// The inhibitors held, oldest first.
+    pub fn inhibitors(&self) -> &[Inhibitor] {
+        self.inhibitors.list()
+    }
+
+    /// Every motion starts here. Callers check the inhibitors first (a request fails, an
+    /// automatic trigger is dropped before it changes any state); this is the last guard.
     fn start_motion(
         &mut self,
         reason: Reason,
@@ -431,6 +484,10 @@ impl Core {
         targets: Vec<(usize, f64)>,
         now: Millis,
     ) {
+        if self.inhibited() {
+            tracing::error!("motion ({reason:?}) not started: inhibited");
+            return;
+        }
         let (m, mut cx) = self.engine();
         m.start(&mut cx, reason, profile, targets, now);
     }
@@ -606,7 +663,83 @@ impl Core {
                 self.report_ranges(readings, now)?;
                 Ok(Reply::Done)
             }
+            Request::ImportProfiles {
+                profiles,
+                mode,
+                dry_run,
+            } => self.import_profiles(profiles, mode, dry_run, storage),
+            Request::Inhibit { who, why, uid, pid } => self.inhibit(who, why, uid, pid, now),
+            Request::Uninhibit { id } => {
+                self.uninhibit(id);
+                Ok(Reply::Done)
+            }
         }
+    }
+
+    /// Take an inhibitor; a motion in progress halts at once (outcome `Inhibited`).
+    fn inhibit(
+        &mut self,
+        who: String,
+        why: String,
+        uid: u32,
+        pid: u32,
+        now: Millis,
+    ) -> Result<Reply, Error> {
+        let id = self.inhibitors.take(who, why, uid, pid)?;
+        if let Some(h) = self.inhibitors.list().last() {
+            tracing::info!(
+                who = h.who.as_str(),
+                why = h.why.as_str(),
+                uid,
+                pid,
+                "inhibitor taken by {:?} (uid {uid}, pid {pid}): {:?}; nothing moves until it ends",
+                h.who,
+                h.why
+            );
+        }
+        if let Some(reason) = self.motion.reason() {
+            tracing::info!("motion ({reason:?}) halted: inhibited");
+            self.halt(Outcome::Inhibited, now);
+        }
+        Ok(Reply::Inhibitor(id))
+    }
+
+    /// End an inhibitor. Nothing that was refused or dropped while it was held is replayed.
+    fn uninhibit(&mut self, id: u64) {
+        let Some(h) = self.inhibitors.release(id) else {
+            tracing::warn!("inhibitor {id} released twice");
+            return;
+        };
+        let (uid, pid) = (h.uid, h.pid);
+        let left = self.inhibitors.list().len();
+        tracing::info!(
+            who = h.who.as_str(),
+            why = h.why.as_str(),
+            uid,
+            pid,
+            "inhibitor released by {:?} (uid {uid}, pid {pid}): {:?}; {left} held",
+            h.who,
+            h.why
+        );
+    }
+
+    fn import_profiles(
+        &mut self,
+        profiles: Vec<store::ImportItem>,
+        mode: store::ImportMode,
+        dry_run: bool,
+        storage: &mut dyn Storage,
+    ) -> Result<Reply, Error> {
+        let cfg = self.cfg.clone();
+        let (n, max_profiles, max_keys) = (profiles.len(), cfg.max_profiles, cfg.max_keys);
+        let import = |s: &mut Store| s.import(profiles, mode, &cfg.axes, max_profiles, max_keys);
+        if dry_run {
+            import(&mut self.store.clone())?;
+            return Ok(Reply::Imported(Vec::new()));
+        }
+        let ids = self.mutate(storage, import)?;
+        tracing::info!("{n} profiles imported ({mode:?})");
+        Ok(Reply::Imported(ids))
     }
 
     fn create_profile(&mut self, name: String, storage: &mut dyn Storage) -> Result<Reply, Error> {
@@ -626,6 +759,7 @@ impl Core {
     ) -> Result<(), Error> {
         let profile = self.profile(&id)?;
         let targets = self.profile_targets(profile);
+        self.not_inhibited("cannot recall now")?;
         if let Some(why) = self.interlock_for(Reason::Recall) {
             return Err(Error::Interlocked(format!("cannot recall now: {why}")));
         }
@@ -655,6 +789,7 @@ impl Core {
     fn move_to(&mut self, axis: &str, target: f64, now: Millis) -> Result<(), Error> {
         let i = self.axis(axis)?;
         check_position(self.axes.config(i), target)?;
+        self.not_inhibited("cannot move now")?;
         if let Some(why) = self.interlock_for(Reason::Manual) {
             return Err(Error::Interlocked(format!("cannot move now: {why}")));
         }
@@ -732,6 +867,12 @@ impl Core {
     /// Easy exit's retract, when its trigger fired. Its state is saved first: a retract that
     /// could not be restored after a restart does not start.
     fn retract(&mut self, now: Millis, storage: &mut dyn Storage) {
+        if self.inhibited() {
+            // Dropped, not deferred: no retract once the inhibitor ends.
+            tracing::info!("easy exit: not now (inhibited)");
+            self.easy_exit.drop_pending();
+            return;
+        }
         let active = self.store.active.clone();
         let enabled = match active.as_deref().and_then(|id| self.store.get(id)) {
             Some(p) => p.easy_exit,
@@ -761,6 +902,12 @@ impl Core {
     fn restore(&mut self, now: Millis) {
         if let Some(why) = self.interlock_for(Reason::Restore) {
             tracing::info!("restore: not now ({why})");
+            return;
+        }
+        if self.inhibited() {
+            // Still retracted; a fresh press restores once the inhibitor has ended.
+            tracing::info!("restore: not now (inhibited)");
+            self.easy_exit.restore_refused();
             return;
         }
         let active = self.store.active.clone();
@@ -799,6 +946,15 @@ impl Core {
             self.key_recall_pending = false;
             return;
         };
+        if self.inhibited() {
+            // Dropped, not deferred: no recall out of the blue once the inhibitor ends.
+            tracing::info!(
+                "key approach: profile {} not recalled (inhibited)",
+                profile.id
+            );
+            self.key_recall_pending = false;
+            return;
+        }
         let v = &self.vehicle;
         let door_ok = self.cfg.keys.pre_adjust || v.driver_door_open;
         if !door_ok || v.driver_seat_occupied || self.interlock_for(Reason::KeyApproach).is_some() {
@@ -867,6 +1023,7 @@ impl Core {
             nearest_key: self.keys.selected().map(str::to_string),
             interlock: self.interlock(),
             storage_error: self.storage_error.clone(),
+            inhibitors: self.inhibitors.list().to_vec(),
         }
     }
 }

@@ -6,9 +6,42 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::{Error, quote};
+use crate::config::AxisConfig;
+
+/// Most problems an import's error message lists.
+pub const IMPORT_PROBLEMS_LISTED: usize = 20;
+
+/// What an import does with the profiles there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Every existing profile is deleted (ids are never reused).
+    Replace,
+    /// A profile with the same name (ignoring case) is updated in place, keeping its id;
+    /// the others are created; the rest are kept.
+    Merge,
+}
+
+/// One profile to import, as a client gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportItem {
+    pub name: String,
+    pub easy_exit: bool,
+    /// Axis name to position; an axis left out is not moved when the profile is recalled.
+    pub positions: Vec<(String, f64)>,
+    pub keys: Vec<String>,
+}
+
+/// The kinds of import problems, most fundamental first: the error names the first kind found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Problem {
+    Invalid,
+    Range,
+    KeyInUse,
+    Limit,
+}
 
 /// Schema version written into `profiles.toml`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +261,176 @@ impl Store {
             self.active = None;
         }
         Ok(())
+    }
+
+    /// Import `items`, all or nothing, and return their ids in the order given. Every problem
+    /// is collected first (the error names the most fundamental kind found and lists up to
+    /// [`IMPORT_PROBLEMS_LISTED`] of them); nothing is clamped. On an error the store is
+    /// unchanged.
+    pub fn import(
+        &mut self,
+        items: Vec<ImportItem>,
+        mode: ImportMode,
+        axes: &[AxisConfig],
+        max_profiles: usize,
+        max_keys: usize,
+    ) -> Result<Vec<String>, Error> {
+        let mut problems: Vec<(Problem, String)> = Vec::new();
+        let merge = mode == ImportMode::Merge;
+        // Lower-cased name -> its index in `items`; key -> its index.
+        let mut names: std::collections::HashMap<String, usize> = Default::default();
+        let mut keys: std::collections::HashMap<&str, usize> = Default::default();
+        let label = |i: usize, name: &str| format!("#{} {}", i + 1, quote(name));
+        // Existing profiles an item updates in place (merge), by index.
+        let mut updates: Vec<Option<String>> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let at = label(i, &item.name);
+            let mut bad = |p: Problem, m: String| problems.push((p, format!("{at}: {m}")));
+            let existing = if merge {
+                self.name_taken(&item.name, None).map(|p| p.id.clone())
+            } else {
+                None
+            };
+            updates.push(existing);
+            if let Err(e) = check_name(&item.name) {
+                bad(Problem::Invalid, e);
+            } else if let Some(j) = names.insert(item.name.to_lowercase(), i) {
+                bad(
+                    Problem::Invalid,
+                    format!("the name is given twice (also #{}, ignoring case)", j + 1),
+                );
+            }
+            let mut own = HashSet::new();
+            for k in &item.keys {
+                if let Err(e) = check_key(k) {
+                    bad(Problem::Invalid, format!("key {}: {e}", quote(k)));
+                } else if !own.insert(k.as_str()) {
+                    bad(
+                        Problem::Invalid,
+                        format!("key {} is listed twice", quote(k)),
+                    );
+                } else if let Some(j) = keys.insert(k.as_str(), i) {
+                    bad(
+                        Problem::KeyInUse,
+                        format!("key {} is also given to #{}", quote(k), j + 1),
+                    );
+                }
+            }
+            for (axis, v) in &item.positions {
+                let Some(ac) = axes.iter().find(|a| &a.name == axis) else {
+                    bad(Problem::Invalid, format!("unknown axis {}", quote(axis)));
+                    continue;
+                };
+                match super::check_position(ac, *v) {
+                    Ok(()) => {}
+                    Err(Error::OutOfRange(m)) => bad(Problem::Range, m),
+                    Err(e) => bad(Problem::Invalid, e.message().to_string()),
+                }
+            }
+        }
+        // What stays: in a merge, the profiles no item updates.
+        let kept: Vec<&Profile> = if merge {
+            self.profiles
+                .iter()
+                .filter(|p| !updates.iter().any(|u| u.as_deref() == Some(p.id.as_str())))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for p in &kept {
+            for k in &p.keys {
+                if let Some(&i) = keys.get(k.as_str()) {
+                    problems.push((
+                        Problem::KeyInUse,
+                        format!(
+                            "{}: key {} is bound to profile {}, which is kept",
+                            label(i, &items[i].name),
+                            quote(k),
+                            quote(&p.name)
+                        ),
+                    ));
+                }
+            }
+        }
+        let total = kept.len() + items.len();
+        if total > max_profiles {
+            problems.push((
+                Problem::Limit,
+                format!(
+                    "the import would make {total} profiles; at most {max_profiles} can be kept"
+                ),
+            ));
+        }
+        let total_keys = kept.iter().map(|p| p.keys.len()).sum::<usize>()
+            + items.iter().map(|p| p.keys.len()).sum::<usize>();
+        if total_keys > max_keys {
+            problems.push((
+                Problem::Limit,
+                format!(
+                    "the import would bind {total_keys} keys; at most {max_keys} can be bound in all"
+                ),
+            ));
+        }
+        if let Some(kind) = problems.iter().map(|(k, _)| *k).min() {
+            let n = problems.len();
+            let mut msg = if n == 1 {
+                String::new()
+            } else {
+                format!("{n} problems: ")
+            };
+            let listed: Vec<&str> = problems
+                .iter()
+                .take(IMPORT_PROBLEMS_LISTED)
+                .map(|(_, m)| m.as_str())
+                .collect();
+            msg.push_str(&listed.join("; "));
+            if n > IMPORT_PROBLEMS_LISTED {
+                msg.push_str(&format!("; and {} more", n - IMPORT_PROBLEMS_LISTED));
+            }
+            msg.push_str("; nothing was imported");
+            return Err(match kind {
+                Problem::Invalid => Error::InvalidArgs(msg),
+                Problem::Range => Error::OutOfRange(msg),
+                Problem::KeyInUse => Error::KeyInUse(msg),
+                Problem::Limit => Error::LimitReached(msg),
+            });
+        }
+
+        let mut next = self.clone();
+        if !merge {
+            next.profiles.clear();
+            next.active = None;
+        }
+        let mut ids = Vec::with_capacity(items.len());
+        for (item, update) in items.into_iter().zip(updates) {
+            let positions: BTreeMap<String, f64> = item.positions.into_iter().collect();
+            let id = match update {
+                Some(id) => id,
+                None => {
+                    let id = next.next_id.to_string();
+                    next.next_id = next
+                        .next_id
+                        .checked_add(1)
+                        .ok_or_else(|| Error::LimitReached("no profile ids are left".into()))?;
+                    next.profiles.push(Profile {
+                        id: id.clone(),
+                        name: String::new(),
+                        keys: Vec::new(),
+                        easy_exit: true,
+                        positions: BTreeMap::new(),
+                    });
+                    id
+                }
+            };
+            let p = next.profile_mut(&id)?;
+            p.name = item.name;
+            p.easy_exit = item.easy_exit;
+            p.positions = positions;
+            p.keys = item.keys;
+            ids.push(id);
+        }
+        *self = next;
+        Ok(ids)
     }
 
     /// Check a loaded store for consistency; an inconsistent store is treated as corrupt.

@@ -510,6 +510,9 @@ mod property {
         Manual(usize, f64),
         Fault(usize),
         Advance(u64),
+        Inhibit,
+        /// Release the oldest inhibitor held, if any.
+        Uninhibit,
     }
 
     fn signal() -> impl Strategy<Value = Signal> {
@@ -539,6 +542,8 @@ mod property {
             1 => (0..8usize, 0.0..1.0f64).prop_map(|(a, f)| Op::Manual(a, f)),
             1 => (0..8usize).prop_map(Op::Fault),
             5 => (1..3000u64).prop_map(Op::Advance),
+            1 => Just(Op::Inhibit),
+            1 => Just(Op::Uninhibit),
         ]
     }
 
@@ -559,6 +564,11 @@ mod property {
                 "{what}: a motor still runs although {why}"
             );
         }
+        if c.inhibited() {
+            assert_eq!(moves, 0, "{what}: a move was commanded while inhibited");
+            assert!(!c.is_moving(), "{what}: moving while inhibited");
+            assert_eq!(sim.running(), 0, "{what}: a motor runs while inhibited");
+        }
         if let Some(r) = c.motion_reason()
             && r.automatic()
         {
@@ -573,7 +583,7 @@ mod property {
         #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
 
         #[test]
-        fn no_move_while_interlocked_halt_at_once_budget_kept(
+        fn no_move_while_interlocked_or_inhibited_halt_at_once_budget_kept(
             budget in 1..4usize,
             ops in prop::collection::vec(op(), 1..120),
         ) {
@@ -629,6 +639,15 @@ mod property {
                     }
                     Op::Fault(a) => {
                         c.feedback(Feedback::Fault { axis: cfg.axes[a].name.clone(), message: "over-current".into() }, now);
+                    }
+                    Op::Inhibit => {
+                        let r = Request::Inhibit { who: "t".into(), why: "t".into(), uid: 0, pid: 0 };
+                        let _ = c.request(r, now, st);
+                    }
+                    Op::Uninhibit => {
+                        if let Some(id) = c.inhibitors().first().map(|i| i.id) {
+                            let _ = c.request(Request::Uninhibit { id }, now, st);
+                        }
                     }
                     Op::Advance(ms) => {
                         let end = now + ms;
@@ -1949,4 +1968,483 @@ fn a_reload_that_changes_access_is_refused_whole() {
     let r = c.reconfigure(Arc::new(cfg), 0);
     assert!(r.as_ref().is_err_and(|e| e.contains("[access]")), "{r:?}");
     assert_eq!(c.cfg.max_profiles, 10, "nothing applied");
+}
+
+fn item(name: &str, positions: &[(&str, f64)], keys: &[&str]) -> store::ImportItem {
+    store::ImportItem {
+        name: name.into(),
+        easy_exit: true,
+        positions: positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+    }
+}
+
+impl Harness {
+    fn import(
+        &mut self,
+        items: Vec<store::ImportItem>,
+        mode: store::ImportMode,
+        dry_run: bool,
+    ) -> Result<Reply, Error> {
+        self.request(Request::ImportProfiles {
+            profiles: items,
+            mode,
+            dry_run,
+        })
+    }
+}
+
+#[test]
+fn an_imported_profile_that_omits_an_axis_leaves_it_where_it_is_on_recall() {
+    let mut h = Harness::new();
+    h.park();
+    let tilt = h.at("wheel_tilt");
+    let r = h.import(
+        vec![item("Anna", &[("seat_position", 200.0)], &[])],
+        store::ImportMode::Replace,
+        false,
+    );
+    let Ok(Reply::Imported(ids)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(ids, vec!["1".to_string()]);
+    assert_eq!(
+        h.disk.store.as_ref().unwrap().profiles[0].positions.len(),
+        1,
+        "the store keeps only the axis given"
+    );
+    h.select(&ids[0]).unwrap();
+    assert_eq!(h.moved(), vec!["seat_position".to_string()]);
+    h.settle();
+    assert_eq!(
+        h.events(),
+        vec![
+            Started(Reason::Recall, Some("1".into())),
+            Finished(Reason::Recall, Outcome::Completed)
+        ]
+    );
+    assert!((h.at("seat_position") - 200.0).abs() < 1.0);
+    assert_eq!(
+        h.at("wheel_tilt"),
+        tilt,
+        "an axis the profile omits is not moved"
+    );
+}
+
+#[test]
+fn import_replace_deletes_everything_and_never_reuses_ids() {
+    let mut h = Harness::new();
+    h.park();
+    let a = h.driver("Anna", "fob-a", 100.0);
+    let b = h.driver("Ben", "fob-b", 150.0);
+    h.select(&a).unwrap();
+    h.settle();
+    let r = h.import(
+        vec![
+            item("anna", &[("seat_position", 10.0)], &["fob-b"]),
+            item("Cleo", &[], &[]),
+        ],
+        store::ImportMode::Replace,
+        false,
+    );
+    assert_eq!(r, Ok(Reply::Imported(vec!["3".into(), "4".into()])));
+    let s = h.core.store();
+    assert!(s.get(&a).is_none() && s.get(&b).is_none());
+    assert_eq!(s.active, None, "the active profile was deleted");
+    assert_eq!(s.next_id, 5);
+    assert_eq!(s.get("3").unwrap().name, "anna");
+    assert_eq!(s.get("3").unwrap().keys, vec!["fob-b".to_string()]);
+    assert_eq!(h.disk.store.as_ref(), Some(s));
+}
+
+#[test]
+fn import_merge_updates_by_name_ignoring_case_and_keeps_the_rest() {
+    let mut h = Harness::new();
+    h.park();
+    let a = h.driver("Anna", "fob-a", 100.0);
+    let b = h.driver("Ben", "fob-b", 150.0);
+    h.select(&a).unwrap();
+    let mut anna = item("ANNA", &[("seat_position", 20.0)], &["fob-c"]);
+    anna.easy_exit = false;
+    let r = h.import(
+        vec![item("Dora", &[], &[]), anna],
+        store::ImportMode::Merge,
+        false,
+    );
+    assert_eq!(r, Ok(Reply::Imported(vec!["3".into(), a.clone()])));
+    let s = h.core.store();
+    let p = s.get(&a).unwrap();
+    assert_eq!(p.name, "ANNA");
+    assert!(!p.easy_exit);
+    assert_eq!(p.keys, vec!["fob-c".to_string()]);
+    assert_eq!(
+        p.positions,
+        BTreeMap::from([("seat_position".to_string(), 20.0)])
+    );
+    assert_eq!(s.get(&b).unwrap().name, "Ben", "kept");
+    assert_eq!(s.active.as_deref(), Some(a.as_str()), "still active");
+    assert_eq!(s.profiles.len(), 3);
+}
+
+#[test]
+fn a_failed_or_dry_import_changes_nothing() {
+    let mut h = Harness::new();
+    h.park();
+    let a = h.driver("Anna", "fob-a", 100.0);
+    let before = h.core.store().clone();
+    let saved = h.disk.store.clone();
+    let check = |h: &Harness| {
+        assert_eq!(h.core.store(), &before);
+        assert_eq!(h.disk.store, saved);
+    };
+    // A dry run that would succeed.
+    let ok = vec![item("Ben", &[("seat_position", 10.0)], &["fob-b"])];
+    let r = h.import(ok.clone(), store::ImportMode::Replace, true);
+    assert_eq!(r, Ok(Reply::Imported(vec![])));
+    check(&h);
+    // Every kind of problem at once: listed, with the most fundamental one's error.
+    let r = h.import(
+        vec![
+            item(
+                "Ben",
+                &[("seat_position", 400.0), ("wheel_tilt", -1.0)],
+                &[],
+            ),
+            item("", &[("nope", 1.0)], &["", "k", "k"]),
+            item("ben", &[("seat_height", f64::NAN)], &["fob-a"]),
+        ],
+        store::ImportMode::Merge,
+        false,
+    );
+    let Err(Error::InvalidArgs(m)) = &r else {
+        panic!("{r:?}")
+    };
+    for part in [
+        "#1 \"Ben\": seat_position: 400 is outside",
+        "#1 \"Ben\": wheel_tilt: -1 is outside",
+        "#2 \"\": a profile name has 1 to 64 characters, not 0",
+        "#2 \"\": key \"\": a key id has 1 to 64 bytes",
+        "#2 \"\": key \"k\" is listed twice",
+        "#2 \"\": unknown axis \"nope\"",
+        "#3 \"ben\": the name is given twice (also #1, ignoring case)",
+        "#3 \"ben\": seat_height: NaN is not a number",
+        "#3 \"ben\": key \"fob-a\" is bound to profile \"Anna\", which is kept",
+        "9 problems: ",
+        "nothing was imported",
+    ] {
+        assert!(m.contains(part), "{part:?} not in {m}");
+    }
+    check(&h);
+    // Only positions out of range: OutOfRange, listing each.
+    let r = h.import(
+        vec![
+            item("A", &[("seat_position", 400.0)], &[]),
+            item("B", &[("wheel_tilt", 101.0)], &[]),
+        ],
+        store::ImportMode::Replace,
+        false,
+    );
+    let Err(Error::OutOfRange(m)) = &r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        m.starts_with("2 problems: #1 \"A\": seat_position: 400"),
+        "{m}"
+    );
+    assert!(m.contains("#2 \"B\": wheel_tilt: 101"), "{m}");
+    check(&h);
+    // A key given to two imported profiles; a key bound to a profile that is kept.
+    let r = h.import(
+        vec![item("B", &[], &["x"]), item("C", &[], &["x"])],
+        store::ImportMode::Replace,
+        false,
+    );
+    assert!(
+        matches!(&r, Err(Error::KeyInUse(m)) if m.contains("also given to #1")),
+        "{r:?}"
+    );
+    let r = h.import(
+        vec![item("B", &[], &["fob-a"])],
+        store::ImportMode::Merge,
+        false,
+    );
+    assert!(matches!(&r, Err(Error::KeyInUse(_))), "{r:?}");
+    // ... but not to one that is replaced, or updated in place.
+    let r = h.import(
+        vec![item("B", &[], &["fob-a"])],
+        store::ImportMode::Replace,
+        true,
+    );
+    assert_eq!(r, Ok(Reply::Imported(vec![])));
+    let r = h.import(
+        vec![item("anna", &[], &["fob-a"])],
+        store::ImportMode::Merge,
+        true,
+    );
+    assert_eq!(r, Ok(Reply::Imported(vec![])));
+    // Limits.
+    let many: Vec<_> = (0..1000)
+        .map(|i| item(&format!("p{i}"), &[], &[]))
+        .collect();
+    let r = h.import(many, store::ImportMode::Replace, false);
+    assert!(
+        matches!(&r, Err(Error::LimitReached(m)) if m.contains("1000 profiles; at most 10")),
+        "{r:?}"
+    );
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let r = h.import(vec![item("K", &[], &keys)], store::ImportMode::Merge, false);
+    assert!(
+        matches!(&r, Err(Error::LimitReached(m)) if m.contains("21 keys; at most 19")),
+        "{r:?}"
+    );
+    // At most 20 problems are listed.
+    let bad: Vec<_> = (0..30).map(|_| item("", &[], &[])).collect();
+    let Err(Error::InvalidArgs(m)) = h.import(bad, store::ImportMode::Replace, false) else {
+        panic!()
+    };
+    // (30 bad names, and 30 profiles are more than 10.)
+    assert!(m.starts_with("31 problems: "), "{m}");
+    assert!(m.contains("#20 \"\"") && !m.contains("#21 \"\""), "{m}");
+    assert!(m.ends_with("; and 11 more; nothing was imported"), "{m}");
+    check(&h);
+    assert_eq!(h.core.store().get(&a).unwrap().name, "Anna");
+}
+
+#[test]
+fn a_failed_write_imports_nothing() {
+    struct Full;
+    impl Storage for Full {
+        fn save(&mut self, _: &Store) -> Result<(), String> {
+            Err("disk full".into())
+        }
+    }
+    let mut c = core();
+    let a = create(&mut c, "Anna");
+    let before = c.store().clone();
+    let r = c.request(
+        Request::ImportProfiles {
+            profiles: vec![item("Ben", &[], &[])],
+            mode: store::ImportMode::Replace,
+            dry_run: false,
+        },
+        0,
+        &mut Full,
+    );
+    assert!(
+        matches!(&r, Err(Error::Failed(m)) if m.contains("disk full")),
+        "{r:?}"
+    );
+    assert_eq!(c.store(), &before);
+    assert!(c.store().get(&a).is_some());
+    assert!(c.view().storage_error.is_some());
+}
+
+// Inhibitors: nothing moves while one is held, and nothing is replayed when it ends.
+
+impl Harness {
+    /// Take an inhibitor (uid 1000, pid 4242); its id.
+    fn inhibit(&mut self, who: &str) -> u64 {
+        let r = self.request(Request::Inhibit {
+            who: who.into(),
+            why: "a test".into(),
+            uid: 1000,
+            pid: 4242,
+        });
+        let Ok(Reply::Inhibitor(id)) = r else {
+            panic!("inhibit: {r:?}");
+        };
+        id
+    }
+
+    fn uninhibit(&mut self, id: u64) {
+        assert_eq!(self.request(Request::Uninhibit { id }), Ok(Reply::Done));
+    }
+}
+
+#[track_caller]
+fn assert_inhibited<T: std::fmt::Debug>(r: Result<T, Error>) {
+    assert!(matches!(r, Err(Error::Inhibited(_))), "{r:?}");
+}
+
+#[test]
+fn an_inhibitor_halts_the_motion_at_once_and_refuses_requested_motion() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.park();
+    h.select(&anna).unwrap();
+    assert_eq!(h.events(), [Started(Reason::Recall, Some(anna.clone()))]);
+    h.advance_until("under way", |h| h.at("seat_position") > 131.0);
+    h.stopped();
+    let ota = h.inhibit("ota");
+    // Halted in the same step, every running motor told to stop.
+    assert_eq!(h.events(), [Finished(Reason::Recall, Outcome::Inhibited)]);
+    assert!(h.stopped().contains(&"seat_position".to_string()));
+    assert_eq!(h.sim.running(), 0);
+    assert!(!h.core.is_moving());
+    h.moved();
+    let p = h.at("seat_position");
+    h.advance(1000);
+    assert_eq!(h.at("seat_position"), p, "the seat kept moving");
+    assert!(h.core.inhibited());
+    let shown = &h.core.view().inhibitors;
+    assert_eq!(shown.len(), 1);
+    let i = &shown[0];
+    assert_eq!(
+        (i.who.as_str(), i.why.as_str(), i.uid, i.pid),
+        ("ota", "a test", 1000, 4242)
+    );
+
+    // Requested motion fails, changing nothing; Stop and edits still work.
+    assert_inhibited(h.select(&anna));
+    assert_inhibited(h.move_to("seat_position", 100.0));
+    assert_inhibited(h.core.not_inhibited("cannot import now"));
+    assert_eq!(h.request(Request::Stop), Ok(Reply::Done));
+    h.request(Request::SetPositions {
+        id: anna.clone(),
+        positions: vec![("seat_position".into(), 160.0)],
+    })
+    .unwrap();
+    // A second inhibitor; the first released: still inhibited.
+    let diag = h.inhibit("diag");
+    h.uninhibit(ota);
+    assert_inhibited(h.select(&anna));
+    let whos: Vec<String> = h.core.inhibitors().iter().map(|i| i.who.clone()).collect();
+    assert_eq!(whos, ["diag"]);
+    h.uninhibit(diag);
+    assert!(!h.core.inhibited());
+    assert_eq!(h.core.view().inhibitors, []);
+    // Nothing was replayed, and nothing moved.
+    h.advance(1000);
+    assert_eq!(h.events(), []);
+    assert_eq!(h.moved(), Vec::<String>::new());
+    assert_eq!(h.at("seat_position"), p);
+    // Motion works again.
+    h.select(&anna).unwrap();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::Recall, Some(anna)),
+            Finished(Reason::Recall, Outcome::Completed)
+        ]
+    );
+    h.assert_at("seat_position", 160.0);
+}
+
+#[test]
+fn inhibited_easy_exit_does_not_retract_nor_later() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    let id = h.inhibit("ota");
+    h.shift_to_park();
+    h.assert_no_motion();
+    h.uninhibit(id);
+    h.signals(&[Signal::SpeedKmh(0.0)]);
+    h.advance(1000);
+    h.assert_no_motion();
+    assert_eq!(h.moved(), Vec::<String>::new());
+
+    // A retract held back by locked doors is dropped too when an inhibitor comes.
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.signals(&[Signal::DoorsLocked(true)]);
+    h.shift_to_park();
+    h.assert_no_motion();
+    let id = h.inhibit("ota");
+    h.signals(&[Signal::DoorsLocked(false)]);
+    h.assert_no_motion();
+    h.uninhibit(id);
+    h.signals(&[Signal::SpeedKmh(0.0)]);
+    h.assert_no_motion();
+    // The next real P transition retracts as ever.
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.retract(Some(&anna));
+}
+
+#[test]
+fn inhibited_restore_keeps_the_car_retracted_until_a_fresh_trigger() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.retract(Some(&anna));
+    let id = h.inhibit("ota");
+    // A fresh press of the brake with the driver seated: no restore.
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), []);
+    assert!(h.easy_exit_active(), "still retracted");
+    h.uninhibit(id);
+    // The press held on is not a new one: nothing when other signals come.
+    h.signals(&[Signal::SpeedKmh(0.0)]);
+    assert_eq!(h.events(), []);
+    assert!(h.easy_exit_active());
+    // Released and pressed again: the restore.
+    h.signals(&[Signal::BrakePressed(false)]);
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert_eq!(h.events(), [Started(Reason::Restore, Some(anna))]);
+    h.settle();
+    assert_eq!(h.events(), [Finished(Reason::Restore, Outcome::Completed)]);
+    h.assert_at("seat_position", 150.0);
+    assert!(!h.easy_exit_active());
+}
+
+#[test]
+fn inhibited_key_approach_does_not_recall_nor_later() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna-phone", 200.0);
+    h.park();
+    let id = h.inhibit("ota");
+    h.walk(&[("anna-phone", (-4.0, 7.0), (-1.3, 0.0))], 25);
+    assert_eq!(h.selections(), [some("anna-phone")]);
+    assert_eq!(h.events(), []);
+    h.uninhibit(id);
+    h.stand(&[("anna-phone", (-1.3, 0.0))], 5);
+    h.signals(&[Signal::DriverDoorOpen(true)]);
+    assert_eq!(h.events(), [], "recalled after the inhibitor ended");
+    assert_eq!(h.active(), None);
+    assert_eq!(h.moved(), Vec::<String>::new());
+    // Another approach later is recalled as ever.
+    h.signals(&[Signal::DriverDoorOpen(false)]);
+    h.advance(2000);
+    assert_eq!(h.selections(), [None]);
+    h.walk(&[("anna-phone", (-4.0, 7.0), (-1.3, 0.0))], 25);
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(anna))]);
+}
+
+#[test]
+fn an_inhibitor_halts_an_easy_exit_and_a_key_approach_alike() {
+    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    h.drive_with(Some(&anna), false);
+    h.shift_to_park();
+    assert_eq!(h.events(), [Started(Reason::EasyExit, Some(anna))]);
+    h.advance_until("under way", |h| h.at("seat_position") > 151.0);
+    let id = h.inhibit("ota");
+    assert_eq!(h.events(), [Finished(Reason::EasyExit, Outcome::Inhibited)]);
+    assert_eq!(h.sim.running(), 0);
+    // The retract had begun: easy exit stays active, so that a restore brings the seat back.
+    assert!(h.easy_exit_active());
+    h.uninhibit(id);
+    h.signals(&[Signal::BrakePressed(true)]);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Started(Reason::Restore, _)]
+    ));
+
+    let mut h = Harness::with(key_config());
+    let ben = h.driver("Ben", "ben", 100.0);
+    h.park();
+    h.walk(&[("ben", (-4.0, 7.0), (-1.3, 0.0))], 25);
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(ben))]);
+    h.inhibit("ota");
+    assert_eq!(
+        h.events(),
+        [Finished(Reason::KeyApproach, Outcome::Inhibited)]
+    );
+    // A bad request adds no inhibitor.
+    let r = h.request(Request::Inhibit {
+        who: String::new(),
+        why: "x".into(),
+        uid: 0,
+        pid: 0,
+    });
+    assert!(matches!(r, Err(Error::InvalidArgs(_))), "{r:?}");
+    assert_eq!(h.core.inhibitors().len(), 1);
 }

@@ -2,8 +2,8 @@
 //! turns it into objects and properties and signals whatever differs from the previous one,
 //! so no code path can forget to signal a change.
 
-use super::Vehicle;
 use super::store::Profile;
+use super::{Inhibitor, Vehicle};
 
 /// One axis, in config order. `None` = not known yet (position) or never commanded (target).
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,8 @@ pub struct View {
     pub interlock: Option<String>,
     /// Why state cannot be written, if it cannot.
     pub storage_error: Option<String>,
+    /// The inhibitors held, oldest first.
+    pub inhibitors: Vec<Inhibitor>,
 }
 
 impl View {

@@ -7,7 +7,8 @@
 //! signal the daemon and write its state directory, and it is what makes a developer's session
 //! or private bus (daemon and client as the same user) work unchanged. Its groups and uid come
 //! from the bus (`GetConnectionCredentials`: `UnixUserID`, `UnixGroupIDs`), never from its
-//! PID, which could be reused by another process. They are cached per unique name (never reused
+//! PID, which could be reused by another process (the PID, `ProcessID`, is kept for display
+//! only: `Manager.Inhibitors` shows it). They are cached per unique name (never reused
 //! on a bus), so a call from a known connection costs no bus round trip, and dropped when the
 //! bus says the name is gone (`NameOwnerChanged`).
 
@@ -38,7 +39,7 @@ impl Roles {
     pub const GATEWAY: Roles = Roles(2);
     /// Developers: the Mock interface.
     pub const DEVELOPER: Roles = Roles(4);
-    /// Any one of the roles: what Manager.Stop and Actuator.Stop need.
+    /// Any one of the roles: what Manager.Stop, Manager.Inhibit and Actuator.Stop need.
     pub const ANY: Roles = Roles(7);
 
     const NAMES: [(Roles, &'static str); 3] = [
@@ -77,6 +78,16 @@ impl fmt::Display for Roles {
 struct Caller {
     uid: u32,
     gids: Vec<u32>,
+    /// For display only, never for a decision; 0 when the bus did not say.
+    pid: u32,
+}
+
+/// Who made a call that was allowed, as the bus reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerId {
+    pub uid: u32,
+    /// For display only (it could be reused once the process has gone); 0 when unknown.
+    pub pid: u32,
 }
 
 /// Most callers cached at once. Past it the cache starts over (a miss costs one round trip).
@@ -165,6 +176,17 @@ impl Access {
         method: &str,
         need: Roles,
     ) -> Result<(), Error> {
+        self.caller(conn, hdr, method, need).await.map(drop)
+    }
+
+    /// [`Access::check`], and who the caller is (from the same cache).
+    pub async fn caller(
+        &self,
+        conn: &Connection,
+        hdr: Option<&Header<'_>>,
+        method: &str,
+        need: Roles,
+    ) -> Result<CallerId, Error> {
         let Some(sender) = hdr.and_then(|h| h.sender()) else {
             tracing::warn!(method, "access denied: a call to {method} without a sender");
             return Err(denied(method, need));
@@ -173,12 +195,12 @@ impl Access {
         let cached = self
             .callers()
             .get(sender.as_str())
-            .map(|c| (c.uid, self.roles_of(c)));
-        let (uid, roles) = match cached {
+            .map(|c| (c.uid, c.pid, self.roles_of(c)));
+        let (uid, pid, roles) = match cached {
             Some(hit) => hit,
             None => {
                 let caller = self.lookup(conn, sender, method, need).await?;
-                let hit = (caller.uid, self.roles_of(&caller));
+                let hit = (caller.uid, caller.pid, self.roles_of(&caller));
                 let mut callers = self.callers();
                 if callers.len() >= MAX_CACHED {
                     callers.clear();
@@ -188,7 +210,7 @@ impl Access {
             }
         };
         if roles.intersects(need) {
-            Ok(())
+            Ok(CallerId { uid, pid })
         } else {
             tracing::warn!(
                 uid,
@@ -233,10 +255,11 @@ impl Access {
         let uid = creds
             .unix_user_id()
             .ok_or_else(|| fail("the bus reports no UnixUserID".into()))?;
+        let pid = creds.process_id().unwrap_or(0);
         // Without UnixGroupIDs (an old bus) only the uid counts.
         let gids = creds.into_unix_group_ids().unwrap_or_default();
-        tracing::debug!("caller {sender}: uid {uid}, groups {gids:?}");
-        Ok(Caller { uid, gids })
+        tracing::debug!("caller {sender}: uid {uid}, groups {gids:?}, pid {pid}");
+        Ok(Caller { uid, gids, pid })
     }
 
     /// Forget a caller whose connection has gone.
@@ -379,6 +402,7 @@ mod tests {
         access().roles_of(&Caller {
             uid,
             gids: gids.to_vec(),
+            pid: 0,
         })
     }
 

@@ -44,6 +44,7 @@ impl Error {
             core::Error::DutyLimit(_) => N::DutyLimit,
             core::Error::Failed(_) => N::Failed,
             core::Error::NotReady(_) => N::NotReady,
+            core::Error::Inhibited(_) => N::Inhibited,
         }
         .as_str()
     }

@@ -15,7 +15,7 @@ use driverprofiled_api::{Gear as WireGear, path as paths, signal};
 
 use super::access::{Access, Roles};
 use super::error::Error;
-use super::props;
+use super::{inhibit, props};
 use crate::config::{AxisConfig, Config};
 use crate::core::store::Profile as StoredProfile;
 use crate::core::view::{AxisView, View};
@@ -50,7 +50,7 @@ impl Shared {
         self.access.check(conn, Some(hdr), method, need).await
     }
 
-    async fn call(&self, request: Request) -> Result<Reply, Error> {
+    pub(super) async fn call(&self, request: Request) -> Result<Reply, Error> {
         let (reply, rx) = oneshot::channel();
         let gone = || Error::Core(core::Error::Failed("the daemon is shutting down".into()));
         self.calls
@@ -103,9 +103,10 @@ pub struct Manager {
     pub shared: Shared,
 }
 
-/// Profiles, recall and the state of motion. CreateProfile and SelectProfile need the ui role,
-/// Stop any role (ui, gateway, developer); without it a call fails with
-/// org.freedesktop.DBus.Error.AccessDenied. Properties are open to every caller.
+/// Profiles, recall, inhibitors and the state of motion. CreateProfile, SelectProfile and
+/// ImportProfiles need the ui role, Stop and Inhibit any role (ui, gateway, developer);
+/// without it a call fails with org.freedesktop.DBus.Error.AccessDenied. Properties are open
+/// to every caller.
 #[interface(name = "org.driverprofiled1.Manager")]
 impl Manager {
     /// Create a profile named `name` holding the current actuator positions.
@@ -123,7 +124,7 @@ impl Manager {
         self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         match self.shared.call(Request::CreateProfile { name }).await? {
             Reply::Created(id) => Ok(path(&paths::profile_path(&id))),
-            Reply::Done => Err(Error::Core(core::Error::Failed(
+            _ => Err(Error::Core(core::Error::Failed(
                 "no profile was created".into(),
             ))),
         }
@@ -132,7 +133,7 @@ impl Manager {
     /// Make `profile` the active profile and move every actuator to its positions.
     /// Only in gear P below the speed threshold, else Interlocked and nothing moves; DutyLimit
     /// when an axis that must move has run too long lately; NotReady when an axis' position is
-    /// not known yet. A motion in progress is superseded.
+    /// not known yet; Inhibited while an inhibitor is held. A motion in progress is superseded.
     async fn select_profile(
         &self,
         profile: ObjectPath<'_>,
@@ -158,6 +159,112 @@ impl Manager {
         self.shared.allow(conn, &hdr, method, Roles::ANY).await?;
         no_args(&hdr)?;
         self.shared.call(Request::Stop).await.map(drop)
+    }
+
+    /// Import a whole set of profiles, all or nothing: either every profile is stored, in one
+    /// write, or nothing changes. profiles: (name, easy_exit, positions, keys) each, positions
+    /// by axis name in the axis unit; an axis a profile omits is not moved when it is recalled.
+    /// mode: "replace" (every existing profile is deleted; ids are never reused) or "merge" (a
+    /// profile with the same name, ignoring case, is updated in place and keeps its id; the
+    /// others are created). dry_run: check everything, change nothing. Returns the paths of the
+    /// imported profiles in the order given (none on a dry run).
+    /// Errors: InvalidArgs (a bad name or key, a name twice, an unknown axis, not a number, an
+    /// unknown mode; the message lists every problem found, at most 20), OutOfRange (the same,
+    /// for positions outside Min..Max: nothing is clamped), KeyInUse (a key bound to a profile
+    /// that is kept, or to two imported profiles), LimitReached (max_profiles, max_keys),
+    /// Inhibited, Failed.
+    #[zbus(out_args("imported"))]
+    async fn import_profiles(
+        &self,
+        profiles: Vec<driverprofiled_api::ImportedProfile>,
+        mode: String,
+        dry_run: bool,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<Vec<OwnedObjectPath>, Error> {
+        let method = "Manager.ImportProfiles";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
+        let mode = match driverprofiled_api::ImportMode::parse(&mode) {
+            Some(driverprofiled_api::ImportMode::Replace) => core::store::ImportMode::Replace,
+            Some(driverprofiled_api::ImportMode::Merge) => core::store::ImportMode::Merge,
+            None => {
+                return Err(Error::invalid_args(format!(
+                    "unknown mode {}: \"replace\" or \"merge\"",
+                    quote(&mode)
+                )));
+            }
+        };
+        let profiles = profiles
+            .into_iter()
+            .map(
+                |(name, easy_exit, positions, keys)| core::store::ImportItem {
+                    name,
+                    easy_exit,
+                    // Sorted, so that problems are listed in a stable order.
+                    positions: positions
+                        .into_iter()
+                        .collect::<BTreeMap<_, _>>()
+                        .into_iter()
+                        .collect(),
+                    keys,
+                },
+            )
+            .collect();
+        let request = Request::ImportProfiles {
+            profiles,
+            mode,
+            dry_run,
+        };
+        match self.shared.call(request).await? {
+            Reply::Imported(ids) => Ok(ids
+                .iter()
+                .map(|id| path(&paths::profile_path(id)))
+                .collect()),
+            _ => Err(Error::Core(core::Error::Failed(
+                "nothing was imported".into(),
+            ))),
+        }
+    }
+
+    /// Keep every actuator still until the returned file descriptor is closed, as logind's
+    /// inhibitors do. While any inhibitor is held, SelectProfile, Actuator.MoveTo and
+    /// ImportProfiles fail with Inhibited, key approach and easy exit (retract and restore) do
+    /// not start, and a motion in progress halts at once with outcome "inhibited". The
+    /// inhibitor ends when every copy of the descriptor is closed, also when its holder exits or
+    /// is killed. who: the program asking (1-64 characters), why: for whom reads Inhibitors
+    /// (1-256 characters). Errors: InvalidArgs, LimitReached (64 inhibitors held already).
+    #[zbus(out_args("fd"))]
+    async fn inhibit(
+        &self,
+        who: String,
+        why: String,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<zbus::OwnedFd, Error> {
+        let method = "Manager.Inhibit";
+        let access = &self.shared.access;
+        let caller = access.caller(conn, Some(&hdr), method, Roles::ANY).await?;
+        // The pipe first: once the core holds the inhibitor, only its end of file ends it.
+        let (read, write) = inhibit::pipe().map_err(|e| {
+            Error::Core(core::Error::Failed(format!(
+                "cannot make the inhibitor's descriptor: {e}"
+            )))
+        })?;
+        let request = Request::Inhibit {
+            who,
+            why,
+            uid: caller.uid,
+            pid: caller.pid,
+        };
+        let Reply::Inhibitor(id) = self.shared.call(request).await? else {
+            return Err(Error::Core(core::Error::Failed(
+                "no inhibitor was taken".into(),
+            )));
+        };
+        tokio::spawn(inhibit::watch(read, id, self.shared.clone()));
+        // The only copy of the write end goes into the reply and is closed once it is sent
+        // (or could not be: a caller that has gone away takes nothing, and the watch ends it).
+        Ok(zbus::OwnedFd::from(write))
     }
 
     /// The active profile, "/" when none.
@@ -188,6 +295,13 @@ impl Manager {
     #[zbus(property)]
     fn easy_exit_active(&self) -> bool {
         self.shared.read(|v| v.easy_exit_active)
+    }
+
+    /// The inhibitors held, oldest first: (who, why, uid, pid) of the caller of Inhibit.
+    /// Empty when motion is not inhibited.
+    #[zbus(property)]
+    fn inhibitors(&self) -> Vec<props::InhibitorTuple> {
+        self.shared.read(props::inhibitors)
     }
 
     /// The actuator backend(s) in use, e.g. "mock".
@@ -222,7 +336,8 @@ impl Manager {
     ) -> zbus::Result<()>;
 
     /// A motion ended. outcome: "completed", "stopped", "superseded", "interlocked",
-    /// "overridden" (the occupant used a switch or moved an axis by hand) or "fault".
+    /// "overridden" (the occupant used a switch or moved an axis by hand), "fault" or
+    /// "inhibited" (an inhibitor was taken, see Inhibit).
     #[zbus(signal)]
     pub async fn motion_finished(
         emitter: &SignalEmitter<'_>,
@@ -425,7 +540,7 @@ impl Actuator {
 #[interface(name = "org.driverprofiled1.Actuator")]
 impl Actuator {
     /// Move this axis to `position` (reason "manual"), under the same interlock as a recall.
-    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit, NotReady.
+    /// Errors: InvalidArgs (not a number), OutOfRange, Interlocked, DutyLimit, NotReady, Inhibited.
     async fn move_to(
         &self,
         position: f64,

@@ -15,6 +15,7 @@
 pub mod access;
 pub mod error;
 pub mod ifaces;
+pub mod inhibit;
 pub mod objects;
 pub mod props;
 
@@ -543,5 +544,6 @@ fn to_variant(v: &PropValue) -> Variant<'static> {
         ),
         PropValue::Strs(ss) => Variant::from(ss.clone()),
         PropValue::Map(m) => Variant::from(m.iter().cloned().collect::<HashMap<String, f64>>()),
+        PropValue::Inhibitors(list) => Variant::from(list.clone()),
     }
 }

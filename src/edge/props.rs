@@ -23,7 +23,12 @@ pub enum PropValue {
     Strs(Vec<String>),
     /// Axis name to position (`a{sd}`).
     Map(Vec<(String, f64)>),
+    /// Inhibitors: (who, why, uid, pid) each (`a(ssuu)`).
+    Inhibitors(Vec<InhibitorTuple>),
 }
+
+/// One inhibitor as `Manager.Inhibitors` shows it: (who, why, uid, pid).
+pub type InhibitorTuple = (String, String, u32, u32);
 
 impl PartialEq for PropValue {
     /// Numbers compare by their bits: a NaN position ("not known") equals itself, so an
@@ -36,6 +41,7 @@ impl PartialEq for PropValue {
             (Bool(a), Bool(b)) => a == b,
             (F64(a), F64(b)) => same(*a, *b),
             (Paths(a), Paths(b)) | (Strs(a), Strs(b)) => a == b,
+            (Inhibitors(a), Inhibitors(b)) => a == b,
             (Map(a), Map(b)) => {
                 a.len() == b.len()
                     && a.iter()
@@ -74,6 +80,7 @@ pub fn outcome(o: Outcome) -> WireOutcome {
         Outcome::Interlocked => WireOutcome::Interlocked,
         Outcome::Overridden => WireOutcome::Overridden,
         Outcome::Fault => WireOutcome::Fault,
+        Outcome::Inhibited => WireOutcome::Inhibited,
     }
 }
 
@@ -121,6 +128,14 @@ pub fn state(v: &View) -> &'static str {
     }
 }
 
+/// (who, why, uid, pid) of each inhibitor, oldest first.
+pub fn inhibitors(v: &View) -> Vec<InhibitorTuple> {
+    v.inhibitors
+        .iter()
+        .map(|h| (h.who.clone(), h.why.clone(), h.uid, h.pid))
+        .collect()
+}
+
 pub fn manager(v: &View, cfg: &Config) -> Props {
     vec![
         ("ActiveProfile", PropValue::Path(active_profile(v))),
@@ -128,6 +143,7 @@ pub fn manager(v: &View, cfg: &Config) -> Props {
         ("Actuators", PropValue::Paths(actuators(cfg))),
         ("State", PropValue::Str(state(v).into())),
         ("EasyExitActive", PropValue::Bool(v.easy_exit_active)),
+        ("Inhibitors", PropValue::Inhibitors(inhibitors(v))),
         ("Backend", PropValue::Str(v.backend.clone())),
         ("Version", PropValue::Str(v.version.clone())),
         (

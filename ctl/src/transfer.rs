@@ -1,0 +1,302 @@
+//! `export` and `import`: profiles as JSON in VSS terms, so that another car (other axis
+//! names, other ranges) can take them. The format (README, "Export format"):
+//!
+//! ```json
+//! {"format": "driverprofiled-profiles", "version": 1,
+//!  "profiles": [{"name": "Anna", "easy_exit": true, "keys": ["key-1"],
+//!                "positions": [{"vss": "Vehicle.Cabin.Seat.Row1.DriverSide.Position",
+//!                               "unit": "mm", "value": 180.0}]}]}
+//! ```
+//!
+//! Import maps each VSS path to this car's axis through `Actuator.Vss`; a path this car lacks,
+//! a unit that differs or a value outside the axis' range is reported, never dropped or
+//! clamped, and then nothing is imported. Otherwise one `Manager.ImportProfiles` call imports
+//! the whole set, all or nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use zbus::Connection;
+
+use driverprofiled::core::quote;
+use driverprofiled_api::proxy::ManagerProxy;
+use driverprofiled_api::{ImportMode, ImportedProfile};
+
+use crate::bus::{Fail, Snapshot, exit};
+use crate::cli::ImportArgs;
+
+pub const FORMAT: &str = "driverprofiled-profiles";
+pub const VERSION: u32 = 1;
+/// Larger import files are refused unread: ten profiles take a few KiB.
+pub const MAX_FILE: u64 = 1024 * 1024;
+/// Problems listed at most (the count of the rest follows).
+const MAX_PROBLEMS: usize = 50;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Export {
+    pub format: String,
+    pub version: u32,
+    pub profiles: Vec<ExportProfile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportProfile {
+    pub name: String,
+    pub easy_exit: bool,
+    pub keys: Vec<String>,
+    pub positions: Vec<ExportPosition>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportPosition {
+    pub vss: String,
+    pub unit: String,
+    pub value: f64,
+}
+
+/// Only the header, read first: a newer version is refused as such, not as unknown fields.
+#[derive(Deserialize)]
+struct Header {
+    format: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+}
+
+pub async fn export(conn: &Connection, file: Option<&Path>) -> Result<(), Fail> {
+    let snap = Snapshot::read(conn).await?;
+    let mut profiles = Vec::new();
+    for p in &snap.profiles {
+        let mut positions = Vec::new();
+        for (axis, value) in &p.positions {
+            let a = snap.actuator(axis).ok_or_else(|| {
+                Fail::new(
+                    exit::SOFTWARE,
+                    format!("profile {}: axis {axis} has no actuator", p.id),
+                )
+            })?;
+            positions.push(ExportPosition {
+                vss: a.vss(),
+                unit: a.unit(),
+                value: *value,
+            });
+        }
+        profiles.push(ExportProfile {
+            name: p.name.clone(),
+            easy_exit: p.easy_exit,
+            keys: p.keys.clone(),
+            positions,
+        });
+    }
+    let doc = Export {
+        format: FORMAT.into(),
+        version: VERSION,
+        profiles,
+    };
+    let mut text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Fail::new(exit::SOFTWARE, format!("cannot write JSON: {e}")))?;
+    text.push('\n');
+    match file {
+        None => {
+            print!("{text}");
+            crate::flush();
+            Ok(())
+        }
+        Some(path) => write_atomically(path, text.as_bytes())
+            .map_err(|e| Fail::new(exit::IOERR, format!("cannot write {}: {e}", path.display()))),
+    }
+}
+
+/// Temp file beside `path`, fsync, rename over it: a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// A parse error message, short: serde's messages may quote the input.
+fn short_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let max = 160;
+    match msg.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &msg[..cut]),
+        None => msg,
+    }
+}
+
+/// Read and parse an export file; 66 when it cannot be opened, 65 when it is too large or
+/// malformed.
+pub fn read_file(path: &Path) -> Result<Export, Fail> {
+    let shown = path.display();
+    let f = std::fs::File::open(path)
+        .map_err(|e| Fail::new(exit::NOINPUT, format!("cannot open {shown}: {e}")))?;
+    let too_large = || {
+        Fail::new(
+            exit::DATAERR,
+            format!("{shown}: larger than {MAX_FILE} bytes (1 MiB): refused unread"),
+        )
+    };
+    if f.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(false) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Fail::new(exit::NOINPUT, format!("cannot read {shown}: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(too_large());
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| Fail::new(exit::DATAERR, format!("{shown}: not UTF-8 text: {e}")))?;
+    let bad = |e: serde_json::Error| {
+        Fail::new(
+            exit::DATAERR,
+            format!("{shown}: malformed: {}", short_error(&e)),
+        )
+    };
+    let header: Header = serde_json::from_str(text).map_err(bad)?;
+    match header.format.as_ref().and_then(|f| f.as_str()) {
+        Some(FORMAT) => {}
+        _ => {
+            return Err(Fail::new(
+                exit::DATAERR,
+                format!(
+                    "{shown}: not a driverprofilectl export (\"format\": \"{FORMAT}\" missing)"
+                ),
+            ));
+        }
+    }
+    match header.version.as_ref().and_then(|v| v.as_u64()) {
+        Some(v) if v == VERSION as u64 => {}
+        Some(v) => {
+            return Err(Fail::new(
+                exit::DATAERR,
+                format!(
+                    "{shown}: format version {v}; this driverprofilectl reads version {VERSION}"
+                ),
+            ));
+        }
+        None => {
+            return Err(Fail::new(
+                exit::DATAERR,
+                format!("{shown}: \"version\" missing or not a number"),
+            ));
+        }
+    }
+    serde_json::from_str(text).map_err(bad)
+}
+
+/// Map the file's profiles to this car's axes; every problem found, or the profiles.
+pub fn map_profiles(doc: &Export, snap: &Snapshot) -> Result<Vec<ImportedProfile>, Vec<String>> {
+    let by_vss: HashMap<String, &crate::bus::Actuator> =
+        snap.actuators.iter().map(|a| (a.vss(), a)).collect();
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    for p in &doc.profiles {
+        let who = format!("profile {}", quote(&p.name));
+        let mut positions = HashMap::new();
+        let mut seen = HashSet::new();
+        for pos in &p.positions {
+            let vss = quote(&pos.vss);
+            if !seen.insert(pos.vss.as_str()) {
+                problems.push(format!("{who}: {vss} given twice"));
+                continue;
+            }
+            let Some(a) = by_vss.get(&pos.vss) else {
+                problems.push(format!(
+                    "{who}: {vss}: this car has no axis with this VSS path"
+                ));
+                continue;
+            };
+            if a.unit() != pos.unit {
+                problems.push(format!(
+                    "{who}: {vss}: unit {} but this car's {} is in {}",
+                    quote(&pos.unit),
+                    a.name,
+                    a.unit()
+                ));
+                continue;
+            }
+            let (min, max) = (a.min(), a.max());
+            if !(pos.value >= min && pos.value <= max) {
+                problems.push(format!(
+                    "{who}: {vss} = {} {} is outside this car's range {min}..{max} ({})",
+                    pos.value, pos.unit, a.name
+                ));
+                continue;
+            }
+            positions.insert(a.name.clone(), pos.value);
+        }
+        out.push((p.name.clone(), p.easy_exit, positions, p.keys.clone()));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+pub async fn import(conn: &Connection, args: &ImportArgs) -> Result<(), Fail> {
+    let doc = read_file(&args.file)?;
+    let snap = Snapshot::read(conn).await?;
+    let shown = args.file.display();
+    let profiles = map_profiles(&doc, &snap).map_err(|problems| {
+        let n = problems.len();
+        let mut msg = format!(
+            "{shown}: {n} problem{} for this car; nothing imported:",
+            if n == 1 { "" } else { "s" }
+        );
+        for p in problems.iter().take(MAX_PROBLEMS) {
+            msg += "\n  ";
+            msg += p;
+        }
+        if n > MAX_PROBLEMS {
+            msg += &format!("\n  ... and {} more", n - MAX_PROBLEMS);
+        }
+        Fail::new(exit::DATAERR, msg)
+    })?;
+    let mode = if args.replace {
+        ImportMode::Replace
+    } else {
+        ImportMode::Merge
+    };
+    let m = ManagerProxy::new(conn).await?;
+    let paths = m
+        .import_profiles(&profiles, mode.as_str(), args.dry_run)
+        .await?;
+    let n = profiles.len();
+    let s = if n == 1 { "" } else { "s" };
+    if args.dry_run {
+        println!("{shown}: {n} profile{s} can be imported ({mode}); nothing changed");
+        return Ok(());
+    }
+    println!("{shown}: imported {n} profile{s} ({mode})");
+    for (p, (name, ..)) in paths.iter().zip(&profiles) {
+        let id = driverprofiled_api::profile_id(p.as_str()).unwrap_or(p.as_str());
+        println!("{id:>4}  {name}");
+    }
+    Ok(())
+}
