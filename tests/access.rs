@@ -45,7 +45,7 @@ enum Need {
     Ui,
     Gateway,
     Developer,
-    /// Any of the three (Stop).
+    /// Any of the three (Stop, Inhibit).
     Any,
 }
 
@@ -85,10 +85,11 @@ impl Role {
 }
 
 /// Every mutating call: the client's command, the method as the daemon names it, the role.
-const CALLS: [(&str, &str, Need); 17] = [
+const CALLS: [(&str, &str, Need); 18] = [
     ("CreateProfile", "Manager.CreateProfile", Need::Ui),
     ("SelectProfile", "Manager.SelectProfile", Need::Ui),
     ("Stop", "Manager.Stop", Need::Any),
+    ("Inhibit", "Manager.Inhibit", Need::Any),
     ("SetPositions", "Profile.SetPositions", Need::Ui),
     (
         "SaveCurrentPositions",
@@ -167,7 +168,7 @@ async fn matrix(policy: Policy, test: &str) {
         }
     }
     if policy == Policy::Permissive {
-        // One credentials lookup per connection for its 17 calls; forgotten once it has gone.
+        // One credentials lookup per connection for its 18 calls; forgotten once it has gone.
         for (role, name) in &names {
             let lookups = log
                 .matches(&format!("caller {name}: uid {CLIENT_UID}"))
@@ -248,6 +249,26 @@ impl World {
         while m.state().await.unwrap() == "moving" {
             next(&mut finished, "MotionFinished").await;
         }
+    }
+
+    /// Wait until no inhibitor is held (through `Inhibitors`' PropertiesChanged).
+    async fn wait_uninhibited(&self) {
+        let m = ManagerProxy::builder(&self.s.conn)
+            .cache_properties(CacheProperties::Lazily)
+            .build()
+            .await
+            .unwrap();
+        let mut changes = m.receive_inhibitors_changed().await;
+        if self.manager().await.inhibitors().await.unwrap().is_empty() {
+            return;
+        }
+        while !next(&mut changes, "Inhibitors empty")
+            .await
+            .get()
+            .await
+            .unwrap()
+            .is_empty()
+        {}
     }
 
     /// Everything a client can read: every object's properties, Manager's and Vehicle's.
@@ -352,7 +373,7 @@ impl World {
             // Slow the simulation a thousandfold; stall the seat height.
             "SetSpeedFactor" => "SetSpeedFactor 0.001".to_string(),
             "InjectFault" => "InjectFault seat_height stall".to_string(),
-            "Stop" | "UpdateSignals" => cmd.to_string(),
+            "Stop" | "Inhibit" | "UpdateSignals" => cmd.to_string(),
             _ => format!("{cmd} {path}"),
         };
         if !stop {
@@ -413,6 +434,7 @@ impl World {
                 .signals(&[("rear_occupied", false.into())])
                 .await
                 .unwrap(),
+            "Inhibit" => self.wait_uninhibited().await,
             _ => {}
         }
         self.wait_idle().await;
@@ -596,6 +618,8 @@ async fn command(conn: &Connection, w: &[&str]) -> zbus::Result<()> {
             call(conn, ROOT, MANAGER, "SelectProfile", &(p,)).await
         }
         "Stop" => call(conn, ROOT, MANAGER, "Stop", &()).await,
+        // The reply, and with it the descriptor, is dropped at once: the inhibitor ends.
+        "Inhibit" => call(conn, ROOT, MANAGER, "Inhibit", &("access-test", "a test")).await,
         "SetPositions" => {
             let positions = HashMap::from([("seat_position", 100.0)]);
             call(conn, arg(1), PROFILE, "SetPositions", &(positions,)).await
