@@ -45,7 +45,7 @@ enum Need {
     Ui,
     Gateway,
     Developer,
-    /// Any of the three (Stop).
+    /// Any of the three (Stop, Inhibit).
     Any,
 }
 
@@ -85,11 +85,12 @@ impl Role {
 }
 
 /// Every mutating call: the client's command, the method as the daemon names it, the role.
-const CALLS: [(&str, &str, Need); 18] = [
+const CALLS: [(&str, &str, Need); 19] = [
     ("CreateProfile", "Manager.CreateProfile", Need::Ui),
     ("SelectProfile", "Manager.SelectProfile", Need::Ui),
     ("Stop", "Manager.Stop", Need::Any),
     ("ImportProfiles", "Manager.ImportProfiles", Need::Ui),
+    ("Inhibit", "Manager.Inhibit", Need::Any),
     ("SetPositions", "Profile.SetPositions", Need::Ui),
     (
         "SaveCurrentPositions",
@@ -251,6 +252,26 @@ impl World {
         }
     }
 
+    /// Wait until no inhibitor is held (through `Inhibitors`' PropertiesChanged).
+    async fn wait_uninhibited(&self) {
+        let m = ManagerProxy::builder(&self.s.conn)
+            .cache_properties(CacheProperties::Lazily)
+            .build()
+            .await
+            .unwrap();
+        let mut changes = m.receive_inhibitors_changed().await;
+        if self.manager().await.inhibitors().await.unwrap().is_empty() {
+            return;
+        }
+        while !next(&mut changes, "Inhibitors empty")
+            .await
+            .get()
+            .await
+            .unwrap()
+            .is_empty()
+        {}
+    }
+
     /// Everything a client can read: every object's properties, Manager's and Vehicle's.
     async fn snapshot(&self) -> BTreeMap<String, String> {
         let conn = &self.s.conn;
@@ -353,7 +374,7 @@ impl World {
             // Slow the simulation a thousandfold; stall the seat height.
             "SetSpeedFactor" => "SetSpeedFactor 0.001".to_string(),
             "InjectFault" => "InjectFault seat_height stall".to_string(),
-            "Stop" | "UpdateSignals" => cmd.to_string(),
+            "Stop" | "Inhibit" | "UpdateSignals" => cmd.to_string(),
             _ => format!("{cmd} {path}"),
         };
         if !stop {
@@ -414,6 +435,7 @@ impl World {
                 .signals(&[("rear_occupied", false.into())])
                 .await
                 .unwrap(),
+            "Inhibit" => self.wait_uninhibited().await,
             _ => {}
         }
         self.wait_idle().await;
@@ -614,6 +636,8 @@ async fn command(conn: &Connection, w: &[&str]) -> zbus::Result<()> {
             )
             .await
         }
+        // The reply, and with it the descriptor, is dropped at once: the inhibitor ends.
+        "Inhibit" => call(conn, ROOT, MANAGER, "Inhibit", &("access-test", "a test")).await,
         "SetPositions" => {
             let positions = HashMap::from([("seat_position", 100.0)]);
             call(conn, arg(1), PROFILE, "SetPositions", &(positions,)).await
