@@ -34,6 +34,8 @@ pub struct View {
     pub interlock: Option<String>,
     /// Why state cannot be written, if it cannot.
     pub storage_error: Option<String>,
+    /// What was done with the profile store at start ("" when loaded as found).
+    pub store_status: String,
 }
 
 impl View {

@@ -278,6 +278,16 @@ impl Manager {
             .read(|v| v.storage_error.clone().unwrap_or_default())
     }
 
+    /// "" when the profile store was loaded as it was found; else what the daemon did with it
+    /// at start, for status displays and update scripts: migrated from an older schema (and
+    /// where the backup is), written by a newer driverprofiled (served read-only, or, if it
+    /// cannot be read, left untouched and not served: StorageError then says why changes
+    /// fail), or unreadable and moved aside (and where to).
+    #[zbus(property)]
+    fn store_status(&self) -> String {
+        self.shared.read(|v| v.store_status.clone())
+    }
+
     /// A motion began. reason: "recall", "manual", "key-approach", "easy-exit" or "restore";
     /// profile: the profile recalled (or active, for easy exit and restore), or "/".
     #[zbus(signal)]
