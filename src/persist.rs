@@ -5,8 +5,9 @@
 //!   daemon after an OTA rollback still reads the profiles, and ignores this file).
 //!
 //! Files are written atomically and durably (temp file, fsync, rename, fsync of the directory).
-//! A file that cannot be read or does not validate is renamed aside to
-//! `<name>.corrupt-<unix-time>` and never overwritten in place.
+//! A corrupt file (not TOML, or a schema this daemon knows that does not validate) is renamed
+//! aside to `<name>.corrupt-<unix-time>` and never overwritten in place; a profile store of a
+//! newer schema is never written, renamed or removed (see [`FileStorage::load_store`]).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
