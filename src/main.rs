@@ -185,43 +185,26 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
         Signals::new(handled_signals()).map_err(|e| format!("cannot handle signals: {e}"))?;
 
     let mut storage = FileStorage::at(&opts.state_dir);
-    storage.set_units(&cfg);
     let mut problems: Vec<String> = storage
         .check()
         .err()
         .map(|why| format!("{why}; changes will fail until it can"))
         .into_iter()
         .collect();
-    // A store that can be neither read nor moved aside: run on without it (the UI keeps
-    // working, Stop always works) but write nothing, so that it is never overwritten.
-    let mut unreadable = |what: &str, e: std::io::Error, storage: &mut FileStorage| {
-        let why = format!(
-            "the {what} in {} can be neither read nor moved aside ({e}); \
-             running without it and writing nothing until a restart",
-            opts.state_dir.display()
-        );
-        storage.freeze(why.clone());
-        problems.push(why);
-    };
-    let profiles = match storage.load() {
-        Ok(loaded) => {
-            if let Some(aside) = &loaded.renamed_to {
-                tracing::warn!(
-                    "the unreadable profile store was kept as {}",
-                    aside.display()
-                );
-            }
-            loaded.value
-        }
-        Err(e) => {
-            unreadable("profile store", e, &mut storage);
-            Default::default()
-        }
-    };
+    // A store that is not served as it is (a newer schema, units that differ, a file that
+    // cannot be read or moved aside) is frozen: never written, so never lost.
+    let loaded = storage.load_store(&cfg);
     let easy_exit = match storage.load_easy_exit() {
         Ok(loaded) => loaded.value,
         Err(e) => {
-            unreadable("easy-exit state", e, &mut storage);
+            // Neither read nor moved aside: never overwritten.
+            let why = format!(
+                "the easy-exit state in {} can be neither read nor moved aside ({e}); \
+                 running without it and writing none until a restart",
+                opts.state_dir.display()
+            );
+            storage.freeze_easy_exit(why.clone());
+            problems.push(why);
             Default::default()
         }
     };
@@ -243,12 +226,16 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     failsafe::stop_on_panic(router.clone());
     let mut core = Core::new(
         cfg.clone(),
-        profiles,
+        loaded.store,
         &known,
         router.describe(),
         VERSION.into(),
     );
     core.resume_easy_exit(easy_exit);
+    core.set_store_status(loaded.status);
+    if let Some(why) = loaded.frozen {
+        core.freeze_store(why);
+    }
     if !problems.is_empty() {
         core.storage_failed(problems.join("; "));
     }

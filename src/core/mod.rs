@@ -294,6 +294,11 @@ pub struct Core {
     /// Why state cannot be written, if it cannot (the last write failed, or the check at
     /// start did); cleared by the next write that succeeds.
     storage_error: Option<String>,
+    /// Why the profile store may not be written at all (read-only, or not served), for as
+    /// long as the daemon runs; profiles can still be recalled.
+    store_frozen: Option<String>,
+    /// What was done with the store at start ("" when loaded as found).
+    store_status: String,
     backend: String,
     version: String,
     effects: Vec<Effect>,
@@ -314,6 +319,8 @@ impl Core {
             keys: keys::Tracker::new(cfg.keys.clone()),
             key_recall_pending: false,
             storage_error: None,
+            store_frozen: None,
+            store_status: String::new(),
             axes: Axes::new(cfg.clone(), known),
             motion: Motion::default(),
             easy_exit: EasyExit::default(),
@@ -336,6 +343,18 @@ impl Core {
     pub fn storage_failed(&mut self, why: String) {
         tracing::error!("{why}");
         self.storage_error = Some(why);
+    }
+
+    /// The profile store may not be written while the daemon runs, because `why`: every
+    /// change to it fails with `Failed` (without trying), while recall works (the active
+    /// profile is then kept in memory only). `Manager.StorageError` says why.
+    pub fn freeze_store(&mut self, why: String) {
+        self.store_frozen = Some(why);
+    }
+
+    /// What was done with the store at start (`Manager.StoreStatus`).
+    pub fn set_store_status(&mut self, status: String) {
+        self.store_status = status;
     }
 
     /// Take up a config read again (SIGHUP) and return the sections that changed. What fixes
@@ -569,6 +588,9 @@ impl Core {
         let mut next = self.store.clone();
         let out = f(&mut next)?;
         if next != self.store {
+            if let Some(why) = &self.store_frozen {
+                return Err(Error::Failed(format!("profiles cannot be changed: {why}")));
+            }
             if let Err(e) = storage.save(&next) {
                 let why = format!("could not save profiles: {e}");
                 self.storage_failed(why.clone());
@@ -735,6 +757,10 @@ impl Core {
         let import = |s: &mut Store| s.import(profiles, mode, &cfg.axes, max_profiles, max_keys);
         if dry_run {
             import(&mut self.store.clone())?;
+            if let Some(why) = &self.store_frozen {
+                // The import itself would fail so.
+                return Err(Error::Failed(format!("profiles cannot be changed: {why}")));
+            }
             return Ok(Reply::Imported(Vec::new()));
         }
         let ids = self.mutate(storage, import)?;
@@ -764,7 +790,7 @@ impl Core {
             return Err(Error::Interlocked(format!("cannot recall now: {why}")));
         }
         motion::admit(&self.axes, &targets, now)?;
-        self.mutate(storage, |s| s.set_active(&id))?;
+        self.make_active(&id, storage)?;
         self.easy_exit.end();
         self.start_motion(Reason::Recall, Some(id), targets, now);
         Ok(())
@@ -973,12 +999,21 @@ impl Core {
         if self.store.active.as_deref() == Some(id.as_str()) && reached {
             return;
         }
-        if let Err(e) = self.mutate(storage, |s| s.set_active(&id)) {
+        if let Err(e) = self.make_active(&id, storage) {
             tracing::error!("key approach: cannot make profile {id} active: {e}");
             return;
         }
         tracing::info!("key approach: recalling profile {id}");
         self.start_motion(Reason::KeyApproach, Some(id), targets, now);
+    }
+
+    /// Make `id` the active profile: saved, or, while the store may not be written, kept in
+    /// memory only (a read-only store's profiles can still be recalled).
+    fn make_active(&mut self, id: &str, storage: &mut dyn Storage) -> Result<(), Error> {
+        if self.store_frozen.is_some() {
+            return self.store.set_active(id);
+        }
+        self.mutate(storage, |s| s.set_active(id))
     }
 
     /// A profile's positions as (axis index, target), for the axes that exist.
@@ -1022,7 +1057,11 @@ impl Core {
             vehicle: self.vehicle.clone(),
             nearest_key: self.keys.selected().map(str::to_string),
             interlock: self.interlock(),
-            storage_error: self.storage_error.clone(),
+            storage_error: match (&self.store_frozen, &self.storage_error) {
+                (Some(f), Some(e)) if !e.contains(f.as_str()) => Some(format!("{f}; {e}")),
+                (f, e) => f.clone().or_else(|| e.clone()),
+            },
+            store_status: self.store_status.clone(),
             inhibitors: self.inhibitors.list().to_vec(),
         }
     }

@@ -36,6 +36,8 @@ pub struct View {
     pub storage_error: Option<String>,
     /// The inhibitors held, oldest first.
     pub inhibitors: Vec<Inhibitor>,
+    /// What was done with the profile store at start ("" when loaded as found).
+    pub store_status: String,
 }
 
 impl View {

@@ -161,6 +161,48 @@ impl Manager {
         self.shared.call(Request::Stop).await.map(drop)
     }
 
+    /// Keep every actuator still until the returned file descriptor is closed, as logind's
+    /// inhibitors do. While any inhibitor is held, SelectProfile and Actuator.MoveTo fail with
+    /// Inhibited, key approach and easy exit (retract and restore) do not start, and a motion in
+    /// progress halts at once with outcome "inhibited". Editing and importing profiles still
+    /// work: they move nothing (an update script imports under its own inhibitor). The
+    /// inhibitor ends when every copy of the descriptor is closed, also when its holder exits or
+    /// is killed. who: the program asking (1-64 characters), why: for whom reads Inhibitors
+    /// (1-256 characters). Errors: InvalidArgs, LimitReached (64 inhibitors held already).
+    #[zbus(out_args("fd"))]
+    async fn inhibit(
+        &self,
+        who: String,
+        why: String,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<zbus::OwnedFd, Error> {
+        let method = "Manager.Inhibit";
+        let access = &self.shared.access;
+        let caller = access.caller(conn, Some(&hdr), method, Roles::ANY).await?;
+        // The pipe first: once the core holds the inhibitor, only its end of file ends it.
+        let (read, write) = inhibit::pipe().map_err(|e| {
+            Error::Core(core::Error::Failed(format!(
+                "cannot make the inhibitor's descriptor: {e}"
+            )))
+        })?;
+        let request = Request::Inhibit {
+            who,
+            why,
+            uid: caller.uid,
+            pid: caller.pid,
+        };
+        let Reply::Inhibitor(id) = self.shared.call(request).await? else {
+            return Err(Error::Core(core::Error::Failed(
+                "no inhibitor was taken".into(),
+            )));
+        };
+        tokio::spawn(inhibit::watch(read, id, self.shared.clone()));
+        // The only copy of the write end goes into the reply and is closed once it is sent
+        // (or could not be: a caller that has gone away takes nothing, and the watch ends it).
+        Ok(zbus::OwnedFd::from(write))
+    }
+
     /// Import a whole set of profiles, all or nothing: either every profile is stored, in one
     /// write, or nothing changes. profiles: (name, easy_exit, positions, keys) each, positions
     /// by axis name in the axis unit; an axis a profile omits is not moved when it is recalled.
@@ -172,7 +214,7 @@ impl Manager {
     /// unknown mode; the message lists every problem found, at most 20), OutOfRange (the same,
     /// for positions outside Min..Max: nothing is clamped), KeyInUse (a key bound to a profile
     /// that is kept, or to two imported profiles), LimitReached (max_profiles, max_keys),
-    /// Inhibited, Failed.
+    /// Failed.
     #[zbus(out_args("imported"))]
     async fn import_profiles(
         &self,
@@ -224,47 +266,6 @@ impl Manager {
                 "nothing was imported".into(),
             ))),
         }
-    }
-
-    /// Keep every actuator still until the returned file descriptor is closed, as logind's
-    /// inhibitors do. While any inhibitor is held, SelectProfile, Actuator.MoveTo and
-    /// ImportProfiles fail with Inhibited, key approach and easy exit (retract and restore) do
-    /// not start, and a motion in progress halts at once with outcome "inhibited". The
-    /// inhibitor ends when every copy of the descriptor is closed, also when its holder exits or
-    /// is killed. who: the program asking (1-64 characters), why: for whom reads Inhibitors
-    /// (1-256 characters). Errors: InvalidArgs, LimitReached (64 inhibitors held already).
-    #[zbus(out_args("fd"))]
-    async fn inhibit(
-        &self,
-        who: String,
-        why: String,
-        #[zbus(connection)] conn: &Connection,
-        #[zbus(header)] hdr: Header<'_>,
-    ) -> Result<zbus::OwnedFd, Error> {
-        let method = "Manager.Inhibit";
-        let access = &self.shared.access;
-        let caller = access.caller(conn, Some(&hdr), method, Roles::ANY).await?;
-        // The pipe first: once the core holds the inhibitor, only its end of file ends it.
-        let (read, write) = inhibit::pipe().map_err(|e| {
-            Error::Core(core::Error::Failed(format!(
-                "cannot make the inhibitor's descriptor: {e}"
-            )))
-        })?;
-        let request = Request::Inhibit {
-            who,
-            why,
-            uid: caller.uid,
-            pid: caller.pid,
-        };
-        let Reply::Inhibitor(id) = self.shared.call(request).await? else {
-            return Err(Error::Core(core::Error::Failed(
-                "no inhibitor was taken".into(),
-            )));
-        };
-        tokio::spawn(inhibit::watch(read, id, self.shared.clone()));
-        // The only copy of the write end goes into the reply and is closed once it is sent
-        // (or could not be: a caller that has gone away takes nothing, and the watch ends it).
-        Ok(zbus::OwnedFd::from(write))
     }
 
     /// The active profile, "/" when none.
@@ -324,6 +325,16 @@ impl Manager {
     fn storage_error(&self) -> String {
         self.shared
             .read(|v| v.storage_error.clone().unwrap_or_default())
+    }
+
+    /// "" when the profile store was loaded as it was found; else what the daemon did with it
+    /// at start, for status displays and update scripts: migrated from an older schema (and
+    /// where the backup is), written by a newer driverprofiled (served read-only, or, if it
+    /// cannot be read, left untouched and not served: StorageError then says why changes
+    /// fail), or unreadable and moved aside (and where to).
+    #[zbus(property)]
+    fn store_status(&self) -> String {
+        self.shared.read(|v| v.store_status.clone())
     }
 
     /// A motion began. reason: "recall", "manual", "key-approach", "easy-exit" or "restore";

@@ -150,6 +150,7 @@ pub fn manager(v: &View, cfg: &Config) -> Props {
             "StorageError",
             PropValue::Str(v.storage_error.clone().unwrap_or_default()),
         ),
+        ("StoreStatus", PropValue::Str(v.store_status.clone())),
     ]
 }
 

@@ -1,0 +1,225 @@
+//! The profile store across versions, with the real daemon: an older schema is migrated with
+//! a backup, a newer one is served read-only or left untouched, units that differ stop the
+//! store from being served, and only a truly corrupt file is moved aside.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::*;
+use zbus::proxy::CacheProperties;
+
+const V1: &str = "schema = 1\nnext_id = 3\nactive = \"2\"\n\
+    [[profile]]\nid = \"2\"\nname = \"Anna\"\nkeys = [\"fob-1\"]\n\
+    [profile.positions]\nseat_position = 120.0\n";
+
+/// Written by a "future" daemon: a field and a table this one does not know.
+const V3: &str = "schema = 3\nnext_id = 3\nfleet_sync = \"2027-01-01\"\n\
+    [units]\nseat_position = \"mm\"\n\
+    [[profile]]\nid = \"2\"\nname = \"Anna\"\nkeys = [\"fob-1\"]\n\
+    [profile.positions]\nseat_position = 120.0\n\
+    [profile.massage]\nprogram = \"wave\"\n";
+
+/// Bus + daemon on a state directory holding `profiles.toml` = `text`.
+async fn start_with_store(text: &str) -> Setup {
+    let bus = Bus::start();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("profiles.toml"), text).unwrap();
+    let conn = bus.connect().await;
+    let daemon = Daemon::start(&conn, &bus, state.path(), &[]).await;
+    Setup {
+        bus,
+        state,
+        conn,
+        daemon,
+    }
+}
+
+async fn manager(s: &Setup) -> ManagerProxy<'static> {
+    ManagerProxy::builder(&s.conn)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await
+        .unwrap()
+}
+
+fn store_bytes(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("profiles.toml")).unwrap()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn schema_1_is_migrated_and_the_old_file_kept() {
+    let s = start_with_store(V1).await;
+    let m = manager(&s).await;
+    let backup = s.state.path().join("profiles.toml.schema1.bak");
+    assert_eq!(
+        m.store_status().await.unwrap(),
+        format!(
+            "migrated from schema 1; the old file is kept as {}",
+            backup.display()
+        )
+    );
+    assert_eq!(std::fs::read(&backup).unwrap(), V1.as_bytes());
+    let text = String::from_utf8(store_bytes(s.state.path())).unwrap();
+    assert!(text.contains("schema = 2\n"), "{text}");
+    assert!(text.contains("[units]"), "{text}");
+    assert!(s.daemon.stderr().contains("migrated from schema 1"));
+    // The profiles are served, and writable.
+    let p = m.profiles().await.unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(s.profile(&p[0]).await.name().await.unwrap(), "Anna");
+    assert_eq!(m.active_profile().await.unwrap(), p[0]);
+    assert_eq!(m.storage_error().await.unwrap(), "");
+    m.create_profile("Ben").await.unwrap();
+    assert_eq!(std::fs::read(&backup).unwrap(), V1.as_bytes());
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_served_read_only_and_never_written() {
+    let mut s = start_with_store(V3).await;
+    let m = manager(&s).await;
+    let status = m.store_status().await.unwrap();
+    assert!(
+        status.contains("newer driverprofiled (schema 3)"),
+        "{status}"
+    );
+    assert!(status.contains("read-only"), "{status}");
+    let why = m.storage_error().await.unwrap();
+    assert!(why.starts_with("read-only: "), "{why}");
+    assert!(
+        why.contains("written by a newer driverprofiled (schema 3); this one writes schema 2"),
+        "{why}"
+    );
+    assert!(s.daemon.stderr().contains("read-only"));
+
+    // Listed and recallable ...
+    let p = m.profiles().await.unwrap();
+    assert_eq!(p.len(), 1);
+    let anna = s.profile(&p[0]).await;
+    assert_eq!(anna.keys().await.unwrap(), ["fob-1"]);
+    s.mock().await.set_speed_factor(100.0).await.unwrap();
+    s.park().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&p[0]).await.unwrap();
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    assert_position(&s, "seat_position", 120.0).await;
+    assert_eq!(m.active_profile().await.unwrap(), p[0]);
+
+    // ... but every change fails, and changes nothing.
+    let failed = ErrorName::Failed.as_str();
+    assert_eq!(err_name(m.create_profile("Ben").await), failed);
+    assert_eq!(err_name(anna.set_name("Anne").await), failed);
+    assert_eq!(err_name(anna.bind_key("fob-2").await), failed);
+    assert_eq!(err_name(anna.delete().await), failed);
+    let positions = HashMap::from([("seat_position", 100.0)]);
+    assert_eq!(err_name(anna.set_positions(positions).await), failed);
+    let import = [("Ben".to_string(), true, HashMap::new(), vec![])];
+    assert_eq!(
+        err_name(m.import_profiles(&import, "merge", false).await),
+        failed
+    );
+    assert_eq!(
+        err_name(m.import_profiles(&import, "merge", true).await),
+        failed
+    );
+    assert_eq!(m.profiles().await.unwrap(), p);
+    assert_eq!(anna.name().await.unwrap(), "Anna");
+    assert_eq!(store_bytes(s.state.path()), V3.as_bytes());
+    assert_eq!(
+        m.storage_error().await.unwrap(),
+        why,
+        "still read-only, nothing else"
+    );
+
+    s.stop_daemon();
+    assert_eq!(store_bytes(s.state.path()), V3.as_bytes());
+    assert!(
+        !names(s.state.path())
+            .iter()
+            .any(|n| n.starts_with("profiles.toml.")),
+        "nothing renamed or copied: {:?}",
+        names(s.state.path())
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_newer_schema_is_left_untouched_and_not_served() {
+    // A newer schema whose next_id this daemon cannot read.
+    let text = V3.replace("next_id = 3", "next_id = { seq = 3 }");
+    let mut s = start_with_store(&text).await;
+    let m = manager(&s).await;
+    assert!(m.profiles().await.unwrap().is_empty());
+    let status = m.store_status().await.unwrap();
+    assert!(
+        status.contains("newer driverprofiled (schema 3)"),
+        "{status}"
+    );
+    assert!(status.contains("cannot read it"), "{status}");
+    assert!(status.contains("leaving it untouched"), "{status}");
+    let why = m.storage_error().await.unwrap();
+    assert!(why.contains("schema 3"), "{why}");
+    assert_eq!(
+        err_name(m.create_profile("Ben").await),
+        ErrorName::Failed.as_str()
+    );
+    s.stop_daemon();
+    assert_eq!(store_bytes(s.state.path()), text.as_bytes());
+    assert_eq!(names(s.state.path()), ["profiles.toml"]);
+}
+
+#[tokio::test]
+async fn a_unit_that_differs_from_the_config_stops_the_store_from_being_served() {
+    let text = V3
+        .replace("schema = 3", "schema = 2")
+        .replace("fleet_sync = \"2027-01-01\"\n", "")
+        .replace("[profile.massage]\nprogram = \"wave\"\n", "")
+        .replace("seat_position = \"mm\"", "seat_position = \"deg\"");
+    let mut s = start_with_store(&text).await;
+    let m = manager(&s).await;
+    assert!(m.profiles().await.unwrap().is_empty(), "not served");
+    for what in [
+        m.store_status().await.unwrap(),
+        m.storage_error().await.unwrap(),
+    ] {
+        assert!(
+            what.contains("seat_position in deg but the config says mm"),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        err_name(m.create_profile("Ben").await),
+        ErrorName::Failed.as_str()
+    );
+    s.stop_daemon();
+    assert_eq!(store_bytes(s.state.path()), text.as_bytes());
+}
+
+#[tokio::test]
+async fn a_corrupt_store_is_moved_aside_and_status_says_where() {
+    let garbage = "schema = 2\nnext_id = 3\n[[profile]\nid = \"1\"";
+    let s = start_with_store(garbage).await;
+    let m = manager(&s).await;
+    assert!(m.profiles().await.unwrap().is_empty());
+    let status = m.store_status().await.unwrap();
+    let aside = status
+        .rsplit(" was moved to ")
+        .next()
+        .filter(|p| p.contains("profiles.toml.corrupt-"))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(std::fs::read(aside).unwrap(), garbage.as_bytes());
+    assert!(status.contains("profiles.toml:3:"), "{status}");
+    // The daemon writes a new store; the old one stays where it went.
+    assert_eq!(m.storage_error().await.unwrap(), "");
+    m.create_profile("Ben").await.unwrap();
+    assert_eq!(std::fs::read(aside).unwrap(), garbage.as_bytes());
+}
