@@ -100,8 +100,23 @@ async fn inhibit_lists_the_caller_and_refuses_motion_until_the_fd_closes() {
     assert_eq!(err_name(seat.move_to(100.0).await), INHIBITED);
     assert_eq!(m.active_profile().await.unwrap().as_str(), "/");
     assert_eq!(seat.position().await.unwrap(), 130.0);
-    // Stop still works.
+    // Stop still works, and so do edits and imports, which move nothing (an update script
+    // imports under its own inhibitor).
     m.stop().await.unwrap();
+    let ben: driverprofiled_api::ImportedProfile = (
+        "Ben".into(),
+        true,
+        HashMap::from([("seat_position".to_string(), 150.0)]),
+        vec![],
+    );
+    let imported = m.import_profiles(&[ben], "merge", false).await.unwrap();
+    assert_eq!(imported.len(), 1);
+    s.profile(&imported[0])
+        .await
+        .set_name("Benno")
+        .await
+        .unwrap();
+    assert_eq!(m.profiles().await.unwrap().len(), 2);
 
     // A second inhibitor: listed after the first.
     let fd2 = m.inhibit("second", "two at once").await.unwrap();
