@@ -545,33 +545,21 @@ impl Client {
 /// The client side, run as another user by [`Client::spawn`]; a no-op as a test of its own.
 #[test]
 fn client_helper() {
-    let Some(address) = std::env::var_os(CLIENT_ENV) else {
-        return;
-    };
-    let address = address.into_string().expect("address");
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let conn = zbus::connection::Builder::address(address.as_str())
-                .build()
-                .await
-                .expect("connect");
-            println!("{MARK}name {}", conn.unique_name().expect("unique name"));
-            // Blocking reads are fine: nothing is under way between commands.
-            for line in std::io::stdin().lines() {
-                let line = line.expect("stdin");
-                let words: Vec<&str> = line.split(' ').collect();
-                match command(&conn, &words).await {
-                    Ok(()) => println!("{MARK}ok"),
-                    Err(e) => {
-                        let (name, msg) = describe(&e);
-                        println!("{MARK}{name} {}", msg.replace('\n', " "));
-                    }
+    child_on_bus(CLIENT_ENV, |conn| async move {
+        println!("{MARK}name {}", conn.unique_name().expect("unique name"));
+        // Blocking reads are fine: nothing is under way between commands.
+        for line in std::io::stdin().lines() {
+            let line = line.expect("stdin");
+            let words: Vec<&str> = line.split(' ').collect();
+            match command(&conn, &words).await {
+                Ok(()) => println!("{MARK}ok"),
+                Err(e) => {
+                    let (name, msg) = describe(&e);
+                    println!("{MARK}{name} {}", msg.replace('\n', " "));
                 }
             }
-        });
+        }
+    });
 }
 
 /// The error name and message of a failed call.

@@ -305,23 +305,11 @@ const HOLDER_ENV: &str = "DRIVERPROFILED_TEST_INHIBIT_HOLDER";
 /// blocks until killed. Does nothing (and passes) when run as a test of its own.
 #[test]
 fn holder_child() {
-    let Some(address) = std::env::var_os(HOLDER_ENV) else {
-        return;
-    };
-    let address = address.into_string().expect("address");
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let conn = zbus::connection::Builder::address(address.as_str())
-                .build()
-                .await
-                .expect("connect");
-            let m = ManagerProxy::new(&conn).await.expect("manager");
-            let _fd = m.inhibit("holder", "until killed").await.expect("inhibit");
-            std::future::pending::<()>().await;
-        });
+    child_on_bus(HOLDER_ENV, |conn| async move {
+        let m = ManagerProxy::new(&conn).await.expect("manager");
+        let _fd = m.inhibit("holder", "until killed").await.expect("inhibit");
+        std::future::pending::<()>().await;
+    });
 }
 
 #[tokio::test]

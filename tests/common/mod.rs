@@ -602,3 +602,29 @@ pub async fn assert_halted_between(s: &Setup, axis: &str, from: f64, to: f64, sp
     assert_near(q, p, speed * 0.2, &format!("{axis} kept moving"));
     assert!(!a.moving().await.unwrap());
 }
+
+/// For a child process a test starts by re-executing its own binary (to run as another user,
+/// or to be killed): when the environment variable `var` names a bus address, connect to it on
+/// a current-thread runtime and run `f`; when it is unset (the child run as a test of its
+/// own), do nothing.
+pub fn child_on_bus<F, Fut>(var: &str, f: F)
+where
+    F: FnOnce(zbus::Connection) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(address) = std::env::var_os(var) else {
+        return;
+    };
+    let address = address.into_string().expect("address");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let conn = zbus::connection::Builder::address(address.as_str())
+                .build()
+                .await
+                .expect("connect");
+            f(conn).await
+        });
+}
