@@ -649,3 +649,45 @@ async fn inhibit_returns_the_commands_exit_code_and_holds_meanwhile() {
         .expect(127);
     env.ctl(&["inhibit", "--", "true"]).expect(64);
 }
+
+#[tokio::test]
+async fn access_denied_is_77_and_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    if !root_or_skip("access_denied_is_77_and_changes_nothing") {
+        return;
+    }
+    let env = Env::open_to_all_users().await;
+    env.ctl(&["create", "Anna", "--from-current"]).expect(0);
+    // The client, where nobody can run it (a checkout under /root is closed to others).
+    let staging = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ctl = staging.path().join("driverprofilectl");
+    std::fs::copy(CTL, &ctl).unwrap();
+    // nobody, in no group: no role (root and the daemon's own uid hold every role).
+    let as_nobody = |args: &[&str]| {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&ctl)
+            .args(["--bus", &env.bus.address])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run driverprofilectl through setpriv");
+        Out(out)
+    };
+    for args in [
+        &["create", "Zed", "--from-current"][..],
+        &["delete", "anna"],
+        &["stop"],
+    ] {
+        let e = as_nobody(args).expect(77).stderr();
+        assert!(
+            e.starts_with("driverprofilectl: org.freedesktop.DBus.Error.AccessDenied: "),
+            "{args:?}: {e}"
+        );
+    }
+    assert_eq!(env.profile_names().await, ["Anna"]);
+    // Reads need no role: the same client and bus work for it.
+    let list = as_nobody(&["list"]).expect(0).stdout();
+    assert!(list.contains("Anna"), "{list}");
+}

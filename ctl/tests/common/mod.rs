@@ -103,7 +103,26 @@ impl Env {
 
     /// A bus without a daemon.
     pub async fn bus_only() -> Env {
-        let bus = PrivateBus::start().expect("private bus");
+        Env::on_bus(PrivateBus::start().expect("private bus")).await
+    }
+
+    /// Bus + daemon (as root, the test config) on a bus every user may connect to and call
+    /// anything on: only the daemon's own `[access]` check stands between them.
+    pub async fn open_to_all_users() -> Env {
+        let bus = PrivateBus::start_with(|dir| {
+            driverprofiled::privatebus::config_xml(dir).replacen(
+                "<policy context=\"default\">",
+                "<policy context=\"default\">\n    <allow user=\"*\"/>",
+                1,
+            )
+        })
+        .expect("private bus");
+        let mut env = Env::on_bus(bus).await;
+        env.start_daemon(&test_config(&[])).await;
+        env
+    }
+
+    async fn on_bus(bus: PrivateBus) -> Env {
         let conn = zbus::connection::Builder::address(bus.address.as_str())
             .build()
             .await
@@ -238,6 +257,24 @@ impl Drop for Env {
             let _ = c.wait();
         }
     }
+}
+
+/// True when this test can run commands as other users: root, with `setpriv`. Otherwise
+/// false after printing why it skips; in CI (`CI` set and not "false", as the root package's
+/// `tests/common/system.rs` decides) not being able to run is a failure instead.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    let why = match (root, setpriv) {
+        (false, _) => "needs root",
+        (true, false) => "needs setpriv (util-linux)",
+        (true, true) => return true,
+    };
+    assert!(!ci, "{test}: cannot run in CI: it {why}");
+    eprintln!("SKIPPED {test} ({why})");
+    false
 }
 
 /// A finished run of driverprofilectl.
