@@ -109,21 +109,12 @@ fn stop(mut c: Child) {
     let _ = c.wait();
 }
 
-fn status_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// A field of `/proc/PID/smaps_rollup` in KiB: `Rss:` (what `VmRSS` shows) and `Anonymous:`
-/// (heap, stacks and relocated data; the rest of the resident memory is mapped files, which
-/// is mostly the executable's code: on this kernel nearly all of its text ends up mapped).
-fn smaps_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+/// A field of `/proc/PID/FILE` (`status`, `smaps_rollup`), its first number: `Threads:` in
+/// `status`; in `smaps_rollup`, in KiB, `Rss:` (what `VmRSS` shows) and `Anonymous:` (heap,
+/// stacks and relocated data; the rest of the resident memory is mapped files, which is mostly
+/// the executable's code: on this kernel nearly all of its text ends up mapped).
+fn proc_field(pid: u32, file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
         .unwrap_or_default()
         .lines()
         .find(|l| l.starts_with(field))
@@ -250,9 +241,9 @@ where
     f.call_p50_us = percentile(&mut calls, 0.5);
     f.call_p99_us = percentile(&mut calls, 0.99);
     f.get_p50_us = percentile(&mut gets, 0.5);
-    f.rss_kb = smaps_field(pid, "Rss:");
-    f.anon_kb = smaps_field(pid, "Anonymous:");
-    f.threads = status_field(pid, "Threads:");
+    f.rss_kb = proc_field(pid, "smaps_rollup", "Rss:");
+    f.anon_kb = proc_field(pid, "smaps_rollup", "Anonymous:");
+    f.threads = proc_field(pid, "status", "Threads:");
     f.nss = nss_loaded(pid);
     if idle {
         // Let it settle, then count wakeups over the idle window.
