@@ -101,6 +101,52 @@ pub struct Config {
     pub mock: MockConfig,
     /// `[access]`: who may change anything.
     pub access: AccessConfig,
+    /// `[vehicle] source`: where the vehicle signals come from.
+    pub vehicle_source: VehicleSource,
+    /// `[kuksa]`: the KUKSA databroker (vehicle signals and `backend = "kuksa"` axes).
+    pub kuksa: KuksaConfig,
+}
+
+/// `[vehicle] source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VehicleSource {
+    /// A gateway calls `org.driverprofiled1.Vehicle.UpdateSignals`.
+    Dbus,
+    /// The daemon subscribes to the VSS signals at the KUKSA databroker (`[kuksa.signals]`).
+    Kuksa,
+}
+
+/// `[kuksa]`: how to reach the KUKSA databroker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KuksaConfig {
+    /// `host:port`, `http://host:port` or `unix:/path` (checked when the kuksa support is built).
+    pub address: String,
+    /// A file holding a bearer token (JWT).
+    pub token_file: Option<std::path::PathBuf>,
+    /// An unreachable broker at start is fatal (exit 1); else start interlocked and retry.
+    pub required: bool,
+    pub connect_timeout_ms: u64,
+    /// Reconnect backoff: 500 ms, doubling up to this.
+    pub reconnect_max_ms: u64,
+    pub signals: VssSignals,
+}
+
+/// `[kuksa.signals]`: the VSS paths of the vehicle signals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VssSignals {
+    pub gear: String,
+    pub speed: String,
+    pub driver_door_open: String,
+    pub doors_locked: String,
+    pub driver_seat_occupancy: String,
+    pub rear_occupancy: String,
+    pub driver_belt: String,
+    /// Numeric (pressed above `brake_threshold`) or boolean.
+    pub brake: String,
+    pub brake_threshold: f64,
+    /// Any of them true = a manual control is in use.
+    pub manual_switches: Vec<String>,
 }
 
 /// A group as `[access]` names it: by name (resolved to a gid at start) or by gid.
@@ -264,6 +310,40 @@ struct RawConfig {
     axis: Spanned<Vec<RawAxis>>,
     backend: RawBackend,
     access: RawAccess,
+    vehicle: RawVehicle,
+    kuksa: RawKuksa,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVehicle {
+    source: Spanned<VehicleSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKuksa {
+    address: Spanned<String>,
+    token_file: Spanned<String>,
+    required: bool,
+    connect_timeout_s: Spanned<f64>,
+    reconnect_max_s: Spanned<f64>,
+    signals: RawVssSignals,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVssSignals {
+    gear: Spanned<String>,
+    speed: Spanned<String>,
+    driver_door_open: Spanned<String>,
+    doors_locked: Spanned<String>,
+    driver_seat_occupancy: Spanned<String>,
+    rear_occupancy: Spanned<String>,
+    driver_belt: Spanned<String>,
+    brake: Spanned<String>,
+    brake_threshold: Spanned<f64>,
+    manual_switches: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -532,6 +612,78 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             )? as u64,
         },
         access: access(&src, &raw.access)?,
+        vehicle_source: vehicle_source(&src, &raw.vehicle)?,
+        kuksa: kuksa(&src, &raw.kuksa)?,
+    })
+}
+
+fn vehicle_source(src: &Src<'_>, raw: &RawVehicle) -> Result<VehicleSource, ConfigError> {
+    let source = *raw.source.get_ref();
+    let ok = source != VehicleSource::Kuksa || cfg!(feature = "kuksa");
+    let why = "source = \"kuksa\" needs a driverprofiled built with the kuksa feature";
+    src.ensure(ok, &raw.source, why)?;
+    Ok(source)
+}
+
+/// A VSS path: "Vehicle." and no whitespace or control characters.
+fn vss_path(src: &Src<'_>, v: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
+    let path = v.get_ref();
+    let ok = path.starts_with("Vehicle.")
+        && path.len() <= 1000
+        && !path.chars().any(|c| c.is_whitespace() || c.is_control());
+    src.ensure(
+        ok,
+        v,
+        format!("{what} {path:?} must be a VSS path starting with \"Vehicle.\""),
+    )?;
+    Ok(path.clone())
+}
+
+fn kuksa(src: &Src<'_>, raw: &RawKuksa) -> Result<KuksaConfig, ConfigError> {
+    let address = raw.address.get_ref().trim();
+    src.ensure(
+        !address.is_empty(),
+        &raw.address,
+        "address must not be empty",
+    )?;
+    #[cfg(feature = "kuksa")]
+    if let Err(e) = address.parse::<driverprofiled_kuksa::connect::Address>() {
+        return Err(src.err(&raw.address, format!("address: {e}")));
+    }
+    let token = raw.token_file.get_ref();
+    let ok = token.is_empty() || token.starts_with('/');
+    src.ensure(
+        ok,
+        &raw.token_file,
+        "token_file must be an absolute path (or \"\")",
+    )?;
+    let s = &raw.signals;
+    let mut manual_switches = Vec::new();
+    for p in &s.manual_switches {
+        manual_switches.push(vss_path(src, p, "manual_switches entry")?);
+    }
+    Ok(KuksaConfig {
+        address: address.to_string(),
+        token_file: (!token.is_empty()).then(|| token.into()),
+        required: raw.required,
+        connect_timeout_ms: ms(src.positive(&raw.connect_timeout_s, "connect_timeout_s", 300.0)?),
+        reconnect_max_ms: ms(src.positive(&raw.reconnect_max_s, "reconnect_max_s", 3600.0)?),
+        signals: VssSignals {
+            gear: vss_path(src, &s.gear, "gear")?,
+            speed: vss_path(src, &s.speed, "speed")?,
+            driver_door_open: vss_path(src, &s.driver_door_open, "driver_door_open")?,
+            doors_locked: vss_path(src, &s.doors_locked, "doors_locked")?,
+            driver_seat_occupancy: vss_path(
+                src,
+                &s.driver_seat_occupancy,
+                "driver_seat_occupancy",
+            )?,
+            rear_occupancy: vss_path(src, &s.rear_occupancy, "rear_occupancy")?,
+            driver_belt: vss_path(src, &s.driver_belt, "driver_belt")?,
+            brake: vss_path(src, &s.brake, "brake")?,
+            brake_threshold: src.finite(&s.brake_threshold, "brake_threshold")?,
+            manual_switches,
+        },
     })
 }
 
@@ -867,10 +1019,56 @@ mod tests {
                 gateway: vec![Group::Name("driverprofiled-gateway".into())],
                 developer: vec![Group::Name("driverprofiled-dev".into())],
             },
+            vehicle_source: VehicleSource::Dbus,
+            kuksa: KuksaConfig {
+                address: "127.0.0.1:55555".into(),
+                token_file: None,
+                required: false,
+                connect_timeout_ms: 5000,
+                reconnect_max_ms: 30_000,
+                signals: VssSignals {
+                    gear: "Vehicle.Powertrain.Transmission.SelectedGear".into(),
+                    speed: "Vehicle.Speed".into(),
+                    driver_door_open: "Vehicle.Cabin.Door.Row1.DriverSide.IsOpen".into(),
+                    doors_locked: "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked".into(),
+                    driver_seat_occupancy: "Vehicle.Cabin.Seat.Row1.DriverSide.OccupancyStatus".into(),
+                    rear_occupancy: "Vehicle.Cabin.Seat.Row2.DriverSide.OccupancyStatus".into(),
+                    driver_belt: "Vehicle.Cabin.Seat.Row1.DriverSide.IsBelted".into(),
+                    brake: "Vehicle.Chassis.Brake.PedalPosition".into(),
+                    brake_threshold: 5.0,
+                    manual_switches: [
+                        "IsForwardSwitchEngaged", "IsBackwardSwitchEngaged", "IsUpSwitchEngaged",
+                        "IsDownSwitchEngaged", "IsTiltForwardSwitchEngaged", "IsTiltBackwardSwitchEngaged",
+                        "Backrest.IsReclineForwardSwitchEngaged", "Backrest.IsReclineBackwardSwitchEngaged",
+                        "Headrest.IsUpSwitchEngaged", "Headrest.IsDownSwitchEngaged",
+                        "Headrest.IsForwardSwitchEngaged", "Headrest.IsBackwardSwitchEngaged",
+                    ].map(|s| format!("Vehicle.Cabin.Seat.Row1.DriverSide.{s}")).to_vec(),
+                },
+            },
         };
         assert_eq!(builtin().unwrap(), want);
         // An empty file is the defaults.
         assert_eq!(parse("x.toml", "").unwrap(), want);
+    }
+
+    #[test]
+    fn kuksa_sections_are_checked_and_located() {
+        let cfg = parse(
+            "x.toml",
+            "[vehicle]\nsource = \"kuksa\"\n[kuksa]\naddress = \"unix:/run/kuksa/databroker.sock\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.vehicle_source, VehicleSource::Kuksa);
+        assert_eq!(cfg.kuksa.address, "unix:/run/kuksa/databroker.sock");
+        let e = parse("x.toml", "[vehicle]\nsource = \"can\"\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 10), "{e}");
+        assert!(e.message.contains("kuksa"), "{e}");
+        let e = parse("x.toml", "[kuksa]\naddress = \"https://b:1\"\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 11), "{e}");
+        let e = parse("x.toml", "[kuksa]\ntoken_file = \"jwt\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = parse("x.toml", "[kuksa.signals]\ngear = \"Gear\"\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 8), "{e}");
     }
 
     #[test]

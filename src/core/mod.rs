@@ -378,6 +378,10 @@ impl Core {
         if cfg.mock != old.mock {
             return Err(format!("[backend.mock] differs: {restart}"));
         }
+        if (cfg.vehicle_source, &cfg.kuksa) != (old.vehicle_source, &old.kuksa) {
+            // The connection and subscriptions are made at start.
+            return Err(format!("[vehicle] source or [kuksa] differs: {restart}"));
+        }
         if cfg.access != old.access {
             // The edge resolves the groups once, at start.
             return Err(format!("[access] differs: {restart}"));

@@ -23,6 +23,10 @@ pub enum Signal {
     RearOccupied(bool),
     ManualControl(bool),
     DoorsLocked(bool),
+    /// The gear is no longer reported (a source lost, or its value UNKNOWN): interlocked.
+    GearUnknown,
+    /// The speed is no longer reported: interlocked.
+    SpeedUnknown,
 }
 
 /// The latest vehicle signals; `None` = not reported yet.
@@ -59,6 +63,8 @@ impl Vehicle {
                 Signal::RearOccupied(b) => v.rear_occupied = b,
                 Signal::ManualControl(b) => v.manual_control = b,
                 Signal::DoorsLocked(b) => v.doors_locked = b,
+                Signal::GearUnknown => v.gear = None,
+                Signal::SpeedUnknown => v.speed_kmh = None,
             }
         }
         *self = v;

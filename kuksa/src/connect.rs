@@ -1,0 +1,202 @@
+//! Connecting to a broker: over TCP (`http://host:port`, or `host:port`) or over its Unix
+//! socket (`unix:/run/kuksa/databroker.sock`), with an optional bearer token (a JWT, for brokers
+//! with authorisation enabled) sent as `authorization: Bearer …` on every call.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::proto::val_client::ValClient;
+
+/// Where the broker listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// `http://host:port`.
+    Tcp(String),
+    /// The path of its Unix socket.
+    Unix(PathBuf),
+}
+
+impl FromStr for Address {
+    type Err = String;
+
+    /// `unix:/path` (or `unix:///path`), `http://host:port`, or `host:port`. `https://` is
+    /// refused: this build has no TLS (use the Unix socket, or TLS termination in front).
+    fn from_str(s: &str) -> Result<Address, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_prefix("unix:") {
+            let p = p.strip_prefix("//").unwrap_or(p);
+            if !p.starts_with('/') {
+                return Err(format!(
+                    "a Unix socket address needs an absolute path: {s:?}"
+                ));
+            }
+            return Ok(Address::Unix(PathBuf::from(p)));
+        }
+        if s.starts_with("https://") {
+            return Err(
+                "https is not supported by this build (no TLS); use http:// on a \
+                        trusted link or the broker's Unix socket"
+                    .into(),
+            );
+        }
+        let uri = if s.starts_with("http://") {
+            s.to_string()
+        } else {
+            format!("http://{s}")
+        };
+        let parsed: Uri = uri
+            .parse()
+            .map_err(|e| format!("not a broker address ({e}): {s:?}"))?;
+        if parsed.host().is_none() || parsed.port_u16().is_none() {
+            return Err(format!(
+                "a TCP broker address needs a host and a port: {s:?}"
+            ));
+        }
+        Ok(Address::Tcp(uri))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp(uri) => f.write_str(uri),
+            Address::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every request when a token is set.
+#[derive(Clone, Default)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> Result<Bearer, String> {
+        match token {
+            None => Ok(Bearer(None)),
+            Some(t) => format!("Bearer {}", t.trim())
+                .parse()
+                .map(|v| Bearer(Some(v)))
+                .map_err(|_| "the token is not a valid header value (a JWT is ASCII)".into()),
+        }
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Read a token file (a JWT; surrounding whitespace dropped).
+pub fn read_token(path: &Path) -> Result<String, String> {
+    let t = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+    let t = t.trim();
+    if t.is_empty() {
+        return Err(format!("the token file {} is empty", path.display()));
+    }
+    Ok(t.to_string())
+}
+
+/// A `kuksa.val.v2` client.
+pub type Client = ValClient<InterceptedService<Channel, Bearer>>;
+
+/// Connect to the broker at `address` (failing after `timeout`), with `bearer` on every call.
+/// The connection is made now: an unreachable broker is an error here, not at the first call.
+pub async fn connect(
+    address: &Address,
+    bearer: Bearer,
+    timeout: Duration,
+) -> Result<Client, String> {
+    let channel = match address {
+        Address::Tcp(uri) => Endpoint::from_shared(uri.clone())
+            .map_err(|e| format!("bad broker address {uri}: {e}"))?
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot connect to the broker at {address}: {}",
+                    source_chain(&e)
+                )
+            })?,
+        Address::Unix(path) => {
+            let path = path.clone();
+            // The URI is not used for a Unix socket, but the endpoint needs one.
+            Endpoint::from_static("http://localhost")
+                .connect_timeout(timeout)
+                .connect_with_connector(tower::service_fn(move |_: Uri| {
+                    let path = path.clone();
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(
+                            tokio::net::UnixStream::connect(path).await?,
+                        ))
+                    }
+                }))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot connect to the broker at {address}: {}",
+                        source_chain(&e)
+                    )
+                })?
+        }
+    };
+    Ok(ValClient::with_interceptor(channel, bearer))
+}
+
+/// An error with its causes, "a: b: c" (tonic's transport error alone says only "transport
+/// error").
+pub fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            "127.0.0.1:55555".parse(),
+            Ok(Address::Tcp("http://127.0.0.1:55555".into()))
+        );
+        assert_eq!(
+            "http://broker:55555".parse(),
+            Ok(Address::Tcp("http://broker:55555".into()))
+        );
+        assert_eq!(
+            "unix:/run/kuksa/databroker.sock".parse(),
+            Ok(Address::Unix("/run/kuksa/databroker.sock".into()))
+        );
+        assert_eq!(
+            "unix:///run/kuksa/databroker.sock".parse(),
+            Ok(Address::Unix("/run/kuksa/databroker.sock".into()))
+        );
+        assert!("unix:relative.sock".parse::<Address>().is_err());
+        assert!("https://broker:55555".parse::<Address>().is_err());
+        assert!("broker".parse::<Address>().is_err());
+    }
+}
