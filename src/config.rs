@@ -1052,6 +1052,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "kuksa")]
     fn kuksa_sections_are_checked_and_located() {
         let cfg = parse(
             "x.toml",

@@ -9,6 +9,8 @@ pub mod config;
 pub mod core;
 pub mod edge;
 pub mod failsafe;
+#[cfg(feature = "kuksa")]
+pub mod kuksa;
 pub mod persist;
 pub mod privatebus;
 pub mod systemd;
