@@ -11,6 +11,8 @@ pub mod edge;
 pub mod failsafe;
 #[cfg(feature = "kuksa")]
 pub mod kuksa;
+#[cfg(feature = "kuksa")]
+pub mod mockseat;
 pub mod persist;
 pub mod privatebus;
 pub mod systemd;

@@ -59,6 +59,13 @@ impl Sim {
             .map(|a| a.position)
     }
 
+    /// Whether `axis` is commanded to move (it has a target it has not reached).
+    pub fn is_commanded(&self, axis: &str) -> bool {
+        self.axes
+            .iter()
+            .any(|a| a.name == axis && a.target.is_some())
+    }
+
     /// How many axes are commanded to move.
     pub fn running(&self) -> usize {
         self.axes.iter().filter(|a| a.target.is_some()).count()
