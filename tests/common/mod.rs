@@ -3,6 +3,8 @@
 //! machine's system or session bus.
 #![allow(dead_code, unused_imports)]
 
+#[cfg(feature = "kuksa")]
+pub mod seat;
 pub mod system;
 
 use std::collections::HashMap;
