@@ -1016,3 +1016,30 @@ async fn a_slow_subscriber_without_a_buffer_keeps_only_the_latest_response() {
     // The stored values are complete all the same.
     assert_eq!(b.get(GEAR), Some(val(TypedValue::Int32(126))));
 }
+
+#[tokio::test]
+async fn a_provider_that_closed_its_side_keeps_its_claims_while_it_reads() {
+    let b = start().await;
+    let mut c = client(&b).await;
+    let claim = OpenProviderStreamRequest {
+        action: Some(In::ProvideActuationRequest(ProvideActuationRequest {
+            actuator_identifiers: vec![path(TILT).unwrap()],
+        })),
+    };
+    // A request stream of just the claim: it ends right after.
+    let mut rx = within(c.open_provider_stream(tokio_stream::iter(vec![claim])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(
+        next(&mut rx).await.action,
+        Some(Out::ProvideActuationResponse(_))
+    ));
+    actuate(&mut c, TILT, u32v(9)).await.unwrap();
+    assert!(matches!(
+        next(&mut rx).await.action,
+        Some(Out::BatchActuateStreamRequest(_))
+    ));
+    drop(rx);
+    within(b.wait_claimed(TILT, false)).await;
+}
