@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
 
-use driverprofiled::backend::Router;
+use driverprofiled::backend::{Router, StartError};
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::Core;
 use driverprofiled::edge::{self, Bus, Control, Ended};
@@ -80,7 +80,11 @@ fn main() -> ExitCode {
     };
     let code = match rt.block_on(serve(opts, cfg)) {
         Ok(code) => code,
-        Err(msg) => {
+        Err(StartError::Config(msg)) => {
+            eprintln!("driverprofiled: config mismatch: {msg}");
+            EXIT_CONFIG
+        }
+        Err(StartError::Failed(msg)) => {
             eprintln!("driverprofiled: {msg}");
             EXIT_FAILURE
         }
@@ -179,8 +183,10 @@ fn init_logging() -> Option<String> {
     bad
 }
 
-/// Serve until a signal or a fault ends it; the exit status.
-async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
+/// Serve until a signal or a fault ends it; the exit status. A config that does not match what
+/// the daemon finds at start is [`StartError::Config`] (exit 78); any other failure, also a
+/// fault that ends the engine, [`StartError::Failed`] (exit 1).
+async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, StartError> {
     let signals =
         Signals::new(handled_signals()).map_err(|e| format!("cannot handle signals: {e}"))?;
 
@@ -207,6 +213,16 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
             problems.push(why);
             Default::default()
         }
+    };
+
+    // The vehicle signals' source is checked before anything is served: a signal the broker
+    // does not know (or of another type) stops the daemon here, never a motion later.
+    #[cfg(feature = "kuksa")]
+    let vehicle_feed = match cfg.vehicle_source {
+        config::VehicleSource::Kuksa => {
+            Some(driverprofiled::kuksa::signals::check(&cfg.kuksa).await?)
+        }
+        config::VehicleSource::Dbus => None,
     };
 
     let private_bus = if opts.private_bus {
@@ -239,7 +255,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     if !problems.is_empty() {
         core.storage_failed(problems.join("; "));
     }
-    let (engine, calls) = edge::connect(&bus, cfg, core, Box::new(storage), router)
+    let (engine, calls) = edge::connect(&bus, cfg.clone(), core, Box::new(storage), router)
         .await
         .map_err(|e| match e {
             zbus::Error::NameTaken => format!(
@@ -252,6 +268,10 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
         let _ = std::io::stdout().flush();
     }
     tracing::info!("serving {BUS_NAME} on the {bus}");
+    #[cfg(feature = "kuksa")]
+    if let Some(checked) = vehicle_feed {
+        driverprofiled::kuksa::signals::spawn(cfg.kuksa.clone(), checked, engine.requests());
+    }
 
     let config = opts.config.clone();
     let control = signals
@@ -260,6 +280,6 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     drop(private_bus);
     match ended {
         Ended::Shutdown(code) => Ok(code),
-        Ended::Fault(why) => Err(why),
+        Ended::Fault(why) => Err(StartError::Failed(why)),
     }
 }
