@@ -244,29 +244,42 @@ struct Feed {
 
 impl Feed {
     async fn run(mut self, mut client: Option<Client>) {
+        // The start-up check failed already: the first retry waits, as every later one.
+        let mut retry = client.is_none();
+        // The last failure logged: the same one again (every retry of a broker that stays
+        // away) goes to the debug log only.
+        let mut last: Option<String> = None;
         loop {
+            if retry {
+                tokio::time::sleep(self.backoff.next_delay()).await;
+            }
+            retry = true;
             let c = match client.take() {
                 Some(c) => c,
                 None => match connect_checked(&self.cfg).await {
                     Ok(c) => c,
                     Err(ConnectError::Unreachable(why)) => {
-                        let delay = self.backoff.next_delay();
-                        tracing::warn!("vehicle signals: {why}; retrying in {delay:?}");
-                        tokio::time::sleep(delay).await;
+                        if last.as_ref() != Some(&why) {
+                            tracing::warn!("vehicle signals: {why}; retrying");
+                        } else {
+                            tracing::debug!("vehicle signals: {why}; retrying");
+                        }
+                        last = Some(why);
                         continue;
                     }
                     Err(ConnectError::Mismatch(why)) => {
                         // The broker's VSS changed under us: never guess, stay interlocked.
-                        let delay = self.backoff.next_delay();
-                        tracing::error!(
-                            "vehicle signals: {why}; staying interlocked, checking again in \
-                             {delay:?}"
-                        );
-                        tokio::time::sleep(delay).await;
+                        if last.as_ref() != Some(&why) {
+                            tracing::error!(
+                                "vehicle signals: {why}; staying interlocked, checking again"
+                            );
+                        }
+                        last = Some(why);
                         continue;
                     }
                 },
             };
+            last = None;
             let why = match self.follow(c).await {
                 Ok(why) => why,
                 Err(Gone) => return,
@@ -279,12 +292,10 @@ impl Feed {
             {
                 return;
             }
-            let delay = self.backoff.next_delay();
             tracing::warn!(
                 "vehicle signals: {why}; gear and speed are unknown (interlocked) until the \
-                 broker is back; reconnecting in {delay:?}"
+                 broker is back; reconnecting"
             );
-            tokio::time::sleep(delay).await;
         }
     }
 
