@@ -376,3 +376,23 @@ async fn an_unreachable_broker_not_required_starts_interlocked_and_connects_late
         ("recall".into(), "completed".into())
     );
 }
+
+#[tokio::test]
+async fn a_broker_back_with_another_vss_keeps_the_daemon_interlocked() {
+    let (mut b, s, _d) = kuksa_setup(&[]).await;
+    park(&b, &s).await;
+    // The broker comes back without the gear signal: the daemon must not guess a gear.
+    b.restart_with(vss_without("SelectedGear")).await;
+    wait_vehicle(&s, "Gear", String::new()).await;
+    wait_log(&s, "SelectedGear is not a signal the broker knows").await;
+    b.speed(0.0);
+    let v = s.vehicle().await;
+    assert!(
+        v.speed_kmh().await.unwrap() < 0.0,
+        "subscribed to a mismatch"
+    );
+    assert_ne!(v.interlock().await.unwrap(), "");
+    // Fixed: it connects again by itself.
+    b.restart().await;
+    park(&b, &s).await;
+}

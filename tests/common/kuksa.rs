@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
 
-use driverprofiled_kuksa::broker::{self, BrokerHandle, Listen};
+use driverprofiled_kuksa::broker::{self, BrokerHandle, Listen, Vss};
 use driverprofiled_kuksa::proto::{Value, value::TypedValue};
 use zbus::OwnedVariant;
 use zbus::names::InterfaceName;
@@ -76,7 +76,12 @@ impl TestBroker {
 
     /// A broker listening on `addr` (port 0: any free port).
     pub async fn start_at(addr: SocketAddr) -> TestBroker {
-        let handle = broker::start(broker::test_vss(), Listen::Tcp(addr), None)
+        Self::start_with(broker::test_vss(), addr).await
+    }
+
+    /// A broker with `vss` listening on `addr`.
+    pub async fn start_with(vss: Vss, addr: SocketAddr) -> TestBroker {
+        let handle = broker::start(vss, Listen::Tcp(addr), None)
             .await
             .unwrap_or_else(|e| panic!("test broker on {addr}: {e}"));
         let addr = handle
@@ -108,8 +113,13 @@ impl TestBroker {
 
     /// Start it again on the same port, with no values (a fresh broker).
     pub async fn restart(&mut self) {
+        self.restart_with(broker::test_vss()).await;
+    }
+
+    /// Start it again on the same port with `vss` (a broker updated to another VSS).
+    pub async fn restart_with(&mut self, vss: Vss) {
         self.stop().await;
-        *self = Self::start_at(self.addr).await;
+        *self = Self::start_with(vss, self.addr).await;
     }
 
     /// Publish `value` for `path` as a sensor provider does (`None`: no value).
@@ -206,6 +216,32 @@ where
     };
     if tokio::time::timeout(TIMEOUT, wait).await.is_err() {
         panic!("Vehicle.{name} did not become {want:?} (last {last:?})");
+    }
+}
+
+/// The test VSS with the leaf `name` (e.g. "SelectedGear") renamed: its signal is missing.
+pub fn vss_without(name: &str) -> Vss {
+    let from = format!("\"{name}\":");
+    assert!(
+        broker::TEST_VSS_JSON.contains(&from),
+        "no {name} in the test VSS"
+    );
+    let text = broker::TEST_VSS_JSON.replacen(&from, &format!("\"{name}Renamed\":"), 1);
+    Vss::from_json(&text).expect("the edited test VSS")
+}
+
+/// Wait until the daemon's log (stderr) has a line containing `needle`. Only for what the
+/// daemon shows nowhere else (it stays as it is and says why only in the log): polls the
+/// file, at most [`TIMEOUT`].
+pub async fn wait_log(s: &Setup, needle: &str) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !s.daemon.stderr().contains(needle) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon never logged {needle:?}:\n{}",
+            s.daemon.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
