@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
 
-use driverprofiled::backend::{Router, StartError};
+use driverprofiled::backend::Router;
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::Core;
 use driverprofiled::edge::{self, Bus, Control, Ended};
@@ -80,11 +80,7 @@ fn main() -> ExitCode {
     };
     let code = match rt.block_on(serve(opts, cfg)) {
         Ok(code) => code,
-        Err(StartError::Config(msg)) => {
-            eprintln!("driverprofiled: config mismatch: {msg}");
-            EXIT_CONFIG
-        }
-        Err(StartError::Failed(msg)) => {
+        Err(msg) => {
             eprintln!("driverprofiled: {msg}");
             EXIT_FAILURE
         }
@@ -183,10 +179,8 @@ fn init_logging() -> Option<String> {
     bad
 }
 
-/// Serve until a signal or a fault ends it; the exit status. A config that does not match what
-/// the daemon finds at start is [`StartError::Config`] (exit 78); any other failure, also a
-/// fault that ends the engine, [`StartError::Failed`] (exit 1).
-async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, StartError> {
+/// Serve until a signal or a fault ends it; the exit status.
+async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     let signals =
         Signals::new(handled_signals()).map_err(|e| format!("cannot handle signals: {e}"))?;
 
@@ -220,7 +214,16 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, StartError> {
     #[cfg(feature = "kuksa")]
     let vehicle_feed = match cfg.vehicle_source {
         config::VehicleSource::Kuksa => {
-            Some(driverprofiled::kuksa::signals::check(&cfg.kuksa).await?)
+            use driverprofiled::backend::StartError;
+            match driverprofiled::kuksa::signals::check(&cfg.kuksa).await {
+                Ok(checked) => Some(checked),
+                // A signal missing or of another type: a restart would fail the same way.
+                Err(StartError::Config(msg)) => {
+                    eprintln!("driverprofiled: {msg}");
+                    return Ok(EXIT_CONFIG);
+                }
+                Err(StartError::Failed(msg)) => return Err(msg),
+            }
         }
         config::VehicleSource::Dbus => None,
     };
@@ -280,6 +283,6 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, StartError> {
     drop(private_bus);
     match ended {
         Ended::Shutdown(code) => Ok(code),
-        Ended::Fault(why) => Err(StartError::Failed(why)),
+        Ended::Fault(why) => Err(why),
     }
 }

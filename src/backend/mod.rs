@@ -62,12 +62,6 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-impl From<String> for StartError {
-    fn from(m: String) -> StartError {
-        StartError::Failed(m)
-    }
-}
-
 /// What a started backend hands the daemon.
 pub struct Started {
     pub backend: Arc<dyn Backend>,
