@@ -41,6 +41,27 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// Why a part of the daemon (a backend, the vehicle signal source) cannot start: the daemon
+/// exits with the status each variant names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// The config does not match what it finds (a signal or actuator missing at the KUKSA
+    /// databroker, of another type or unit): fix the config or the other side. Exit 78.
+    Config(String),
+    /// It cannot start for another reason (a broker that is required and unreachable). Exit 1.
+    Failed(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(m) | StartError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 /// What a started backend hands the daemon.
 pub struct Started {
     pub backend: Arc<dyn Backend>,
