@@ -20,8 +20,8 @@
 //! - Broker lost (the subscription ends or fails): every axis faults (a motion halts with
 //!   outcome `fault`) and its position counts as stale; reconnect with backoff and subscribe
 //!   again, fresh positions arrive as feedback. Nothing is resumed or sent again: an axis that
-//!   was moving when the link went is only told to stop where it then is, once the broker
-//!   reports that position again.
+//!   was running when the link went is only told to stop where it then is, once the broker
+//!   reports that position again (unless it was commanded anew before).
 //! - [`Backend::stop_all`]: see [`Kuksa::stop_all`].
 
 use std::collections::BTreeMap;
@@ -233,15 +233,20 @@ impl Ctx {
         }
     }
 
-    /// A command that cannot be sent: the axis faults.
+    /// A command that cannot be sent: a move faults the axis (a motion waiting for it halts).
+    /// A stop is only logged: with no broker nothing of ours runs (an axis that was running
+    /// faulted when the broker was lost, and is told to stop once it is back).
     fn refuse(&self, job: &Job, why: &str) {
         let i = job.axis();
-        let what = match job {
-            Job::Move { .. } => "move",
-            Job::Stop { .. } => "stop",
-        };
-        tracing::warn!(axis = %self.axes[i].name, "kuksa: {what} not sent: {why}");
-        self.fault(i, format!("not sent to the KUKSA databroker: {why}"));
+        match job {
+            Job::Move { .. } => {
+                tracing::warn!(axis = %self.axes[i].name, "kuksa: move not sent: {why}");
+                self.fault(i, format!("not sent to the KUKSA databroker: {why}"));
+            }
+            Job::Stop { .. } => {
+                tracing::warn!(axis = %self.axes[i].name, "kuksa: stop not sent: {why}");
+            }
+        }
     }
 
     fn call_timeout(&self) -> Duration {
@@ -508,12 +513,11 @@ async fn session(
         tokio::select! {
             msg = stream.message() => match msg {
                 Ok(Some(resp)) => {
-                    positions(ctx, resp.entries);
                     if first {
                         first = false;
                         backoff.reset();
-                        halt_after_reconnect(ctx, &jobs);
                     }
+                    positions(ctx, resp.entries, &jobs);
                 }
                 Ok(None) => break Some("the broker ended the subscription".to_string()),
                 Err(s) => break Some(status_message(&s)),
@@ -532,8 +536,14 @@ async fn session(
     ended
 }
 
-/// A subscription response: each axis' new value.
-fn positions(ctx: &Ctx, entries: std::collections::HashMap<String, proto::Datapoint>) {
+/// A subscription response: each axis' new value. An axis that was running when the broker
+/// was lost (and not commanded since) is told to stop where it now is: its provider may have
+/// gone on towards the old target.
+fn positions(
+    ctx: &Ctx,
+    entries: std::collections::HashMap<String, proto::Datapoint>,
+    jobs: &mpsc::UnboundedSender<Job>,
+) {
     for (path, dp) in entries {
         let Some(axes) = ctx.by_path.get(&path) else {
             continue;
@@ -544,50 +554,30 @@ fn positions(ctx: &Ctx, entries: std::collections::HashMap<String, proto::Datapo
         };
         for &i in axes {
             let name = &ctx.axes[i].name;
-            match value::to_f64(&v) {
-                Some(p) if p.is_finite() => {
-                    ctx.lock().positions[i] = Some(p);
-                    let _ = ctx.fb.send(Feedback::Position {
-                        axis: name.clone(),
-                        position: p,
-                    });
-                }
-                _ => {
-                    tracing::warn!(axis = %name, "kuksa: {path} reported {v:?}, not a position");
-                    ctx.fault(
-                        i,
-                        format!("the broker reported {v:?} for {path}, not a number"),
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// After a reconnect, an axis that was commanded when the broker was lost is told to stop
-/// where it now is (if that is known): its provider may have gone on towards the old target.
-fn halt_after_reconnect(ctx: &Ctx, jobs: &mpsc::UnboundedSender<Job>) {
-    let mut s = ctx.lock();
-    for i in 0..ctx.axes.len() {
-        if !std::mem::take(&mut s.halt_pending[i]) {
-            continue;
-        }
-        match s.positions[i] {
-            Some(p) => {
-                tracing::warn!(
-                    axis = %ctx.axes[i].name,
-                    "kuksa: was moving when the broker was lost: told to stop at {p}"
+            let Some(p) = value::to_f64(&v).filter(|p| p.is_finite()) else {
+                tracing::warn!(axis = %name, "kuksa: {path} reported {v:?}, not a position");
+                ctx.fault(
+                    i,
+                    format!("the broker reported {v:?} for {path}, not a number"),
                 );
-                let _ = jobs.send(Job::Stop {
-                    axis: i,
-                    seq: s.moves[i],
-                });
+                continue;
+            };
+            let halt = {
+                let mut s = ctx.lock();
+                s.positions[i] = Some(p);
+                std::mem::take(&mut s.halt_pending[i]).then_some(s.moves[i])
+            };
+            let _ = ctx.fb.send(Feedback::Position {
+                axis: name.clone(),
+                position: p,
+            });
+            if let Some(seq) = halt {
+                tracing::warn!(
+                    axis = %name,
+                    "kuksa: it was running when the broker was lost: told to stop at {p}"
+                );
+                let _ = jobs.send(Job::Stop { axis: i, seq });
             }
-            None => tracing::warn!(
-                axis = %ctx.axes[i].name,
-                "kuksa: was moving when the broker was lost, and the broker does not report \
-                 its position: it cannot be told to stop"
-            ),
         }
     }
 }
@@ -681,6 +671,8 @@ impl Backend for Kuksa {
             match cmd {
                 BackendCommand::Move { target, .. } => {
                     s.moves[axis] += 1;
+                    // A new command supersedes the stop owed since the broker was lost.
+                    s.halt_pending[axis] = false;
                     Job::Move {
                         axis,
                         target: *target,
