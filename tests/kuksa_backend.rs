@@ -1,0 +1,498 @@
+//! The `kuksa` actuator backend on the real daemon: every axis `backend = "kuksa"`, the
+//! vehicle signals over D-Bus (UpdateSignals), the in-process test broker and an in-test
+//! provider (tests/common/kuksa_provider.rs) that claims the axes' actuators and moves them.
+#![cfg(feature = "kuksa")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use common::kuksa_provider::Provider;
+use common::*;
+use driverprofiled::config::AxisConfig;
+use driverprofiled_kuksa::broker::{self, BrokerHandle, Listen};
+use driverprofiled_kuksa::connect;
+use driverprofiled_kuksa::proto::value::TypedValue;
+use driverprofiled_kuksa::proto::{DataType, Value};
+
+/// The in-test provider moves this many times faster than the axes' speeds (a recall takes a
+/// fraction of a second), except where a test needs the motion to last.
+const FAST: f64 = 20.0;
+
+async fn start_broker(listen: Listen) -> BrokerHandle {
+    broker::start(broker::test_vss(), listen, None)
+        .await
+        .unwrap()
+}
+
+fn any_port() -> Listen {
+    Listen::Tcp("127.0.0.1:0".parse().unwrap())
+}
+
+/// The TCP address a broker listens on, to start another one there later.
+fn socket(b: &BrokerHandle) -> SocketAddr {
+    b.address()
+        .strip_prefix("http://")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The default config (test stall and timeout limits) with every axis on the kuksa backend at
+/// `address`, then `edits`.
+fn kuksa_config(address: &str, edits: &[(&str, &str)]) -> String {
+    let c = test_config(&[(
+        "address = \"127.0.0.1:55555\"",
+        &format!("address = {address:?}"),
+    )])
+    .replace("backend = \"mock\"", "backend = \"kuksa\"");
+    edit(&c, edits)
+}
+
+fn axes(config: &str) -> Vec<AxisConfig> {
+    driverprofiled::config::parse("test.toml", config)
+        .unwrap()
+        .axes
+}
+
+/// Each axis' `initial`, by VSS path.
+fn initial(axes: &[AxisConfig]) -> BTreeMap<String, f64> {
+    axes.iter().map(|a| (a.vss.clone(), a.initial)).collect()
+}
+
+fn vss(axis: &str) -> String {
+    driverprofiled::config::builtin()
+        .unwrap()
+        .axes
+        .into_iter()
+        .find(|a| a.name == axis)
+        .unwrap()
+        .vss
+}
+
+/// Bus + the daemon with `config` (its backends as configured, no `--mock`).
+async fn daemon(config: &str) -> (Setup, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let bus = Bus::start();
+    let state = tempfile::tempdir().unwrap();
+    let conn = bus.connect().await;
+    let daemon = Daemon::start_configured(
+        &conn,
+        &bus,
+        state.path(),
+        &["--config", path.to_str().unwrap()],
+    )
+    .await;
+    (
+        Setup {
+            bus,
+            state,
+            conn,
+            daemon,
+        },
+        dir,
+    )
+}
+
+/// Run the daemon with `config` until it exits (it must, at start): its status and stderr.
+fn run_to_exit(config: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let bus = Bus::start();
+    let out = Command::new(BIN)
+        .args(["--bus", &bus.address, "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Wait until the daemon shows `axis`' property `name` satisfying `ok` (PropertiesChanged,
+/// after a first read); returns it.
+async fn wait_prop<T>(s: &Setup, axis: &str, name: &str, ok: impl Fn(&T) -> bool) -> T
+where
+    T: TryFrom<zbus::OwnedVariant>,
+    T::Error: std::fmt::Debug,
+{
+    let props = s.properties(&actuator_path(axis)).await;
+    let mut changes = props.receive_properties_changed().await.unwrap();
+    let iface = "org.driverprofiled1.Actuator".try_into().unwrap();
+    let now: T = props.get(iface, name).await.unwrap().try_into().unwrap();
+    if ok(&now) {
+        return now;
+    }
+    loop {
+        let c = next(&mut changes, &format!("{axis} {name}")).await;
+        let args = c.args().unwrap();
+        let Some(v) = args.changed_properties().get(name) else {
+            continue;
+        };
+        let v = T::try_from(v.try_to_owned().unwrap()).unwrap();
+        if ok(&v) {
+            return v;
+        }
+    }
+}
+
+/// Positions: NaN (NotReady) until the provider publishes them; then a recall completes at the
+/// targets, each sent as an Actuate of the signal's type.
+#[tokio::test]
+async fn positions_come_from_the_broker_and_a_recall_completes() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    // The provider claims the actuators but has published nothing yet.
+    let mut p = Provider::start(&b.address(), &axes, FAST, &BTreeMap::new()).await;
+    let (s, _d) = daemon(&config).await;
+    let m = s.manager().await;
+    assert!(
+        s.actuator("seat_position")
+            .await
+            .position()
+            .await
+            .unwrap()
+            .is_nan()
+    );
+    assert_eq!(
+        err_name(m.create_profile("Anna").await),
+        ErrorName::NotReady.as_str()
+    );
+    s.park().await;
+    assert_eq!(
+        err_name(s.actuator("seat_position").await.move_to(100.0).await),
+        ErrorName::NotReady.as_str()
+    );
+    assert_eq!(s.actuator("seat_position").await.fault().await.unwrap(), "");
+
+    for a in &axes {
+        p.publish(&a.vss, a.initial);
+    }
+    for a in &axes {
+        let at: f64 = wait_prop(&s, &a.name, "Position", |x: &f64| !x.is_nan()).await;
+        assert_eq!(at, a.initial, "{}", a.name);
+    }
+    assert!(p.taken_actuations().is_empty(), "nothing was actuated");
+
+    let path = m.create_profile("Anna").await.unwrap();
+    let targets: BTreeMap<&str, f64> = [
+        ("seat_position", 100.0),
+        ("seat_height", 40.0),
+        ("seat_tilt", 7.5),
+        ("backrest_recline", 25.0),
+        ("headrest_height", 30.0),
+        ("headrest_angle", 10.0),
+        ("wheel_tilt", 60.0),
+        ("wheel_extension", 40.0),
+    ]
+    .into();
+    s.profile(&path)
+        .await
+        .set_positions(targets.clone().into_iter().collect())
+        .await
+        .unwrap();
+    let mut st = m.receive_motion_started().await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(started(&mut st).await.0, "recall");
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "completed".into())
+    );
+    for (axis, t) in &targets {
+        let at = s.actuator(axis).await.position().await.unwrap();
+        assert_near(at, *t, tolerance(axis), axis);
+        assert_eq!(s.actuator(axis).await.fault().await.unwrap(), "", "{axis}");
+    }
+    // Each axis was actuated to its target (then told to stop where it arrived).
+    let got = p.taken_actuations();
+    for (axis, t) in &targets {
+        assert!(
+            got.iter().any(|(path, x)| *path == vss(axis) && x == t),
+            "{axis}: no actuation to {t} in {got:?}"
+        );
+    }
+    // The broker's value is where the provider put it.
+    assert_eq!(
+        b.get(&vss("seat_position")),
+        Some(Value {
+            typed_value: Some(TypedValue::Uint32(100))
+        })
+    );
+}
+
+/// A provider that takes the actuation and never moves: the core's stall rule halts the
+/// motion (outcome fault, the axis' Fault says it stalled).
+#[tokio::test]
+async fn a_provider_that_never_moves_is_a_stall() {
+    let b = start_broker(any_port()).await;
+    let config = set_stall_ms(&kuksa_config(&b.address(), &[]), Some("seat_position"), 300);
+    let axes = axes(&config);
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    p.set_stall(true);
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("seat_position")
+        .await
+        .move_to(200.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (vss("seat_position"), 200.0));
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    let fault = s.actuator("seat_position").await.fault().await.unwrap();
+    assert!(fault.contains("stalled"), "{fault}");
+    // The stop was sent: an actuation of where the seat is.
+    assert_eq!(p.next_actuation().await, (vss("seat_position"), 130.0));
+}
+
+/// No provider claims the actuator: the broker answers UNAVAILABLE, the axis faults with the
+/// broker's words and the motion halts.
+#[tokio::test]
+async fn no_provider_is_a_fault_with_the_brokers_words() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let (s, _d) = daemon(&config).await;
+    // Positions known (published as a sensor would), but nobody provides the actuators.
+    for a in axes(&config) {
+        let ty = signal_type(&b.address(), &a.vss).await;
+        let v = driverprofiled_kuksa::value::from_f64(a.initial, ty).unwrap();
+        b.set(&a.vss, Some(v)).unwrap();
+    }
+    wait_prop(&s, "wheel_extension", "Position", |x: &f64| *x == 50.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    let fault: String = wait_prop(&s, "wheel_tilt", "Fault", |f: &String| !f.is_empty()).await;
+    assert!(fault.contains("Unavailable"), "{fault}");
+    assert!(fault.contains(&vss("wheel_tilt")), "{fault}");
+}
+
+/// The data type of a signal, as the broker's metadata says.
+async fn signal_type(address: &str, path: &str) -> DataType {
+    let mut c = connect::connect(
+        &address.parse().unwrap(),
+        connect::Bearer::default(),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let meta = driverprofiled::kuksa::metadata(&mut c, &[path])
+        .await
+        .unwrap();
+    DataType::try_from(meta[path].data_type).unwrap()
+}
+
+/// The broker goes away mid-motion: the motion halts (outcome fault, the axis' Fault says the
+/// broker was lost). When it is back the daemon reconnects by itself and shows the fresh
+/// positions; nothing resumes (the old target is never sent again), and a later move works.
+#[tokio::test]
+async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
+    let b = start_broker(any_port()).await;
+    let at = socket(&b);
+    let config = kuksa_config(
+        &b.address(),
+        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
+    );
+    let axes = axes(&config);
+    let seat = vss("seat_position");
+    // At the seat's own speed (25 mm/s): 130 -> 250 takes seconds.
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("seat_position")
+        .await
+        .move_to(250.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
+
+    b.stop().await;
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    let fault = s.actuator("seat_position").await.fault().await.unwrap();
+    assert!(fault.contains("lost the KUKSA databroker"), "{fault}");
+    assert!(!s.actuator("seat_position").await.moving().await.unwrap());
+    // A move while the broker is away is refused as a fault, not queued for later.
+    let mut fin2 = m.receive_motion_finished().await.unwrap();
+    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
+    assert_eq!(finished(&mut fin2).await.1, "fault");
+    let where_it_stopped = p.position(&seat).await.unwrap();
+    assert!(where_it_stopped < 250.0);
+    drop(p);
+
+    // Back, with the seat a little further on (it coasted): the daemon shows it.
+    let b = start_broker(Listen::Tcp(at)).await;
+    let coasted = where_it_stopped.round() + 1.0;
+    let mut positions = initial(&axes);
+    positions.insert(seat.clone(), coasted);
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &positions).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == coasted).await;
+    assert!(!s.actuator("seat_position").await.moving().await.unwrap());
+
+    // A later move works; before it, the seat was at most told to stop where it is.
+    let mut fin3 = m.receive_motion_finished().await.unwrap();
+    s.actuator("seat_position")
+        .await
+        .move_to(coasted + 5.0)
+        .await
+        .unwrap();
+    assert_eq!(finished(&mut fin3).await.1, "completed");
+    let got = p.taken_actuations();
+    let moved = got
+        .iter()
+        .position(|a| *a == (seat.clone(), coasted + 5.0))
+        .unwrap_or_else(|| panic!("the move was not sent: {got:?}"));
+    for (path, x) in &got[..moved] {
+        assert_eq!(path, &seat, "{got:?}");
+        assert_eq!(*x, coasted, "only a stop where it is: {got:?}");
+    }
+    assert!(
+        got.iter().all(|(_, x)| *x != 250.0),
+        "the old target was sent again: {got:?}"
+    );
+    assert_position(&s, "seat_position", coasted + 5.0).await;
+}
+
+/// SIGTERM mid-motion: stop_all tells the broker to stop the running seat where it was last
+/// reported, from its own thread and connection, before the daemon exits 0.
+#[tokio::test]
+async fn a_shutdown_mid_motion_tells_the_provider_to_stop() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    let seat = vss("seat_position");
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
+    let (mut s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    s.actuator("seat_position")
+        .await
+        .move_to(250.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
+    let seen = wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
+
+    let status = s.stop_daemon();
+    assert_eq!(status.code(), Some(0));
+    let (path, x) = p.next_actuation().await;
+    assert_eq!(path, seat);
+    assert!((seen..250.0).contains(&x), "stopped at {x}, seen {seen}");
+    let log = s.daemon.stderr();
+    assert!(
+        log.contains("kuksa: stop all: the broker took every stop"),
+        "{log}"
+    );
+}
+
+/// Config mismatches at start exit 78 with a message naming the axis, the path and the
+/// problem: a signal the broker does not have, a sensor, another unit.
+#[tokio::test]
+async fn a_config_that_does_not_match_the_broker_exits_78() {
+    let b = start_broker(any_port()).await;
+    let seat = vss("seat_position");
+    let cases = [
+        (
+            format!("vss = \"{seat}\""),
+            "vss = \"Vehicle.Cabin.Seat.Row1.DriverSide.NoSuchAxis\"".to_string(),
+            "axis seat_position (Vehicle.Cabin.Seat.Row1.DriverSide.NoSuchAxis): the broker has \
+             no such signal",
+        ),
+        (
+            format!("vss = \"{seat}\""),
+            "vss = \"Vehicle.Speed\"".to_string(),
+            "axis seat_position (Vehicle.Speed): it is not an actuator (the broker says a sensor)",
+        ),
+        (
+            "unit = \"deg\"\nmin = 0\nmax = 15".to_string(),
+            "unit = \"percent\"\nmin = 0\nmax = 15".to_string(),
+            "axis seat_tilt (Vehicle.Cabin.Seat.Row1.DriverSide.Tilt): its unit is \"degrees\", \
+             the axis' is \"percent\"",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let config = kuksa_config(&b.address(), &[(&from, &to)]);
+        let (code, stderr) = tokio::task::spawn_blocking(move || run_to_exit(&config))
+            .await
+            .unwrap();
+        assert_eq!(code, Some(78), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr:?} lacks {expected:?}");
+        assert!(stderr.contains("does not match"), "{stderr}");
+    }
+}
+
+/// A port nothing listens on (taken from the system, then freed).
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// `[kuksa] required = true` and no broker: exit 1, saying so.
+#[tokio::test]
+async fn an_unreachable_required_broker_exits_1() {
+    let at = free_port();
+    let config = kuksa_config(
+        &format!("http://{at}"),
+        &[("required = false", "required = true")],
+    );
+    let (code, stderr) = tokio::task::spawn_blocking(move || run_to_exit(&config))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("required = true"), "{stderr}");
+    assert!(stderr.contains(&at.to_string()), "{stderr}");
+}
+
+/// Not required and no broker: the daemon starts with the positions not known, and once the
+/// broker is there it connects by itself and the positions come.
+#[tokio::test]
+async fn an_unreachable_broker_that_is_not_required_is_waited_for() {
+    let at = free_port();
+    let config = kuksa_config(
+        &format!("http://{at}"),
+        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
+    );
+    let axes = axes(&config);
+    let (s, _d) = daemon(&config).await;
+    assert!(
+        s.actuator("wheel_tilt")
+            .await
+            .position()
+            .await
+            .unwrap()
+            .is_nan()
+    );
+    s.park().await;
+    assert_eq!(
+        err_name(s.actuator("wheel_tilt").await.move_to(70.0).await),
+        ErrorName::NotReady.as_str()
+    );
+    let b = start_broker(Listen::Tcp(at)).await;
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    wait_prop(&s, "wheel_tilt", "Position", |x: &f64| *x == 50.0).await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
+    assert_eq!(p.next_actuation().await, (vss("wheel_tilt"), 70.0));
+    assert_eq!(finished(&mut fin).await.1, "completed");
+}
