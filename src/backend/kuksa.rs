@@ -405,27 +405,21 @@ async fn supervise(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Job>, mut firs
                 match probed {
                     Ok(client) => client,
                     Err(problem) => {
-                        let msg = match problem {
-                            Problem::Down(m) => {
-                                if logged.as_deref() != Some(m.as_str()) {
-                                    tracing::warn!("kuksa: {m}; retrying");
-                                }
-                                m
-                            }
+                        let msg = match &problem {
+                            Problem::Down(m) => m.clone(),
                             Problem::Mismatch(m) => {
-                                if logged.as_deref() != Some(m.as_str()) {
-                                    tracing::error!(
-                                        "kuksa: the broker's signals do not match the config, \
-                                         nothing will move: {m}"
-                                    );
-                                    ctx.fault_all(&format!(
-                                        "the KUKSA databroker's signals do not match the \
-                                         config: {m}"
-                                    ));
-                                }
                                 format!("the broker's signals do not match the config: {m}")
                             }
                         };
+                        if logged.as_deref() != Some(msg.as_str()) {
+                            match problem {
+                                Problem::Down(_) => tracing::warn!("kuksa: {msg}; retrying"),
+                                Problem::Mismatch(_) => {
+                                    tracing::error!("kuksa: {msg}; nothing will move");
+                                    ctx.fault_all(&format!("KUKSA databroker: {msg}"));
+                                }
+                            }
+                        }
                         logged = Some(msg.clone());
                         down = msg;
                         let delay = backoff.next_delay();
