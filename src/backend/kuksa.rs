@@ -3,8 +3,9 @@
 //! `driverprofiled-mock-seat`) claims it at the broker, moves it and publishes where it is.
 //!
 //! - Start: connect, `ListMetadata` for every axis. An axis the broker does not have, one that
-//!   is not an actuator, not a number, of another unit or whose configured range does not fit
-//!   the signal's (its min/max and its type) is a config mismatch ([`StartError::Config`]:
+//!   is not an actuator, not a number, of another unit, whose configured range does not fit
+//!   the signal's (its min/max and its type), or an integer signal whose axis tolerance is
+//!   below 0.5 (targets are rounded to whole units) is a config mismatch ([`StartError::Config`]:
 //!   the daemon exits 78). A broker that cannot be reached is fatal with `[kuksa] required =
 //!   true` ([`StartError::Failed`], exit 1); otherwise the daemon starts with the positions
 //!   not known and keeps trying ([`Backoff`]), checking the metadata when it connects (a
@@ -113,6 +114,19 @@ pub fn check(
                 a.min,
                 a.max,
                 type_name(ty)
+            ));
+            continue;
+        }
+        if value::int_range(ty).is_some() && a.tolerance < 0.5 {
+            // Targets are rounded to whole units: a part-way target the planner picks
+            // (44.8) is reached as 45, never within a finer tolerance: every such motion
+            // would end as a stall.
+            problem(format!(
+                "it is an integer signal ({}), so the axis reaches targets to the nearest whole \
+                 {}: give the axis tolerance = 0.5 or more (it has {})",
+                type_name(ty),
+                a.unit.as_str(),
+                a.tolerance
             ));
             continue;
         }
@@ -352,19 +366,6 @@ async fn probe(ctx: &Ctx) -> Result<Client, Problem> {
         }
     };
     let types = check(&ctx.axes, &meta).map_err(Problem::Mismatch)?;
-    for (a, ty) in ctx.axes.iter().zip(&types) {
-        if value::int_range(*ty).is_some() && a.tolerance < 0.5 {
-            tracing::warn!(
-                axis = %a.name,
-                "kuksa: {} is an integer signal ({}): targets are rounded to whole {}, so a \
-                 fractional target can never be reached within the axis' tolerance {}",
-                a.vss,
-                type_name(*ty),
-                a.unit.as_str(),
-                a.tolerance
-            );
-        }
-    }
     ctx.lock().types = types.into_iter().map(Some).collect();
     Ok(client)
 }
@@ -820,9 +821,18 @@ mod tests {
             .collect()
     }
 
+    /// The default axes, with the tolerance integer signals need.
+    fn axes() -> Vec<AxisConfig> {
+        let mut axes = config::builtin().unwrap().axes;
+        for a in &mut axes {
+            a.tolerance = a.tolerance.max(0.5);
+        }
+        axes
+    }
+
     #[test]
     fn the_default_axes_match_vss_6() {
-        let axes = config::builtin().unwrap().axes;
+        let axes = axes();
         let types = check(&axes, &vss6(&axes)).unwrap();
         assert_eq!(types[0], DataType::Uint16);
         assert_eq!(types.len(), axes.len());
@@ -830,7 +840,7 @@ mod tests {
 
     #[test]
     fn each_mismatch_names_the_axis_the_path_and_the_problem() {
-        let axes = config::builtin().unwrap().axes;
+        let axes = axes();
         let seat = &axes[0].vss;
         type Change<'a> = Box<dyn Fn(&mut BTreeMap<String, Metadata>) + 'a>;
         let cases: Vec<(Change<'_>, &str)> = vec![
@@ -871,6 +881,18 @@ mod tests {
             );
             assert!(e.contains(expected), "{e:?} lacks {expected:?}");
         }
+        // An integer signal needs a tolerance of half a unit (the shipped ones are finer).
+        let shipped = config::builtin().unwrap().axes;
+        let e = check(&shipped, &vss6(&shipped)).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "axis seat_position ({seat}): it is an integer signal (uint16), so the axis \
+                 reaches targets to the nearest whole mm: give the axis tolerance = 0.5 or more \
+                 (it has 0.26)"
+            )),
+            "{e}"
+        );
+        assert!(!e.contains("seat_tilt"), "a float signal is fine: {e}");
         // Degrees are "degrees" in VSS.
         let mut m = vss6(&axes);
         m.get_mut(&axes[2].vss).unwrap().unit = "deg".into();

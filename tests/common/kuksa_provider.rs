@@ -6,6 +6,7 @@
 //! position (as if the axis were moved by hand, or to report where it is at start).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use driverprofiled::config::AxisConfig;
@@ -16,7 +17,7 @@ use driverprofiled_kuksa::proto::{
     open_provider_stream_request as req, open_provider_stream_response as resp, signal_id,
 };
 use driverprofiled_kuksa::value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::TIMEOUT;
 
@@ -27,14 +28,17 @@ pub const TICK: Duration = Duration::from_millis(20);
 enum Ctl {
     Publish(String, f64),
     Stall(bool),
-    Where(String, oneshot::Sender<Option<f64>>),
 }
+
+/// The last value published per path (readable after the provider ended).
+type Published = Arc<Mutex<BTreeMap<String, f64>>>;
 
 /// One received actuation: the VSS path and the value, as a number.
 pub type Actuation = (String, f64);
 
 pub struct Provider {
     ctl: mpsc::UnboundedSender<Ctl>,
+    published: Published,
     actuations: mpsc::UnboundedReceiver<Actuation>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -124,7 +128,9 @@ impl Provider {
         }
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let (act_tx, actuations) = mpsc::unbounded_channel();
+        let published = Published::default();
         let mut run = Run {
+            published: published.clone(),
             client,
             axes: by_path,
             ids,
@@ -138,6 +144,7 @@ impl Provider {
         let task = tokio::spawn(run.run(incoming, ctl_rx));
         Provider {
             ctl,
+            published,
             actuations,
             task,
         }
@@ -155,13 +162,9 @@ impl Provider {
         self.ctl.send(Ctl::Stall(stalled)).expect("provider gone");
     }
 
-    /// Where the provider has `path` (the last value it published).
-    pub async fn position(&self, path: &str) -> Option<f64> {
-        let (tx, rx) = oneshot::channel();
-        self.ctl
-            .send(Ctl::Where(path.into(), tx))
-            .expect("provider gone");
-        rx.await.expect("provider gone")
+    /// Where the provider has `path` (the last value it published), also after it ended.
+    pub fn position(&self, path: &str) -> Option<f64> {
+        self.published.lock().unwrap().get(path).copied()
     }
 
     /// The next actuation received (panics after [`TIMEOUT`]).
@@ -194,6 +197,7 @@ impl Drop for Provider {
 }
 
 struct Run {
+    published: Published,
     client: Client,
     axes: BTreeMap<String, Axis>,
     ids: HashMap<i32, String>,
@@ -210,6 +214,7 @@ impl Run {
             .get_mut(path)
             .unwrap_or_else(|| panic!("no axis {path}"));
         a.at = Some(x);
+        self.published.lock().unwrap().insert(path.to_string(), x);
         let v = value::from_f64(x, a.ty).unwrap();
         self.client
             .publish_value(PublishValueRequest {
@@ -253,9 +258,6 @@ impl Run {
                         self.publish(&path, x).await;
                     }
                     Some(Ctl::Stall(s)) => self.stalled = s,
-                    Some(Ctl::Where(path, tx)) => {
-                        let _ = tx.send(self.axes.get(&path).and_then(|a| a.at));
-                    }
                     None => return,
                 },
                 _ = tick.tick(), if moving => {
