@@ -282,7 +282,7 @@ async fn no_provider_is_a_fault_with_the_brokers_words() {
     let (s, _d) = daemon(&config).await;
     // Positions known (published as a sensor would), but nobody provides the actuators.
     for a in axes(&config) {
-        let ty = signal_type(&b.address(), &a.vss).await;
+        let ty = signal_type(&b.address(), None, &a.vss).await;
         let v = driverprofiled_kuksa::value::from_f64(a.initial, ty).unwrap();
         b.set(&a.vss, Some(v)).unwrap();
     }
@@ -298,10 +298,10 @@ async fn no_provider_is_a_fault_with_the_brokers_words() {
 }
 
 /// The data type of a signal, as the broker's metadata says.
-async fn signal_type(address: &str, path: &str) -> DataType {
+async fn signal_type(address: &str, token: Option<&str>, path: &str) -> DataType {
     let mut c = connect::connect(
         &address.parse().unwrap(),
-        connect::Bearer::default(),
+        connect::Bearer::new(token).unwrap(),
         std::time::Duration::from_secs(5),
     )
     .await
@@ -522,4 +522,122 @@ async fn an_unreachable_broker_that_is_not_required_is_waited_for() {
     s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
     assert_eq!(p.next_actuation().await, (vss("wheel_tilt"), 70.0));
     assert_eq!(finished(&mut fin).await.1, "completed");
+}
+
+/// The broker's VSS, with every "degrees" unit changed to "percent" (a broker of another VSS
+/// release, say).
+fn vss_with_percent_degrees() -> broker::Vss {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/kuksa/vss/test-vss.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("\"unit\": \"degrees\""));
+    broker::Vss::from_json(&text.replace("\"unit\": \"degrees\"", "\"unit\": \"percent\"")).unwrap()
+}
+
+/// Started before the broker (not required), the daemon finds a mismatch only when the broker
+/// comes: it says so as every axis' Fault, and nothing moves (the positions stay unknown).
+#[tokio::test]
+async fn a_mismatch_found_when_the_broker_comes_faults_every_axis() {
+    let at = free_port();
+    let config = kuksa_config(
+        &format!("http://{at}"),
+        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
+    );
+    let (s, _d) = daemon(&config).await;
+    let b = broker::start(vss_with_percent_degrees(), Listen::Tcp(at), None)
+        .await
+        .unwrap();
+    let fault: String = wait_prop(&s, "seat_position", "Fault", |f: &String| !f.is_empty()).await;
+    assert!(fault.contains("do not match the config"), "{fault}");
+    assert!(
+        fault.contains(
+            "axis seat_tilt (Vehicle.Cabin.Seat.Row1.DriverSide.Tilt): its unit is \"percent\""
+        ),
+        "{fault}"
+    );
+    assert!(
+        s.actuator("seat_position")
+            .await
+            .position()
+            .await
+            .unwrap()
+            .is_nan()
+    );
+    s.park().await;
+    assert_eq!(
+        err_name(s.actuator("seat_position").await.move_to(100.0).await),
+        ErrorName::NotReady.as_str()
+    );
+    drop(b);
+}
+
+/// A broker with a token: the daemon sends the one in `[kuksa] token_file` and works; a wrong
+/// one is refused (UNAUTHENTICATED), fatal when the broker is required.
+#[tokio::test]
+async fn the_token_file_is_sent_to_the_broker() {
+    let b = broker::start(broker::test_vss(), any_port(), Some("s3cret".into()))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.token");
+    std::fs::write(&good, "s3cret\n").unwrap();
+    let bad = dir.path().join("bad.token");
+    std::fs::write(&bad, "guess").unwrap();
+
+    let config = kuksa_config(
+        &b.address(),
+        &[
+            (
+                "token_file = \"\"",
+                &format!("token_file = {:?}", bad.to_str().unwrap()),
+            ),
+            ("required = false", "required = true"),
+        ],
+    );
+    let (code, stderr) = tokio::task::spawn_blocking(move || run_to_exit(&config))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("Unauthenticated"), "{stderr}");
+
+    let config = kuksa_config(
+        &b.address(),
+        &[(
+            "token_file = \"\"",
+            &format!("token_file = {:?}", good.to_str().unwrap()),
+        )],
+    );
+    let (s, _d) = daemon(&config).await;
+    let axes = axes(&config);
+    // Published through the handle: the daemon's calls are the point here.
+    for a in &axes {
+        let ty = signal_type(&b.address(), Some("s3cret"), &a.vss).await;
+        b.set(
+            &a.vss,
+            Some(driverprofiled_kuksa::value::from_f64(a.initial, ty).unwrap()),
+        )
+        .unwrap();
+    }
+    wait_prop(&s, "wheel_extension", "Position", |x: &f64| *x == 50.0).await;
+}
+
+/// While no motion runs, a position change the daemon did not command (a hand on the seat
+/// switch, the ECU's own move) is just the new position: no fault, nothing sent back.
+#[tokio::test]
+async fn a_position_change_while_idle_is_just_a_position() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    p.publish(&vss("seat_position"), 140.0);
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 140.0).await;
+    let seat = s.actuator("seat_position").await;
+    assert_eq!(seat.fault().await.unwrap(), "");
+    assert!(!seat.moving().await.unwrap());
+    // Nothing was sent: the next actuation is the one a move asks for.
+    s.park().await;
+    seat.move_to(150.0).await.unwrap();
+    assert_eq!(p.next_actuation().await, (vss("seat_position"), 150.0));
+    assert!(p.taken_actuations().iter().all(|(_, x)| *x != 130.0));
 }
