@@ -641,3 +641,31 @@ async fn a_position_change_while_idle_is_just_a_position() {
     assert_eq!(p.next_actuation().await, (vss("seat_position"), 150.0));
     assert!(p.taken_actuations().iter().all(|(_, x)| *x != 130.0));
 }
+
+/// A token without the scope to actuate the seat (PERMISSION_DENIED): the move faults the axis
+/// with the broker's words, and the other axes still move.
+#[tokio::test]
+async fn a_denied_actuation_is_a_fault_of_that_axis() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "wheel_extension", "Position", |x: &f64| *x == 50.0).await;
+    b.deny(&vss("wheel_tilt"), true).unwrap();
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    let fault = s.actuator("wheel_tilt").await.fault().await.unwrap();
+    assert!(fault.contains("PermissionDenied"), "{fault}");
+    assert!(fault.contains(&vss("wheel_tilt")), "{fault}");
+    s.actuator("wheel_extension")
+        .await
+        .move_to(60.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (vss("wheel_extension"), 60.0));
+    assert_eq!(finished(&mut fin).await.1, "completed");
+}
