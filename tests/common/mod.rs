@@ -5,6 +5,8 @@
 
 pub mod kuksa;
 #[cfg(feature = "kuksa")]
+pub mod kuksa_provider;
+#[cfg(feature = "kuksa")]
 pub mod seat;
 pub mod system;
 
@@ -187,6 +189,35 @@ impl Daemon {
         bin: &Path,
         wrapper: &[String],
     ) -> Daemon {
+        Self::spawn(
+            conn,
+            bus,
+            state,
+            &[&["--mock"], extra].concat(),
+            bin,
+            wrapper,
+        )
+        .await
+    }
+
+    /// [`Daemon::start`] with the backends the config names (no `--mock`).
+    pub async fn start_configured(
+        conn: &Connection,
+        bus: &Bus,
+        state: &Path,
+        extra: &[&str],
+    ) -> Daemon {
+        Self::spawn(conn, bus, state, extra, Path::new(BIN), &[]).await
+    }
+
+    async fn spawn(
+        conn: &Connection,
+        bus: &Bus,
+        state: &Path,
+        extra: &[&str],
+        bin: &Path,
+        wrapper: &[String],
+    ) -> Daemon {
         let dbus = zbus::fdo::DBusProxy::new(conn).await.expect("dbus proxy");
         let mut owner_changed = dbus
             .receive_name_owner_changed_with_args(&[(0, NAME)])
@@ -203,7 +234,7 @@ impl Daemon {
             None => Command::new(bin),
         };
         let mut child = cmd
-            .args(["--bus", &bus.address, "--mock", "--state-dir"])
+            .args(["--bus", &bus.address, "--state-dir"])
             .arg(state)
             .args(extra)
             .env("RUST_LOG", "debug,zbus=info")
