@@ -84,6 +84,15 @@ impl Car {
         }
     }
 
+    /// The daemon's and the seat's logs, for a failing assertion.
+    fn logs(&self) -> String {
+        format!(
+            "--- daemon:\n{}\n--- seat:\n{}",
+            self.s.daemon.stderr(),
+            self.seat.stderr()
+        )
+    }
+
     fn broker_position(&self) -> f64 {
         common::seat::num(&self.b.handle().get(POSITION)).expect("the broker has the position")
     }
@@ -147,13 +156,7 @@ async fn recall_completes_with_positions_from_the_broker() {
     let mut fin = m.receive_motion_finished().await.unwrap();
     m.select_profile(&path).await.unwrap();
     assert_eq!(started(&mut st).await.0, "recall");
-    assert_eq!(
-        finished(&mut fin).await.1,
-        "completed",
-        "{}\n{}",
-        s.daemon.stderr(),
-        car.seat.stderr()
-    );
+    assert_eq!(finished(&mut fin).await.1, "completed", "{}", car.logs());
     for (axis, t) in targets {
         assert_eq!(
             s.actuator(axis).await.position().await.unwrap(),
@@ -317,7 +320,9 @@ async fn easy_exit_and_restore_on_the_brake_pedal() {
     assert_eq!(started(&mut st).await.0, "easy-exit");
     assert_eq!(
         finished(&mut fin).await,
-        ("easy-exit".into(), "completed".into())
+        ("easy-exit".into(), "completed".into()),
+        "{}",
+        car.logs()
     );
     assert_eq!(car.broker_position(), 180.0);
     assert_eq!(
@@ -338,7 +343,9 @@ async fn easy_exit_and_restore_on_the_brake_pedal() {
     assert_eq!(started(&mut st).await.0, "restore");
     assert_eq!(
         finished(&mut fin).await,
-        ("restore".into(), "completed".into())
+        ("restore".into(), "completed".into()),
+        "{}",
+        car.logs()
     );
     assert_eq!(car.broker_position(), 130.0);
     assert_eq!(
