@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use signal_hook_tokio::Signals;
 use tokio::sync::mpsc;
 
-use driverprofiled::backend::Router;
+use driverprofiled::backend::{Router, StartError};
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::Core;
 use driverprofiled::edge::{self, Bus, Control, Ended};
@@ -239,7 +239,15 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     };
 
     let (fb_tx, fb_rx) = mpsc::unbounded_channel();
-    let (router, known) = Router::start(&cfg, opts.mock.then_some("mock"), &fb_tx)?;
+    let (router, known) = match Router::start(&cfg, opts.mock.then_some("mock"), &fb_tx).await {
+        Ok(started) => started,
+        // The config does not match the actuators: a restart would fail the same way.
+        Err(StartError::Config(msg)) => {
+            eprintln!("driverprofiled: the config does not match the actuators: {msg}");
+            return Ok(EXIT_CONFIG);
+        }
+        Err(StartError::Failed(msg)) => return Err(msg),
+    };
     // The backends hold the senders now: feedback ends only when every backend is gone.
     drop(fb_tx);
     failsafe::stop_on_panic(router.clone());

@@ -436,7 +436,7 @@ fn panic_child() {
     rt.block_on(async {
         let cfg = driverprofiled::config::builtin().unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let (router, _) = Router::start(&cfg, Some("mock"), &tx).unwrap();
+        let (router, _) = Router::start(&cfg, Some("mock"), &tx).await.unwrap();
         // The hook the daemon installs at start.
         driverprofiled::failsafe::stop_on_panic(router.clone());
         router.command(&BackendCommand::Move {

@@ -5,9 +5,14 @@
 //! [`FeedbackSender`] it was started with. A backend may serve objects of its own on the bus
 //! through [`Backend::serve`]. The mock is just another backend.
 
+#[cfg(feature = "kuksa")]
+pub mod kuksa;
 pub mod mock;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -41,27 +46,6 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// Why a part of the daemon (a backend, the vehicle signal source) cannot start: the daemon
-/// exits with the status each variant names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartError {
-    /// The config does not match what it finds (a signal or actuator missing at the KUKSA
-    /// databroker, of another type or unit): fix the config or the other side. Exit 78.
-    Config(String),
-    /// It cannot start for another reason (a broker that is required and unreachable). Exit 1.
-    Failed(String),
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StartError::Config(m) | StartError::Failed(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
 /// What a started backend hands the daemon.
 pub struct Started {
     pub backend: Arc<dyn Backend>,
@@ -69,17 +53,59 @@ pub struct Started {
     pub positions: BTreeMap<String, f64>,
 }
 
+/// Why a backend (and so the daemon) cannot start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// The config does not match what the backend finds (an axis the actuators do not have,
+    /// of another type, unit or range): fixing the config (or the vehicle's) is the remedy, and
+    /// a restart alone would fail the same way. The daemon exits with 78 (EX_CONFIG).
+    Config(String),
+    /// It failed (a required broker that cannot be reached, ...): the daemon exits with 1 and
+    /// systemd may restart it.
+    Failed(String),
+}
+
+impl StartError {
+    pub fn message(&self) -> &str {
+        let (StartError::Config(m) | StartError::Failed(m)) = self;
+        m
+    }
+
+    /// The same kind of error, its message prefixed with `what: `.
+    fn context(self, what: &str) -> StartError {
+        match self {
+            StartError::Config(m) => StartError::Config(format!("{what}: {m}")),
+            StartError::Failed(m) => StartError::Failed(format!("{what}: {m}")),
+        }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// What [`Driver::start`] returns: a backend may have to talk to what it drives first.
+pub type StartFuture<'a> = Pin<Box<dyn Future<Output = Result<Started, StartError>> + 'a>>;
+
 /// An entry of the registry.
 pub struct Driver {
     pub name: &'static str,
     /// Probe and start the backend for `axes` (on the current tokio runtime), with its own
     /// section of `cfg` (`[backend.NAME]`). An error says why it cannot drive them; the daemon
     /// does not start then.
-    pub start: fn(&Config, &[AxisConfig], FeedbackSender) -> Result<Started, String>,
+    pub start: for<'a> fn(&'a Config, &'a [AxisConfig], FeedbackSender) -> StartFuture<'a>,
 }
 
 /// Every backend this build knows.
-pub const REGISTRY: &[Driver] = &[mock::DRIVER];
+pub const REGISTRY: &[Driver] = &[
+    mock::DRIVER,
+    #[cfg(feature = "kuksa")]
+    kuksa::DRIVER,
+];
 
 pub fn driver(name: &str) -> Option<&'static Driver> {
     REGISTRY.iter().find(|d| d.name == name)
@@ -100,11 +126,11 @@ pub struct Router {
 impl Router {
     /// Start the backend each axis names (or `only` for every axis), grouping the axes of one
     /// backend. Returns the router and the positions known at start.
-    pub fn start(
+    pub async fn start(
         cfg: &Config,
         only: Option<&str>,
         feedback: &FeedbackSender,
-    ) -> Result<(Router, BTreeMap<String, f64>), String> {
+    ) -> Result<(Router, BTreeMap<String, f64>), StartError> {
         let mut groups: BTreeMap<&str, Vec<AxisConfig>> = BTreeMap::new();
         for a in &cfg.axes {
             groups
@@ -116,17 +142,18 @@ impl Router {
         let mut known = BTreeMap::new();
         for (name, axes) in groups {
             let d = driver(name).ok_or_else(|| {
-                format!(
+                StartError::Config(format!(
                     "no backend {name:?} in this build (known: {})",
                     REGISTRY
                         .iter()
                         .map(|d| d.name)
                         .collect::<Vec<_>>()
                         .join(", ")
-                )
+                ))
             })?;
             let started = (d.start)(cfg, &axes, feedback.clone())
-                .map_err(|e| format!("backend {name}: {e}"))?;
+                .await
+                .map_err(|e| e.context(&format!("backend {name}")))?;
             for a in &axes {
                 router
                     .by_axis

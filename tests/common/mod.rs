@@ -4,6 +4,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod kuksa;
+#[cfg(feature = "kuksa")]
+pub mod kuksa_provider;
 pub mod system;
 
 use std::collections::HashMap;
@@ -185,6 +187,35 @@ impl Daemon {
         bin: &Path,
         wrapper: &[String],
     ) -> Daemon {
+        Self::spawn(
+            conn,
+            bus,
+            state,
+            &[&["--mock"], extra].concat(),
+            bin,
+            wrapper,
+        )
+        .await
+    }
+
+    /// [`Daemon::start`] with the backends the config names (no `--mock`).
+    pub async fn start_configured(
+        conn: &Connection,
+        bus: &Bus,
+        state: &Path,
+        extra: &[&str],
+    ) -> Daemon {
+        Self::spawn(conn, bus, state, extra, Path::new(BIN), &[]).await
+    }
+
+    async fn spawn(
+        conn: &Connection,
+        bus: &Bus,
+        state: &Path,
+        extra: &[&str],
+        bin: &Path,
+        wrapper: &[String],
+    ) -> Daemon {
         let dbus = zbus::fdo::DBusProxy::new(conn).await.expect("dbus proxy");
         let mut owner_changed = dbus
             .receive_name_owner_changed_with_args(&[(0, NAME)])
@@ -201,7 +232,7 @@ impl Daemon {
             None => Command::new(bin),
         };
         let mut child = cmd
-            .args(["--bus", &bus.address, "--mock", "--state-dir"])
+            .args(["--bus", &bus.address, "--state-dir"])
             .arg(state)
             .args(extra)
             .env("RUST_LOG", "debug,zbus=info")

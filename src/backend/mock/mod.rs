@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
-use super::{Backend, Driver, FeedbackSender, Started};
+use super::{Backend, Driver, FeedbackSender, StartError, StartFuture, Started};
 use crate::config::{AxisConfig, Config};
 use crate::core::{BackendCommand, Feedback};
 use crate::edge::access::Access;
@@ -57,7 +57,16 @@ struct State {
     last: Instant,
 }
 
-fn start(cfg: &Config, axes: &[AxisConfig], feedback: FeedbackSender) -> Result<Started, String> {
+/// The simulation needs no probing: it starts at once.
+fn start<'a>(cfg: &'a Config, axes: &'a [AxisConfig], feedback: FeedbackSender) -> StartFuture<'a> {
+    Box::pin(std::future::ready(start_now(cfg, axes, feedback)))
+}
+
+fn start_now(
+    cfg: &Config,
+    axes: &[AxisConfig],
+    feedback: FeedbackSender,
+) -> Result<Started, StartError> {
     let delay = Duration::from_millis(cfg.mock.positions_after_ms);
     let mut sim = Sim::new(axes);
     sim.set_speed_factor(cfg.mock.speed_factor);

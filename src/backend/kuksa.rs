@@ -1,0 +1,903 @@
+//! The `kuksa` backend: axes driven through the Eclipse KUKSA databroker (kuksa.val.v2). Each
+//! axis is the VSS actuator its `vss` names; a provider (the seat's ECU, or
+//! `driverprofiled-mock-seat`) claims it at the broker, moves it and publishes where it is.
+//!
+//! - Start: connect, `ListMetadata` for every axis. An axis the broker does not have, one that
+//!   is not an actuator, not a number, of another unit, whose configured range does not fit
+//!   the signal's (its min/max and its type), or an integer signal whose axis tolerance is
+//!   below 0.5 (targets are rounded to whole units) is a config mismatch ([`StartError::Config`]:
+//!   the daemon exits 78). A broker that cannot be reached is fatal with `[kuksa] required =
+//!   true` ([`StartError::Failed`], exit 1); otherwise the daemon starts with the positions
+//!   not known and keeps trying ([`Backoff`]), checking the metadata when it connects (a
+//!   mismatch found then faults every axis and nothing moves).
+//! - Positions: `Subscribe` to the axes' paths; every value is a [`Feedback::Position`].
+//!   Until the broker has a value for an axis, its position is not known (never assumed).
+//! - Move: `Actuate` the target (converted to the signal's type). Stop: `Actuate` the last
+//!   reported position; a provider takes an actuation of where the axis is as "stop".
+//!   The broker's refusals (no provider: UNAVAILABLE; NOT_FOUND, PERMISSION_DENIED,
+//!   UNAUTHENTICATED, INVALID_ARGUMENT, no answer in time) are [`Feedback::Fault`]s with the
+//!   broker's words. The core's stall, timeout and duty rules apply as for any backend: a
+//!   provider that accepts and never moves is a stall.
+//! - Broker lost (the subscription ends or fails): every axis faults (a motion halts with
+//!   outcome `fault`) and its position counts as stale; reconnect with backoff and subscribe
+//!   again, fresh positions arrive as feedback. Nothing is resumed or sent again: an axis that
+//!   was running when the link went is only told to stop where it then is, once the broker
+//!   reports that position again (unless it was commanded anew before).
+//! - [`Backend::stop_all`]: see [`Kuksa::stop_all`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{Backend, Driver, FeedbackSender, StartError, StartFuture, Started};
+use crate::config::{AxisConfig, Config, KuksaConfig, Unit};
+use crate::core::{BackendCommand, Feedback};
+use crate::kuksa::proto::{
+    self, ActuateRequest, DataType, EntryType, Metadata, SignalId, SubscribeRequest, Value,
+    signal_id,
+};
+use crate::kuksa::{Backoff, status_message, value};
+use driverprofiled_kuksa::connect::{Address, Client};
+
+pub const DRIVER: Driver = Driver {
+    name: "kuksa",
+    start,
+};
+
+/// How long [`Kuksa::stop_all`] waits for its stop actuations to be taken by the broker.
+pub const STOP_ALL_WAIT: Duration = Duration::from_millis(500);
+
+/// The VSS unit of each of the daemon's units.
+pub fn vss_unit(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Mm => "mm",
+        Unit::Deg => "degrees",
+        Unit::Percent => "percent",
+    }
+}
+
+/// Check the broker's metadata of the axes' signals against the config: every axis must be a
+/// numeric actuator of the same unit whose range holds the axis' min..max. `Ok`: each axis'
+/// data type, in the order of `axes`; `Err`: every problem found, each naming the axis and the
+/// path.
+pub fn check(
+    axes: &[AxisConfig],
+    meta: &BTreeMap<String, Metadata>,
+) -> Result<Vec<DataType>, String> {
+    let mut types = Vec::with_capacity(axes.len());
+    let mut problems = Vec::new();
+    for a in axes {
+        let mut problem =
+            |what: String| problems.push(format!("axis {} ({}): {what}", a.name, a.vss));
+        let Some(m) = meta.get(&a.vss) else {
+            problem("the broker has no such signal".into());
+            continue;
+        };
+        let entry = EntryType::try_from(m.entry_type).unwrap_or(EntryType::Unspecified);
+        if entry != EntryType::Actuator {
+            problem(format!(
+                "it is not an actuator (the broker says {})",
+                entry_name(entry)
+            ));
+            continue;
+        }
+        let ty = DataType::try_from(m.data_type).unwrap_or(DataType::Unspecified);
+        if !value::is_numeric(ty) {
+            problem(format!(
+                "it is not a number (its type is {})",
+                type_name(ty)
+            ));
+            continue;
+        }
+        let unit = vss_unit(a.unit);
+        if m.unit != unit {
+            problem(format!(
+                "its unit is {:?}, the axis' is {:?} (VSS {unit:?})",
+                m.unit,
+                a.unit.as_str()
+            ));
+            continue;
+        }
+        let (mut lo, mut hi) = type_range(ty);
+        if let Some(min) = m.min.as_ref().and_then(value::to_f64) {
+            lo = lo.max(min);
+        }
+        if let Some(max) = m.max.as_ref().and_then(value::to_f64) {
+            hi = hi.min(max);
+        }
+        if a.min < lo || a.max > hi {
+            problem(format!(
+                "the axis' range {}..{} does not fit the signal's {lo}..{hi} ({})",
+                a.min,
+                a.max,
+                type_name(ty)
+            ));
+            continue;
+        }
+        if value::int_range(ty).is_some() && a.tolerance < 0.5 {
+            // Targets are rounded to whole units: a part-way target the planner picks
+            // (44.8) is reached as 45, never within a finer tolerance: every such motion
+            // would end as a stall.
+            problem(format!(
+                "it is an integer signal ({}), so the axis reaches targets to the nearest whole \
+                 {}: give the axis tolerance = 0.5 or more (it has {})",
+                type_name(ty),
+                a.unit.as_str(),
+                a.tolerance
+            ));
+            continue;
+        }
+        types.push(ty);
+    }
+    if problems.is_empty() {
+        Ok(types)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// The values a numeric type can hold.
+fn type_range(ty: DataType) -> (f64, f64) {
+    match value::int_range(ty) {
+        Some(r) => r,
+        None if ty == DataType::Float => (-f64::from(f32::MAX), f64::from(f32::MAX)),
+        None => (f64::NEG_INFINITY, f64::INFINITY),
+    }
+}
+
+/// "uint16", "float", ... (the VSS spelling).
+fn type_name(ty: DataType) -> String {
+    let n = ty.as_str_name();
+    n.strip_prefix("DATA_TYPE_").unwrap_or(n).to_lowercase()
+}
+
+fn entry_name(e: EntryType) -> &'static str {
+    match e {
+        EntryType::Actuator => "actuator",
+        EntryType::Sensor => "a sensor",
+        EntryType::Attribute => "an attribute",
+        EntryType::Unspecified => "no entry type",
+    }
+}
+
+/// A command for the broker, by axis index.
+#[derive(Debug)]
+enum Job {
+    Move {
+        axis: usize,
+        target: f64,
+    },
+    /// `seq`: the number of moves commanded before this stop (see [`Shared::moves`]).
+    Stop {
+        axis: usize,
+        seq: u64,
+    },
+}
+
+impl Job {
+    fn axis(&self) -> usize {
+        let (Job::Move { axis, .. } | Job::Stop { axis, .. }) = self;
+        *axis
+    }
+}
+
+/// What the broker's task and [`Kuksa::stop_all`] share. Locked briefly, never across an
+/// `.await`.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The last position the broker reported per axis; `None`: not known, or stale since the
+    /// broker was lost.
+    positions: Vec<Option<f64>>,
+    /// Each signal's data type, once the metadata was checked.
+    types: Vec<Option<DataType>>,
+    /// Moves commanded per axis, ever.
+    moves: Vec<u64>,
+    /// `moves` as it was at the last stop the broker took, per axis: an axis with
+    /// `moves > stopped` may be running.
+    stopped: Vec<u64>,
+    /// Axes that were commanded when the broker was lost: told to stop where they are once
+    /// their position is reported again.
+    halt_pending: Vec<bool>,
+}
+
+impl Shared {
+    fn new(n: usize) -> Shared {
+        Shared {
+            positions: vec![None; n],
+            types: vec![None; n],
+            moves: vec![0; n],
+            stopped: vec![0; n],
+            halt_pending: vec![false; n],
+        }
+    }
+
+    fn commanded(&self, i: usize) -> bool {
+        self.moves[i] > self.stopped[i]
+    }
+}
+
+/// The backend's fixed context.
+struct Ctx {
+    cfg: KuksaConfig,
+    axes: Arc<[AxisConfig]>,
+    /// Axis indices by VSS path.
+    by_path: BTreeMap<String, Vec<usize>>,
+    shared: Arc<Mutex<Shared>>,
+    fb: FeedbackSender,
+}
+
+impl Ctx {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        lock(&self.shared)
+    }
+
+    fn fault(&self, axis: usize, message: String) {
+        let _ = self.fb.send(Feedback::Fault {
+            axis: self.axes[axis].name.clone(),
+            message,
+        });
+    }
+
+    fn fault_all(&self, message: &str) {
+        for i in 0..self.axes.len() {
+            self.fault(i, message.to_string());
+        }
+    }
+
+    /// A command that cannot be sent: a move faults the axis (a motion waiting for it halts).
+    /// A stop is only logged: with no broker nothing of ours runs (an axis that was running
+    /// faulted when the broker was lost, and is told to stop once it is back).
+    fn refuse(&self, job: &Job, why: &str) {
+        let i = job.axis();
+        match job {
+            Job::Move { .. } => {
+                tracing::warn!(axis = %self.axes[i].name, "kuksa: move not sent: {why}");
+                self.fault(i, format!("not sent to the KUKSA databroker: {why}"));
+            }
+            Job::Stop { .. } => {
+                tracing::warn!(axis = %self.axes[i].name, "kuksa: stop not sent: {why}");
+            }
+        }
+    }
+
+    fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.connect_timeout_ms)
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why no session runs.
+#[derive(Debug)]
+enum Problem {
+    /// The broker cannot be reached or refused a call.
+    Down(String),
+    /// Its signals do not match the config.
+    Mismatch(String),
+}
+
+fn start<'a>(cfg: &'a Config, axes: &'a [AxisConfig], fb: FeedbackSender) -> StartFuture<'a> {
+    Box::pin(start_async(cfg, axes, fb))
+}
+
+async fn start_async(
+    cfg: &Config,
+    axes: &[AxisConfig],
+    fb: FeedbackSender,
+) -> Result<Started, StartError> {
+    let kcfg = cfg.kuksa.clone();
+    kcfg.address
+        .parse::<Address>()
+        .map_err(|e| StartError::Config(format!("[kuksa] address: {e}")))?;
+    let mut by_path: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, a) in axes.iter().enumerate() {
+        by_path.entry(a.vss.clone()).or_default().push(i);
+    }
+    let ctx = Arc::new(Ctx {
+        shared: Arc::new(Mutex::new(Shared::new(axes.len()))),
+        axes: axes.into(),
+        by_path,
+        cfg: kcfg,
+        fb,
+    });
+    let first = match probe(&ctx).await {
+        Ok(client) => Some(client),
+        Err(Problem::Mismatch(m)) => return Err(StartError::Config(m)),
+        Err(Problem::Down(e)) if ctx.cfg.required => {
+            return Err(StartError::Failed(format!(
+                "the KUKSA databroker is required ([kuksa] required = true) and cannot be \
+                 used: {e}"
+            )));
+        }
+        Err(Problem::Down(e)) => {
+            tracing::warn!(
+                "kuksa: {e}; starting with the positions of {} not known, and retrying",
+                names(&ctx.axes)
+            );
+            None
+        }
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(supervise(ctx.clone(), rx, first));
+    Ok(Started {
+        backend: Arc::new(Kuksa { tx, ctx }),
+        // They come from the subscription, as feedback.
+        positions: BTreeMap::new(),
+    })
+}
+
+fn names(axes: &[AxisConfig]) -> String {
+    axes.iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Connect and check the metadata; on success the data types are in [`Shared::types`].
+async fn probe(ctx: &Ctx) -> Result<Client, Problem> {
+    let mut client = crate::kuksa::connect(&ctx.cfg)
+        .await
+        .map_err(Problem::Down)?;
+    let paths: Vec<&str> = ctx.by_path.keys().map(String::as_str).collect();
+    let meta = match tokio::time::timeout(
+        ctx.call_timeout(),
+        crate::kuksa::metadata(&mut client, &paths),
+    )
+    .await
+    {
+        Ok(Ok(meta)) => meta,
+        Ok(Err(s)) => {
+            return Err(Problem::Down(format!(
+                "the broker at {} refused ListMetadata: {}",
+                ctx.cfg.address,
+                status_message(&s)
+            )));
+        }
+        Err(_) => {
+            return Err(Problem::Down(format!(
+                "the broker at {} did not answer ListMetadata in time",
+                ctx.cfg.address
+            )));
+        }
+    };
+    let types = check(&ctx.axes, &meta).map_err(Problem::Mismatch)?;
+    ctx.lock().types = types.into_iter().map(Some).collect();
+    Ok(client)
+}
+
+/// Run `fut` while no session runs, refusing every command meanwhile (with `why`). `None`:
+/// the backend was dropped.
+async fn refusing<F: Future>(
+    fut: F,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    ctx: &Ctx,
+    why: &str,
+) -> Option<F::Output> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            job = rx.recv() => match job {
+                Some(job) => ctx.refuse(&job, why),
+                None => return None,
+            },
+        }
+    }
+}
+
+/// Keep a session with the broker, reconnecting with backoff, until the backend is dropped.
+async fn supervise(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Job>, mut first: Option<Client>) {
+    let mut backoff = Backoff::new(&ctx.cfg);
+    let mut down = format!("not connected to the broker at {} yet", ctx.cfg.address);
+    // The last problem logged, so that a retry failing the same way is not logged again.
+    let mut logged: Option<String> = None;
+    loop {
+        let client = match first.take() {
+            Some(client) => client,
+            None => {
+                let Some(probed) = refusing(probe(&ctx), &mut rx, &ctx, &down).await else {
+                    return;
+                };
+                match probed {
+                    Ok(client) => client,
+                    Err(problem) => {
+                        let msg = match &problem {
+                            Problem::Down(m) => m.clone(),
+                            Problem::Mismatch(m) => {
+                                format!("the broker's signals do not match the config: {m}")
+                            }
+                        };
+                        if logged.as_deref() != Some(msg.as_str()) {
+                            match problem {
+                                Problem::Down(_) => tracing::warn!("kuksa: {msg}; retrying"),
+                                Problem::Mismatch(_) => {
+                                    tracing::error!("kuksa: {msg}; nothing will move");
+                                    ctx.fault_all(&format!("KUKSA databroker: {msg}"));
+                                }
+                            }
+                        }
+                        logged = Some(msg.clone());
+                        down = msg;
+                        let delay = backoff.next_delay();
+                        let slept = refusing(tokio::time::sleep(delay), &mut rx, &ctx, &down).await;
+                        if slept.is_none() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        logged = None;
+        let Some(why) = session(&ctx, client, &mut rx, &mut backoff).await else {
+            return;
+        };
+        lost(&ctx, &why);
+        down = format!("the broker at {} was lost ({why})", ctx.cfg.address);
+        let delay = backoff.next_delay();
+        if refusing(tokio::time::sleep(delay), &mut rx, &ctx, &down)
+            .await
+            .is_none()
+        {
+            return;
+        }
+    }
+}
+
+/// The broker is gone: every position is stale, every axis faults (a motion halts), and the
+/// axes that were commanded are to be told to stop once the broker is back.
+fn lost(ctx: &Ctx, why: &str) {
+    tracing::error!(
+        "kuksa: lost the broker at {} ({why}); every axis is halted, reconnecting",
+        ctx.cfg.address
+    );
+    {
+        let mut s = ctx.lock();
+        for i in 0..ctx.axes.len() {
+            s.positions[i] = None;
+            s.halt_pending[i] = s.commanded(i);
+        }
+    }
+    ctx.fault_all(&format!(
+        "lost the KUKSA databroker ({why}); the position is not known until it is back"
+    ));
+}
+
+/// Subscribe and serve commands until the broker is lost (`Some(why)`) or the backend is
+/// dropped (`None`).
+async fn session(
+    ctx: &Arc<Ctx>,
+    mut client: Client,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    backoff: &mut Backoff,
+) -> Option<String> {
+    let req = SubscribeRequest {
+        signal_paths: ctx.by_path.keys().cloned().collect(),
+        buffer_size: 0,
+        filter: None,
+    };
+    let subscribed = refusing(
+        tokio::time::timeout(ctx.call_timeout(), client.subscribe(req)),
+        rx,
+        ctx,
+        "subscribing to the axes' positions",
+    )
+    .await?;
+    let mut stream = match subscribed {
+        Ok(Ok(resp)) => resp.into_inner(),
+        Ok(Err(s)) => return Some(format!("Subscribe refused: {}", status_message(&s))),
+        Err(_) => return Some("Subscribe not answered in time".into()),
+    };
+    tracing::info!(
+        "kuksa: connected to the broker at {}, following {}",
+        ctx.cfg.address,
+        names(&ctx.axes)
+    );
+    // Commands go to a task of their own, in order: an actuation the broker is slow to take
+    // must not hold up the positions. It ends with the session: what it had not sent yet is
+    // dropped, never sent later.
+    let (jobs, queue) = mpsc::unbounded_channel();
+    let actuator = tokio::spawn(actuate_in_order(ctx.clone(), client, queue));
+    let mut first = true;
+    let ended = loop {
+        tokio::select! {
+            msg = stream.message() => match msg {
+                Ok(Some(resp)) => {
+                    if first {
+                        first = false;
+                        backoff.reset();
+                    }
+                    positions(ctx, resp.entries, &jobs);
+                }
+                Ok(None) => break Some("the broker ended the subscription".to_string()),
+                Err(s) => break Some(status_message(&s)),
+            },
+            job = rx.recv() => match job {
+                Some(job) => {
+                    if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
+                        ctx.refuse(&job, "the command task ended");
+                    }
+                }
+                None => break None,
+            },
+        }
+    };
+    actuator.abort();
+    ended
+}
+
+/// A subscription response: each axis' new value. An axis that was running when the broker
+/// was lost (and not commanded since) is told to stop where it now is: its provider may have
+/// gone on towards the old target.
+fn positions(
+    ctx: &Ctx,
+    entries: std::collections::HashMap<String, proto::Datapoint>,
+    jobs: &mpsc::UnboundedSender<Job>,
+) {
+    for (path, dp) in entries {
+        let Some(axes) = ctx.by_path.get(&path) else {
+            continue;
+        };
+        // No value (yet): the position stays unknown.
+        let Some(v) = dp.value.filter(|v| v.typed_value.is_some()) else {
+            continue;
+        };
+        for &i in axes {
+            let name = &ctx.axes[i].name;
+            let Some(p) = value::to_f64(&v).filter(|p| p.is_finite()) else {
+                tracing::warn!(axis = %name, "kuksa: {path} reported {v:?}, not a position");
+                ctx.fault(
+                    i,
+                    format!("the broker reported {v:?} for {path}, not a number"),
+                );
+                continue;
+            };
+            let halt = {
+                let mut s = ctx.lock();
+                s.positions[i] = Some(p);
+                std::mem::take(&mut s.halt_pending[i]).then_some(s.moves[i])
+            };
+            let _ = ctx.fb.send(Feedback::Position {
+                axis: name.clone(),
+                position: p,
+            });
+            if let Some(seq) = halt {
+                tracing::warn!(
+                    axis = %name,
+                    "kuksa: it was running when the broker was lost: told to stop at {p}"
+                );
+                let _ = jobs.send(Job::Stop { axis: i, seq });
+            }
+        }
+    }
+}
+
+/// Send the commands to the broker one after the other (a stop never overtakes the move it
+/// stops).
+async fn actuate_in_order(ctx: Arc<Ctx>, client: Client, mut queue: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = queue.recv().await {
+        let i = job.axis();
+        let a = &ctx.axes[i];
+        let (ty, at) = {
+            let s = ctx.lock();
+            (s.types[i], s.positions[i])
+        };
+        let Some(ty) = ty else {
+            ctx.refuse(&job, "the signal's type is not known");
+            continue;
+        };
+        let (target, what) = match job {
+            Job::Move { target, .. } => (target, "move"),
+            Job::Stop { .. } => match at {
+                Some(p) => (p, "stop"),
+                None => {
+                    ctx.refuse(
+                        &job,
+                        "its position is not known, so it cannot be told to stop there",
+                    );
+                    continue;
+                }
+            },
+        };
+        let value = match value::from_f64(target, ty) {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.fault(i, format!("cannot {what} {} to {target}: {e}", a.vss));
+                continue;
+            }
+        };
+        tracing::debug!(axis = %a.name, "kuksa: {what}: Actuate {} = {target}", a.vss);
+        match actuate(&client, &a.vss, value, ctx.call_timeout()).await {
+            Ok(()) => {
+                if let Job::Stop { seq, .. } = job {
+                    let mut s = ctx.lock();
+                    s.stopped[i] = s.stopped[i].max(seq);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(axis = %a.name, "kuksa: {what} refused: {e}");
+                ctx.fault(i, format!("Actuate {} ({what}): {e}", a.vss));
+            }
+        }
+    }
+}
+
+async fn actuate(client: &Client, path: &str, value: Value, wait: Duration) -> Result<(), String> {
+    let req = ActuateRequest {
+        signal_id: Some(SignalId {
+            signal: Some(signal_id::Signal::Path(path.to_string())),
+        }),
+        value: Some(value),
+    };
+    let mut client = client.clone();
+    match tokio::time::timeout(wait, client.actuate(req)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(s)) => Err(status_message(&s)),
+        Err(_) => Err(format!(
+            "the broker did not answer within {} ms",
+            wait.as_millis()
+        )),
+    }
+}
+
+/// The started backend.
+pub struct Kuksa {
+    tx: mpsc::UnboundedSender<Job>,
+    ctx: Arc<Ctx>,
+}
+
+impl Backend for Kuksa {
+    fn name(&self) -> &'static str {
+        DRIVER.name
+    }
+
+    fn command(&self, cmd: &BackendCommand) {
+        let Some(axis) = self.ctx.axes.iter().position(|a| a.name == cmd.axis()) else {
+            tracing::error!("kuksa: no axis {}; command dropped", cmd.axis());
+            return;
+        };
+        let job = {
+            let mut s = self.ctx.lock();
+            match cmd {
+                BackendCommand::Move { target, .. } => {
+                    s.moves[axis] += 1;
+                    // A new command supersedes the stop owed since the broker was lost.
+                    s.halt_pending[axis] = false;
+                    Job::Move {
+                        axis,
+                        target: *target,
+                    }
+                }
+                BackendCommand::Stop { .. } => Job::Stop {
+                    axis,
+                    seq: s.moves[axis],
+                },
+            }
+        };
+        if let Err(mpsc::error::SendError(job)) = self.tx.send(job) {
+            self.ctx.refuse(&job, "the kuksa backend has ended");
+        }
+    }
+
+    /// Best effort, bounded: for every axis commanded since its last stop whose position is
+    /// known, `Actuate` that position (a stop), over a fresh connection made by a short-lived
+    /// thread with a runtime of its own (the daemon's runtime may never run again: this is
+    /// called from a panic hook, on a signal, when the bus is lost), waiting at most
+    /// [`STOP_ALL_WAIT`] for the broker to take them. It cannot do more: with the broker down,
+    /// or slow, the stops do not arrive, so the provider (the seat's ECU) must stop on its own
+    /// when its commander goes silent (its own timeout, or the broker's connection loss).
+    fn stop_all(&self) {
+        // `try_lock`: a panic hook may run while this very thread holds the lock.
+        let stops: Vec<(String, String, f64, Value)> = {
+            let mut s = match self.ctx.shared.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    tracing::error!("kuksa: stop all: the backend's state is locked; nothing sent");
+                    return;
+                }
+            };
+            let mut stops = Vec::new();
+            for (i, a) in self.ctx.axes.iter().enumerate() {
+                if !s.commanded(i) {
+                    continue;
+                }
+                let (Some(p), Some(ty)) = (s.positions[i], s.types[i]) else {
+                    tracing::error!(
+                        axis = %a.name,
+                        "kuksa: stop all: its position is not known; it cannot be told to stop"
+                    );
+                    continue;
+                };
+                match value::from_f64(p, ty) {
+                    Ok(v) => stops.push((a.name.clone(), a.vss.clone(), p, v)),
+                    Err(e) => tracing::error!(axis = %a.name, "kuksa: stop all: {e}"),
+                }
+                s.stopped[i] = s.moves[i];
+            }
+            stops
+        };
+        if stops.is_empty() {
+            tracing::info!("kuksa: stop all: no axis was commanded");
+            return;
+        }
+        for (axis, _, p, _) in &stops {
+            tracing::warn!(axis = %axis, position = *p, "kuksa: stop all: telling it to stop");
+        }
+        let cfg = self.ctx.cfg.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("kuksa-stop-all".into())
+            .spawn(move || {
+                let sent = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(send_stops(&cfg, stops)),
+                    Err(e) => Err(format!("no runtime: {e}")),
+                };
+                let _ = done_tx.send(sent);
+            });
+        if let Err(e) = spawned {
+            tracing::error!("kuksa: stop all: no thread to send the stops: {e}");
+            return;
+        }
+        match done_rx.recv_timeout(STOP_ALL_WAIT) {
+            Ok(Ok(())) => tracing::warn!("kuksa: stop all: the broker took every stop"),
+            Ok(Err(e)) => tracing::error!("kuksa: stop all: {e}"),
+            Err(_) => tracing::error!(
+                "kuksa: stop all: the broker did not take the stops within {} ms; the \
+                 provider must stop on its own",
+                STOP_ALL_WAIT.as_millis()
+            ),
+        }
+    }
+}
+
+/// Connect and send every stop at once.
+async fn send_stops(
+    cfg: &KuksaConfig,
+    stops: Vec<(String, String, f64, Value)>,
+) -> Result<(), String> {
+    let client = crate::kuksa::connect(cfg).await?;
+    let sent = futures_util::future::join_all(stops.into_iter().map(|(axis, path, _, v)| {
+        let client = client.clone();
+        async move {
+            actuate(&client, &path, v, STOP_ALL_WAIT)
+                .await
+                .map_err(|e| format!("{axis}: {e}"))
+        }
+    }))
+    .await;
+    let failed: Vec<String> = sent.into_iter().filter_map(Result::err).collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("stops refused: {}", failed.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn meta(path: &str, entry: EntryType, ty: DataType, unit: &str) -> Metadata {
+        Metadata {
+            path: path.into(),
+            data_type: ty as i32,
+            entry_type: entry as i32,
+            unit: unit.into(),
+            ..Default::default()
+        }
+    }
+
+    fn num(x: f64, ty: DataType) -> Option<Value> {
+        Some(value::from_f64(x, ty).unwrap())
+    }
+
+    /// The VSS 6.0 metadata of the default axes.
+    fn vss6(axes: &[AxisConfig]) -> BTreeMap<String, Metadata> {
+        axes.iter()
+            .map(|a| {
+                let (ty, max) = match a.name.as_str() {
+                    "seat_position" | "seat_height" => (DataType::Uint16, None),
+                    "headrest_height" => (DataType::Uint8, None),
+                    "wheel_tilt" | "wheel_extension" => (DataType::Uint8, Some(100.0)),
+                    _ => (DataType::Float, None),
+                };
+                let mut m = meta(&a.vss, EntryType::Actuator, ty, vss_unit(a.unit));
+                if ty != DataType::Float {
+                    m.min = num(0.0, ty);
+                }
+                m.max = max.and_then(|x| num(x, ty));
+                (a.vss.clone(), m)
+            })
+            .collect()
+    }
+
+    /// The default axes, with the tolerance integer signals need.
+    fn axes() -> Vec<AxisConfig> {
+        let mut axes = config::builtin().unwrap().axes;
+        for a in &mut axes {
+            a.tolerance = a.tolerance.max(0.5);
+        }
+        axes
+    }
+
+    #[test]
+    fn the_default_axes_match_vss_6() {
+        let axes = axes();
+        let types = check(&axes, &vss6(&axes)).unwrap();
+        assert_eq!(types[0], DataType::Uint16);
+        assert_eq!(types.len(), axes.len());
+    }
+
+    #[test]
+    fn each_mismatch_names_the_axis_the_path_and_the_problem() {
+        let axes = axes();
+        let seat = &axes[0].vss;
+        type Change<'a> = Box<dyn Fn(&mut BTreeMap<String, Metadata>) + 'a>;
+        let cases: Vec<(Change<'_>, &str)> = vec![
+            (
+                Box::new(|m| {
+                    m.remove(seat);
+                }),
+                "the broker has no such signal",
+            ),
+            (
+                Box::new(|m| m.get_mut(seat).unwrap().entry_type = EntryType::Sensor as i32),
+                "not an actuator (the broker says a sensor)",
+            ),
+            (
+                Box::new(|m| m.get_mut(seat).unwrap().data_type = DataType::String as i32),
+                "not a number (its type is string)",
+            ),
+            (
+                Box::new(|m| m.get_mut(seat).unwrap().unit = "cm".into()),
+                "its unit is \"cm\", the axis' is \"mm\"",
+            ),
+            (
+                Box::new(|m| m.get_mut(seat).unwrap().max = num(200.0, DataType::Uint16)),
+                "the axis' range 0..260 does not fit the signal's 0..200",
+            ),
+            (
+                Box::new(|m| m.get_mut(seat).unwrap().data_type = DataType::Int8 as i32),
+                "does not fit the signal's 0..127 (int8)",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut m = vss6(&axes);
+            change(&mut m);
+            let e = check(&axes, &m).unwrap_err();
+            assert!(
+                e.starts_with(&format!("axis seat_position ({seat}): ")),
+                "{e}"
+            );
+            assert!(e.contains(expected), "{e:?} lacks {expected:?}");
+        }
+        // An integer signal needs a tolerance of half a unit (the shipped ones are finer).
+        let shipped = config::builtin().unwrap().axes;
+        let e = check(&shipped, &vss6(&shipped)).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "axis seat_position ({seat}): it is an integer signal (uint16), so the axis \
+                 reaches targets to the nearest whole mm: give the axis tolerance = 0.5 or more \
+                 (it has 0.26)"
+            )),
+            "{e}"
+        );
+        assert!(!e.contains("seat_tilt"), "a float signal is fine: {e}");
+        // Degrees are "degrees" in VSS.
+        let mut m = vss6(&axes);
+        m.get_mut(&axes[2].vss).unwrap().unit = "deg".into();
+        let e = check(&axes, &m).unwrap_err();
+        assert!(e.contains("axis seat_tilt"), "{e}");
+        assert!(e.contains("the axis' is \"deg\" (VSS \"degrees\")"), "{e}");
+    }
+}

@@ -1,0 +1,671 @@
+//! The `kuksa` actuator backend on the real daemon: every axis `backend = "kuksa"`, the
+//! vehicle signals over D-Bus (UpdateSignals), the in-process test broker and an in-test
+//! provider (tests/common/kuksa_provider.rs) that claims the axes' actuators and moves them.
+#![cfg(feature = "kuksa")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use common::kuksa_provider::Provider;
+use common::*;
+use driverprofiled::config::AxisConfig;
+use driverprofiled_kuksa::broker::{self, BrokerHandle, Listen};
+use driverprofiled_kuksa::connect;
+use driverprofiled_kuksa::proto::value::TypedValue;
+use driverprofiled_kuksa::proto::{DataType, Value};
+
+/// The in-test provider moves this many times faster than the axes' speeds (a recall takes a
+/// fraction of a second), except where a test needs the motion to last.
+const FAST: f64 = 20.0;
+
+async fn start_broker(listen: Listen) -> BrokerHandle {
+    broker::start(broker::test_vss(), listen, None)
+        .await
+        .unwrap()
+}
+
+fn any_port() -> Listen {
+    Listen::Tcp("127.0.0.1:0".parse().unwrap())
+}
+
+/// The TCP address a broker listens on, to start another one there later.
+fn socket(b: &BrokerHandle) -> SocketAddr {
+    b.address()
+        .strip_prefix("http://")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The axes whose VSS 6.0 signals are integers: they reach targets to whole units, so they
+/// need a tolerance of half a unit.
+const INTEGER_AXES: [&str; 5] = [
+    "seat_position",
+    "seat_height",
+    "headrest_height",
+    "wheel_tilt",
+    "wheel_extension",
+];
+
+/// The default config (test stall and timeout limits) with every axis on the kuksa backend at
+/// `address` (the integer ones with tolerance 0.5), then `edits`.
+fn kuksa_config(address: &str, edits: &[(&str, &str)]) -> String {
+    let mut c = test_config(&[(
+        "address = \"127.0.0.1:55555\"",
+        &format!("address = {address:?}"),
+    )])
+    .replace("backend = \"mock\"", "backend = \"kuksa\"");
+    for a in INTEGER_AXES {
+        let name = format!("name = \"{a}\"\n");
+        c = edit(&c, &[(&name, &format!("{name}tolerance = 0.5\n"))]);
+    }
+    edit(&c, edits)
+}
+
+fn axes(config: &str) -> Vec<AxisConfig> {
+    driverprofiled::config::parse("test.toml", config)
+        .unwrap()
+        .axes
+}
+
+/// Each axis' `initial`, by VSS path.
+fn initial(axes: &[AxisConfig]) -> BTreeMap<String, f64> {
+    axes.iter().map(|a| (a.vss.clone(), a.initial)).collect()
+}
+
+fn vss(axis: &str) -> String {
+    driverprofiled::config::builtin()
+        .unwrap()
+        .axes
+        .into_iter()
+        .find(|a| a.name == axis)
+        .unwrap()
+        .vss
+}
+
+/// Bus + the daemon with `config` (its backends as configured, no `--mock`).
+async fn daemon(config: &str) -> (Setup, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let bus = Bus::start();
+    let state = tempfile::tempdir().unwrap();
+    let conn = bus.connect().await;
+    let daemon = Daemon::start_configured(
+        &conn,
+        &bus,
+        state.path(),
+        &["--config", path.to_str().unwrap()],
+    )
+    .await;
+    (
+        Setup {
+            bus,
+            state,
+            conn,
+            daemon,
+        },
+        dir,
+    )
+}
+
+/// Run the daemon with `config` until it exits (it must, at start): its status and stderr.
+fn run_to_exit(config: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let bus = Bus::start();
+    let out = Command::new(BIN)
+        .args(["--bus", &bus.address, "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Wait until the daemon shows `axis`' property `name` satisfying `ok` (PropertiesChanged,
+/// after a first read); returns it.
+async fn wait_prop<T>(s: &Setup, axis: &str, name: &str, ok: impl Fn(&T) -> bool) -> T
+where
+    T: TryFrom<zbus::OwnedVariant>,
+    T::Error: std::fmt::Debug,
+{
+    let props = s.properties(&actuator_path(axis)).await;
+    let mut changes = props.receive_properties_changed().await.unwrap();
+    let iface = "org.driverprofiled1.Actuator".try_into().unwrap();
+    let now: T = props.get(iface, name).await.unwrap().try_into().unwrap();
+    if ok(&now) {
+        return now;
+    }
+    loop {
+        let c = next(&mut changes, &format!("{axis} {name}")).await;
+        let args = c.args().unwrap();
+        let Some(v) = args.changed_properties().get(name) else {
+            continue;
+        };
+        let v = T::try_from(v.try_to_owned().unwrap()).unwrap();
+        if ok(&v) {
+            return v;
+        }
+    }
+}
+
+/// Positions: NaN (NotReady) until the provider publishes them; then a recall completes at the
+/// targets, each sent as an Actuate of the signal's type.
+#[tokio::test]
+async fn positions_come_from_the_broker_and_a_recall_completes() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    // The provider claims the actuators but has published nothing yet.
+    let mut p = Provider::start(&b.address(), &axes, FAST, &BTreeMap::new()).await;
+    let (s, _d) = daemon(&config).await;
+    let m = s.manager().await;
+    assert!(
+        s.actuator("seat_position")
+            .await
+            .position()
+            .await
+            .unwrap()
+            .is_nan()
+    );
+    assert_eq!(
+        err_name(m.create_profile("Anna").await),
+        ErrorName::NotReady.as_str()
+    );
+    s.park().await;
+    assert_eq!(
+        err_name(s.actuator("seat_position").await.move_to(100.0).await),
+        ErrorName::NotReady.as_str()
+    );
+    assert_eq!(s.actuator("seat_position").await.fault().await.unwrap(), "");
+
+    for a in &axes {
+        p.publish(&a.vss, a.initial);
+    }
+    for a in &axes {
+        let at: f64 = wait_prop(&s, &a.name, "Position", |x: &f64| !x.is_nan()).await;
+        assert_eq!(at, a.initial, "{}", a.name);
+    }
+    assert!(p.taken_actuations().is_empty(), "nothing was actuated");
+
+    let path = m.create_profile("Anna").await.unwrap();
+    let targets: BTreeMap<&str, f64> = [
+        ("seat_position", 100.0),
+        ("seat_height", 40.0),
+        ("seat_tilt", 7.5),
+        ("backrest_recline", 25.0),
+        ("headrest_height", 30.0),
+        ("headrest_angle", 10.0),
+        ("wheel_tilt", 60.0),
+        ("wheel_extension", 40.0),
+    ]
+    .into();
+    s.profile(&path)
+        .await
+        .set_positions(targets.clone().into_iter().collect())
+        .await
+        .unwrap();
+    let mut st = m.receive_motion_started().await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(started(&mut st).await.0, "recall");
+    let (_, outcome) = finished(&mut fin).await;
+    assert_eq!(outcome, "completed", "{}", s.daemon.stderr());
+    for (axis, t) in &targets {
+        let at = s.actuator(axis).await.position().await.unwrap();
+        let tol = axes.iter().find(|a| a.name == *axis).unwrap().tolerance;
+        assert_near(at, *t, tol, axis);
+        assert_eq!(s.actuator(axis).await.fault().await.unwrap(), "", "{axis}");
+    }
+    // Each axis was actuated to its target (then told to stop where it arrived).
+    let got = p.taken_actuations();
+    for (axis, t) in &targets {
+        assert!(
+            got.iter().any(|(path, x)| *path == vss(axis) && x == t),
+            "{axis}: no actuation to {t} in {got:?}"
+        );
+    }
+    // The broker's value is where the provider put it.
+    assert_eq!(
+        b.get(&vss("seat_position")),
+        Some(Value {
+            typed_value: Some(TypedValue::Uint32(100))
+        })
+    );
+}
+
+/// A provider that takes the actuation and never moves: the core's stall rule halts the
+/// motion (outcome fault, the axis' Fault says it stalled).
+#[tokio::test]
+async fn a_provider_that_never_moves_is_a_stall() {
+    let b = start_broker(any_port()).await;
+    let config = set_stall_ms(&kuksa_config(&b.address(), &[]), Some("seat_position"), 300);
+    let axes = axes(&config);
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    p.set_stall(true);
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("seat_position")
+        .await
+        .move_to(200.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (vss("seat_position"), 200.0));
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    let fault = s.actuator("seat_position").await.fault().await.unwrap();
+    assert!(fault.contains("stalled"), "{fault}");
+    // The stop was sent: an actuation of where the seat is.
+    assert_eq!(p.next_actuation().await, (vss("seat_position"), 130.0));
+}
+
+/// No provider claims the actuator: the broker answers UNAVAILABLE, the axis faults with the
+/// broker's words and the motion halts.
+#[tokio::test]
+async fn no_provider_is_a_fault_with_the_brokers_words() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let (s, _d) = daemon(&config).await;
+    // Positions known (published as a sensor would), but nobody provides the actuators.
+    for a in axes(&config) {
+        let ty = signal_type(&b.address(), None, &a.vss).await;
+        let v = driverprofiled_kuksa::value::from_f64(a.initial, ty).unwrap();
+        b.set(&a.vss, Some(v)).unwrap();
+    }
+    wait_prop(&s, "wheel_extension", "Position", |x: &f64| *x == 50.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    let fault: String = wait_prop(&s, "wheel_tilt", "Fault", |f: &String| !f.is_empty()).await;
+    assert!(fault.contains("Unavailable"), "{fault}");
+    assert!(fault.contains(&vss("wheel_tilt")), "{fault}");
+}
+
+/// The data type of a signal, as the broker's metadata says.
+async fn signal_type(address: &str, token: Option<&str>, path: &str) -> DataType {
+    let mut c = connect::connect(
+        &address.parse().unwrap(),
+        connect::Bearer::new(token).unwrap(),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let meta = driverprofiled::kuksa::metadata(&mut c, &[path])
+        .await
+        .unwrap();
+    DataType::try_from(meta[path].data_type).unwrap()
+}
+
+/// The broker goes away mid-motion: the motion halts (outcome fault, the axis' Fault says the
+/// broker was lost). When it is back the daemon reconnects by itself and shows the fresh
+/// positions; nothing resumes (the old target is never sent again), and a later move works.
+#[tokio::test]
+async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
+    let b = start_broker(any_port()).await;
+    let at = socket(&b);
+    let config = kuksa_config(
+        &b.address(),
+        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
+    );
+    let axes = axes(&config);
+    let seat = vss("seat_position");
+    // At the seat's own speed (25 mm/s): 130 -> 250 takes seconds.
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("seat_position")
+        .await
+        .move_to(250.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
+
+    b.stop().await;
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    let fault = s.actuator("seat_position").await.fault().await.unwrap();
+    assert!(fault.contains("lost the KUKSA databroker"), "{fault}");
+    assert!(!s.actuator("seat_position").await.moving().await.unwrap());
+    // A move while the broker is away is refused as a fault, not queued for later.
+    let mut fin2 = m.receive_motion_finished().await.unwrap();
+    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
+    assert_eq!(finished(&mut fin2).await.1, "fault");
+    let where_it_stopped = p.position(&seat).unwrap();
+    assert!(where_it_stopped < 250.0);
+    drop(p);
+
+    // Back, with the seat a little further on (it coasted): the daemon shows it.
+    let b = start_broker(Listen::Tcp(at)).await;
+    let coasted = where_it_stopped.round() + 1.0;
+    let mut positions = initial(&axes);
+    positions.insert(seat.clone(), coasted);
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &positions).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == coasted).await;
+    assert!(!s.actuator("seat_position").await.moving().await.unwrap());
+
+    // A later move works; before it, the seat was at most told to stop where it is.
+    let mut fin3 = m.receive_motion_finished().await.unwrap();
+    s.actuator("seat_position")
+        .await
+        .move_to(coasted + 5.0)
+        .await
+        .unwrap();
+    assert_eq!(finished(&mut fin3).await.1, "completed");
+    let got = p.taken_actuations();
+    let moved = got
+        .iter()
+        .position(|a| *a == (seat.clone(), coasted + 5.0))
+        .unwrap_or_else(|| panic!("the move was not sent: {got:?}"));
+    for (path, x) in &got[..moved] {
+        assert_eq!(path, &seat, "{got:?}");
+        assert_eq!(*x, coasted, "only a stop where it is: {got:?}");
+    }
+    assert!(
+        got.iter().all(|(_, x)| *x != 250.0),
+        "the old target was sent again: {got:?}"
+    );
+    let at = s.actuator("seat_position").await.position().await.unwrap();
+    assert_near(at, coasted + 5.0, 0.5, "seat_position");
+}
+
+/// SIGTERM mid-motion: stop_all tells the broker to stop the running seat where it was last
+/// reported, from its own thread and connection, before the daemon exits 0.
+#[tokio::test]
+async fn a_shutdown_mid_motion_tells_the_provider_to_stop() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    let seat = vss("seat_position");
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
+    let (mut s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    s.actuator("seat_position")
+        .await
+        .move_to(250.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
+    let seen = wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
+
+    // Waited for on a thread of its own: the in-process broker must answer meanwhile.
+    let (s, status) = tokio::task::spawn_blocking(move || {
+        let status = s.stop_daemon();
+        (s, status)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let (path, x) = p.next_actuation().await;
+    assert_eq!(path, seat);
+    assert!((seen..250.0).contains(&x), "stopped at {x}, seen {seen}");
+    let log = s.daemon.stderr();
+    assert!(
+        log.contains("kuksa: stop all: the broker took every stop"),
+        "{log}"
+    );
+}
+
+/// Config mismatches at start exit 78 with a message naming the axis, the path and the
+/// problem: a signal the broker does not have, a sensor, another unit.
+#[tokio::test]
+async fn a_config_that_does_not_match_the_broker_exits_78() {
+    let b = start_broker(any_port()).await;
+    let seat = vss("seat_position");
+    let cases = [
+        (
+            format!("vss = \"{seat}\""),
+            "vss = \"Vehicle.Cabin.Seat.Row1.DriverSide.NoSuchAxis\"".to_string(),
+            "axis seat_position (Vehicle.Cabin.Seat.Row1.DriverSide.NoSuchAxis): the broker has \
+             no such signal",
+        ),
+        (
+            format!("vss = \"{seat}\""),
+            "vss = \"Vehicle.Speed\"".to_string(),
+            "axis seat_position (Vehicle.Speed): it is not an actuator (the broker says a sensor)",
+        ),
+        (
+            "unit = \"deg\"\nmin = 0\nmax = 15".to_string(),
+            "unit = \"percent\"\nmin = 0\nmax = 15".to_string(),
+            "axis seat_tilt (Vehicle.Cabin.Seat.Row1.DriverSide.Tilt): its unit is \"degrees\", \
+             the axis' is \"percent\"",
+        ),
+        (
+            "name = \"wheel_tilt\"\ntolerance = 0.5\n".to_string(),
+            "name = \"wheel_tilt\"\n".to_string(),
+            "axis wheel_tilt (Vehicle.Chassis.SteeringWheel.Tilt): it is an integer signal \
+             (uint8), so the axis reaches targets to the nearest whole percent: give the axis \
+             tolerance = 0.5 or more (it has 0.1)",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let config = kuksa_config(&b.address(), &[(&from, &to)]);
+        let (code, stderr) = tokio::task::spawn_blocking(move || run_to_exit(&config))
+            .await
+            .unwrap();
+        assert_eq!(code, Some(78), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr:?} lacks {expected:?}");
+        assert!(stderr.contains("does not match"), "{stderr}");
+    }
+}
+
+/// A port nothing listens on (taken from the system, then freed).
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// `[kuksa] required = true` and no broker: exit 1, saying so.
+#[tokio::test]
+async fn an_unreachable_required_broker_exits_1() {
+    let at = free_port();
+    let config = kuksa_config(
+        &format!("http://{at}"),
+        &[("required = false", "required = true")],
+    );
+    let (code, stderr) = tokio::task::spawn_blocking(move || run_to_exit(&config))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("required = true"), "{stderr}");
+    assert!(stderr.contains(&at.to_string()), "{stderr}");
+}
+
+/// Not required and no broker: the daemon starts with the positions not known, and once the
+/// broker is there it connects by itself and the positions come.
+#[tokio::test]
+async fn an_unreachable_broker_that_is_not_required_is_waited_for() {
+    let at = free_port();
+    let config = kuksa_config(
+        &format!("http://{at}"),
+        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
+    );
+    let axes = axes(&config);
+    let (s, _d) = daemon(&config).await;
+    assert!(
+        s.actuator("wheel_tilt")
+            .await
+            .position()
+            .await
+            .unwrap()
+            .is_nan()
+    );
+    s.park().await;
+    assert_eq!(
+        err_name(s.actuator("wheel_tilt").await.move_to(70.0).await),
+        ErrorName::NotReady.as_str()
+    );
+    let b = start_broker(Listen::Tcp(at)).await;
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    wait_prop(&s, "wheel_tilt", "Position", |x: &f64| *x == 50.0).await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
+    assert_eq!(p.next_actuation().await, (vss("wheel_tilt"), 70.0));
+    assert_eq!(finished(&mut fin).await.1, "completed");
+}
+
+/// The broker's VSS, with every "degrees" unit changed to "percent" (a broker of another VSS
+/// release, say).
+fn vss_with_percent_degrees() -> broker::Vss {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/kuksa/vss/test-vss.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("\"unit\": \"degrees\""));
+    broker::Vss::from_json(&text.replace("\"unit\": \"degrees\"", "\"unit\": \"percent\"")).unwrap()
+}
+
+/// Started before the broker (not required), the daemon finds a mismatch only when the broker
+/// comes: it says so as every axis' Fault, and nothing moves (the positions stay unknown).
+#[tokio::test]
+async fn a_mismatch_found_when_the_broker_comes_faults_every_axis() {
+    let at = free_port();
+    let config = kuksa_config(
+        &format!("http://{at}"),
+        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
+    );
+    let (s, _d) = daemon(&config).await;
+    let b = broker::start(vss_with_percent_degrees(), Listen::Tcp(at), None)
+        .await
+        .unwrap();
+    let fault: String = wait_prop(&s, "seat_position", "Fault", |f: &String| !f.is_empty()).await;
+    assert!(fault.contains("do not match the config"), "{fault}");
+    assert!(
+        fault.contains(
+            "axis seat_tilt (Vehicle.Cabin.Seat.Row1.DriverSide.Tilt): its unit is \"percent\""
+        ),
+        "{fault}"
+    );
+    assert!(
+        s.actuator("seat_position")
+            .await
+            .position()
+            .await
+            .unwrap()
+            .is_nan()
+    );
+    s.park().await;
+    assert_eq!(
+        err_name(s.actuator("seat_position").await.move_to(100.0).await),
+        ErrorName::NotReady.as_str()
+    );
+    drop(b);
+}
+
+/// A broker with a token: the daemon sends the one in `[kuksa] token_file` and works; a wrong
+/// one is refused (UNAUTHENTICATED), fatal when the broker is required.
+#[tokio::test]
+async fn the_token_file_is_sent_to_the_broker() {
+    let b = broker::start(broker::test_vss(), any_port(), Some("s3cret".into()))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.token");
+    std::fs::write(&good, "s3cret\n").unwrap();
+    let bad = dir.path().join("bad.token");
+    std::fs::write(&bad, "guess").unwrap();
+
+    let config = kuksa_config(
+        &b.address(),
+        &[
+            (
+                "token_file = \"\"",
+                &format!("token_file = {:?}", bad.to_str().unwrap()),
+            ),
+            ("required = false", "required = true"),
+        ],
+    );
+    let (code, stderr) = tokio::task::spawn_blocking(move || run_to_exit(&config))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("Unauthenticated"), "{stderr}");
+
+    let config = kuksa_config(
+        &b.address(),
+        &[(
+            "token_file = \"\"",
+            &format!("token_file = {:?}", good.to_str().unwrap()),
+        )],
+    );
+    let (s, _d) = daemon(&config).await;
+    let axes = axes(&config);
+    // Published through the handle: the daemon's calls are the point here.
+    for a in &axes {
+        let ty = signal_type(&b.address(), Some("s3cret"), &a.vss).await;
+        b.set(
+            &a.vss,
+            Some(driverprofiled_kuksa::value::from_f64(a.initial, ty).unwrap()),
+        )
+        .unwrap();
+    }
+    wait_prop(&s, "wheel_extension", "Position", |x: &f64| *x == 50.0).await;
+}
+
+/// While no motion runs, a position change the daemon did not command (a hand on the seat
+/// switch, the ECU's own move) is just the new position: no fault, nothing sent back.
+#[tokio::test]
+async fn a_position_change_while_idle_is_just_a_position() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    p.publish(&vss("seat_position"), 140.0);
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 140.0).await;
+    let seat = s.actuator("seat_position").await;
+    assert_eq!(seat.fault().await.unwrap(), "");
+    assert!(!seat.moving().await.unwrap());
+    // Nothing was sent: the next actuation is the one a move asks for.
+    s.park().await;
+    seat.move_to(150.0).await.unwrap();
+    assert_eq!(p.next_actuation().await, (vss("seat_position"), 150.0));
+    assert!(p.taken_actuations().iter().all(|(_, x)| *x != 130.0));
+}
+
+/// A token without the scope to actuate the seat (PERMISSION_DENIED): the move faults the axis
+/// with the broker's words, and the other axes still move.
+#[tokio::test]
+async fn a_denied_actuation_is_a_fault_of_that_axis() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "wheel_extension", "Position", |x: &f64| *x == 50.0).await;
+    b.deny(&vss("wheel_tilt"), true).unwrap();
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    let fault = s.actuator("wheel_tilt").await.fault().await.unwrap();
+    assert!(fault.contains("PermissionDenied"), "{fault}");
+    assert!(fault.contains(&vss("wheel_tilt")), "{fault}");
+    s.actuator("wheel_extension")
+        .await
+        .move_to(60.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (vss("wheel_extension"), 60.0));
+    assert_eq!(finished(&mut fin).await.1, "completed");
+}
