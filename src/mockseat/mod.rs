@@ -11,7 +11,8 @@
 //!
 //! **An Actuate of the value the axis currently reports is a stop**: the daemon stops an axis
 //! by actuating its last reported position, and the seat then stops where it really is (a
-//! little further than that report) instead of turning back to it.
+//! little further than that report) instead of turning back to it. While it moves, a value it
+//! reported within the last [`STOP_WINDOW`] counts as well: the stop may cross a newer report.
 //!
 //! Fault injection and a hand on the switch come from the command line and from stdin, one
 //! command per line (see [`parse_control`]). A lost broker stops every axis (nobody could stop
@@ -37,6 +38,10 @@ use proto::{DataType, EntryType, ErrorCode, SignalId, signal_id::Signal};
 
 /// How often a moving axis publishes its value (~20 Hz).
 pub const TICK: Duration = Duration::from_millis(50);
+
+/// An Actuate of a value the moving axis published this recently is a stop, not a target
+/// behind it: the daemon's stop (its last report) may cross a newer report on the way.
+pub const STOP_WINDOW: Duration = Duration::from_millis(500);
 
 /// How long to wait for the broker's answer to a claim, or to see the first positions.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -262,6 +267,8 @@ struct Seat {
     signals: Vec<Option<AxisSignal>>,
     /// Per axis: the value last published at the current broker.
     published: Vec<Option<proto::Value>>,
+    /// Per axis: the values published during the current motion in the last [`STOP_WINDOW`].
+    recent: Vec<Vec<(Instant, proto::Value)>>,
     /// The boolean switch signals the broker has (of `[kuksa.signals] manual_switches`).
     switches: BTreeSet<String>,
     /// Axes in a hand move, and the switch held for it (if any).
@@ -309,6 +316,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), Fatal> {
         last: Instant::now(),
         signals: vec![None; n],
         published: vec![None; n],
+        recent: vec![Vec::new(); n],
         switches: BTreeSet::new(),
         hands: BTreeMap::new(),
         engaged: BTreeSet::new(),
@@ -400,6 +408,7 @@ impl Seat {
         self.last = Instant::now();
         self.hands.clear();
         self.published.iter_mut().for_each(|p| *p = None);
+        self.recent.iter_mut().for_each(Vec::clear);
         self.signals.iter_mut().for_each(|s| *s = None);
     }
 
@@ -724,6 +733,9 @@ impl Seat {
                 continue;
             }
             self.published[i] = Some(v.clone());
+            let now = Instant::now();
+            self.recent[i].retain(|(t, _)| now.duration_since(*t) < STOP_WINDOW);
+            self.recent[i].push((now, v.clone()));
             data_points.insert(
                 sig.id,
                 proto::Datapoint {
@@ -837,7 +849,14 @@ impl Seat {
             ));
         };
         // The value it reports: a stop.
-        let is_stop = req.value.is_some() && req.value == self.published[i];
+        // A stop: the value it reports; or, while it moves, one it reported a moment ago (the
+        // daemon's stop may have crossed a newer report on the way).
+        let is_stop = req.value.is_some()
+            && (req.value == self.published[i]
+                || (self.sim.is_commanded(&name)
+                    && self.recent[i]
+                        .iter()
+                        .any(|(t, v)| t.elapsed() < STOP_WINDOW && req.value.as_ref() == Some(v))));
         if self.hands.contains_key(&i) {
             if is_stop {
                 return Ok((ErrorCode::Ok, String::new()));
@@ -862,6 +881,7 @@ impl Seat {
             self.publish(link, &[i], true)?;
         } else {
             tracing::info!(axis = %name, target, "move");
+            self.recent[i].clear();
             self.sim
                 .command(&BackendCommand::Move { axis: name, target }, since);
         }
