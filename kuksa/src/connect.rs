@@ -112,31 +112,50 @@ pub fn read_token(path: &Path) -> Result<String, String> {
 /// A `kuksa.val.v2` client.
 pub type Client = ValClient<InterceptedService<Channel, Bearer>>;
 
+/// HTTP/2 PINGs on an idle connection every this often...
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// ... and a connection whose PING is not answered within this is dead: its calls and streams
+/// fail. Without this, a broker that vanishes without closing the connection (power loss, a
+/// pulled cable, a frozen host) would leave a Subscribe stream waiting forever, and the client
+/// would keep believing the last values. (The KUKSA databroker, hyper/h2, answers PINGs at any
+/// rate; gRPC servers with a ping policy would need a longer interval.)
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn endpoint(e: Endpoint, timeout: Duration) -> Endpoint {
+    e.connect_timeout(timeout)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
+}
+
 /// Connect to the broker at `address` (failing after `timeout`), with `bearer` on every call.
 /// The connection is made now: an unreachable broker is an error here, not at the first call.
+/// A broker that stops answering is noticed within [`KEEPALIVE_INTERVAL`] +
+/// [`KEEPALIVE_TIMEOUT`]: every call and stream on the connection fails then.
 pub async fn connect(
     address: &Address,
     bearer: Bearer,
     timeout: Duration,
 ) -> Result<Client, String> {
     let channel = match address {
-        Address::Tcp(uri) => Endpoint::from_shared(uri.clone())
-            .map_err(|e| format!("bad broker address {uri}: {e}"))?
-            .connect_timeout(timeout)
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot connect to the broker at {address}: {}",
-                    source_chain(&e)
-                )
-            })?,
+        Address::Tcp(uri) => endpoint(
+            Endpoint::from_shared(uri.clone())
+                .map_err(|e| format!("bad broker address {uri}: {e}"))?,
+            timeout,
+        )
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot connect to the broker at {address}: {}",
+                source_chain(&e)
+            )
+        })?,
         Address::Unix(path) => {
             let path = path.clone();
             // The URI is not used for a Unix socket, but the endpoint needs one.
-            Endpoint::from_static("http://localhost")
-                .connect_timeout(timeout)
+            endpoint(Endpoint::from_static("http://localhost"), timeout)
                 .connect_with_connector(tower::service_fn(move |_: Uri| {
                     let path = path.clone();
                     async move {

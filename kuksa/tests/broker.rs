@@ -989,3 +989,57 @@ async fn loads_the_full_vss_6_0_release() {
         assert_eq!(a, b, "{p}");
     }
 }
+
+#[tokio::test]
+async fn a_slow_subscriber_without_a_buffer_keeps_only_the_latest_response() {
+    // As in the real broker: buffer_size 0 keeps one response; older ones are dropped, and a
+    // response carries only what changed — a client that must not miss a change asks for a
+    // buffer (see the subscribe test, with 100).
+    let b = start().await;
+    let mut c = client(&b).await;
+    let mut s = c
+        .subscribe(SubscribeRequest {
+            signal_paths: vec![GEAR.into(), SPEED.into()],
+            buffer_size: 0,
+            filter: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    next(&mut s).await;
+    // No await in between: the broker cannot send the first before the second replaces it.
+    b.set(GEAR, Some(val(TypedValue::Int32(126)))).unwrap();
+    b.set(SPEED, Some(val(TypedValue::Float(0.0)))).unwrap();
+    let r = next(&mut s).await.entries;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r.contains_key(SPEED));
+    // The stored values are complete all the same.
+    assert_eq!(b.get(GEAR), Some(val(TypedValue::Int32(126))));
+}
+
+#[tokio::test]
+async fn a_provider_that_closed_its_side_keeps_its_claims_while_it_reads() {
+    let b = start().await;
+    let mut c = client(&b).await;
+    let claim = OpenProviderStreamRequest {
+        action: Some(In::ProvideActuationRequest(ProvideActuationRequest {
+            actuator_identifiers: vec![path(TILT).unwrap()],
+        })),
+    };
+    // A request stream of just the claim: it ends right after.
+    let mut rx = within(c.open_provider_stream(tokio_stream::iter(vec![claim])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(
+        next(&mut rx).await.action,
+        Some(Out::ProvideActuationResponse(_))
+    ));
+    actuate(&mut c, TILT, u32v(9)).await.unwrap();
+    assert!(matches!(
+        next(&mut rx).await.action,
+        Some(Out::BatchActuateStreamRequest(_))
+    ));
+    drop(rx);
+    within(b.wait_claimed(TILT, false)).await;
+}

@@ -494,7 +494,13 @@ async fn provider(
         };
         let action = match msg {
             Ok(Some(m)) => m.action,
-            Ok(None) | Err(_) => break,
+            // The provider closed its side but still reads: like the real broker, its claims
+            // hold (actuations still reach it) until it drops the response stream too.
+            Ok(None) => {
+                tx.closed().await;
+                break;
+            }
+            Err(_) => break,
         };
         match handle(&shared, key, action) {
             Ok(replies) => {
