@@ -396,3 +396,30 @@ async fn a_broker_back_with_another_vss_keeps_the_daemon_interlocked() {
     b.restart().await;
     park(&b, &s).await;
 }
+
+#[tokio::test]
+async fn a_broker_with_a_token_takes_the_token_file() {
+    let b = TestBroker::start_with_token("sesame").await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sesame\n").unwrap();
+    let with_token = format!("token_file = \"{}\"", token.display());
+
+    // Without it the broker refuses the daemon: required, it does not start.
+    let bus = Bus::start();
+    let cfg = kuksa_config(&b.address(), &[("required = false", "required = true")]);
+    let (status, err) = run_until_exit(&bus, &cfg).await;
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("Unauthenticated"), "{err}");
+
+    // With it, the subscription (a stream) carries it too.
+    let cfg = kuksa_config(
+        &b.address(),
+        &[
+            ("required = false", "required = true"),
+            ("token_file = \"\"", &with_token),
+        ],
+    );
+    let (s, _d) = setup(&cfg).await;
+    park(&b, &s).await;
+}
