@@ -2,12 +2,15 @@
 //!
 //! Run: `cargo bench --bench daemon`. It starts a private dbus-daemon and, in turn, a minimal
 //! zbus 6 echo service (this very binary, re-executed with `--echo`, on a current-thread tokio
-//! runtime: the baseline) and the real `driverprofiled --mock`, and measures for each:
+//! runtime: the baseline) and the real `driverprofiled --mock` in two builds — as cargo built it
+//! for the benchmark (default features: with the KUKSA client, unused with `--mock`) and
+//! mock-only (`--no-default-features`, built here into `target/mock-only`) — and measures for
+//! each:
 //! time from exec to owning the bus name, round-trip latency of a method call that does real
 //! work (Echo for the baseline; `Manager.Stop()`, which goes through the engine, for the
 //! daemon) and of a property read, resident memory, threads, and wakeups while idle for 10 s.
-//! Both are started afresh [`ROUNDS`] times, alternating, and the medians are printed with the
-//! daemon/baseline ratio (resident memory varies by ~±100 KiB from start to start, with how the
+//! All three are started afresh [`ROUNDS`] times, in turn, and the medians are printed with the
+//! daemon/baseline ratios (resident memory varies by ~±100 KiB from start to start, with how the
 //! page cache holds the executable; idle wakeups are counted in the last round).
 //!
 //! Resident memory is split into anonymous memory (heap, stacks, relocated data) and mapped
@@ -15,7 +18,6 @@
 //! text, used or not. So the baseline's figure includes this benchmark's client code too; a
 //! stand-alone echo binary with the same dependencies and profile measured ~330 KiB (10 %) less.
 
-use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,7 +30,7 @@ use zbus::{Connection, interface, proxy};
 const ECHO_NAME: &str = "org.driverprofiled1.BenchEcho";
 const CALLS: usize = 2000;
 const IDLE: Duration = Duration::from_secs(10);
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 struct Echo;
 
@@ -256,6 +258,32 @@ where
     f
 }
 
+/// The daemon built without the default features (no KUKSA support, no gRPC): the mock-only
+/// build, with the same release profile, in a target directory of its own (so that it does
+/// not replace the binary cargo built for this benchmark).
+fn build_mock_only() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = root.join("target").join("mock-only");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--no-default-features",
+            "-p",
+            "driverprofiled",
+            "--bin",
+            "driverprofiled",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .status()
+        .unwrap_or_else(|e| panic!("cargo build (mock-only): {e}"));
+    assert!(status.success(), "cargo build (mock-only) failed");
+    target.join("release").join("driverprofiled")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--echo") {
@@ -281,7 +309,16 @@ fn main() {
         let manager = ManagerProxy::new(&conn)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let (mut echoes, mut daemons) = (Vec::new(), Vec::new());
+        let mock_only = build_mock_only();
+        let builds: [(&str, &std::path::Path); 2] = [
+            (
+                "as built",
+                std::path::Path::new(env!("CARGO_BIN_EXE_driverprofiled")),
+            ),
+            ("mock-only", mock_only.as_path()),
+        ];
+        let mut echoes = Vec::new();
+        let mut daemons: [Vec<Figures>; 2] = [Vec::new(), Vec::new()];
         for round in 0..ROUNDS {
             let idle = round + 1 == ROUNDS;
             let mut echo_cmd = Command::new(&me);
@@ -306,129 +343,112 @@ fn main() {
                 )
                 .await,
             );
-
-            let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-            let mut d_cmd = Command::new(env!("CARGO_BIN_EXE_driverprofiled"));
-            d_cmd
-                .args(["--bus", &bus.address, "--mock", "--state-dir"])
-                .arg(state.path())
-                .env("RUST_LOG", "warn");
-            daemons.push(
-                measure(
-                    &conn,
-                    d_cmd,
-                    &Service {
-                        name: BUS_NAME,
-                        path: path::ROOT,
-                        iface: iface::MANAGER,
-                        prop: "State",
-                    },
-                    idle,
-                    || {
-                        let p = manager.clone();
-                        async move {
-                            p.stop().await.unwrap_or_else(|e| panic!("{e}"));
-                        }
-                    },
-                )
-                .await,
-            );
+            for (i, (_, exe)) in builds.iter().enumerate() {
+                let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+                let mut d_cmd = Command::new(exe);
+                d_cmd
+                    .args(["--bus", &bus.address, "--mock", "--state-dir"])
+                    .arg(state.path())
+                    .env("RUST_LOG", "warn");
+                daemons[i].push(
+                    measure(
+                        &conn,
+                        d_cmd,
+                        &Service {
+                            name: BUS_NAME,
+                            path: path::ROOT,
+                            iface: iface::MANAGER,
+                            prop: "State",
+                        },
+                        idle,
+                        || {
+                            let p = manager.clone();
+                            async move {
+                                p.stop().await.unwrap_or_else(|e| panic!("{e}"));
+                            }
+                        },
+                    )
+                    .await,
+                );
+            }
         }
-        let (echo, daemon) = (median(&echoes), median(&daemons));
-        for (i, (e, d)) in echoes.iter().zip(&daemons).enumerate() {
+        let echo = median(&echoes);
+        let [full, mock] = [median(&daemons[0]), median(&daemons[1])];
+        for (i, e) in echoes.iter().enumerate() {
             println!(
-                "round {}: resident memory {} / {} KiB, method p50 {:.0} / {:.0} µs",
+                "round {}: resident memory {} / {} / {} KiB, method p50 {:.0} / {:.0} / {:.0} µs",
                 i + 1,
                 e.rss_kb,
-                d.rss_kb,
+                daemons[0][i].rss_kb,
+                daemons[1][i].rss_kb,
                 e.call_p50_us,
-                d.call_p50_us
+                daemons[0][i].call_p50_us,
+                daemons[1][i].call_p50_us,
             );
         }
 
-        let rows: Vec<(&str, f64, f64, &str)> = vec![
-            (
-                "exec to bus name owned (ms)",
-                echo.start_ms,
-                daemon.start_ms,
-                "%.1",
-            ),
-            (
-                "method round trip p50 (µs)",
-                echo.call_p50_us,
-                daemon.call_p50_us,
-                "%.0",
-            ),
-            (
-                "method round trip p99 (µs)",
-                echo.call_p99_us,
-                daemon.call_p99_us,
-                "%.0",
-            ),
-            (
-                "property Get p50 (µs)",
-                echo.get_p50_us,
-                daemon.get_p50_us,
-                "%.0",
-            ),
-            (
-                "resident memory (KiB)",
-                echo.rss_kb as f64,
-                daemon.rss_kb as f64,
-                "%.0",
-            ),
-            (
-                "  of which anonymous (KiB)",
-                echo.anon_kb as f64,
-                daemon.anon_kb as f64,
-                "%.0",
-            ),
+        type Get = fn(&Figures) -> f64;
+        let rows: Vec<(&str, Get, bool)> = vec![
+            ("exec to bus name owned (ms)", |f| f.start_ms, true),
+            ("method round trip p50 (µs)", |f| f.call_p50_us, false),
+            ("method round trip p99 (µs)", |f| f.call_p99_us, false),
+            ("property Get p50 (µs)", |f| f.get_p50_us, false),
+            ("resident memory (KiB)", |f| f.rss_kb as f64, false),
+            ("  of which anonymous (KiB)", |f| f.anon_kb as f64, false),
             (
                 "  of which mapped files (KiB)",
-                (echo.rss_kb - echo.anon_kb) as f64,
-                (daemon.rss_kb - daemon.anon_kb) as f64,
-                "%.0",
+                |f| (f.rss_kb - f.anon_kb) as f64,
+                false,
             ),
-            ("threads", echo.threads as f64, daemon.threads as f64, "%.0"),
-            (
-                "wakeups in 10 s idle",
-                echo.idle_wakeups as f64,
-                daemon.idle_wakeups as f64,
-                "%.0",
-            ),
+            ("threads", |f| f.threads as f64, false),
+            ("wakeups in 10 s idle", |f| f.idle_wakeups as f64, false),
         ];
         println!(
             "daemon benchmark: {CALLS} calls each, same private dbus-daemon, same run, \
-             medians of {ROUNDS} starts each"
+             medians of {ROUNDS} starts each; driverprofiled as built (default features: \
+             with KUKSA support) and mock-only (--no-default-features), both with --mock"
         );
         println!(
-            "{:<30} {:>14} {:>16} {:>8}",
-            "", "baseline echo", "driverprofiled", "ratio"
+            "{:<30} {:>9} {:>9} {:>6} {:>9} {:>6}",
+            "", "echo", "as built", "ratio", "mock-only", "ratio"
         );
-        let mut m: HashMap<&str, f64> = HashMap::new();
-        for (what, base, ours, fmt) in rows {
-            let ratio = if base > 0.0 {
+        let ratio = |base: f64, ours: f64| {
+            if base > 0.0 {
                 format!("{:.2}", ours / base)
             } else if ours == 0.0 {
                 "=".to_string()
             } else {
                 "n/a".to_string()
-            };
-            let (b, o) = if fmt == "%.1" {
-                (format!("{base:.1}"), format!("{ours:.1}"))
+            }
+        };
+        let num = |x: f64, one_decimal: bool| {
+            if one_decimal {
+                format!("{x:.1}")
             } else {
-                (format!("{base:.0}"), format!("{ours:.0}"))
-            };
-            println!("{what:<30} {b:>14} {o:>16} {ratio:>8}");
-            m.insert(what, ours);
+                format!("{x:.0}")
+            }
+        };
+        for (what, get, one_decimal) in rows {
+            let (b, o, m) = (get(&echo), get(&full), get(&mock));
+            println!(
+                "{what:<30} {:>9} {:>9} {:>6} {:>9} {:>6}",
+                num(b, one_decimal),
+                num(o, one_decimal),
+                ratio(b, o),
+                num(m, one_decimal),
+                ratio(b, m),
+            );
         }
-        let wakeups = m.get("wakeups in 10 s idle").copied().unwrap_or(f64::NAN);
-        let rss = daemon.rss_kb as f64 / echo.rss_kb.max(1) as f64;
-        println!(
-            "\nmemory goal (resident memory at most 1.30x the baseline): {}",
-            if rss <= 1.3 { "met" } else { "NOT met" }
-        );
-        if daemon.nss {
+        for (name, daemon) in [("as built", &full), ("mock-only", &mock)] {
+            let rss = daemon.rss_kb as f64 / echo.rss_kb.max(1) as f64;
+            println!(
+                "memory goal, {name} (resident memory at most 1.30x the baseline): {:.2}x, {}",
+                rss,
+                if rss <= 1.3 { "met" } else { "NOT met" }
+            );
+        }
+        let wakeups = full.idle_wakeups.max(mock.idle_wakeups) as f64;
+        if full.nss || mock.nss {
             println!(
                 "note: the daemon loaded glibc's NSS modules (~700 KiB resident) because an \
                  [access] group is not in /etc/group on this machine; on a car sysusers puts \

@@ -209,6 +209,25 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
         }
     };
 
+    // The vehicle signals' source is checked before anything is served: a signal the broker
+    // does not know (or of another type) stops the daemon here, never a motion later.
+    #[cfg(feature = "kuksa")]
+    let vehicle_feed = match cfg.vehicle_source {
+        config::VehicleSource::Kuksa => {
+            use driverprofiled::backend::StartError;
+            match driverprofiled::kuksa::signals::check(&cfg.kuksa).await {
+                Ok(checked) => Some(checked),
+                // A signal missing or of another type: a restart would fail the same way.
+                Err(StartError::Config(msg)) => {
+                    eprintln!("driverprofiled: {msg}");
+                    return Ok(EXIT_CONFIG);
+                }
+                Err(StartError::Failed(msg)) => return Err(msg),
+            }
+        }
+        config::VehicleSource::Dbus => None,
+    };
+
     let private_bus = if opts.private_bus {
         Some(PrivateBus::start().map_err(|e| format!("private bus: {e}"))?)
     } else {
@@ -247,7 +266,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     if !problems.is_empty() {
         core.storage_failed(problems.join("; "));
     }
-    let (engine, calls) = edge::connect(&bus, cfg, core, Box::new(storage), router)
+    let (engine, calls) = edge::connect(&bus, cfg.clone(), core, Box::new(storage), router)
         .await
         .map_err(|e| match e {
             zbus::Error::NameTaken => format!(
@@ -260,6 +279,10 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
         let _ = std::io::stdout().flush();
     }
     tracing::info!("serving {BUS_NAME} on the {bus}");
+    #[cfg(feature = "kuksa")]
+    if let Some(checked) = vehicle_feed {
+        driverprofiled::kuksa::signals::spawn(cfg.kuksa.clone(), checked, engine.requests());
+    }
 
     let config = opts.config.clone();
     let control = signals

@@ -52,10 +52,13 @@ pub enum ErrorName {
     /// The caller lacks the role the call needs (`org.freedesktop.DBus.Error.AccessDenied`),
     /// from the bus policy or from the daemon's own check.
     AccessDenied,
+    /// The daemon is configured not to take this call: `Vehicle.UpdateSignals` while the
+    /// vehicle signals come from the KUKSA databroker (`[vehicle] source = "kuksa"`).
+    NotSupported,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 12] = [
+    pub const ALL: [ErrorName; 13] = [
         ErrorName::InvalidArgs,
         ErrorName::NotFound,
         ErrorName::AlreadyExists,
@@ -68,6 +71,7 @@ impl ErrorName {
         ErrorName::NotReady,
         ErrorName::Inhibited,
         ErrorName::AccessDenied,
+        ErrorName::NotSupported,
     ];
 
     /// The D-Bus error name.
@@ -85,6 +89,7 @@ impl ErrorName {
             ErrorName::NotReady => "org.driverprofiled1.Error.NotReady",
             ErrorName::Inhibited => "org.driverprofiled1.Error.Inhibited",
             ErrorName::AccessDenied => "org.freedesktop.DBus.Error.AccessDenied",
+            ErrorName::NotSupported => "org.driverprofiled1.Error.NotSupported",
         }
     }
 

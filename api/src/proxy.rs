@@ -117,6 +117,9 @@ pub trait Actuator {
 pub trait Vehicle {
     fn update_signals(&self, signals: HashMap<&str, Variant<'_>>) -> zbus::Result<()>;
     fn report_ranges(&self, readings: Vec<(String, String, f64)>) -> zbus::Result<()>;
+    /// "dbus" or "kuksa": where the vehicle signals come from.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn source(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn gear(&self) -> zbus::Result<String>;
     #[zbus(property)]

@@ -90,6 +90,8 @@ pub fn error_code(name: &str) -> u8 {
             | ErrorName::NotReady,
         ) => exit::TEMPFAIL,
         Some(ErrorName::AccessDenied) => exit::NOPERM,
+        // The daemon's config rules the call out (UpdateSignals with source = "kuksa").
+        Some(ErrorName::NotSupported) => exit::UNAVAILABLE,
         None => match name {
             "org.freedesktop.DBus.Error.ServiceUnknown"
             | "org.freedesktop.DBus.Error.NameHasNoOwner"

@@ -12,7 +12,8 @@ Exit codes:
   65  bad data: InvalidArgs, OutOfRange, AlreadyExists, KeyInUse, NotFound, LimitReached,
       a malformed import file, problems found by check-config or check-state
   66  an input file cannot be opened
-  69  service unavailable: no bus, nobody owns org.driverprofiled1, wait-ready timed out
+  69  service unavailable: no bus, nobody owns org.driverprofiled1, wait-ready timed out,
+      NotSupported
   70  an unexpected reply (a bug)
   74  Failed: the daemon could not store the change (nothing changed)
   75  temporary: Interlocked, Inhibited, DutyLimit, NotReady; select --wait ended other

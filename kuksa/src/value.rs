@@ -31,6 +31,37 @@ pub fn to_str(v: &Value) -> Option<&str> {
     }
 }
 
+/// Values of each wire type (int8/int16/int32 signals take an `int32`, uint8/16/32 a `uint32`).
+pub fn int32(x: i32) -> Value {
+    typed(TypedValue::Int32(x))
+}
+
+pub fn uint32(x: u32) -> Value {
+    typed(TypedValue::Uint32(x))
+}
+
+pub fn float(x: f32) -> Value {
+    typed(TypedValue::Float(x))
+}
+
+pub fn double(x: f64) -> Value {
+    typed(TypedValue::Double(x))
+}
+
+pub fn boolean(b: bool) -> Value {
+    typed(TypedValue::Bool(b))
+}
+
+pub fn string(s: &str) -> Value {
+    typed(TypedValue::String(s.to_string()))
+}
+
+fn typed(tv: TypedValue) -> Value {
+    Value {
+        typed_value: Some(tv),
+    }
+}
+
 /// The inclusive range a VSS integer type can hold; `None` for non-integers.
 pub fn int_range(ty: DataType) -> Option<(f64, f64)> {
     Some(match ty {

@@ -1,7 +1,8 @@
 //! D-Bus errors: the core's typed errors under `org.driverprofiled1.Error.*`,
 //! `org.freedesktop.DBus.Error.InvalidArgs` for malformed arguments, and
 //! `org.freedesktop.DBus.Error.AccessDenied` for a caller without the role a call needs (the
-//! edge's own check, [`super::access`]).
+//! edge's own check, [`super::access`]), and `org.driverprofiled1.Error.NotSupported` for a call
+//! the configuration rules out.
 
 use zbus::message::{Header, Message};
 use zbus::names::ErrorName;
@@ -14,6 +15,9 @@ pub enum Error {
     Core(core::Error),
     /// The caller may not make this call. The message names the method, never the input.
     AccessDenied(String),
+    /// The daemon is configured not to take this call (UpdateSignals with `[vehicle] source =
+    /// "kuksa"`).
+    NotSupported(String),
 }
 
 impl From<core::Error> for Error {
@@ -31,6 +35,7 @@ impl Error {
         use driverprofiled_api::ErrorName as N;
         let e = match self {
             Error::AccessDenied(_) => return N::AccessDenied.as_str(),
+            Error::NotSupported(_) => return N::NotSupported.as_str(),
             Error::Core(e) => e,
         };
         match e {
@@ -53,7 +58,7 @@ impl Error {
     pub fn message(&self) -> &str {
         match self {
             Error::Core(e) => e.message(),
-            Error::AccessDenied(m) => m,
+            Error::AccessDenied(m) | Error::NotSupported(m) => m,
         }
     }
 }

@@ -16,7 +16,7 @@ use driverprofiled_api::{Gear as WireGear, path as paths, signal};
 use super::access::{Access, Roles};
 use super::error::Error;
 use super::{inhibit, props};
-use crate::config::{AxisConfig, Config};
+use crate::config::{AxisConfig, Config, VehicleSource};
 use crate::core::store::Profile as StoredProfile;
 use crate::core::view::{AxisView, View};
 use crate::core::{self, Reply, Request, Signal, quote};
@@ -696,7 +696,8 @@ impl Vehicle {
     /// Update signals: gear (s: P R N D), speed_kmh (d, >= 0), driver_door_open,
     /// driver_seat_occupied, driver_belt_buckled, brake_pressed, rear_occupied, manual_control,
     /// doors_locked (b). An unknown key or a wrong type is InvalidArgs and nothing is applied. Breaking the
-    /// interlock halts any motion at once.
+    /// interlock halts any motion at once. NotSupported (nothing is applied) when Source is
+    /// "kuksa": the signals come from the KUKSA databroker then, from nowhere else.
     async fn update_signals(
         &self,
         signals: HashMap<String, OwnedVariant>,
@@ -707,6 +708,13 @@ impl Vehicle {
         self.shared
             .allow(conn, &hdr, method, Roles::GATEWAY)
             .await?;
+        if self.shared.cfg.vehicle_source == VehicleSource::Kuksa {
+            return Err(Error::NotSupported(
+                "vehicle signals come from the KUKSA databroker ([vehicle] source = \"kuksa\"); \
+                 UpdateSignals is refused"
+                    .into(),
+            ));
+        }
         let mut entries: Vec<_> = signals.iter().collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));
         let list = entries
@@ -738,6 +746,17 @@ impl Vehicle {
             .call(Request::ReportRanges(readings))
             .await
             .map(drop)
+    }
+
+    /// Where the vehicle signals come from: "dbus" (a gateway calls UpdateSignals) or "kuksa"
+    /// (the daemon subscribes to them at the KUKSA databroker; UpdateSignals is refused).
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn source(&self) -> String {
+        match self.shared.cfg.vehicle_source {
+            VehicleSource::Dbus => "dbus",
+            VehicleSource::Kuksa => "kuksa",
+        }
+        .to_string()
     }
 
     /// "P", "R", "N" or "D"; "" until reported (motion is interlocked until then).

@@ -196,6 +196,13 @@ pub async fn connect(
 }
 
 impl Engine {
+    /// A way to the core for a part of the daemon that is not on the bus (the vehicle signals
+    /// from the KUKSA databroker): the channel D-Bus calls take, so its requests are applied in
+    /// the same order and the same way.
+    pub fn requests(&self) -> mpsc::Sender<Call> {
+        self.shared.calls.clone()
+    }
+
     fn now(&self) -> Millis {
         self.start.elapsed().as_millis() as Millis
     }

@@ -3,6 +3,8 @@
 //! signals ([`signals`]) and the `kuksa` actuator backend (`crate::backend::kuksa`) each keep a
 //! connection of their own, so that one failing does not take the other's state with it.
 
+pub mod signals;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -1,0 +1,398 @@
+//! Vehicle signals from the KUKSA databroker (`[vehicle] source = "kuksa"`) on the real daemon
+//! with the mock actuators and the in-process test broker: the interlock from SelectedGear and
+//! Speed, the manual switches, easy exit and restore from the broker's signals, values not
+//! reported, a broker lost and back, D-Bus UpdateSignals refused, and the start-up checks.
+//! (The mapping of each value is unit-tested in `src/kuksa/signals.rs`.)
+#![cfg(feature = "kuksa")]
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::kuksa::*;
+use common::*;
+use zbus::{OwnedObjectPath, Variant};
+
+const INTERLOCKED: &str = ErrorName::Interlocked.as_str();
+const NOT_SUPPORTED: &str = ErrorName::NotSupported.as_str();
+
+/// A profile that moves the seat 130 → 180 mm (2 s at real speed) and the wheel.
+async fn anna(s: &Setup) -> OwnedObjectPath {
+    let m = s.manager().await;
+    let path = m.create_profile("Anna").await.unwrap();
+    let positions: HashMap<&str, f64> = [("seat_position", 180.0), ("wheel_tilt", 70.0)]
+        .into_iter()
+        .collect();
+    s.profile(&path)
+        .await
+        .set_positions(positions)
+        .await
+        .unwrap();
+    path
+}
+
+/// Wait until the seat reports a Position other than `from` (it is under way).
+async fn wait_seat_moved(s: &Setup, from: f64) {
+    let seat = ActuatorProxy::builder(&s.conn)
+        .path(actuator_path("seat_position"))
+        .build()
+        .await
+        .unwrap();
+    let mut changes = seat.receive_position_changed().await;
+    loop {
+        let p = next(&mut changes, "seat Position change")
+            .await
+            .get()
+            .await
+            .unwrap();
+        if p != from {
+            return;
+        }
+    }
+}
+
+/// Parked (from the broker), a recall at real speed under way; the profile and the
+/// MotionFinished stream.
+async fn slow_recall(b: &TestBroker, s: &Setup) -> (OwnedObjectPath, MotionFinishedStream) {
+    let path = anna(s).await;
+    park(b, s).await;
+    s.mock().await.set_speed_factor(1.0).await.unwrap();
+    let m = s.manager().await;
+    let fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&path).await.unwrap();
+    wait_seat_moved(s, 130.0).await;
+    (path, fin)
+}
+
+#[tokio::test]
+async fn motion_is_interlocked_until_the_broker_reports_p_and_speed() {
+    let (b, s, _d) = kuksa_setup(&[]).await;
+    let v = s.vehicle().await;
+    assert_eq!(v.source().await.unwrap(), "kuksa");
+    let path = anna(&s).await;
+    let m = s.manager().await;
+    // The broker has no values yet: nothing reported, nothing moves.
+    assert_eq!(v.gear().await.unwrap(), "");
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+
+    b.gear(GEAR_P);
+    wait_vehicle(&s, "Gear", "P".to_string()).await;
+    assert!(v.speed_kmh().await.unwrap() < 0.0, "speed not reported yet");
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+
+    b.speed(12.0);
+    wait_vehicle(&s, "SpeedKmh", 12.0).await;
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+
+    b.gear(GEAR_R);
+    b.speed(0.0);
+    wait_vehicle(&s, "SpeedKmh", 0.0).await;
+    assert_eq!(v.gear().await.unwrap(), "R");
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+    b.gear(GEAR_N);
+    wait_vehicle(&s, "Gear", "N".to_string()).await;
+    b.gear(3);
+    wait_vehicle(&s, "Gear", "D".to_string()).await;
+
+    park(&b, &s).await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "completed".into())
+    );
+    assert_position(&s, "seat_position", 180.0).await;
+}
+
+#[tokio::test]
+async fn leaving_p_mid_motion_halts_it() {
+    let (b, s, _d) = kuksa_setup(&[]).await;
+    let (_path, mut fin) = slow_recall(&b, &s).await;
+    b.gear(GEAR_D);
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "interlocked".into())
+    );
+    assert_halted_between(&s, "seat_position", 130.0, 180.0, 25.0).await;
+}
+
+#[tokio::test]
+async fn speeding_up_mid_motion_halts_it() {
+    let (b, s, _d) = kuksa_setup(&[]).await;
+    let (_path, mut fin) = slow_recall(&b, &s).await;
+    b.speed(4.0);
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "interlocked".into())
+    );
+    assert_halted_between(&s, "seat_position", 130.0, 180.0, 25.0).await;
+}
+
+#[tokio::test]
+async fn a_seat_switch_overrides_and_interlocks_until_released() {
+    let (b, s, _d) = kuksa_setup(&[]).await;
+    let (path, mut fin) = slow_recall(&b, &s).await;
+    b.switch(2, true);
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "overridden".into())
+    );
+    assert_halted_between(&s, "seat_position", 130.0, 180.0, 25.0).await;
+    let v = s.vehicle().await;
+    assert!(v.manual_control().await.unwrap());
+
+    // Another switch engaged, the first released: still in use.
+    b.switch(5, true);
+    b.switch(2, false);
+    b.driver_door_open(true);
+    wait_vehicle(&s, "DriverDoorOpen", true).await;
+    assert!(v.manual_control().await.unwrap());
+    assert_ne!(v.interlock().await.unwrap(), "");
+    let m = s.manager().await;
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+    b.switch(5, false);
+    wait_vehicle(&s, "ManualControl", false).await;
+    assert_eq!(v.interlock().await.unwrap(), "");
+    m.select_profile(&path).await.unwrap();
+    b.switch(0, true);
+    wait_vehicle(&s, "ManualControl", true).await;
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+}
+
+#[tokio::test]
+async fn shifting_into_p_retracts_and_the_brake_pedal_restores() {
+    let (b, s, _d) = kuksa_setup(&[]).await;
+    let path = anna(&s).await;
+    park(&b, &s).await;
+    let m = s.manager().await;
+    let mut st = m.receive_motion_started().await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(started(&mut st).await.0, "recall");
+    assert_eq!(finished(&mut fin).await.1, "completed");
+
+    // Seated, belted, foot off the brake, driving.
+    b.driver_seat("OCCUPIED");
+    b.belt(true);
+    b.brake(0);
+    drive(&b, &s).await;
+    assert!(s.vehicle().await.driver_seat_occupied().await.unwrap());
+
+    b.gear(GEAR_P);
+    assert_eq!(
+        started(&mut st).await,
+        ("easy-exit".into(), path.to_string())
+    );
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    assert!(m.easy_exit_active().await.unwrap());
+    assert_position(&s, "seat_position", 230.0).await;
+
+    // A light touch (not above brake_threshold = 5 %) is not a press; a real one restores.
+    b.brake(5);
+    b.brake(40);
+    assert_eq!(started(&mut st).await, ("restore".into(), path.to_string()));
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    assert!(!m.easy_exit_active().await.unwrap());
+    assert_position(&s, "seat_position", 180.0).await;
+}
+
+#[tokio::test]
+async fn unknown_and_missing_values_are_not_reported() {
+    let (b, s, _d) = kuksa_setup(&[]).await;
+    let v = s.vehicle().await;
+    // No value at all: the daemon's defaults.
+    park(&b, &s).await;
+    assert!(!v.driver_seat_occupied().await.unwrap());
+    assert!(!v.rear_occupied().await.unwrap());
+    assert!(!v.driver_door_open().await.unwrap());
+
+    b.driver_seat("UNKNOWN");
+    b.rear_seat("EMPTY");
+    // Values are applied in the order published: once the next one shows, the ones before it
+    // were taken.
+    b.driver_door_open(true);
+    wait_vehicle(&s, "DriverDoorOpen", true).await;
+    assert!(!v.driver_seat_occupied().await.unwrap());
+
+    b.driver_seat("OCCUPIED");
+    b.rear_seat("OCCUPIED");
+    wait_vehicle(&s, "RearOccupied", true).await;
+    assert!(v.driver_seat_occupied().await.unwrap());
+    // UNKNOWN and no value report nothing: the last reported value stays.
+    b.driver_seat("UNKNOWN");
+    b.set(&vss_signals().rear_occupancy, None);
+    b.driver_door_open(false);
+    wait_vehicle(&s, "DriverDoorOpen", false).await;
+    assert!(v.driver_seat_occupied().await.unwrap());
+    assert!(v.rear_occupied().await.unwrap());
+
+    // Gear or speed without a value: not reported, interlocked.
+    b.set(&vss_signals().speed, None);
+    wait_vehicle(&s, "SpeedKmh", -1.0).await;
+    assert_ne!(v.interlock().await.unwrap(), "");
+    b.speed(0.0);
+    b.set(&vss_signals().gear, None);
+    wait_vehicle(&s, "Gear", String::new()).await;
+    assert_ne!(v.interlock().await.unwrap(), "");
+}
+
+#[tokio::test]
+async fn a_lost_broker_interlocks_and_halts_then_reconnects() {
+    let (mut b, s, _d) = kuksa_setup(&[]).await;
+    let (path, mut fin) = slow_recall(&b, &s).await;
+    b.stop().await;
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "interlocked".into())
+    );
+    wait_vehicle(&s, "Gear", String::new()).await;
+    let v = s.vehicle().await;
+    assert!(v.speed_kmh().await.unwrap() < 0.0);
+    assert_ne!(v.interlock().await.unwrap(), "");
+    assert_halted_between(&s, "seat_position", 130.0, 180.0, 25.0).await;
+    let m = s.manager().await;
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+
+    // Back (with no values yet, as a restarted broker is), then P again from its provider:
+    // the daemon reconnects and takes it; nothing moved by itself meanwhile.
+    let seat = s.actuator("seat_position").await.position().await.unwrap();
+    b.restart().await;
+    park(&b, &s).await;
+    assert_eq!(m.state().await.unwrap(), "idle");
+    assert_eq!(
+        s.actuator("seat_position").await.position().await.unwrap(),
+        seat
+    );
+    s.mock().await.set_speed_factor(100.0).await.unwrap();
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "completed".into())
+    );
+    assert!(
+        s.daemon.stderr().contains("reconnecting"),
+        "the loss is logged"
+    );
+}
+
+#[tokio::test]
+async fn update_signals_is_refused_and_changes_nothing() {
+    let (b, s, _d) = kuksa_setup(&[]).await;
+    park(&b, &s).await;
+    let r = s
+        .signals(&[
+            ("gear", Variant::from("D")),
+            ("manual_control", Variant::from(true)),
+        ])
+        .await;
+    assert_eq!(err_name(r), NOT_SUPPORTED);
+    let v = s.vehicle().await;
+    assert_eq!(v.gear().await.unwrap(), "P");
+    assert!(!v.manual_control().await.unwrap());
+    assert_eq!(v.interlock().await.unwrap(), "");
+    // Not even a malformed call gets further than that.
+    let r = s.signals(&[("bogus", Variant::from(1u8))]).await;
+    assert_eq!(err_name(r), NOT_SUPPORTED);
+}
+
+#[tokio::test]
+async fn the_source_is_dbus_by_default() {
+    let (s, _d) = setup(&test_config(&[])).await;
+    assert_eq!(s.vehicle().await.source().await.unwrap(), "dbus");
+    s.park().await;
+}
+
+#[tokio::test]
+async fn a_signal_the_broker_lacks_or_mistypes_exits_78() {
+    let b = TestBroker::start().await;
+    let bus = Bus::start();
+    let sig = vss_signals();
+    for (from, to, needle) in [
+        (
+            format!("gear = \"{}\"", sig.gear),
+            "gear = \"Vehicle.Powertrain.Transmission.NoSuchGear\"".to_string(),
+            "[kuksa.signals] gear: Vehicle.Powertrain.Transmission.NoSuchGear is not a signal \
+             the broker knows",
+        ),
+        (
+            format!("speed = \"{}\"", sig.speed),
+            format!("speed = \"{}\"", sig.driver_door_open),
+            "[kuksa.signals] speed: Vehicle.Cabin.Door.Row1.DriverSide.IsOpen is a boolean at \
+             the broker, not a number",
+        ),
+        (
+            format!("driver_belt = \"{}\"", sig.driver_belt),
+            format!("driver_belt = \"{}\"", sig.brake),
+            "[kuksa.signals] driver_belt: Vehicle.Chassis.Brake.PedalPosition is a uint8 at the \
+             broker, not a boolean",
+        ),
+        (
+            format!("\"{}\",", sig.manual_switches[0]),
+            format!("\"{}\",", sig.driver_seat_occupancy),
+            "[kuksa.signals] manual_switches: Vehicle.Cabin.Seat.Row1.DriverSide.OccupancyStatus \
+             is a string",
+        ),
+    ] {
+        let cfg = kuksa_config(&b.address(), &[(&from, &to)]);
+        let (status, err) = run_until_exit(&bus, &cfg).await;
+        assert_eq!(status.code(), Some(78), "{to}: {err}");
+        assert!(err.contains(needle), "{to}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_exits_1_when_required() {
+    let bus = Bus::start();
+    let addr = free_addr();
+    let cfg = kuksa_config(
+        &format!("http://{addr}"),
+        &[("required = false", "required = true")],
+    );
+    let (status, err) = run_until_exit(&bus, &cfg).await;
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("required") && err.contains(&addr.to_string()),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_not_required_starts_interlocked_and_connects_later() {
+    let addr = free_addr();
+    let (s, _d) = setup(&kuksa_config(&format!("http://{addr}"), &[])).await;
+    let v = s.vehicle().await;
+    assert_eq!(v.gear().await.unwrap(), "");
+    assert_ne!(v.interlock().await.unwrap(), "");
+    let path = anna(&s).await;
+    let m = s.manager().await;
+    assert_eq!(err_name(m.select_profile(&path).await), INTERLOCKED);
+
+    let b = TestBroker::start_at(addr).await;
+    park(&b, &s).await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "completed".into())
+    );
+}
+
+#[tokio::test]
+async fn a_broker_back_with_another_vss_keeps_the_daemon_interlocked() {
+    let (mut b, s, _d) = kuksa_setup(&[]).await;
+    park(&b, &s).await;
+    // The broker comes back without the gear signal: the daemon must not guess a gear.
+    b.restart_with(vss_without("SelectedGear")).await;
+    wait_vehicle(&s, "Gear", String::new()).await;
+    wait_log(&s, "SelectedGear is not a signal the broker knows").await;
+    b.speed(0.0);
+    let v = s.vehicle().await;
+    assert!(
+        v.speed_kmh().await.unwrap() < 0.0,
+        "subscribed to a mismatch"
+    );
+    assert_ne!(v.interlock().await.unwrap(), "");
+    // Fixed: it connects again by itself.
+    b.restart().await;
+    park(&b, &s).await;
+}
