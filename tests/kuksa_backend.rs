@@ -669,3 +669,75 @@ async fn a_denied_actuation_is_a_fault_of_that_axis() {
     assert_eq!(p.next_actuation().await, (vss("wheel_extension"), 60.0));
     assert_eq!(finished(&mut fin).await.1, "completed");
 }
+
+/// `stop_all` as a panic hook calls it: synchronously, on the runtime thread that drives the
+/// backend, which never runs again meanwhile. The stop still reaches the broker (running on a
+/// thread of its own here, as a real broker runs in its own process): a fresh connection on a
+/// thread of the backend's own.
+#[tokio::test]
+async fn stop_all_works_while_the_backends_runtime_is_blocked() {
+    use driverprofiled::backend::Router;
+    use driverprofiled::core::{BackendCommand, Feedback};
+
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+    let broker_thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let b = start_broker(any_port()).await;
+            let config = kuksa_config(&b.address(), &[]);
+            let axes = axes(&config);
+            let p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
+            up_tx.send((config, b.actuations())).unwrap();
+            let _ = end_rx.await;
+            drop(p);
+        });
+    });
+    let (config, mut actuations) = up_rx.recv().unwrap();
+    let cfg = driverprofiled::config::parse("test.toml", &config).unwrap();
+    let seat = vss("seat_position");
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (router, known) = Router::start(&cfg, None, &tx).await.unwrap();
+    assert!(known.is_empty(), "positions come as feedback");
+    let mut sent = false;
+    let moving = async {
+        loop {
+            match rx.recv().await.unwrap() {
+                Feedback::Position { axis, position } if axis == "seat_position" => {
+                    if position > 130.0 {
+                        return position;
+                    }
+                    if !std::mem::replace(&mut sent, true) {
+                        router.command(&BackendCommand::Move {
+                            axis: axis.clone(),
+                            target: 250.0,
+                        });
+                    }
+                }
+                Feedback::Fault { axis, message } => panic!("{axis}: {message}"),
+                _ => {}
+            }
+        }
+    };
+    let seen = tokio::time::timeout(TIMEOUT, moving).await.unwrap();
+    let moved = tokio::time::timeout(TIMEOUT, actuations.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.0, seat);
+    assert!(actuations.is_empty(), "one move only");
+
+    // Blocks this thread (and so the backend's runtime) until the broker took the stop.
+    router.stop_all("test");
+    let (path, v) = actuations.try_recv().expect("the stop reached the broker");
+    assert_eq!(path, seat);
+    let at = driverprofiled_kuksa::value::to_f64(&v).unwrap();
+    assert!((seen..250.0).contains(&at), "stopped at {at}, seen {seen}");
+
+    let _ = end_tx.send(());
+    broker_thread.join().unwrap();
+}
