@@ -967,11 +967,13 @@ mod tests {
     #[test]
     #[rustfmt::skip]
     fn builtin_config_is_the_shipped_file() {
-        let axis = |name: &str, vss: &str, unit, (min, max), initial, speed, stall_ms| AxisConfig {
+        // VSS 6.0's integer signals are shipped with tolerance 0.5, the others default.
+        let whole = ["seat_position", "seat_height", "headrest_height", "wheel_tilt", "wheel_extension"];
+        let axis = |name: &str, vss: &str, unit, (min, max): (f64, f64), initial, speed, stall_ms| AxisConfig {
             name: name.into(),
             vss: format!("Vehicle.{vss}"),
             unit, min, max, initial, speed,
-            tolerance: ((max - min) / 1000.0).max(0.01),
+            tolerance: if whole.contains(&name) { 0.5 } else { ((max - min) / 1000.0).max(0.01) },
             stall_ms,
             backend: "mock".into(),
         };
@@ -1205,7 +1207,7 @@ mod tests {
             ("max = 260", "max = -5", "must be greater than min"),
             ("initial = 130", "initial = 300", "must lie within min..max"),
             ("max = 100", "max = 120", "percent axis must lie within 0..100"),
-            ("speed = 25", "tolerance = 30\nspeed = 25", "tolerance must be greater than 0 and at most 26"),
+            ("tolerance = 0.5\n", "tolerance = 30\n", "tolerance must be greater than 0 and at most 26"),
             ("name = \"seat_height\"", "name = \"seat_position\"", "declared twice"),
             ("name = \"seat_height\"", "name = \"Seat\"", "axis name \"Seat\" must be"),
             ("vss = \"Vehicle.Cabin", "vss = \"Cabin", "starting with \"Vehicle.\""),

@@ -83,7 +83,10 @@ async fn two_profiles(s: &Setup) -> (OwnedObjectPath, OwnedObjectPath) {
         .await
         .unwrap();
     s.park().await;
+    // Let the recall finish: the tests compare snapshots that include the positions.
+    let mut fin = m.receive_motion_finished().await.unwrap();
     m.select_profile(&a).await.unwrap();
+    assert_eq!(finished(&mut fin).await.1, "completed");
     (a, b)
 }
 

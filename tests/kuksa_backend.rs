@@ -40,28 +40,19 @@ fn socket(b: &BrokerHandle) -> SocketAddr {
         .unwrap()
 }
 
-/// The axes whose VSS 6.0 signals are integers: they reach targets to whole units, so they
-/// need a tolerance of half a unit.
-const INTEGER_AXES: [&str; 5] = [
-    "seat_position",
-    "seat_height",
-    "headrest_height",
-    "wheel_tilt",
-    "wheel_extension",
-];
-
 /// The default config (test stall and timeout limits) with every axis on the kuksa backend at
-/// `address` (the integer ones with tolerance 0.5), then `edits`.
+/// `address` (the shipped config gives the axes whose VSS 6.0 signals are integers the
+/// tolerance of half a unit they need), then `edits`.
+/// The comment the shipped config puts above an integer axis' tolerance.
+const WHOLE: &str =
+    "# VSS 6.0 carries it in whole units (an integer signal): arrived within half a unit.";
+
 fn kuksa_config(address: &str, edits: &[(&str, &str)]) -> String {
-    let mut c = test_config(&[(
+    let c = test_config(&[(
         "address = \"127.0.0.1:55555\"",
         &format!("address = {address:?}"),
     )])
     .replace("backend = \"mock\"", "backend = \"kuksa\"");
-    for a in INTEGER_AXES {
-        let name = format!("name = \"{a}\"\n");
-        c = edit(&c, &[(&name, &format!("{name}tolerance = 0.5\n"))]);
-    }
     edit(&c, edits)
 }
 
@@ -450,8 +441,9 @@ async fn a_config_that_does_not_match_the_broker_exits_78() {
              the axis' is \"percent\"",
         ),
         (
-            "name = \"wheel_tilt\"\ntolerance = 0.5\n".to_string(),
-            "name = \"wheel_tilt\"\n".to_string(),
+            // The first integer axis at 50 moving at 10 %/s is wheel_tilt.
+            format!("initial = 50\nspeed = 10\n{WHOLE}\ntolerance = 0.5"),
+            format!("initial = 50\nspeed = 10\n{WHOLE}\ntolerance = 0.1"),
             "axis wheel_tilt (Vehicle.Chassis.SteeringWheel.Tilt): it is an integer signal \
              (uint8), so the axis reaches targets to the nearest whole percent: give the axis \
              tolerance = 0.5 or more (it has 0.1)",

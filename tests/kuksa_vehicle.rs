@@ -396,3 +396,56 @@ async fn a_broker_back_with_another_vss_keeps_the_daemon_interlocked() {
     b.restart().await;
     park(&b, &s).await;
 }
+
+#[tokio::test]
+async fn a_broker_with_a_token_takes_the_token_file() {
+    let b = TestBroker::start_with_token("sesame").await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "sesame\n").unwrap();
+    let with_token = format!("token_file = \"{}\"", token.display());
+
+    // Without it the broker refuses the daemon: required, it does not start.
+    let bus = Bus::start();
+    let cfg = kuksa_config(&b.address(), &[("required = false", "required = true")]);
+    let (status, err) = run_until_exit(&bus, &cfg).await;
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("Unauthenticated"), "{err}");
+
+    // With it, the subscription (a stream) carries it too.
+    let cfg = kuksa_config(
+        &b.address(),
+        &[
+            ("required = false", "required = true"),
+            ("token_file = \"\"", &with_token),
+        ],
+    );
+    let (s, _d) = setup(&cfg).await;
+    park(&b, &s).await;
+}
+
+/// The broker's Unix socket (`address = "unix:/path"`, the preferred way on a car: no network
+/// for the daemon): the signals arrive as over TCP.
+#[tokio::test]
+async fn signals_arrive_over_the_brokers_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("databroker.sock");
+    let handle = driverprofiled_kuksa::broker::start(
+        driverprofiled_kuksa::broker::test_vss(),
+        driverprofiled_kuksa::broker::Listen::Unix(sock.clone()),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(handle.address(), format!("unix:{}", sock.display()));
+    let (s, _d) = setup(&kuksa_config(&handle.address(), &[])).await;
+    handle
+        .set(&vss_signals().gear, Some(int32(GEAR_P)))
+        .unwrap();
+    handle.set(&vss_signals().speed, Some(float(0.0))).unwrap();
+    wait_vehicle(&s, "Gear", "P".to_string()).await;
+    wait_vehicle(&s, "Interlock", String::new()).await;
+    handle.stop().await;
+    // The socket gone: not reported any more, so interlocked again.
+    wait_vehicle(&s, "Gear", String::new()).await;
+}

@@ -84,17 +84,14 @@ fn the_unit_verifies() {
     );
 }
 
-#[test]
-fn the_unit_scores_at_most_1_0_in_systemd_analyze_security() {
-    if !have("systemd-analyze") {
-        return;
-    }
+/// `systemd-analyze security --offline=yes` of `args`: its overall exposure score and report.
+fn exposure(args: &[&std::ffi::OsStr]) -> (f64, String) {
     let out = Command::new("systemd-analyze")
         .args(["security", "--offline=yes", "--no-pager"])
-        .arg(data("driverprofiled.service"))
+        .args(args)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{text}{}",
@@ -111,6 +108,51 @@ fn the_unit_scores_at_most_1_0_in_systemd_analyze_security() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("cannot read the score in {line:?}"));
     eprintln!("{line}");
+    (score, text)
+}
+
+#[test]
+fn the_unit_scores_at_most_1_0_in_systemd_analyze_security() {
+    if !have("systemd-analyze") {
+        return;
+    }
+    let (score, text) = exposure(&[data("driverprofiled.service").as_os_str()]);
+    assert!(
+        score <= MAX_EXPOSURE,
+        "exposure {score} > {MAX_EXPOSURE}:\n{text}"
+    );
+}
+
+/// The drop-in for a KUKSA broker over TCP opens IP to localhost only and keeps the unit
+/// within the bound.
+#[test]
+fn the_unit_with_the_kuksa_tcp_drop_in_still_scores_at_most_1_0() {
+    if !have("systemd-analyze") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let units = root.path().join("etc/systemd/system");
+    std::fs::create_dir_all(units.join("driverprofiled.service.d")).unwrap();
+    std::fs::copy(
+        data("driverprofiled.service"),
+        units.join("driverprofiled.service"),
+    )
+    .unwrap();
+    std::fs::copy(
+        data("driverprofiled-kuksa-tcp.conf"),
+        units.join("driverprofiled.service.d/kuksa-tcp.conf"),
+    )
+    .unwrap();
+    let root_arg = format!("--root={}", root.path().display());
+    let (score, text) = exposure(&[
+        std::ffi::OsStr::new(&root_arg),
+        std::ffi::OsStr::new("driverprofiled.service"),
+    ]);
+    // The drop-in is in effect: internet sockets are allowed now.
+    assert!(
+        text.contains("Service may allocate Internet sockets"),
+        "the drop-in was not applied:\n{text}"
+    );
     assert!(
         score <= MAX_EXPOSURE,
         "exposure {score} > {MAX_EXPOSURE}:\n{text}"

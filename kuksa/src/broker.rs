@@ -39,7 +39,8 @@
 //! - the first `Subscribe` response always carries every entry (the real broker can replace it
 //!   by a later change for a slow subscriber with buffer 0);
 //! - `GetValue` never asks a provider (`GetProviderValueRequest`); sample intervals and
-//!   `Filter`s are accepted and ignored;
+//!   `Filter`s are accepted and ignored; an empty `GetValues` is `INVALID_ARGUMENT`, as the
+//!   proto says (the real broker answers it with an empty list);
 //! - authorisation: with a token, every call must carry `authorization: Bearer <token>`
 //!   exactly, else `UNAUTHENTICATED`; the real broker verifies a JWT's signature and scopes
 //!   (read/actuate/provide per path). [`BrokerHandle::deny`] makes a path answer

@@ -478,7 +478,7 @@ async fn session(
 ) -> Option<String> {
     let req = SubscribeRequest {
         signal_paths: ctx.by_path.keys().cloned().collect(),
-        buffer_size: 0,
+        buffer_size: crate::kuksa::SUBSCRIBE_BUFFER,
         filter: None,
     };
     let subscribed = refusing(
@@ -881,8 +881,13 @@ mod tests {
             );
             assert!(e.contains(expected), "{e:?} lacks {expected:?}");
         }
-        // An integer signal needs a tolerance of half a unit (the shipped ones are finer).
-        let shipped = config::builtin().unwrap().axes;
+        // An integer signal needs a tolerance of half a unit (as shipped); a finer one is refused.
+        let mut shipped = config::builtin().unwrap().axes;
+        assert!(
+            check(&shipped, &vss6(&shipped)).is_ok(),
+            "the shipped axes fit VSS 6.0"
+        );
+        shipped[0].tolerance = 0.26;
         let e = check(&shipped, &vss6(&shipped)).unwrap_err();
         assert!(
             e.contains(&format!(

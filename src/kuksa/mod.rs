@@ -15,6 +15,12 @@ use crate::config::KuksaConfig;
 
 pub use driverprofiled_kuksa::{proto, value};
 
+/// The `buffer_size` of every subscription: the broker keeps this many responses for a slow
+/// subscriber. Its default, 0, keeps only the latest, and since each response carries only
+/// the entries that changed, a change of one signal followed at once by a change of another
+/// would be lost (a position, a gear). The real broker allows up to 1000.
+pub const SUBSCRIBE_BUFFER: u32 = 100;
+
 /// Connect to the broker `cfg` names, with its token file (read at every attempt: a token
 /// renewed on disk is picked up at the next reconnect).
 pub async fn connect(cfg: &KuksaConfig) -> Result<Client, String> {

@@ -46,11 +46,6 @@ use crate::config::{KuksaConfig, VssSignals};
 use crate::core::{Gear, Reply, Request, Signal};
 use crate::edge::ifaces::Call;
 
-/// The subscription's buffer at the broker: a burst of changes is not thinned to the last one
-/// (the real broker keeps only the latest response by default, which would lose a change of
-/// one signal when another changes right after it). The real broker allows up to 1000.
-const BUFFER: u32 = 100;
-
 /// What a `[kuksa.signals]` entry feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -303,7 +298,7 @@ impl Feed {
     async fn follow(&mut self, mut client: Client) -> Result<String, Gone> {
         let req = SubscribeRequest {
             signal_paths: paths(&self.cfg.signals),
-            buffer_size: BUFFER,
+            buffer_size: super::SUBSCRIBE_BUFFER,
             filter: None,
         };
         let mut stream: Streaming<SubscribeResponse> = match client.subscribe(req).await {

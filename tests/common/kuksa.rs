@@ -81,7 +81,17 @@ impl TestBroker {
 
     /// A broker with `vss` listening on `addr`.
     pub async fn start_with(vss: Vss, addr: SocketAddr) -> TestBroker {
-        let handle = broker::start(vss, Listen::Tcp(addr), None)
+        Self::start_full(vss, addr, None).await
+    }
+
+    /// A broker that refuses every call without `authorization: Bearer <token>`.
+    pub async fn start_with_token(token: &str) -> TestBroker {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_full(broker::test_vss(), any, Some(token.to_string())).await
+    }
+
+    async fn start_full(vss: Vss, addr: SocketAddr, token: Option<String>) -> TestBroker {
+        let handle = broker::start(vss, Listen::Tcp(addr), token)
             .await
             .unwrap_or_else(|e| panic!("test broker on {addr}: {e}"));
         let addr = handle
