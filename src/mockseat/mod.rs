@@ -330,8 +330,11 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), Fatal> {
             End::Lost { why, claimed } => {
                 if claimed {
                     backoff.reset();
+                    tracing::warn!("broker lost: {why}");
+                } else {
+                    tracing::warn!("no broker: {why}");
                 }
-                seat.lost(&why);
+                seat.lost();
             }
         }
         let delay = backoff.next_delay();
@@ -397,8 +400,7 @@ impl Seat {
 
     /// The broker is gone: stop every axis (nobody could stop them otherwise) and forget what
     /// it held.
-    fn lost(&mut self, why: &str) {
-        tracing::warn!("broker lost: {why}");
+    fn lost(&mut self) {
         let since = self.last.elapsed().as_secs_f64();
         for fb in self.sim.stop_all(since) {
             if let Feedback::Position { axis, position } = fb {
