@@ -248,3 +248,28 @@ async fn usage_errors_exit_64() {
         assert_eq!(seat.exit().await.code(), Some(64), "{args:?}");
     }
 }
+
+/// `--token-file`: the seat sends the token on every call (a broker with authorisation).
+#[tokio::test]
+async fn a_token_file_is_sent() {
+    let b = driverprofiled_kuksa::broker::start(
+        driverprofiled_kuksa::broker::test_vss(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some("s3cret".into()),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let _seat = Seat::start(
+        &b.address(),
+        None,
+        &["--token-file", token.to_str().unwrap()],
+    )
+    .await;
+    for p in AXIS_PATHS {
+        assert!(b.claimed(p), "{p} claimed");
+    }
+    assert_eq!(num(&b.get(POSITION)), Some(130.0));
+}
