@@ -87,29 +87,24 @@ pub enum Listen {
 impl FromStr for Listen {
     type Err = String;
 
-    /// `unix:/path` (or `unix:///path`), or `host:port` / `http://host:port` (the host
-    /// resolved now; the first address is used).
+    /// What a client's [`Address`](crate::connect::Address) takes: `unix:/path` (or
+    /// `unix:///path`), or `host:port` / `http://host:port` (the host resolved now; the first
+    /// address is used).
     fn from_str(s: &str) -> Result<Listen, String> {
-        let s = s.trim();
-        if let Some(p) = s.strip_prefix("unix:") {
-            let p = p.strip_prefix("//").unwrap_or(p);
-            if !p.starts_with('/') {
-                return Err(format!(
-                    "a Unix socket address needs an absolute path: {s:?}"
-                ));
-            }
-            return Ok(Listen::Unix(PathBuf::from(p)));
-        }
-        let hp = s.strip_prefix("http://").unwrap_or(s);
-        let hp = hp.strip_suffix('/').unwrap_or(hp);
         use std::net::ToSocketAddrs;
-        let mut addrs = hp
-            .to_socket_addrs()
-            .map_err(|e| format!("not a host:port address ({e}): {s:?}"))?;
-        addrs
-            .next()
-            .map(Listen::Tcp)
-            .ok_or_else(|| format!("{s:?} resolves to no address"))
+        match s.parse::<crate::connect::Address>()? {
+            crate::connect::Address::Unix(p) => Ok(Listen::Unix(p)),
+            crate::connect::Address::Tcp(uri) => {
+                let hp = uri.trim_start_matches("http://").trim_end_matches('/');
+                let mut addrs = hp
+                    .to_socket_addrs()
+                    .map_err(|e| format!("not a host:port address ({e}): {s:?}"))?;
+                addrs
+                    .next()
+                    .map(Listen::Tcp)
+                    .ok_or_else(|| format!("{s:?} resolves to no address"))
+            }
+        }
     }
 }
 
