@@ -171,10 +171,12 @@ async fn shifting_into_p_retracts_and_the_brake_pedal_restores() {
     assert_eq!(started(&mut st).await.0, "recall");
     assert_eq!(finished(&mut fin).await.1, "completed");
 
-    // Seated, belted, foot off the brake, driving.
+    // Seated, belted, foot off the brake, nobody behind, doors unlocked, driving.
     b.driver_seat("OCCUPIED");
     b.belt(true);
     b.brake(0);
+    b.rear_seat("EMPTY");
+    b.doors_locked(false);
     drive(&b, &s).await;
     assert!(s.vehicle().await.driver_seat_occupied().await.unwrap());
 
@@ -200,11 +202,13 @@ async fn shifting_into_p_retracts_and_the_brake_pedal_restores() {
 async fn unknown_and_missing_values_are_not_reported() {
     let (b, s, _d) = kuksa_setup(&[]).await;
     let v = s.vehicle().await;
-    // No value at all: the daemon's defaults.
+    // No value at all: the daemon's defaults, except for the two whose false permits
+    // something: someone may sit behind, the doors may be locked.
     park(&b, &s).await;
     assert!(!v.driver_seat_occupied().await.unwrap());
-    assert!(!v.rear_occupied().await.unwrap());
     assert!(!v.driver_door_open().await.unwrap());
+    assert!(v.rear_occupied().await.unwrap());
+    assert!(v.doors_locked().await.unwrap());
 
     b.driver_seat("UNKNOWN");
     b.rear_seat("EMPTY");
@@ -213,18 +217,26 @@ async fn unknown_and_missing_values_are_not_reported() {
     b.driver_door_open(true);
     wait_vehicle(&s, "DriverDoorOpen", true).await;
     assert!(!v.driver_seat_occupied().await.unwrap());
+    assert!(!v.rear_occupied().await.unwrap());
 
     b.driver_seat("OCCUPIED");
-    b.rear_seat("OCCUPIED");
-    wait_vehicle(&s, "RearOccupied", true).await;
+    b.doors_locked(false);
+    wait_vehicle(&s, "DoorsLocked", false).await;
     assert!(v.driver_seat_occupied().await.unwrap());
-    // UNKNOWN and no value report nothing: the last reported value stays.
+    // UNKNOWN and no value report nothing: the last reported value stays; but an unknown
+    // rear seat is occupied, and an unknown lock locked.
     b.driver_seat("UNKNOWN");
-    b.set(&vss_signals().rear_occupancy, None);
+    b.rear_seat("UNKNOWN");
+    b.set(&vss_signals().doors_locked, None);
     b.driver_door_open(false);
     wait_vehicle(&s, "DriverDoorOpen", false).await;
     assert!(v.driver_seat_occupied().await.unwrap());
     assert!(v.rear_occupied().await.unwrap());
+    assert!(v.doors_locked().await.unwrap());
+    b.rear_seat("EMPTY");
+    wait_vehicle(&s, "RearOccupied", false).await;
+    b.set(&vss_signals().rear_occupancy, None);
+    wait_vehicle(&s, "RearOccupied", true).await;
 
     // Gear or speed without a value: not reported, interlocked.
     b.set(&vss_signals().speed, None);
@@ -236,9 +248,52 @@ async fn unknown_and_missing_values_are_not_reported() {
     assert_ne!(v.interlock().await.unwrap(), "");
 }
 
+/// The easy-exit retract with the rear seat UNKNOWN and the lock without a value: held back
+/// until the lock reports unlocked, then the rear guard keeps the seat where it is (the
+/// shipped `rear_occupied_back_mm = 0`): an unknown rear seat is an occupied one.
+#[tokio::test]
+async fn an_unknown_rear_seat_guards_the_retract_and_an_unknown_lock_holds_it() {
+    let (b, s, _d) = kuksa_setup(&[]).await;
+    let path = anna(&s).await;
+    park(&b, &s).await;
+    let m = s.manager().await;
+    let mut st = m.receive_motion_started().await.unwrap();
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    // A recall asked for is not automatic: the unknown lock does not hold it.
+    m.select_profile(&path).await.unwrap();
+    assert_eq!(started(&mut st).await.0, "recall");
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    assert_position(&s, "seat_position", 180.0).await;
+
+    b.driver_seat("OCCUPIED");
+    b.rear_seat("UNKNOWN");
+    drive(&b, &s).await;
+    let v = s.vehicle().await;
+    assert!(v.rear_occupied().await.unwrap());
+    assert!(v.doors_locked().await.unwrap());
+    b.gear(GEAR_P);
+    wait_log(&s, "easy exit: held back (the doors are locked").await;
+    assert!(!m.easy_exit_active().await.unwrap());
+    assert_eq!(m.state().await.unwrap(), "idle");
+
+    b.doors_locked(false);
+    assert_eq!(
+        started(&mut st).await,
+        ("easy-exit".into(), path.to_string())
+    );
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    assert!(m.easy_exit_active().await.unwrap());
+    // "+50" would be 230: the guard kept the seat off whoever may sit behind.
+    assert_position(&s, "seat_position", 180.0).await;
+}
+
 #[tokio::test]
 async fn a_lost_broker_interlocks_and_halts_then_reconnects() {
     let (mut b, s, _d) = kuksa_setup(&[]).await;
+    b.rear_seat("EMPTY");
+    b.doors_locked(false);
+    wait_vehicle(&s, "DoorsLocked", false).await;
+    wait_vehicle(&s, "RearOccupied", false).await;
     let (path, mut fin) = slow_recall(&b, &s).await;
     b.stop().await;
     assert_eq!(
@@ -247,6 +302,9 @@ async fn a_lost_broker_interlocks_and_halts_then_reconnects() {
     );
     wait_vehicle(&s, "Gear", String::new()).await;
     let v = s.vehicle().await;
+    // Nothing the broker said stays: someone may be behind, the doors may be locked.
+    assert!(v.rear_occupied().await.unwrap());
+    assert!(v.doors_locked().await.unwrap());
     assert!(v.speed_kmh().await.unwrap() < 0.0);
     assert_ne!(v.interlock().await.unwrap(), "");
     assert_halted_between(&s, "seat_position", 130.0, 180.0, 25.0).await;

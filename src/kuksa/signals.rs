@@ -13,7 +13,7 @@
 //!   core [`Signal`]s, applied all at once.
 //! - Broker lost (the stream ends or fails): gear and speed become unknown (the interlock holds
 //!   and a motion in progress halts, outcome "interlocked", as when a gateway reports leaving
-//!   P); reconnect with backoff, check the metadata again (a mismatch then is logged and
+//!   P), the rear seat counts as occupied and the doors as locked (see below); reconnect with backoff, check the metadata again (a mismatch then is logged and
 //!   retried, never acted on), subscribe again: the first response brings every value back.
 //!   A gear that comes back as P is not a shift into P (the core's rule): no easy exit.
 //!
@@ -22,10 +22,16 @@
 //!   negative = R, 1..=125 = a forward gear (D); no value, or any other number = unknown.
 //! - speed (numeric, km/h): its magnitude (a reversing car may report a negative speed); no
 //!   value or not finite = unknown.
-//! - doors, lock, belt, switches (boolean); occupancy (string: OCCUPIED = true, EMPTY = false);
-//!   brake (numeric: pressed above `brake_threshold`, or boolean). No value, or UNKNOWN: not
-//!   reported, and the daemon keeps what it had (false if never reported): these signals have
-//!   no "unknown" in the core, and none of them can let motion start on its own.
+//! - doors, belt, driver's seat occupancy, brake: no value (or UNKNOWN) is not reported, and
+//!   the daemon keeps what it had (false if never reported). None of them allows a motion:
+//!   they only start one (the belt or brake restores, the seat's occupancy retracts; both also
+//!   need the gear in P at standstill), or hold one back (an open door does not).
+//! - the rear seat's occupancy (`rear_occupancy`) and the doors' lock (`doors_locked`) are the
+//!   two whose *false* permits something: an empty rear seat lets the easy-exit retract go all
+//!   the way back, unlocked doors let an automatic motion (key approach, easy exit, restore)
+//!   run. For them unknown is never the permissive value: UNKNOWN, no value, and a broker lost
+//!   count as someone behind (the rear guard applies) and locked (no automatic motion until
+//!   the lock reports unlocked). Only EMPTY and `IsLocked = false` permit.
 //! - manual switches: the manual control is in use while any of them is engaged (a switch
 //!   without a value counts as not engaged).
 
@@ -40,10 +46,10 @@ use driverprofiled_kuksa::proto::{
 };
 use driverprofiled_kuksa::value;
 
-use super::{Backoff, connect, metadata, status_message};
+use super::{Backoff, LogOnce, connect, metadata, status_message, within};
 use crate::backend::StartError;
 use crate::config::{KuksaConfig, VssSignals};
-use crate::core::{Gear, Reply, Request, Signal};
+use crate::core::{Gear, Request, Signal};
 use crate::edge::ifaces::Call;
 
 /// What a `[kuksa.signals]` entry feeds.
@@ -168,13 +174,16 @@ async fn connect_checked(cfg: &KuksaConfig) -> Result<Client, ConnectError> {
     let mut client = connect(cfg).await.map_err(ConnectError::Unreachable)?;
     let paths = paths(&cfg.signals);
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let found = metadata(&mut client, &refs).await.map_err(|s| {
-        ConnectError::Unreachable(format!(
-            "the broker at {} did not list the signals' metadata: {}",
-            cfg.address,
-            status_message(&s)
-        ))
-    })?;
+    let found = within(cfg, "ListMetadata", metadata(&mut client, &refs))
+        .await
+        .map_err(ConnectError::Unreachable)?
+        .map_err(|s| {
+            ConnectError::Unreachable(format!(
+                "the broker at {} did not list the signals' metadata: {}",
+                cfg.address,
+                status_message(&s)
+            ))
+        })?;
     let problems = mismatches(&cfg.signals, &found);
     if !problems.is_empty() {
         return Err(ConnectError::Mismatch(format!(
@@ -237,13 +246,30 @@ struct Feed {
     calls: mpsc::Sender<Call>,
 }
 
+/// What the daemon takes for the signals the broker no longer reports (it is lost, or not
+/// reached yet): gear and speed unknown (interlocked); the rear seat occupied and the doors
+/// locked, their values that permit nothing.
+fn not_reported() -> Vec<Signal> {
+    vec![
+        Signal::GearUnknown,
+        Signal::SpeedUnknown,
+        Signal::RearOccupied(true),
+        Signal::DoorsLocked(true),
+    ]
+}
+
 impl Feed {
     async fn run(mut self, mut client: Option<Client>) {
+        // Until the broker reports them, the rear seat is occupied and the doors are locked
+        // (the core's defaults, false, are the permissive values).
+        if self.send(not_reported()).await.is_err() {
+            return;
+        }
         // The start-up check failed already: the first retry waits, as every later one.
         let mut retry = client.is_none();
-        // The last failure logged: the same one again (every retry of a broker that stays
-        // away) goes to the debug log only.
-        let mut last: Option<String> = None;
+        // A failure is logged once; the same again (every retry of a broker that stays away,
+        // or that keeps failing right after it answered) goes to the debug log only.
+        let mut log = LogOnce::default();
         loop {
             if retry {
                 tokio::time::sleep(self.backoff.next_delay()).await;
@@ -254,117 +280,170 @@ impl Feed {
                 None => match connect_checked(&self.cfg).await {
                     Ok(c) => c,
                     Err(ConnectError::Unreachable(why)) => {
-                        if last.as_ref() != Some(&why) {
+                        if log.is_new(&why) {
                             tracing::warn!("vehicle signals: {why}; retrying");
                         } else {
                             tracing::debug!("vehicle signals: {why}; retrying");
                         }
-                        last = Some(why);
                         continue;
                     }
                     Err(ConnectError::Mismatch(why)) => {
                         // The broker's VSS changed under us: never guess, stay interlocked.
-                        if last.as_ref() != Some(&why) {
+                        if log.is_new(&why) {
                             tracing::error!(
                                 "vehicle signals: {why}; staying interlocked, checking again"
                             );
+                        } else {
+                            tracing::debug!(
+                                "vehicle signals: {why}; still interlocked, checking again"
+                            );
                         }
-                        last = Some(why);
                         continue;
                     }
                 },
             };
-            last = None;
             let why = match self.follow(c).await {
                 Ok(why) => why,
                 Err(Gone) => return,
             };
-            // Whatever the broker said last about gear and speed is no longer known.
-            if self
-                .send(vec![Signal::GearUnknown, Signal::SpeedUnknown])
-                .await
-                .is_err()
-            {
+            // A session that stayed up: the delays start from 500 ms again, and its loss is
+            // news. One that failed soon after it answered: the broker is not well, the
+            // delays keep growing, and the same loss again is not logged again.
+            if self.backoff.down() {
+                log.clear();
+            }
+            // Whatever the broker said last is no longer known.
+            if self.send(not_reported()).await.is_err() {
                 return;
             }
-            tracing::warn!(
-                "vehicle signals: {why}; gear and speed are unknown (interlocked) until the \
-                 broker is back; reconnecting"
-            );
+            if log.is_new(&why) {
+                tracing::warn!(
+                    "vehicle signals: {why}; gear and speed are unknown (interlocked) until the \
+                     broker is back; reconnecting"
+                );
+            } else {
+                tracing::debug!("vehicle signals: {why} again; reconnecting");
+            }
         }
     }
 
     /// Subscribe and feed every response until the subscription ends; why it ended.
+    ///
+    /// The stream is drained all the time, into the latest value of each path; what came in
+    /// while the core was applying the last batch goes as one merged batch next. A response
+    /// carries only the entries that changed, and the broker drops the oldest responses of a
+    /// subscriber that falls behind: waiting for the core before reading on could lose a
+    /// change for good (a gear, a switch released).
     async fn follow(&mut self, mut client: Client) -> Result<String, Gone> {
         let req = SubscribeRequest {
             signal_paths: paths(&self.cfg.signals),
             buffer_size: super::SUBSCRIBE_BUFFER,
             filter: None,
         };
-        let mut stream: Streaming<SubscribeResponse> = match client.subscribe(req).await {
-            Ok(r) => r.into_inner(),
-            Err(s) => {
-                return Ok(format!(
-                    "the broker at {} refused the subscription: {}",
-                    self.cfg.address,
-                    status_message(&s)
-                ));
-            }
-        };
-        let mut first = true;
-        loop {
-            match stream.message().await {
-                Ok(Some(resp)) => {
-                    if first {
-                        first = false;
-                        self.backoff.reset();
-                        tracing::info!(
-                            "vehicle signals: subscribed to {} VSS signals at the broker at {}",
-                            self.decoder.by_path.len(),
-                            self.cfg.address
-                        );
-                    }
-                    let batch = self.decoder.decode(&resp.entries);
-                    if !batch.is_empty() {
-                        self.send(batch).await?;
-                    }
-                }
-                Ok(None) => {
+        let address = self.cfg.address.clone();
+        let mut stream: Streaming<SubscribeResponse> =
+            match within(&self.cfg, "Subscribe", client.subscribe(req)).await {
+                Ok(Ok(r)) => r.into_inner(),
+                Ok(Err(s)) => {
                     return Ok(format!(
-                        "the broker at {} ended the subscription",
-                        self.cfg.address
-                    ));
-                }
-                Err(s) => {
-                    return Ok(format!(
-                        "the subscription at the broker at {} failed: {}",
-                        self.cfg.address,
+                        "the broker at {address} refused the subscription: {}",
                         status_message(&s)
                     ));
                 }
+                Err(why) => return Ok(why),
+            };
+        // The broker sends every subscribed signal's current value at once.
+        let first = match within(&self.cfg, "Subscribe with the values", stream.message()).await {
+            Ok(Ok(Some(resp))) => resp,
+            Ok(Ok(None)) => {
+                return Ok(format!(
+                    "the broker at {address} ended the subscription before any value"
+                ));
+            }
+            Ok(Err(s)) => {
+                return Ok(format!(
+                    "the subscription at the broker at {address} failed: {}",
+                    status_message(&s)
+                ));
+            }
+            Err(why) => return Ok(why),
+        };
+        self.backoff.up();
+        tracing::info!(
+            "vehicle signals: subscribed to {} VSS signals at the broker at {address}",
+            self.decoder.by_path.len(),
+        );
+        let mut pending: HashMap<String, Datapoint> = first.entries;
+        let mut applying: Option<Applying> = None;
+        let ended = loop {
+            if applying.is_none() && !pending.is_empty() {
+                let batch = self.decoder.decode(&std::mem::take(&mut pending));
+                if !batch.is_empty() {
+                    applying = Some(Box::pin(apply(self.calls.clone(), batch)));
+                }
+            }
+            tokio::select! {
+                done = async {
+                    match applying.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if applying.is_some() => {
+                    applying = None;
+                    done?;
+                }
+                // Cancel-safe: a message not complete yet stays in the stream.
+                m = stream.message() => match m {
+                    Ok(Some(resp)) => pending.extend(resp.entries),
+                    Ok(None) => break format!("the broker at {address} ended the subscription"),
+                    Err(s) => {
+                        break format!(
+                            "the subscription at the broker at {address} failed: {}",
+                            status_message(&s)
+                        );
+                    }
+                },
+            }
+        };
+        // What the broker said before it went is applied, in order, before the loss.
+        if let Some(f) = applying {
+            f.await?;
+        }
+        if !pending.is_empty() {
+            let batch = self.decoder.decode(&pending);
+            if !batch.is_empty() {
+                apply(self.calls.clone(), batch).await?;
             }
         }
+        Ok(ended)
     }
 
-    /// Apply a batch at the core, as a D-Bus `UpdateSignals` would be; waits for the core to
-    /// have applied it, so that batches never overtake each other.
     async fn send(&self, signals: Vec<Signal>) -> Result<(), Gone> {
-        tracing::debug!(?signals, "vehicle signals from the broker");
-        let (reply, rx) = oneshot::channel();
-        let call = Call {
-            request: Request::UpdateSignals(signals),
-            reply,
-        };
-        self.calls.send(call).await.map_err(|_| Gone)?;
-        match rx.await {
-            Ok(Ok(Reply::Done)) | Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
-                // The decoder only makes values the core takes; log, never stop the feed.
-                tracing::error!("vehicle signals refused by the core: {}", e.message());
-                Ok(())
-            }
-            Err(_) => Err(Gone),
+        apply(self.calls.clone(), signals).await
+    }
+}
+
+/// A batch on its way through the core.
+type Applying = std::pin::Pin<Box<dyn Future<Output = Result<(), Gone>> + Send>>;
+
+/// Apply a batch at the core, as a D-Bus `UpdateSignals` would be; done when the core has
+/// applied it (the next batch waits for that, so that batches never overtake each other).
+async fn apply(calls: mpsc::Sender<Call>, signals: Vec<Signal>) -> Result<(), Gone> {
+    tracing::debug!(?signals, "vehicle signals from the broker");
+    let (reply, rx) = oneshot::channel();
+    let call = Call {
+        request: Request::UpdateSignals(signals),
+        reply,
+    };
+    calls.send(call).await.map_err(|_| Gone)?;
+    match rx.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            // The decoder only makes values the core takes; log, never stop the feed.
+            tracing::error!("vehicle signals refused by the core: {}", e.message());
+            Ok(())
         }
+        Err(_) => Err(Gone),
     }
 }
 
@@ -444,10 +523,12 @@ fn decode_one(
             _ => Signal::SpeedUnknown,
         }),
         Kind::DriverDoorOpen => boolean().map(Signal::DriverDoorOpen),
-        Kind::DoorsLocked => boolean().map(Signal::DoorsLocked),
+        // Unknown is locked: no automatic motion until the lock reports unlocked.
+        Kind::DoorsLocked => Some(Signal::DoorsLocked(boolean().unwrap_or(true))),
         Kind::DriverBelt => boolean().map(Signal::DriverBeltBuckled),
         Kind::DriverSeatOccupancy => occupied().map(Signal::DriverSeatOccupied),
-        Kind::RearOccupancy => occupied().map(Signal::RearOccupied),
+        // Unknown is occupied: the rear guard applies unless the seat reports EMPTY.
+        Kind::RearOccupancy => Some(Signal::RearOccupied(occupied().unwrap_or(true))),
         Kind::Brake => {
             let pressed = match v {
                 Some(v) => value::to_bool(v).or_else(|| value::to_f64(v).map(|x| x > threshold)),
@@ -561,6 +642,53 @@ mod tests {
         assert!(decode(&mut d, &[(&c.driver_door_open, None)]).is_empty());
         assert!(decode(&mut d, &[(&c.brake, None)]).is_empty());
         assert!(decode(&mut d, &[("Vehicle.Other", Some(TypedValue::Bool(true)))]).is_empty());
+    }
+
+    #[test]
+    fn an_unknown_rear_seat_is_occupied_and_unknown_locks_are_locked() {
+        let c = cfg();
+        let mut d = Decoder::new(&c);
+        let occ = |s: &str| Some(TypedValue::String(s.into()));
+        for v in [occ("UNKNOWN"), occ("something else"), None] {
+            assert_eq!(
+                decode(&mut d, &[(&c.rear_occupancy, v.clone())]),
+                [Signal::RearOccupied(true)],
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            decode(&mut d, &[(&c.rear_occupancy, occ("OCCUPIED"))]),
+            [Signal::RearOccupied(true)]
+        );
+        assert_eq!(
+            decode(&mut d, &[(&c.rear_occupancy, occ("EMPTY"))]),
+            [Signal::RearOccupied(false)]
+        );
+        assert_eq!(
+            decode(&mut d, &[(&c.doors_locked, None)]),
+            [Signal::DoorsLocked(true)]
+        );
+        assert_eq!(
+            decode(&mut d, &[(&c.doors_locked, Some(TypedValue::Bool(false)))]),
+            [Signal::DoorsLocked(false)]
+        );
+        assert_eq!(
+            decode(&mut d, &[(&c.doors_locked, Some(TypedValue::Bool(true)))]),
+            [Signal::DoorsLocked(true)]
+        );
+        // A broker lost: nothing permissive stays.
+        let lost = not_reported();
+        let mut v = crate::core::Vehicle::default();
+        v.apply(&[
+            Signal::Gear(Gear::P),
+            Signal::SpeedKmh(0.0),
+            Signal::RearOccupied(false),
+            Signal::DoorsLocked(false),
+        ])
+        .unwrap();
+        v.apply(&lost).unwrap();
+        assert_eq!((v.gear, v.speed_kmh), (None, None));
+        assert!(v.rear_occupied && v.doors_locked, "{v:?}");
     }
 
     #[test]
