@@ -507,3 +507,181 @@ async fn signals_arrive_over_the_brokers_unix_socket() {
     // The socket gone: not reported any more, so interlocked again.
     wait_vehicle(&s, "Gear", String::new()).await;
 }
+
+/// A `kuksa.val.v2` server that keeps its connections (hyper answers HTTP/2 PINGs, so the
+/// keepalive never ends them) but does not answer calls: ListMetadata never answers, or is
+/// answered by the real test broker at `metadata_from`; the first Subscribe never answers,
+/// later ones are accepted and never send a response. Everything else is unimplemented.
+mod stall {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use driverprofiled_kuksa::connect::{self, Address, Bearer, Client};
+    use driverprofiled_kuksa::proto::val_server::{Val, ValServer};
+    use driverprofiled_kuksa::proto::*;
+    use tonic::codegen::tokio_stream::{self, wrappers::TcpListenerStream};
+    use tonic::{Request, Response, Status, Streaming};
+
+    pub struct Stall {
+        metadata_from: Option<Client>,
+        subscribes: AtomicUsize,
+    }
+
+    /// Serve it on a free port of 127.0.0.1; its `http://` address.
+    pub async fn start(metadata_from: Option<&str>) -> String {
+        let metadata_from = match metadata_from {
+            Some(a) => {
+                let addr: Address = a.parse().unwrap();
+                let timeout = std::time::Duration::from_secs(5);
+                Some(
+                    connect::connect(&addr, Bearer::new(None).unwrap(), timeout)
+                        .await
+                        .unwrap(),
+                )
+            }
+            None => None,
+        };
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let svc = ValServer::new(Stall {
+            metadata_from,
+            subscribes: AtomicUsize::new(0),
+        });
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(TcpListenerStream::new(l)),
+        );
+        format!("http://{addr}")
+    }
+
+    type Pending<T> = tokio_stream::Pending<Result<T, Status>>;
+
+    fn no<T>() -> Result<T, Status> {
+        Err(Status::unimplemented("not in this test server"))
+    }
+
+    #[tonic::async_trait]
+    impl Val for Stall {
+        async fn get_value(
+            &self,
+            _: Request<GetValueRequest>,
+        ) -> Result<Response<GetValueResponse>, Status> {
+            no()
+        }
+        async fn get_values(
+            &self,
+            _: Request<GetValuesRequest>,
+        ) -> Result<Response<GetValuesResponse>, Status> {
+            no()
+        }
+        type SubscribeStream = Pending<SubscribeResponse>;
+        async fn subscribe(
+            &self,
+            _: Request<SubscribeRequest>,
+        ) -> Result<Response<Self::SubscribeStream>, Status> {
+            if self.subscribes.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(Response::new(tokio_stream::pending()))
+        }
+        type SubscribeByIdStream = Pending<SubscribeByIdResponse>;
+        async fn subscribe_by_id(
+            &self,
+            _: Request<SubscribeByIdRequest>,
+        ) -> Result<Response<Self::SubscribeByIdStream>, Status> {
+            no()
+        }
+        async fn actuate(
+            &self,
+            _: Request<ActuateRequest>,
+        ) -> Result<Response<ActuateResponse>, Status> {
+            no()
+        }
+        async fn actuate_stream(
+            &self,
+            _: Request<Streaming<ActuateRequest>>,
+        ) -> Result<Response<ActuateResponse>, Status> {
+            no()
+        }
+        async fn batch_actuate(
+            &self,
+            _: Request<BatchActuateRequest>,
+        ) -> Result<Response<BatchActuateResponse>, Status> {
+            no()
+        }
+        async fn list_metadata(
+            &self,
+            r: Request<ListMetadataRequest>,
+        ) -> Result<Response<ListMetadataResponse>, Status> {
+            match &self.metadata_from {
+                Some(c) => c.clone().list_metadata(r.into_inner()).await,
+                None => std::future::pending().await,
+            }
+        }
+        async fn publish_value(
+            &self,
+            _: Request<PublishValueRequest>,
+        ) -> Result<Response<PublishValueResponse>, Status> {
+            no()
+        }
+        type OpenProviderStreamStream = Pending<OpenProviderStreamResponse>;
+        async fn open_provider_stream(
+            &self,
+            _: Request<Streaming<OpenProviderStreamRequest>>,
+        ) -> Result<Response<Self::OpenProviderStreamStream>, Status> {
+            no()
+        }
+        async fn get_server_info(
+            &self,
+            _: Request<GetServerInfoRequest>,
+        ) -> Result<Response<GetServerInfoResponse>, Status> {
+            no()
+        }
+    }
+}
+
+/// A broker that keeps the connection but answers no call: ListMetadata at start is bounded
+/// by `connect_timeout_s`. Required, the daemon exits 1; else it serves D-Bus interlocked
+/// (and a SIGTERM ends it as always).
+#[tokio::test]
+async fn a_broker_that_answers_no_call_is_unreachable() {
+    let address = stall::start(None).await;
+    let quick = ("connect_timeout_s = 2.0", "connect_timeout_s = 0.5");
+
+    let bus = Bus::start();
+    let cfg = kuksa_config(&address, &[quick, ("required = false", "required = true")]);
+    let (status, err) = run_until_exit(&bus, &cfg).await;
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("required") && err.contains("did not answer ListMetadata within 500 ms"),
+        "{err}"
+    );
+
+    let (mut s, _d) = setup(&kuksa_config(&address, &[quick])).await;
+    let v = s.vehicle().await;
+    assert_eq!(v.gear().await.unwrap(), "");
+    assert_ne!(v.interlock().await.unwrap(), "");
+    assert!(v.rear_occupied().await.unwrap());
+    assert!(v.doors_locked().await.unwrap());
+    let path = anna(&s).await;
+    assert_eq!(
+        err_name(s.manager().await.select_profile(&path).await),
+        INTERLOCKED
+    );
+    assert!(s.daemon.terminate().success(), "{}", s.daemon.stderr());
+}
+
+/// A broker that lists the metadata but never answers the Subscribe, or accepts it and never
+/// sends the current values: each is bounded, taken as a broker lost, and retried.
+#[tokio::test]
+async fn a_subscription_that_never_answers_is_retried() {
+    let b = TestBroker::start().await;
+    let address = stall::start(Some(&b.address())).await;
+    let quick = ("connect_timeout_s = 2.0", "connect_timeout_s = 0.5");
+    let (s, _d) = setup(&kuksa_config(&address, &[quick])).await;
+    wait_log(&s, "did not answer Subscribe within 500 ms").await;
+    wait_log(&s, "did not answer Subscribe with the values within 500 ms").await;
+    let v = s.vehicle().await;
+    assert_eq!(v.gear().await.unwrap(), "");
+    assert_ne!(v.interlock().await.unwrap(), "");
+}
