@@ -39,6 +39,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::{mpsc, oneshot};
 use tonic::Streaming;
+use tonic::codegen::tokio_stream::{Stream, StreamExt};
 
 use driverprofiled_kuksa::connect::Client;
 use driverprofiled_kuksa::proto::{
@@ -373,7 +374,22 @@ impl Feed {
             "vehicle signals: subscribed to {} VSS signals at the broker at {address}",
             self.decoder.by_path.len(),
         );
-        let mut pending: HashMap<String, Datapoint> = first.entries;
+        self.drain(&mut stream, first.entries).await
+    }
+
+    /// Feed `first` and then every response of `stream` until it ends; why it ended. The
+    /// stream is drained all the time, into the latest value of each path; what comes in while
+    /// the core applies a batch goes as one merged batch next.
+    async fn drain<S>(
+        &mut self,
+        stream: &mut S,
+        first: HashMap<String, Datapoint>,
+    ) -> Result<String, Gone>
+    where
+        S: Stream<Item = Result<SubscribeResponse, tonic::Status>> + Unpin,
+    {
+        let address = self.cfg.address.clone();
+        let mut pending = first;
         let mut applying: Option<Applying> = None;
         let ended = loop {
             if applying.is_none() && !pending.is_empty() {
@@ -393,10 +409,10 @@ impl Feed {
                     done?;
                 }
                 // Cancel-safe: a message not complete yet stays in the stream.
-                m = stream.message() => match m {
-                    Ok(Some(resp)) => pending.extend(resp.entries),
-                    Ok(None) => break format!("the broker at {address} ended the subscription"),
-                    Err(s) => {
+                m = stream.next() => match m {
+                    Some(Ok(resp)) => pending.extend(resp.entries),
+                    None => break format!("the broker at {address} ended the subscription"),
+                    Some(Err(s)) => {
                         break format!(
                             "the subscription at the broker at {address} failed: {}",
                             status_message(&s)
@@ -727,6 +743,80 @@ mod tests {
             decode(&mut d, &[(s1, None)]),
             [Signal::ManualControl(false)]
         );
+    }
+
+    /// The core stalls on a batch: the feed still reads the broker's stream (else the broker
+    /// would drop the oldest responses), and what came meanwhile goes as merged batches, the
+    /// latest value of each path; nothing is lost.
+    #[tokio::test]
+    async fn the_stream_is_drained_while_the_core_applies_and_merged() {
+        use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
+        let kuksa = crate::config::builtin().unwrap().kuksa;
+        let c = kuksa.signals.clone();
+        let (calls, mut core) = mpsc::channel::<Call>(1);
+        let mut feed = Feed {
+            decoder: Decoder::new(&c),
+            backoff: Backoff::new(&kuksa),
+            cfg: kuksa,
+            calls,
+        };
+        let (tx, rx) = mpsc::channel(1);
+        let entries = |e: &[(&str, Option<TypedValue>)]| -> HashMap<String, Datapoint> {
+            e.iter()
+                .map(|(p, v)| (p.to_string(), dp(v.clone())))
+                .collect()
+        };
+        let first = entries(&[(&c.gear, Some(TypedValue::Int32(126)))]);
+        let task = tokio::spawn(async move {
+            let mut stream = ReceiverStream::new(rx);
+            feed.drain(&mut stream, first).await.is_ok()
+        });
+        let call = core.recv().await.unwrap();
+        assert_eq!(
+            call.request,
+            Request::UpdateSignals(vec![Signal::Gear(Gear::P)])
+        );
+        // The core holds the first batch; the broker sends on (one response buffered here).
+        let on = Some(TypedValue::Bool(true));
+        let off = Some(TypedValue::Bool(false));
+        let (s0, s1) = (&c.manual_switches[0], &c.manual_switches[1]);
+        let changes: Vec<HashMap<String, Datapoint>> = vec![
+            entries(&[(s0, on.clone())]),
+            entries(&[(&c.speed, Some(TypedValue::Float(1.0)))]),
+            entries(&[(&c.speed, Some(TypedValue::Float(2.0)))]),
+            entries(&[(s0, off), (s1, on)]),
+            entries(&[(&c.gear, Some(TypedValue::Int32(127)))]),
+            entries(&[(&c.rear_occupancy, Some(TypedValue::String("EMPTY".into())))]),
+        ];
+        let n = changes.len();
+        let send_all = async {
+            for entries in changes {
+                tx.send(Ok(SubscribeResponse { entries })).await.unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), send_all)
+            .await
+            .expect("the feed stopped reading while the core applied a batch");
+        drop(tx);
+        call.reply.send(Ok(crate::core::Reply::Done)).unwrap();
+        // The rest, merged: fewer batches than responses, and the end state is the broker's.
+        let mut v = crate::core::Vehicle::default();
+        let mut batches = 0;
+        while let Some(call) = core.recv().await {
+            let Request::UpdateSignals(signals) = &call.request else {
+                panic!("{:?}", call.request);
+            };
+            assert!(!signals.contains(&Signal::SpeedKmh(1.0)), "{signals:?}");
+            v.apply(signals).unwrap();
+            batches += 1;
+            call.reply.send(Ok(crate::core::Reply::Done)).unwrap();
+        }
+        assert!(task.await.unwrap(), "the feed ended on its own");
+        assert!(batches < n, "{batches} batches for {n} responses");
+        assert_eq!(v.gear, Some(Gear::D));
+        assert_eq!(v.speed_kmh, Some(2.0));
+        assert!(v.manual_control, "switch 1 engaged");
+        assert!(!v.rear_occupied);
     }
 
     fn meta(path: &str, ty: DataType, unit: &str) -> Metadata {
