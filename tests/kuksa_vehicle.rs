@@ -443,12 +443,19 @@ async fn a_broker_back_with_another_vss_keeps_the_daemon_interlocked() {
     b.restart_with(vss_without("SelectedGear")).await;
     wait_vehicle(&s, "Gear", String::new()).await;
     wait_log(&s, "SelectedGear is not a signal the broker knows").await;
+    // A speed published now would reach a daemon subscribed despite the mismatch. Two more
+    // checks of the metadata after it (retries go to the debug log) leave such a daemon all
+    // the time to show it; this one must still show none and hold no subscription.
+    let again = "still interlocked, checking again";
+    let checks = log_count(&s, again);
     b.speed(0.0);
+    wait_log_count(&s, again, checks + 2).await;
     let v = s.vehicle().await;
     assert!(
         v.speed_kmh().await.unwrap() < 0.0,
         "subscribed to a mismatch"
     );
+    assert_eq!(b.handle().subscribers(&vss_signals().speed), 0);
     assert_ne!(v.interlock().await.unwrap(), "");
     // Fixed: it connects again by itself.
     b.restart().await;
