@@ -518,9 +518,12 @@ async fn signals_arrive_over_the_brokers_unix_socket() {
 /// A `kuksa.val.v2` server that keeps its connections (hyper answers HTTP/2 PINGs, so the
 /// keepalive never ends them) but does not answer calls: ListMetadata never answers, or is
 /// answered by the real test broker at `metadata_from`; the first Subscribe never answers,
-/// later ones are accepted and never send a response. Everything else is unimplemented.
+/// later ones are accepted and never send a response. Or, `flap`, every Subscribe sends its
+/// first response and ends at once (a broker that fails right after answering). It records
+/// when each Subscribe came. Everything else is unimplemented.
 mod stall {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
 
     use driverprofiled_kuksa::connect::{self, Address, Bearer, Client};
     use driverprofiled_kuksa::proto::val_server::{Val, ValServer};
@@ -530,11 +533,16 @@ mod stall {
 
     pub struct Stall {
         metadata_from: Option<Client>,
-        subscribes: AtomicUsize,
+        flap: bool,
+        subscribes: Arc<Mutex<Vec<Instant>>>,
     }
 
-    /// Serve it on a free port of 127.0.0.1; its `http://` address.
-    pub async fn start(metadata_from: Option<&str>) -> String {
+    /// Serve it on a free port of 127.0.0.1; its `http://` address, and when each Subscribe
+    /// came.
+    pub async fn start(
+        metadata_from: Option<&str>,
+        flap: bool,
+    ) -> (String, Arc<Mutex<Vec<Instant>>>) {
         let metadata_from = match metadata_from {
             Some(a) => {
                 let addr: Address = a.parse().unwrap();
@@ -549,19 +557,22 @@ mod stall {
         };
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
+        let subscribes = Arc::new(Mutex::new(Vec::new()));
         let svc = ValServer::new(Stall {
             metadata_from,
-            subscribes: AtomicUsize::new(0),
+            flap,
+            subscribes: subscribes.clone(),
         });
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(svc)
                 .serve_with_incoming(TcpListenerStream::new(l)),
         );
-        format!("http://{addr}")
+        (format!("http://{addr}"), subscribes)
     }
 
     type Pending<T> = tokio_stream::Pending<Result<T, Status>>;
+    type Boxed<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
     fn no<T>() -> Result<T, Status> {
         Err(Status::unimplemented("not in this test server"))
@@ -581,15 +592,24 @@ mod stall {
         ) -> Result<Response<GetValuesResponse>, Status> {
             no()
         }
-        type SubscribeStream = Pending<SubscribeResponse>;
+        type SubscribeStream = Boxed<SubscribeResponse>;
         async fn subscribe(
             &self,
             _: Request<SubscribeRequest>,
         ) -> Result<Response<Self::SubscribeStream>, Status> {
-            if self.subscribes.fetch_add(1, Ordering::SeqCst) == 0 {
+            let n = {
+                let mut v = self.subscribes.lock().unwrap();
+                v.push(Instant::now());
+                v.len()
+            };
+            if self.flap {
+                let first = SubscribeResponse::default();
+                return Ok(Response::new(Box::pin(tokio_stream::once(Ok(first)))));
+            }
+            if n == 1 {
                 std::future::pending::<()>().await;
             }
-            Ok(Response::new(tokio_stream::pending()))
+            Ok(Response::new(Box::pin(tokio_stream::pending())))
         }
         type SubscribeByIdStream = Pending<SubscribeByIdResponse>;
         async fn subscribe_by_id(
@@ -652,7 +672,7 @@ mod stall {
 /// (and a SIGTERM ends it as always).
 #[tokio::test]
 async fn a_broker_that_answers_no_call_is_unreachable() {
-    let address = stall::start(None).await;
+    let (address, _) = stall::start(None, false).await;
     let quick = ("connect_timeout_s = 2.0", "connect_timeout_s = 0.5");
 
     let bus = Bus::start();
@@ -683,7 +703,7 @@ async fn a_broker_that_answers_no_call_is_unreachable() {
 #[tokio::test]
 async fn a_subscription_that_never_answers_is_retried() {
     let b = TestBroker::start().await;
-    let address = stall::start(Some(&b.address())).await;
+    let (address, _) = stall::start(Some(&b.address()), false).await;
     let quick = ("connect_timeout_s = 2.0", "connect_timeout_s = 0.5");
     let (s, _d) = setup(&kuksa_config(&address, &[quick])).await;
     wait_log(&s, "did not answer Subscribe within 500 ms").await;
@@ -691,4 +711,37 @@ async fn a_subscription_that_never_answers_is_retried() {
     let v = s.vehicle().await;
     assert_eq!(v.gear().await.unwrap(), "");
     assert_ne!(v.interlock().await.unwrap(), "");
+}
+
+/// A broker that ends every subscription right after its first response: the delays keep
+/// growing (they start from 0.5 s again only after a subscription that stayed up), and the
+/// same loss is logged as a warning once.
+#[tokio::test]
+async fn a_broker_failing_right_after_answering_is_not_hammered() {
+    let b = TestBroker::start().await;
+    let (address, subscribes) = stall::start(Some(&b.address()), true).await;
+    let (s, _d) = setup(&kuksa_config(
+        &address,
+        &[("reconnect_max_s = 1.0", "reconnect_max_s = 4.0")],
+    ))
+    .await;
+    let lost = "ended the subscription";
+    // Sessions 1..4: delays 0.5, 1, 2 s between them (always 0.5 s if the first response
+    // reset them).
+    wait_log_count(&s, lost, 4).await;
+    let at = subscribes.lock().unwrap().clone();
+    assert!(at.len() >= 4, "{at:?}");
+    let gap = at[3] - at[1];
+    assert!(
+        gap >= std::time::Duration::from_millis(2500),
+        "sessions 2 to 4 within {gap:?}"
+    );
+    let warned = s
+        .daemon
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(lost))
+        .count();
+    assert_eq!(warned, 1, "{}", s.daemon.stderr());
+    assert_ne!(s.vehicle().await.interlock().await.unwrap(), "");
 }
