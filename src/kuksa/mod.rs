@@ -30,12 +30,15 @@ pub async fn connect(cfg: &KuksaConfig) -> Result<Client, String> {
         None => None,
     };
     let bearer = Bearer::new(token.as_deref())?;
-    connect::connect(
-        &address,
-        bearer,
-        Duration::from_millis(cfg.connect_timeout_ms),
+    let limit = Duration::from_millis(cfg.connect_timeout_ms);
+    // The endpoint's own timeout covers opening the socket; this bounds the whole of it
+    // (a Unix socket's connector, the HTTP/2 handshake) as well.
+    within(
+        cfg,
+        "the connection",
+        connect::connect(&address, bearer, limit),
     )
-    .await
+    .await?
 }
 
 /// Reconnect delays: 500 ms, doubling up to `[kuksa] reconnect_max_s`.
