@@ -6,7 +6,7 @@
 pub mod signals;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use driverprofiled_kuksa::connect::{self, Address, Bearer, Client};
 use driverprofiled_kuksa::proto::{ListMetadataRequest, Metadata};
@@ -30,30 +30,43 @@ pub async fn connect(cfg: &KuksaConfig) -> Result<Client, String> {
         None => None,
     };
     let bearer = Bearer::new(token.as_deref())?;
-    connect::connect(
-        &address,
-        bearer,
-        Duration::from_millis(cfg.connect_timeout_ms),
+    let limit = Duration::from_millis(cfg.connect_timeout_ms);
+    // The endpoint's own timeout covers opening the socket; this bounds the whole of it
+    // (a Unix socket's connector, the HTTP/2 handshake) as well.
+    within(
+        cfg,
+        "the connection",
+        connect::connect(&address, bearer, limit),
     )
-    .await
+    .await?
 }
 
-/// Reconnect delays: 500 ms, doubling up to `[kuksa] reconnect_max_s`; [`Backoff::reset`]
-/// after a connection that worked.
+/// Reconnect delays: 500 ms, doubling up to `[kuksa] reconnect_max_s`.
+///
+/// A connection that worked resets them, but only once it stayed up [`Backoff::STABLE`]: a
+/// broker that answers and then fails at once (crashing at each subscription, a proxy that
+/// drops streams) would otherwise be retried every 500 ms forever. Call [`Backoff::up`] when
+/// a session starts working (its first response) and [`Backoff::down`] when it ends;
+/// [`Backoff::reset`] resets unconditionally.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     next: Duration,
     max: Duration,
+    /// When the current session started working.
+    up_since: Option<Instant>,
 }
 
 impl Backoff {
     const FIRST: Duration = Duration::from_millis(500);
+    /// How long a session must stay up for its end to start the delays from 500 ms again.
+    pub const STABLE: Duration = Duration::from_secs(10);
 
     pub fn new(cfg: &KuksaConfig) -> Backoff {
         let max = Duration::from_millis(cfg.reconnect_max_ms).max(Self::FIRST);
         Backoff {
             next: Self::FIRST,
             max,
+            up_since: None,
         }
     }
 
@@ -67,6 +80,68 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = Self::FIRST;
     }
+
+    /// A session works now (the broker answered).
+    pub fn up(&mut self) {
+        self.up_since = Some(Instant::now());
+    }
+
+    /// The session ended. Whether it had stayed up [`Backoff::STABLE`] (the delays start
+    /// again from 500 ms then); `false` for a session that never came up or failed soon after
+    /// (the delays keep growing: the broker is not well).
+    pub fn down(&mut self) -> bool {
+        self.down_after(self.up_since.map(|t| t.elapsed()))
+    }
+
+    fn down_after(&mut self, up_for: Option<Duration>) -> bool {
+        self.up_since = None;
+        let stable = up_for.is_some_and(|d| d >= Self::STABLE);
+        if stable {
+            self.reset();
+        }
+        stable
+    }
+}
+
+/// Logs a repeated failure once: the first occurrence (and the first after a session that
+/// worked, [`LogOnce::clear`]) at the level the caller chose, the same again at debug only.
+#[derive(Debug, Default)]
+pub struct LogOnce {
+    last: Option<String>,
+}
+
+impl LogOnce {
+    /// Whether `why` is new (log it loudly) or a repetition of the last one (debug).
+    pub fn is_new(&mut self, why: &str) -> bool {
+        if self.last.as_deref() == Some(why) {
+            return false;
+        }
+        self.last = Some(why.to_string());
+        true
+    }
+
+    /// Things went well: the next failure is news again.
+    pub fn clear(&mut self) {
+        self.last = None;
+    }
+}
+
+/// `fut` (a call to the broker), failing with a message when it takes longer than `[kuksa]
+/// connect_timeout_s`: a broker that keeps the connection (it answers HTTP/2 PINGs) but
+/// never answers a call must not hold anything up forever.
+pub async fn within<T>(
+    cfg: &KuksaConfig,
+    what: &str,
+    fut: impl Future<Output = T>,
+) -> Result<T, String> {
+    let limit = Duration::from_millis(cfg.connect_timeout_ms);
+    tokio::time::timeout(limit, fut).await.map_err(|_| {
+        format!(
+            "the broker at {} did not answer {what} within {} ms",
+            cfg.address,
+            limit.as_millis()
+        )
+    })
 }
 
 /// The metadata of each of `paths` (one `ListMetadata` per path: the broker takes a signal's
@@ -97,14 +172,15 @@ pub async fn metadata(
     Ok(out)
 }
 
-/// A broker status as a short message: its code and what it said.
+/// A broker status as a short message: its code and what it said, quoted (at most
+/// [`crate::core::QUOTE_MAX`] characters, escaped: a broker's text goes into our logs and
+/// D-Bus errors, and must neither flood them nor forge lines in them).
 pub fn status_message(s: &tonic::Status) -> String {
     let msg = s.message().trim();
-    let msg: String = msg.chars().take(200).collect();
     if msg.is_empty() {
         format!("{:?}", s.code())
     } else {
-        format!("{:?}: {msg}", s.code())
+        format!("{:?}: {}", s.code(), crate::core::quote(msg))
     }
 }
 
@@ -123,5 +199,49 @@ mod tests {
         assert_eq!(d, [500, 1000, 2000, 3000, 3000]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn backoff_resets_only_after_a_session_that_stayed_up() {
+        let cfg = crate::config::builtin().unwrap().kuksa;
+        let mut b = Backoff::new(&KuksaConfig {
+            reconnect_max_ms: 4000,
+            ..cfg
+        });
+        assert_eq!(b.next_delay(), Duration::from_millis(500));
+        // Answered, then failed at once: no reset, the delays keep growing.
+        b.up();
+        assert!(!b.down());
+        assert_eq!(b.next_delay(), Duration::from_millis(1000));
+        assert!(!b.down_after(Some(Backoff::STABLE - Duration::from_millis(1))));
+        assert!(!b.down_after(None), "never up");
+        assert_eq!(b.next_delay(), Duration::from_millis(2000));
+        // Up long enough: from 500 ms again.
+        assert!(b.down_after(Some(Backoff::STABLE)));
+        assert_eq!(b.next_delay(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_repeated_failure_is_news_once() {
+        let mut l = LogOnce::default();
+        assert!(l.is_new("a"));
+        assert!(!l.is_new("a"));
+        assert!(l.is_new("b"));
+        assert!(l.is_new("a"));
+        l.clear();
+        assert!(l.is_new("a"));
+    }
+
+    #[test]
+    fn a_broker_message_is_quoted_short_and_escaped() {
+        let long = format!("line one\nforged: line {}", "x".repeat(500));
+        let m = status_message(&tonic::Status::unavailable(long));
+        assert!(m.starts_with("Unavailable: \"line one\\nforged"), "{m}");
+        assert!(!m.contains('\n'), "{m}");
+        assert!(m.len() < 120, "{m}");
+        assert_eq!(
+            status_message(&tonic::Status::not_found("  ")),
+            "NotFound".to_string()
+        );
     }
 }

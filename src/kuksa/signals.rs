@@ -5,34 +5,49 @@
 //!
 //! - At start ([`check`]): connect and read every signal's metadata. A signal the broker does not
 //!   know, or of a type the daemon cannot read, is a config mismatch ([`StartError::Config`]:
-//!   the daemon exits 78). An unreachable broker is fatal ([`StartError::Failed`], exit 1) only
-//!   with `[kuksa] required = true`; else the daemon starts interlocked (gear and speed not
-//!   reported) and keeps trying with [`Backoff`].
+//!   the daemon exits 78). An unreachable broker, or one that does not answer within
+//!   `connect_timeout_s` (every call is bounded: a broker may keep the connection alive and
+//!   answer nothing), is fatal ([`StartError::Failed`], exit 1) only with `[kuksa] required =
+//!   true`; else the daemon starts interlocked (gear and speed not reported) and keeps trying
+//!   with [`Backoff`].
 //! - Then ([`spawn`]): subscribe to all of them. The broker's first response carries every
-//!   signal (a value or none), later ones the changes; each response becomes one batch of
-//!   core [`Signal`]s, applied all at once.
+//!   signal (a value or none), later ones the changes. The stream is read all the time into
+//!   the latest value of each path, and what came in while the core applied a batch goes as the
+//!   next one, merged: a response carries only what changed, and the broker drops the oldest
+//!   responses of a subscriber that falls behind, so waiting for the core before reading on
+//!   could lose a change for good.
 //! - Broker lost (the stream ends or fails): gear and speed become unknown (the interlock holds
 //!   and a motion in progress halts, outcome "interlocked", as when a gateway reports leaving
-//!   P); reconnect with backoff, check the metadata again (a mismatch then is logged and
-//!   retried, never acted on), subscribe again: the first response brings every value back.
-//!   A gear that comes back as P is not a shift into P (the core's rule): no easy exit.
+//!   P), the rear seat counts as occupied and the doors as locked (see below); reconnect with
+//!   backoff (reset only after a subscription that stayed up [`Backoff::STABLE`]), check the
+//!   metadata again (a mismatch then is logged and retried, never acted on), subscribe again:
+//!   the first response brings every value back. A gear that comes back as P is not a shift
+//!   into P (the core's rule): no easy exit.
 //!
-//! How values map (VSS 6.0 types):
+//! How values map (VSS 6.0 types). Unknown is never the value that lets something move:
 //! - gear (`SelectedGear`, int8; any integer type accepted): 126 = P, 127 = D, 0 = N,
-//!   negative = R, 1..=125 = a forward gear (D); no value, or any other number = unknown.
+//!   negative = R, 1..=125 = a forward gear (D); no value, or any other number = unknown
+//!   (interlocked).
 //! - speed (numeric, km/h): its magnitude (a reversing car may report a negative speed); no
-//!   value or not finite = unknown.
-//! - doors, lock, belt, switches (boolean); occupancy (string: OCCUPIED = true, EMPTY = false);
-//!   brake (numeric: pressed above `brake_threshold`, or boolean). No value, or UNKNOWN: not
-//!   reported, and the daemon keeps what it had (false if never reported): these signals have
-//!   no "unknown" in the core, and none of them can let motion start on its own.
-//! - manual switches: the manual control is in use while any of them is engaged (a switch
-//!   without a value counts as not engaged).
+//!   value or not finite = unknown (interlocked).
+//! - rear seat occupancy (string): EMPTY = false; OCCUPIED, UNKNOWN, no value, a broker lost =
+//!   true (the rear guard limits the easy-exit retract). Doors' lock (boolean): no value or a
+//!   broker lost = locked (no automatic motion until the lock reports unlocked). Their false
+//!   is the permissive value, so only a report gives it.
+//! - driver's door, belt, driver's seat occupancy (OCCUPIED = true, EMPTY = false), brake
+//!   (numeric: pressed above `brake_threshold`, or boolean): no value, or UNKNOWN, is not
+//!   reported and the daemon keeps what it had (false if never reported). They start or select
+//!   automatic motions (restore, retract, key approach), each of which also needs the
+//!   interlock and a lock reported unlocked.
+//! - manual switches: the manual control is in use while any of them is engaged. A switch
+//!   without a value counts as not engaged (providers often publish a switch only once used;
+//!   taking that as engaged would interlock such a car for good).
 
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::{mpsc, oneshot};
 use tonic::Streaming;
+use tonic::codegen::tokio_stream::{Stream, StreamExt};
 
 use driverprofiled_kuksa::connect::Client;
 use driverprofiled_kuksa::proto::{
@@ -40,10 +55,10 @@ use driverprofiled_kuksa::proto::{
 };
 use driverprofiled_kuksa::value;
 
-use super::{Backoff, connect, metadata, status_message};
+use super::{Backoff, LogOnce, connect, metadata, status_message, within};
 use crate::backend::StartError;
 use crate::config::{KuksaConfig, VssSignals};
-use crate::core::{Gear, Reply, Request, Signal};
+use crate::core::{Gear, Request, Signal};
 use crate::edge::ifaces::Call;
 
 /// What a `[kuksa.signals]` entry feeds.
@@ -168,13 +183,16 @@ async fn connect_checked(cfg: &KuksaConfig) -> Result<Client, ConnectError> {
     let mut client = connect(cfg).await.map_err(ConnectError::Unreachable)?;
     let paths = paths(&cfg.signals);
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let found = metadata(&mut client, &refs).await.map_err(|s| {
-        ConnectError::Unreachable(format!(
-            "the broker at {} did not list the signals' metadata: {}",
-            cfg.address,
-            status_message(&s)
-        ))
-    })?;
+    let found = within(cfg, "ListMetadata", metadata(&mut client, &refs))
+        .await
+        .map_err(ConnectError::Unreachable)?
+        .map_err(|s| {
+            ConnectError::Unreachable(format!(
+                "the broker at {} did not list the signals' metadata: {}",
+                cfg.address,
+                status_message(&s)
+            ))
+        })?;
     let problems = mismatches(&cfg.signals, &found);
     if !problems.is_empty() {
         return Err(ConnectError::Mismatch(format!(
@@ -237,13 +255,30 @@ struct Feed {
     calls: mpsc::Sender<Call>,
 }
 
+/// What the daemon takes for the signals the broker no longer reports (it is lost, or not
+/// reached yet): gear and speed unknown (interlocked); the rear seat occupied and the doors
+/// locked, their values that permit nothing.
+fn not_reported() -> Vec<Signal> {
+    vec![
+        Signal::GearUnknown,
+        Signal::SpeedUnknown,
+        Signal::RearOccupied(true),
+        Signal::DoorsLocked(true),
+    ]
+}
+
 impl Feed {
     async fn run(mut self, mut client: Option<Client>) {
+        // Until the broker reports them, the rear seat is occupied and the doors are locked
+        // (the core's defaults, false, are the permissive values).
+        if self.send(not_reported()).await.is_err() {
+            return;
+        }
         // The start-up check failed already: the first retry waits, as every later one.
         let mut retry = client.is_none();
-        // The last failure logged: the same one again (every retry of a broker that stays
-        // away) goes to the debug log only.
-        let mut last: Option<String> = None;
+        // A failure is logged once; the same again (every retry of a broker that stays away,
+        // or that keeps failing right after it answered) goes to the debug log only.
+        let mut log = LogOnce::default();
         loop {
             if retry {
                 tokio::time::sleep(self.backoff.next_delay()).await;
@@ -254,117 +289,185 @@ impl Feed {
                 None => match connect_checked(&self.cfg).await {
                     Ok(c) => c,
                     Err(ConnectError::Unreachable(why)) => {
-                        if last.as_ref() != Some(&why) {
+                        if log.is_new(&why) {
                             tracing::warn!("vehicle signals: {why}; retrying");
                         } else {
                             tracing::debug!("vehicle signals: {why}; retrying");
                         }
-                        last = Some(why);
                         continue;
                     }
                     Err(ConnectError::Mismatch(why)) => {
                         // The broker's VSS changed under us: never guess, stay interlocked.
-                        if last.as_ref() != Some(&why) {
+                        if log.is_new(&why) {
                             tracing::error!(
                                 "vehicle signals: {why}; staying interlocked, checking again"
                             );
+                        } else {
+                            tracing::debug!(
+                                "vehicle signals: {why}; still interlocked, checking again"
+                            );
                         }
-                        last = Some(why);
                         continue;
                     }
                 },
             };
-            last = None;
             let why = match self.follow(c).await {
                 Ok(why) => why,
                 Err(Gone) => return,
             };
-            // Whatever the broker said last about gear and speed is no longer known.
-            if self
-                .send(vec![Signal::GearUnknown, Signal::SpeedUnknown])
-                .await
-                .is_err()
-            {
+            // A session that stayed up: the delays start from 500 ms again, and its loss is
+            // news. One that failed soon after it answered: the broker is not well, the
+            // delays keep growing, and the same loss again is not logged again.
+            if self.backoff.down() {
+                log.clear();
+            }
+            // Whatever the broker said last is no longer known.
+            if self.send(not_reported()).await.is_err() {
                 return;
             }
-            tracing::warn!(
-                "vehicle signals: {why}; gear and speed are unknown (interlocked) until the \
-                 broker is back; reconnecting"
-            );
+            if log.is_new(&why) {
+                tracing::warn!(
+                    "vehicle signals: {why}; gear and speed are unknown (interlocked) until the \
+                     broker is back; reconnecting"
+                );
+            } else {
+                tracing::debug!("vehicle signals: {why} again; reconnecting");
+            }
         }
     }
 
     /// Subscribe and feed every response until the subscription ends; why it ended.
+    ///
+    /// The stream is drained all the time, into the latest value of each path; what came in
+    /// while the core was applying the last batch goes as one merged batch next. A response
+    /// carries only the entries that changed, and the broker drops the oldest responses of a
+    /// subscriber that falls behind: waiting for the core before reading on could lose a
+    /// change for good (a gear, a switch released).
     async fn follow(&mut self, mut client: Client) -> Result<String, Gone> {
         let req = SubscribeRequest {
             signal_paths: paths(&self.cfg.signals),
             buffer_size: super::SUBSCRIBE_BUFFER,
             filter: None,
         };
-        let mut stream: Streaming<SubscribeResponse> = match client.subscribe(req).await {
-            Ok(r) => r.into_inner(),
-            Err(s) => {
-                return Ok(format!(
-                    "the broker at {} refused the subscription: {}",
-                    self.cfg.address,
-                    status_message(&s)
-                ));
-            }
-        };
-        let mut first = true;
-        loop {
-            match stream.message().await {
-                Ok(Some(resp)) => {
-                    if first {
-                        first = false;
-                        self.backoff.reset();
-                        tracing::info!(
-                            "vehicle signals: subscribed to {} VSS signals at the broker at {}",
-                            self.decoder.by_path.len(),
-                            self.cfg.address
-                        );
-                    }
-                    let batch = self.decoder.decode(&resp.entries);
-                    if !batch.is_empty() {
-                        self.send(batch).await?;
-                    }
-                }
-                Ok(None) => {
+        let address = self.cfg.address.clone();
+        let mut stream: Streaming<SubscribeResponse> =
+            match within(&self.cfg, "Subscribe", client.subscribe(req)).await {
+                Ok(Ok(r)) => r.into_inner(),
+                Ok(Err(s)) => {
                     return Ok(format!(
-                        "the broker at {} ended the subscription",
-                        self.cfg.address
-                    ));
-                }
-                Err(s) => {
-                    return Ok(format!(
-                        "the subscription at the broker at {} failed: {}",
-                        self.cfg.address,
+                        "the broker at {address} refused the subscription: {}",
                         status_message(&s)
                     ));
                 }
+                Err(why) => return Ok(why),
+            };
+        // The broker sends every subscribed signal's current value at once.
+        let first = match within(&self.cfg, "Subscribe with the values", stream.message()).await {
+            Ok(Ok(Some(resp))) => resp,
+            Ok(Ok(None)) => {
+                return Ok(format!(
+                    "the broker at {address} ended the subscription before any value"
+                ));
             }
-        }
+            Ok(Err(s)) => {
+                return Ok(format!(
+                    "the subscription at the broker at {address} failed: {}",
+                    status_message(&s)
+                ));
+            }
+            Err(why) => return Ok(why),
+        };
+        self.backoff.up();
+        tracing::info!(
+            "vehicle signals: subscribed to {} VSS signals at the broker at {address}",
+            self.decoder.by_path.len(),
+        );
+        self.drain(&mut stream, first.entries).await
     }
 
-    /// Apply a batch at the core, as a D-Bus `UpdateSignals` would be; waits for the core to
-    /// have applied it, so that batches never overtake each other.
-    async fn send(&self, signals: Vec<Signal>) -> Result<(), Gone> {
-        tracing::debug!(?signals, "vehicle signals from the broker");
-        let (reply, rx) = oneshot::channel();
-        let call = Call {
-            request: Request::UpdateSignals(signals),
-            reply,
-        };
-        self.calls.send(call).await.map_err(|_| Gone)?;
-        match rx.await {
-            Ok(Ok(Reply::Done)) | Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
-                // The decoder only makes values the core takes; log, never stop the feed.
-                tracing::error!("vehicle signals refused by the core: {}", e.message());
-                Ok(())
+    /// Feed `first` and then every response of `stream` until it ends; why it ended. The
+    /// stream is drained all the time, into the latest value of each path; what comes in while
+    /// the core applies a batch goes as one merged batch next.
+    async fn drain<S>(
+        &mut self,
+        stream: &mut S,
+        first: HashMap<String, Datapoint>,
+    ) -> Result<String, Gone>
+    where
+        S: Stream<Item = Result<SubscribeResponse, tonic::Status>> + Unpin,
+    {
+        let address = self.cfg.address.clone();
+        let mut pending = first;
+        let mut applying: Option<Applying> = None;
+        let ended = loop {
+            if applying.is_none() && !pending.is_empty() {
+                let batch = self.decoder.decode(&std::mem::take(&mut pending));
+                if !batch.is_empty() {
+                    applying = Some(Box::pin(apply(self.calls.clone(), batch)));
+                }
             }
-            Err(_) => Err(Gone),
+            tokio::select! {
+                done = async {
+                    match applying.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if applying.is_some() => {
+                    applying = None;
+                    done?;
+                }
+                // Cancel-safe: a message not complete yet stays in the stream.
+                m = stream.next() => match m {
+                    Some(Ok(resp)) => pending.extend(resp.entries),
+                    None => break format!("the broker at {address} ended the subscription"),
+                    Some(Err(s)) => {
+                        break format!(
+                            "the subscription at the broker at {address} failed: {}",
+                            status_message(&s)
+                        );
+                    }
+                },
+            }
+        };
+        // What the broker said before it went is applied, in order, before the loss.
+        if let Some(f) = applying {
+            f.await?;
         }
+        if !pending.is_empty() {
+            let batch = self.decoder.decode(&pending);
+            if !batch.is_empty() {
+                apply(self.calls.clone(), batch).await?;
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn send(&self, signals: Vec<Signal>) -> Result<(), Gone> {
+        apply(self.calls.clone(), signals).await
+    }
+}
+
+/// A batch on its way through the core.
+type Applying = std::pin::Pin<Box<dyn Future<Output = Result<(), Gone>> + Send>>;
+
+/// Apply a batch at the core, as a D-Bus `UpdateSignals` would be; done when the core has
+/// applied it (the next batch waits for that, so that batches never overtake each other).
+async fn apply(calls: mpsc::Sender<Call>, signals: Vec<Signal>) -> Result<(), Gone> {
+    tracing::debug!(?signals, "vehicle signals from the broker");
+    let (reply, rx) = oneshot::channel();
+    let call = Call {
+        request: Request::UpdateSignals(signals),
+        reply,
+    };
+    calls.send(call).await.map_err(|_| Gone)?;
+    match rx.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            // The decoder only makes values the core takes; log, never stop the feed.
+            tracing::error!("vehicle signals refused by the core: {}", e.message());
+            Ok(())
+        }
+        Err(_) => Err(Gone),
     }
 }
 
@@ -444,10 +547,12 @@ fn decode_one(
             _ => Signal::SpeedUnknown,
         }),
         Kind::DriverDoorOpen => boolean().map(Signal::DriverDoorOpen),
-        Kind::DoorsLocked => boolean().map(Signal::DoorsLocked),
+        // Unknown is locked: no automatic motion until the lock reports unlocked.
+        Kind::DoorsLocked => Some(Signal::DoorsLocked(boolean().unwrap_or(true))),
         Kind::DriverBelt => boolean().map(Signal::DriverBeltBuckled),
         Kind::DriverSeatOccupancy => occupied().map(Signal::DriverSeatOccupied),
-        Kind::RearOccupancy => occupied().map(Signal::RearOccupied),
+        // Unknown is occupied: the rear guard applies unless the seat reports EMPTY.
+        Kind::RearOccupancy => Some(Signal::RearOccupied(occupied().unwrap_or(true))),
         Kind::Brake => {
             let pressed = match v {
                 Some(v) => value::to_bool(v).or_else(|| value::to_f64(v).map(|x| x > threshold)),
@@ -564,6 +669,53 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_rear_seat_is_occupied_and_unknown_locks_are_locked() {
+        let c = cfg();
+        let mut d = Decoder::new(&c);
+        let occ = |s: &str| Some(TypedValue::String(s.into()));
+        for v in [occ("UNKNOWN"), occ("something else"), None] {
+            assert_eq!(
+                decode(&mut d, &[(&c.rear_occupancy, v.clone())]),
+                [Signal::RearOccupied(true)],
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            decode(&mut d, &[(&c.rear_occupancy, occ("OCCUPIED"))]),
+            [Signal::RearOccupied(true)]
+        );
+        assert_eq!(
+            decode(&mut d, &[(&c.rear_occupancy, occ("EMPTY"))]),
+            [Signal::RearOccupied(false)]
+        );
+        assert_eq!(
+            decode(&mut d, &[(&c.doors_locked, None)]),
+            [Signal::DoorsLocked(true)]
+        );
+        assert_eq!(
+            decode(&mut d, &[(&c.doors_locked, Some(TypedValue::Bool(false)))]),
+            [Signal::DoorsLocked(false)]
+        );
+        assert_eq!(
+            decode(&mut d, &[(&c.doors_locked, Some(TypedValue::Bool(true)))]),
+            [Signal::DoorsLocked(true)]
+        );
+        // A broker lost: nothing permissive stays.
+        let lost = not_reported();
+        let mut v = crate::core::Vehicle::default();
+        v.apply(&[
+            Signal::Gear(Gear::P),
+            Signal::SpeedKmh(0.0),
+            Signal::RearOccupied(false),
+            Signal::DoorsLocked(false),
+        ])
+        .unwrap();
+        v.apply(&lost).unwrap();
+        assert_eq!((v.gear, v.speed_kmh), (None, None));
+        assert!(v.rear_occupied && v.doors_locked, "{v:?}");
+    }
+
+    #[test]
     fn a_batch_is_decoded_whole_and_switches_combine() {
         let c = cfg();
         let mut d = Decoder::new(&c);
@@ -599,6 +751,80 @@ mod tests {
             decode(&mut d, &[(s1, None)]),
             [Signal::ManualControl(false)]
         );
+    }
+
+    /// The core stalls on a batch: the feed still reads the broker's stream (else the broker
+    /// would drop the oldest responses), and what came meanwhile goes as merged batches, the
+    /// latest value of each path; nothing is lost.
+    #[tokio::test]
+    async fn the_stream_is_drained_while_the_core_applies_and_merged() {
+        use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
+        let kuksa = crate::config::builtin().unwrap().kuksa;
+        let c = kuksa.signals.clone();
+        let (calls, mut core) = mpsc::channel::<Call>(1);
+        let mut feed = Feed {
+            decoder: Decoder::new(&c),
+            backoff: Backoff::new(&kuksa),
+            cfg: kuksa,
+            calls,
+        };
+        let (tx, rx) = mpsc::channel(1);
+        let entries = |e: &[(&str, Option<TypedValue>)]| -> HashMap<String, Datapoint> {
+            e.iter()
+                .map(|(p, v)| (p.to_string(), dp(v.clone())))
+                .collect()
+        };
+        let first = entries(&[(&c.gear, Some(TypedValue::Int32(126)))]);
+        let task = tokio::spawn(async move {
+            let mut stream = ReceiverStream::new(rx);
+            feed.drain(&mut stream, first).await.is_ok()
+        });
+        let call = core.recv().await.unwrap();
+        assert_eq!(
+            call.request,
+            Request::UpdateSignals(vec![Signal::Gear(Gear::P)])
+        );
+        // The core holds the first batch; the broker sends on (one response buffered here).
+        let on = Some(TypedValue::Bool(true));
+        let off = Some(TypedValue::Bool(false));
+        let (s0, s1) = (&c.manual_switches[0], &c.manual_switches[1]);
+        let changes: Vec<HashMap<String, Datapoint>> = vec![
+            entries(&[(s0, on.clone())]),
+            entries(&[(&c.speed, Some(TypedValue::Float(1.0)))]),
+            entries(&[(&c.speed, Some(TypedValue::Float(2.0)))]),
+            entries(&[(s0, off), (s1, on)]),
+            entries(&[(&c.gear, Some(TypedValue::Int32(127)))]),
+            entries(&[(&c.rear_occupancy, Some(TypedValue::String("EMPTY".into())))]),
+        ];
+        let n = changes.len();
+        let send_all = async {
+            for entries in changes {
+                tx.send(Ok(SubscribeResponse { entries })).await.unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), send_all)
+            .await
+            .expect("the feed stopped reading while the core applied a batch");
+        drop(tx);
+        call.reply.send(Ok(crate::core::Reply::Done)).unwrap();
+        // The rest, merged: fewer batches than responses, and the end state is the broker's.
+        let mut v = crate::core::Vehicle::default();
+        let mut batches = 0;
+        while let Some(call) = core.recv().await {
+            let Request::UpdateSignals(signals) = &call.request else {
+                panic!("{:?}", call.request);
+            };
+            assert!(!signals.contains(&Signal::SpeedKmh(1.0)), "{signals:?}");
+            v.apply(signals).unwrap();
+            batches += 1;
+            call.reply.send(Ok(crate::core::Reply::Done)).unwrap();
+        }
+        assert!(task.await.unwrap(), "the feed ended on its own");
+        assert!(batches < n, "{batches} batches for {n} responses");
+        assert_eq!(v.gear, Some(Gear::D));
+        assert_eq!(v.speed_kmh, Some(2.0));
+        assert!(v.manual_control, "switch 1 engaged");
+        assert!(!v.rear_occupied);
     }
 
     fn meta(path: &str, ty: DataType, unit: &str) -> Metadata {

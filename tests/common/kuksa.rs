@@ -255,6 +255,29 @@ pub async fn wait_log(s: &Setup, needle: &str) {
     }
 }
 
+/// How many lines of the daemon's log contain `needle`.
+pub fn log_count(s: &Setup, needle: &str) -> usize {
+    s.daemon
+        .stderr()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
+/// Wait until the daemon's log has `n` lines containing `needle` (see [`wait_log`]): what it
+/// did again, e.g. a retry.
+pub async fn wait_log_count(s: &Setup, needle: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while log_count(s, needle) < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon logged {needle:?} fewer than {n} times:\n{}",
+            s.daemon.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Publish P at standstill and wait until the daemon shows it (motion allowed).
 pub async fn park(b: &TestBroker, s: &Setup) {
     b.gear(GEAR_P);
