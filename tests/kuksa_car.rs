@@ -315,6 +315,10 @@ async fn easy_exit_and_restore_on_the_brake_pedal() {
     let (b, s) = (&car.b, &car.s);
     b.speed(0.0);
     b.driver_seat("OCCUPIED");
+    // An automatic motion needs the lock reported unlocked, and a retract a rear seat
+    // reported empty (unknown counts as locked and as occupied).
+    b.doors_locked(false);
+    b.rear_seat("EMPTY");
     b.brake(0);
     drive(b, s).await;
     let m = s.manager().await;
