@@ -336,10 +336,18 @@ async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
     let fault = s.actuator("seat_position").await.fault().await.unwrap();
     assert!(fault.contains("lost the KUKSA databroker"), "{fault}");
     assert!(!s.actuator("seat_position").await.moving().await.unwrap());
-    // A move while the broker is away is refused as a fault, not queued for later.
-    let mut fin2 = m.receive_motion_finished().await.unwrap();
-    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
-    assert_eq!(finished(&mut fin2).await.1, "fault");
+    // Every position is forgotten (NaN), so a move while the broker is away is refused
+    // NotReady, not queued for later; every axis says why.
+    for a in &axes {
+        let at: f64 = wait_prop(&s, &a.name, "Position", |x: &f64| x.is_nan()).await;
+        assert!(at.is_nan(), "{}", a.name);
+    }
+    assert_eq!(
+        err_name(s.actuator("wheel_tilt").await.move_to(70.0).await),
+        ErrorName::NotReady.as_str()
+    );
+    let fault = s.actuator("wheel_tilt").await.fault().await.unwrap();
+    assert!(fault.contains("lost the KUKSA databroker"), "{fault}");
     let where_it_stopped = p.position(&seat).unwrap();
     assert!(where_it_stopped < 250.0);
     drop(p);
@@ -352,6 +360,12 @@ async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
     let mut p = Provider::start(&b.address(), &axes, 1.0, &positions).await;
     wait_prop(&s, "seat_position", "Position", |x: &f64| *x == coasted).await;
     assert!(!s.actuator("seat_position").await.moving().await.unwrap());
+    // The loss of the link was no fault of the axes: their first fresh position clears it.
+    for a in &axes {
+        wait_prop(&s, &a.name, "Position", |x: &f64| !x.is_nan()).await;
+        let fault: String = wait_prop(&s, &a.name, "Fault", |f: &String| f.is_empty()).await;
+        assert_eq!(fault, "", "{}", a.name);
+    }
 
     // A later move works; before it, the seat was at most told to stop where it is.
     let mut fin3 = m.receive_motion_finished().await.unwrap();
