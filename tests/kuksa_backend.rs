@@ -889,9 +889,9 @@ async fn a_broken_link_stops_the_running_seat_at_once() {
 }
 
 /// The backend itself (not only the core) never sends a move for an axis whose position it
-/// does not know, nor any move once `stop_all` was called.
+/// does not know, nor one a stop came after, nor any move once `stop_all` was called.
 #[tokio::test]
-async fn the_backend_sends_no_move_blind_nor_after_stop_all() {
+async fn the_backend_sends_no_move_blind_nor_stopped_nor_after_stop_all() {
     use driverprofiled::backend::Router;
     use driverprofiled::core::{BackendCommand, Feedback};
 
@@ -939,6 +939,23 @@ async fn the_backend_sends_no_move_blind_nor_after_stop_all() {
 
     p.publish(&vss("seat_position"), 130.0);
     reported(&mut rx, "seat_position").await;
+    // A stop drops its axis' moves not sent yet (both commands are made before the backend's
+    // tasks run again): only the stop, where the seat is, reaches the broker.
+    move_seat();
+    router.command(&BackendCommand::Stop {
+        axis: "seat_position".into(),
+    });
+    let (path, v) = tokio::time::timeout(TIMEOUT, actuations.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(path, vss("seat_position"));
+    assert_eq!(
+        driverprofiled_kuksa::value::to_f64(&v),
+        Some(130.0),
+        "a stop"
+    );
+
     router.stop_all("test");
     move_seat();
     let why = fault(&mut rx).await;
