@@ -1097,4 +1097,20 @@ mod tests {
         assert!(e.contains("axis seat_tilt"), "{e}");
         assert!(e.contains("the axis' is \"deg\" (VSS \"degrees\")"), "{e}");
     }
+
+    #[test]
+    fn the_brokers_words_are_quoted_and_cut() {
+        let long = "x".repeat(500);
+        let m = said(&tonic::Status::unavailable(format!("  {long}\n")));
+        assert!(m.starts_with("Unavailable: \"xxx"), "{m}");
+        assert!(m.len() < 100, "{m}");
+        assert!(m.ends_with("… (500 bytes)"), "{m}");
+        assert_eq!(said(&tonic::Status::not_found("")), "NotFound");
+        let v = Value {
+            typed_value: Some(proto::value::TypedValue::String(long)),
+        };
+        let m = shown(&v);
+        assert!(m.len() < 100, "{m}");
+        assert_eq!(shown(&Value { typed_value: None }), "no value");
+    }
 }
