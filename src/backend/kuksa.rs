@@ -495,14 +495,16 @@ async fn supervise(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Job>, mut firs
             }
         };
         logged = None;
-        let Some(why) = session(&ctx, client, &mut rx, &mut backoff).await else {
+        let mut served = false;
+        let Some(why) = session(&ctx, client, &mut rx, &mut backoff, &mut served).await else {
             return;
         };
         let halt_pending = lost(&ctx, &why);
         down = format!("the broker at {} was lost ({why})", ctx.cfg.address);
-        if halt_pending {
+        if halt_pending && served {
             // An axis of ours may be running with nobody watching: try again at once (the
-            // backoff applies from the next attempt on).
+            // backoff applies from the next attempt on; a session that fails before it
+            // reports anything is not retried at once again, so this never spins).
             continue;
         }
         let delay = backoff.next_delay();
@@ -601,12 +603,13 @@ async fn stop_at_once(ctx: Arc<Ctx>, stops: Vec<StopMsg>) {
 }
 
 /// Subscribe and serve commands until the broker is lost (`Some(why)`) or the backend is
-/// dropped (`None`).
+/// dropped (`None`). `served`: set once the broker reported positions.
 async fn session(
     ctx: &Arc<Ctx>,
     mut client: Client,
     rx: &mut mpsc::UnboundedReceiver<Job>,
     backoff: &mut Backoff,
+    served: &mut bool,
 ) -> Option<String> {
     let req = SubscribeRequest {
         signal_paths: ctx.by_path.keys().cloned().collect(),
@@ -649,6 +652,7 @@ async fn session(
                 Ok(Some(resp)) => {
                     if first {
                         first = false;
+                        *served = true;
                         backoff.reset();
                     }
                     positions(ctx, resp.entries, &queues);
