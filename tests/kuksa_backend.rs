@@ -336,10 +336,18 @@ async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
     let fault = s.actuator("seat_position").await.fault().await.unwrap();
     assert!(fault.contains("lost the KUKSA databroker"), "{fault}");
     assert!(!s.actuator("seat_position").await.moving().await.unwrap());
-    // A move while the broker is away is refused as a fault, not queued for later.
-    let mut fin2 = m.receive_motion_finished().await.unwrap();
-    s.actuator("wheel_tilt").await.move_to(70.0).await.unwrap();
-    assert_eq!(finished(&mut fin2).await.1, "fault");
+    // Every position is forgotten (NaN), so a move while the broker is away is refused
+    // NotReady, not queued for later; every axis says why.
+    for a in &axes {
+        let at: f64 = wait_prop(&s, &a.name, "Position", |x: &f64| x.is_nan()).await;
+        assert!(at.is_nan(), "{}", a.name);
+    }
+    assert_eq!(
+        err_name(s.actuator("wheel_tilt").await.move_to(70.0).await),
+        ErrorName::NotReady.as_str()
+    );
+    let fault = s.actuator("wheel_tilt").await.fault().await.unwrap();
+    assert!(fault.contains("lost the KUKSA databroker"), "{fault}");
     let where_it_stopped = p.position(&seat).unwrap();
     assert!(where_it_stopped < 250.0);
     drop(p);
@@ -352,6 +360,12 @@ async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
     let mut p = Provider::start(&b.address(), &axes, 1.0, &positions).await;
     wait_prop(&s, "seat_position", "Position", |x: &f64| *x == coasted).await;
     assert!(!s.actuator("seat_position").await.moving().await.unwrap());
+    // The loss of the link was no fault of the axes: their first fresh position clears it.
+    for a in &axes {
+        wait_prop(&s, &a.name, "Position", |x: &f64| !x.is_nan()).await;
+        let fault: String = wait_prop(&s, &a.name, "Fault", |f: &String| f.is_empty()).await;
+        assert_eq!(fault, "", "{}", a.name);
+    }
 
     // A later move works; before it, the seat was at most told to stop where it is.
     let mut fin3 = m.receive_motion_finished().await.unwrap();
@@ -409,11 +423,10 @@ async fn a_shutdown_mid_motion_tells_the_provider_to_stop() {
     let (path, x) = p.next_actuation().await;
     assert_eq!(path, seat);
     assert!((seen..250.0).contains(&x), "stopped at {x}, seen {seen}");
+    // Whether the broker answered within STOP_ALL_WAIT depends on the machine's load; that
+    // the stop arrived is the point.
     let log = s.daemon.stderr();
-    assert!(
-        log.contains("kuksa: stop all: the broker took every stop"),
-        "{log}"
-    );
+    assert!(log.contains("kuksa: stop all: telling it to stop"), "{log}");
 }
 
 /// Config mismatches at start exit 78 with a message naming the axis, the path and the
@@ -723,13 +736,230 @@ async fn stop_all_works_while_the_backends_runtime_is_blocked() {
     assert_eq!(moved.0, seat);
     assert!(actuations.is_empty(), "one move only");
 
-    // Blocks this thread (and so the backend's runtime) until the broker took the stop.
+    // Blocks this thread (and so the backend's runtime) until the broker took the stop, or
+    // STOP_ALL_WAIT passed.
     router.stop_all("test");
-    let (path, v) = actuations.try_recv().expect("the stop reached the broker");
+    // It may arrive after STOP_ALL_WAIT on a loaded machine: awaited, not polled.
+    let (path, v) = tokio::time::timeout(TIMEOUT, actuations.recv())
+        .await
+        .expect("the stop did not reach the broker")
+        .unwrap();
     assert_eq!(path, seat);
     let at = driverprofiled_kuksa::value::to_f64(&v).unwrap();
     assert!((seen..250.0).contains(&at), "stopped at {at}, seen {seen}");
 
     let _ = end_tx.send(());
     broker_thread.join().unwrap();
+}
+
+/// A stop the broker refuses (here: PERMISSION_DENIED) is not forgotten: it is sent again at
+/// the axis' next position report, and the seat stops short of the old target.
+#[tokio::test]
+async fn a_refused_stop_is_sent_again_at_the_next_report() {
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    let seat = vss("seat_position");
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    let actuator = s.actuator("seat_position").await;
+    actuator.move_to(250.0).await.unwrap();
+    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
+    let seen = wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
+
+    // The provider holds still (publishing nothing) and the broker refuses the seat's
+    // actuations: the stop does not arrive.
+    p.stall(true).await;
+    b.deny(&seat, true).unwrap();
+    actuator.stop().await.unwrap();
+    finished(&mut fin).await;
+    let fault: String = wait_prop(&s, "seat_position", "Fault", |f: &String| {
+        f.contains("PermissionDenied")
+    })
+    .await;
+    assert!(fault.contains("(stop)"), "{fault}");
+    assert!(p.taken_actuations().is_empty(), "the stop did not arrive");
+
+    // Allowed again, the provider goes on towards 250: its first report brings the stop.
+    b.deny(&seat, false).unwrap();
+    p.stall(false).await;
+    let (path, x) = p.next_actuation().await;
+    assert_eq!(path, seat);
+    assert!((seen..250.0).contains(&x), "stopped at {x}, seen {seen}");
+    assert!(p.position(&seat).unwrap() < 250.0);
+}
+
+/// A TCP relay to a broker: `cut()` ends every connection it relays (a broken link: the
+/// daemon's subscription fails) while it keeps taking new ones.
+struct Relay {
+    addr: SocketAddr,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(to: SocketAddr) -> Relay {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = conns.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = l.accept().await {
+                let Ok(mut out) = tokio::net::TcpStream::connect(to).await else {
+                    continue;
+                };
+                kept.lock().unwrap().push(tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }));
+            }
+        });
+        Relay {
+            addr,
+            conns,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// The link to the broker breaks mid-motion while the broker itself is fine: the running
+/// seat is told at once (over a fresh connection) to stop where it was last reported, and
+/// once more where the broker reports it after the reconnect; the motion ends with outcome
+/// fault, nothing resumes, and the axes' link fault clears with their fresh positions.
+#[tokio::test]
+async fn a_broken_link_stops_the_running_seat_at_once() {
+    let b = start_broker(any_port()).await;
+    let relay = Relay::start(socket(&b)).await;
+    let config = kuksa_config(&format!("http://{}", relay.addr), &[]);
+    let axes = axes(&config);
+    let seat = vss("seat_position");
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    s.actuator("seat_position")
+        .await
+        .move_to(250.0)
+        .await
+        .unwrap();
+    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
+    let seen = wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
+
+    relay.cut();
+    assert_eq!(finished(&mut fin).await.1, "fault");
+    // Two stops: the one sent at once (where the daemon last saw it) and the one owed at the
+    // first report after the reconnect (where it then is), in whichever order they arrive.
+    for _ in 0..2 {
+        let (path, x) = p.next_actuation().await;
+        assert_eq!(path, seat);
+        assert!((seen..250.0).contains(&x), "stopped at {x}, seen {seen}");
+    }
+    let log = s.daemon.stderr();
+    assert!(
+        log.contains("the link was lost while it was commanded: stop sent at once"),
+        "{log}"
+    );
+    for a in &axes {
+        wait_prop(&s, &a.name, "Position", |x: &f64| !x.is_nan()).await;
+        wait_prop(&s, &a.name, "Fault", |f: &String| f.is_empty()).await;
+    }
+    assert!(!s.actuator("seat_position").await.moving().await.unwrap());
+    assert!(
+        p.taken_actuations().iter().all(|(_, x)| *x < 250.0),
+        "nothing resumed"
+    );
+}
+
+/// The backend itself (not only the core) never sends a move for an axis whose position it
+/// does not know, nor one a stop came after, nor any move once `stop_all` was called.
+#[tokio::test]
+async fn the_backend_sends_no_move_blind_nor_stopped_nor_after_stop_all() {
+    use driverprofiled::backend::Router;
+    use driverprofiled::core::{BackendCommand, Feedback};
+
+    let b = start_broker(any_port()).await;
+    let config = kuksa_config(&b.address(), &[]);
+    let axes = axes(&config);
+    let mut actuations = b.actuations();
+    // Claimed, but no position published yet.
+    let p = Provider::start(&b.address(), &axes, FAST, &BTreeMap::new()).await;
+    let cfg = driverprofiled::config::parse("test.toml", &config).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (router, _) = Router::start(&cfg, None, &tx).await.unwrap();
+    let fault = async |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Feedback>| loop {
+        match tokio::time::timeout(TIMEOUT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Feedback::Fault { axis, message } if axis == "seat_position" => return message,
+            _ => {}
+        }
+    };
+    let move_seat = || {
+        router.command(&BackendCommand::Move {
+            axis: "seat_position".into(),
+            target: 200.0,
+        })
+    };
+    let reported = async |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Feedback>, name: &str| loop {
+        if let Feedback::Position { axis, .. } = tokio::time::timeout(TIMEOUT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            && axis == name
+        {
+            return;
+        }
+    };
+    // Another axis reports: the session with the broker runs.
+    p.publish(&vss("wheel_tilt"), 50.0);
+    reported(&mut rx, "wheel_tilt").await;
+    move_seat();
+    let why = fault(&mut rx).await;
+    assert!(why.contains("its position is not known"), "{why}");
+
+    p.publish(&vss("seat_position"), 130.0);
+    reported(&mut rx, "seat_position").await;
+    // A stop drops its axis' moves not sent yet (both commands are made before the backend's
+    // tasks run again): only the stop, where the seat is, reaches the broker.
+    move_seat();
+    router.command(&BackendCommand::Stop {
+        axis: "seat_position".into(),
+    });
+    let (path, v) = tokio::time::timeout(TIMEOUT, actuations.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(path, vss("seat_position"));
+    assert_eq!(
+        driverprofiled_kuksa::value::to_f64(&v),
+        Some(130.0),
+        "a stop"
+    );
+
+    router.stop_all("test");
+    move_seat();
+    let why = fault(&mut rx).await;
+    assert!(why.contains("every axis was stopped"), "{why}");
+    // The refusals are decided before anything is sent: nothing reached the broker.
+    assert!(actuations.try_recv().is_err(), "a move was sent");
 }

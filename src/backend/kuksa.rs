@@ -12,17 +12,26 @@
 //!   mismatch found then faults every axis and nothing moves).
 //! - Positions: `Subscribe` to the axes' paths; every value is a [`Feedback::Position`].
 //!   Until the broker has a value for an axis, its position is not known (never assumed).
-//! - Move: `Actuate` the target (converted to the signal's type). Stop: `Actuate` the last
-//!   reported position; a provider takes an actuation of where the axis is as "stop".
+//! - Move: `Actuate` the target (converted to the signal's type), refused (a fault) while
+//!   the backend does not know the axis' position. Stop: `Actuate` the last reported
+//!   position; a provider takes an actuation of where the axis is as "stop". Each axis has
+//!   its own queue, in order: a stop never overtakes the move it stops, never waits behind
+//!   another axis' actuation, and drops the axis' moves not sent yet. A stop that cannot be
+//!   sent (refused, no broker, position not known) is owed: sent at the axis' next position
+//!   report (a stop sent again is no blind retry of a motion).
 //!   The broker's refusals (no provider: UNAVAILABLE; NOT_FOUND, PERMISSION_DENIED,
 //!   UNAUTHENTICATED, INVALID_ARGUMENT, no answer in time) are [`Feedback::Fault`]s with the
-//!   broker's words. The core's stall, timeout and duty rules apply as for any backend: a
-//!   provider that accepts and never moves is a stall.
-//! - Broker lost (the subscription ends or fails): every axis faults (a motion halts with
-//!   outcome `fault`) and its position counts as stale; reconnect with backoff and subscribe
-//!   again, fresh positions arrive as feedback. Nothing is resumed or sent again: an axis that
-//!   was running when the link went is only told to stop where it then is, once the broker
-//!   reports that position again (unless it was commanded anew before).
+//!   broker's words (quoted, at most [`crate::core::QUOTE_MAX`] characters). The core's
+//!   stall, timeout and duty rules apply as for any backend: a provider that accepts and
+//!   never moves is a stall.
+//! - Broker lost (the subscription ends or fails): the axes that were commanded are told at
+//!   once, over a fresh connection, to stop where they were last reported; every position is
+//!   forgotten ([`Feedback::PositionUnknown`]: a motion halts with outcome `fault`, the axes
+//!   show the loss as their fault until their first fresh position). Reconnect at once when
+//!   a stop is owed, then with backoff; subscribe again, fresh positions arrive as feedback.
+//!   Nothing is resumed or sent again: an axis that was running when the link went is told
+//!   once more to stop where it then is, once the broker reports that position again
+//!   (unless it was commanded anew before).
 //! - [`Backend::stop_all`]: see [`Kuksa::stop_all`].
 
 use std::collections::BTreeMap;
@@ -34,12 +43,12 @@ use tokio::sync::mpsc;
 
 use super::{Backend, Driver, FeedbackSender, StartError, StartFuture, Started};
 use crate::config::{AxisConfig, Config, KuksaConfig, Unit};
-use crate::core::{BackendCommand, Feedback};
+use crate::core::{BackendCommand, Feedback, quote};
 use crate::kuksa::proto::{
     self, ActuateRequest, DataType, EntryType, Metadata, SignalId, SubscribeRequest, Value,
     signal_id,
 };
-use crate::kuksa::{Backoff, status_message, value};
+use crate::kuksa::{Backoff, value};
 use driverprofiled_kuksa::connect::{Address, Client};
 
 pub const DRIVER: Driver = Driver {
@@ -166,15 +175,10 @@ fn entry_name(e: EntryType) -> &'static str {
 /// A command for the broker, by axis index.
 #[derive(Debug)]
 enum Job {
-    Move {
-        axis: usize,
-        target: f64,
-    },
+    /// `seq`: this move's number (see [`Shared::moves`]).
+    Move { axis: usize, target: f64, seq: u64 },
     /// `seq`: the number of moves commanded before this stop (see [`Shared::moves`]).
-    Stop {
-        axis: usize,
-        seq: u64,
-    },
+    Stop { axis: usize, seq: u64 },
 }
 
 impl Job {
@@ -193,14 +197,22 @@ struct Shared {
     positions: Vec<Option<f64>>,
     /// Each signal's data type, once the metadata was checked.
     types: Vec<Option<DataType>>,
-    /// Moves commanded per axis, ever.
+    /// Moves commanded per axis, ever: each move's sequence number.
     moves: Vec<u64>,
-    /// `moves` as it was at the last stop the broker took, per axis: an axis with
-    /// `moves > stopped` may be running.
+    /// The number of the last move handed to the broker (sent, or being sent), per axis.
+    sent: Vec<u64>,
+    /// Moves numbered up to this are never sent: a stop (or [`Kuksa::stop_all`]) came after
+    /// them.
+    cancelled: Vec<u64>,
+    /// `sent` as it was at the last stop the broker took, per axis: an axis with
+    /// `sent > stopped` may be running.
     stopped: Vec<u64>,
-    /// Axes that were commanded when the broker was lost: told to stop where they are once
-    /// their position is reported again.
+    /// Axes owed a stop that could not be sent (the broker was lost while they were
+    /// commanded, the stop was refused, or their position was not known): told to stop
+    /// where they are at their next position report.
     halt_pending: Vec<bool>,
+    /// [`Kuksa::stop_all`] was called: no move is ever sent again.
+    halted: bool,
 }
 
 impl Shared {
@@ -209,13 +221,45 @@ impl Shared {
             positions: vec![None; n],
             types: vec![None; n],
             moves: vec![0; n],
+            sent: vec![0; n],
+            cancelled: vec![0; n],
             stopped: vec![0; n],
             halt_pending: vec![false; n],
+            halted: false,
         }
     }
 
     fn commanded(&self, i: usize) -> bool {
-        self.moves[i] > self.stopped[i]
+        self.sent[i] > self.stopped[i]
+    }
+}
+
+/// A stop to send outside the session (see [`send_stops`]).
+#[derive(Debug)]
+struct StopMsg {
+    axis: usize,
+    /// As in [`Job::Stop`].
+    seq: u64,
+    at: f64,
+    value: Value,
+}
+
+/// A broker's status for a message: its code and at most [`crate::core::QUOTE_MAX`]
+/// characters of what it said, quoted (it ends up in the bus' `Fault` property).
+fn said(s: &tonic::Status) -> String {
+    let msg = s.message().trim();
+    if msg.is_empty() {
+        format!("{:?}", s.code())
+    } else {
+        format!("{:?}: {}", s.code(), quote(msg))
+    }
+}
+
+/// A value the broker sent, for a message: at most [`crate::core::QUOTE_MAX`] characters.
+fn shown(v: &Value) -> String {
+    match &v.typed_value {
+        Some(t) => quote(&format!("{t:?}")),
+        None => "no value".into(),
     }
 }
 
@@ -248,8 +292,9 @@ impl Ctx {
     }
 
     /// A command that cannot be sent: a move faults the axis (a motion waiting for it halts).
-    /// A stop is only logged: with no broker nothing of ours runs (an axis that was running
-    /// faulted when the broker was lost, and is told to stop once it is back).
+    /// A stop is owed: if something of ours may run on the axis, it is told to stop at its
+    /// next position report (an axis that was running when the broker was lost faulted and
+    /// is owed one already).
     fn refuse(&self, job: &Job, why: &str) {
         let i = job.axis();
         match job {
@@ -258,7 +303,23 @@ impl Ctx {
                 self.fault(i, format!("not sent to the KUKSA databroker: {why}"));
             }
             Job::Stop { .. } => {
-                tracing::warn!(axis = %self.axes[i].name, "kuksa: stop not sent: {why}");
+                let owed = {
+                    let mut s = self.lock();
+                    let owed = s.commanded(i) || s.halt_pending[i];
+                    s.halt_pending[i] = owed;
+                    owed
+                };
+                if owed {
+                    tracing::warn!(
+                        axis = %self.axes[i].name,
+                        "kuksa: stop not sent ({why}); sent at its next position report"
+                    );
+                } else {
+                    tracing::info!(
+                        axis = %self.axes[i].name,
+                        "kuksa: stop not sent ({why}); nothing of ours runs there"
+                    );
+                }
             }
         }
     }
@@ -355,7 +416,7 @@ async fn probe(ctx: &Ctx) -> Result<Client, Problem> {
             return Err(Problem::Down(format!(
                 "the broker at {} refused ListMetadata: {}",
                 ctx.cfg.address,
-                status_message(&s)
+                said(&s)
             )));
         }
         Err(_) => {
@@ -434,11 +495,18 @@ async fn supervise(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Job>, mut firs
             }
         };
         logged = None;
-        let Some(why) = session(&ctx, client, &mut rx, &mut backoff).await else {
+        let mut served = false;
+        let Some(why) = session(&ctx, client, &mut rx, &mut backoff, &mut served).await else {
             return;
         };
-        lost(&ctx, &why);
+        let halt_pending = lost(&ctx, &why);
         down = format!("the broker at {} was lost ({why})", ctx.cfg.address);
+        if halt_pending && served {
+            // An axis of ours may be running with nobody watching: try again at once (the
+            // backoff applies from the next attempt on; a session that fails before it
+            // reports anything is not retried at once again, so this never spins).
+            continue;
+        }
         let delay = backoff.next_delay();
         if refusing(tokio::time::sleep(delay), &mut rx, &ctx, &down)
             .await
@@ -449,32 +517,99 @@ async fn supervise(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Job>, mut firs
     }
 }
 
-/// The broker is gone: every position is stale, every axis faults (a motion halts), and the
-/// axes that were commanded are to be told to stop once the broker is back.
-fn lost(ctx: &Ctx, why: &str) {
+/// The broker is gone: every axis that was commanded is told to stop where it was last
+/// reported, right away, over a fresh connection (the subscription may be all that broke);
+/// then every position is forgotten ([`Feedback::PositionUnknown`]: a motion halts with
+/// outcome `fault`) and the commanded axes are owed a stop at their next report. Returns
+/// whether any stop is owed.
+fn lost(ctx: &Arc<Ctx>, why: &str) -> bool {
     tracing::error!(
         "kuksa: lost the broker at {} ({why}); every axis is halted, reconnecting",
         ctx.cfg.address
     );
-    {
+    let (stops, owed) = {
         let mut s = ctx.lock();
+        let mut stops = Vec::new();
         for i in 0..ctx.axes.len() {
+            let commanded = s.commanded(i);
+            if commanded && let (Some(at), Some(ty)) = (s.positions[i], s.types[i]) {
+                match value::from_f64(at, ty) {
+                    Ok(value) => stops.push(StopMsg {
+                        axis: i,
+                        seq: s.moves[i],
+                        at,
+                        value,
+                    }),
+                    Err(e) => tracing::error!(axis = %ctx.axes[i].name, "kuksa: stop: {e}"),
+                }
+            }
             s.positions[i] = None;
-            s.halt_pending[i] = s.commanded(i);
+            s.halt_pending[i] |= commanded;
+        }
+        (stops, s.halt_pending.iter().any(|h| *h))
+    };
+    for a in ctx.axes.iter() {
+        let _ = ctx.fb.send(Feedback::PositionUnknown {
+            axis: a.name.clone(),
+            why: format!(
+                "lost the KUKSA databroker ({why}); the position is not known until it is back"
+            ),
+        });
+    }
+    if !stops.is_empty() {
+        tokio::spawn(stop_at_once(ctx.clone(), stops));
+    }
+    owed
+}
+
+/// The stops of [`lost`], bounded by the call timeout. A stop the broker took counts as
+/// the axis' stop (`stop_all` need not send it again); the stop owed at the next report is
+/// sent all the same (where the axis then is: it may have coasted).
+async fn stop_at_once(ctx: Arc<Ctx>, stops: Vec<StopMsg>) {
+    for m in &stops {
+        tracing::warn!(
+            axis = %ctx.axes[m.axis].name,
+            position = m.at,
+            "kuksa: the link was lost while it was commanded: stop sent at once"
+        );
+    }
+    let wait = ctx.call_timeout();
+    let sent = tokio::time::timeout(wait, send_stops(&ctx.cfg, &ctx.axes, &stops, wait)).await;
+    let sent = match sent {
+        Ok(Ok(sent)) => sent,
+        Ok(Err(e)) => {
+            tracing::error!("kuksa: the stops sent at once did not arrive: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::error!(
+                "kuksa: the stops sent at once did not arrive within {} ms",
+                wait.as_millis()
+            );
+            return;
+        }
+    };
+    let mut s = ctx.lock();
+    for (m, r) in stops.iter().zip(sent) {
+        let name = &ctx.axes[m.axis].name;
+        match r {
+            Ok(()) => {
+                tracing::warn!(axis = %name, "kuksa: the broker took the stop sent at once");
+                s.stopped[m.axis] = s.stopped[m.axis].max(m.seq);
+            }
+            Err(e) => tracing::error!(axis = %name, "kuksa: the stop sent at once: {e}"),
         }
     }
-    ctx.fault_all(&format!(
-        "lost the KUKSA databroker ({why}); the position is not known until it is back"
-    ));
 }
 
 /// Subscribe and serve commands until the broker is lost (`Some(why)`) or the backend is
-/// dropped (`None`).
+/// dropped (`None`). `served`: set once the broker reported positions.
 async fn session(
     ctx: &Arc<Ctx>,
     mut client: Client,
     rx: &mut mpsc::UnboundedReceiver<Job>,
     backoff: &mut Backoff,
+    served: &mut bool,
 ) -> Option<String> {
     let req = SubscribeRequest {
         signal_paths: ctx.by_path.keys().cloned().collect(),
@@ -490,7 +625,7 @@ async fn session(
     .await?;
     let mut stream = match subscribed {
         Ok(Ok(resp)) => resp.into_inner(),
-        Ok(Err(s)) => return Some(format!("Subscribe refused: {}", status_message(&s))),
+        Ok(Err(s)) => return Some(format!("Subscribe refused: {}", said(&s))),
         Err(_) => return Some("Subscribe not answered in time".into()),
     };
     tracing::info!(
@@ -498,11 +633,18 @@ async fn session(
         ctx.cfg.address,
         names(&ctx.axes)
     );
-    // Commands go to a task of their own, in order: an actuation the broker is slow to take
-    // must not hold up the positions. It ends with the session: what it had not sent yet is
+    // Commands go to a task per axis, each in order (a stop never overtakes the move it
+    // stops), so that neither the positions nor another axis' stop wait for an actuation the
+    // broker is slow to take. The tasks end with the session: what they had not sent yet is
     // dropped, never sent later.
-    let (jobs, queue) = mpsc::unbounded_channel();
-    let actuator = tokio::spawn(actuate_in_order(ctx.clone(), client, queue));
+    let mut tasks = tokio::task::JoinSet::new();
+    let queues: Vec<mpsc::UnboundedSender<Job>> = (0..ctx.axes.len())
+        .map(|i| {
+            let (tx, queue) = mpsc::unbounded_channel();
+            tasks.spawn(actuate_in_order(ctx.clone(), client.clone(), i, queue));
+            tx
+        })
+        .collect();
     let mut first = true;
     let ended = loop {
         tokio::select! {
@@ -510,34 +652,37 @@ async fn session(
                 Ok(Some(resp)) => {
                     if first {
                         first = false;
+                        *served = true;
                         backoff.reset();
                     }
-                    positions(ctx, resp.entries, &jobs);
+                    positions(ctx, resp.entries, &queues);
                 }
                 Ok(None) => break Some("the broker ended the subscription".to_string()),
-                Err(s) => break Some(status_message(&s)),
+                Err(s) => break Some(said(&s)),
             },
             job = rx.recv() => match job {
-                Some(job) => {
-                    if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
-                        ctx.refuse(&job, "the command task ended");
-                    }
-                }
+                Some(job) => dispatch(ctx, &queues, job),
                 None => break None,
             },
         }
     };
-    actuator.abort();
+    tasks.abort_all();
     ended
 }
 
-/// A subscription response: each axis' new value. An axis that was running when the broker
-/// was lost (and not commanded since) is told to stop where it now is: its provider may have
-/// gone on towards the old target.
+/// Hand `job` to its axis' task.
+fn dispatch(ctx: &Ctx, queues: &[mpsc::UnboundedSender<Job>], job: Job) {
+    if let Err(mpsc::error::SendError(job)) = queues[job.axis()].send(job) {
+        ctx.refuse(&job, "the command task ended");
+    }
+}
+
+/// A subscription response: each axis' new value. An axis owed a stop (it was running when
+/// the broker was lost, or its stop could not be sent) is told to stop where it now is.
 fn positions(
     ctx: &Ctx,
     entries: std::collections::HashMap<String, proto::Datapoint>,
-    jobs: &mpsc::UnboundedSender<Job>,
+    queues: &[mpsc::UnboundedSender<Job>],
 ) {
     for (path, dp) in entries {
         let Some(axes) = ctx.by_path.get(&path) else {
@@ -550,10 +695,11 @@ fn positions(
         for &i in axes {
             let name = &ctx.axes[i].name;
             let Some(p) = value::to_f64(&v).filter(|p| p.is_finite()) else {
-                tracing::warn!(axis = %name, "kuksa: {path} reported {v:?}, not a position");
+                let v = shown(&v);
+                tracing::warn!(axis = %name, "kuksa: {path} reported {v}, not a position");
                 ctx.fault(
                     i,
-                    format!("the broker reported {v:?} for {path}, not a number"),
+                    format!("the broker reported {v} for {path}, not a number"),
                 );
                 continue;
             };
@@ -567,42 +713,60 @@ fn positions(
                 position: p,
             });
             if let Some(seq) = halt {
-                tracing::warn!(
-                    axis = %name,
-                    "kuksa: it was running when the broker was lost: told to stop at {p}"
-                );
-                let _ = jobs.send(Job::Stop { axis: i, seq });
+                tracing::warn!(axis = %name, "kuksa: it is owed a stop: told to stop at {p}");
+                dispatch(ctx, queues, Job::Stop { axis: i, seq });
             }
         }
     }
 }
 
-/// Send the commands to the broker one after the other (a stop never overtakes the move it
-/// stops).
-async fn actuate_in_order(ctx: Arc<Ctx>, client: Client, mut queue: mpsc::UnboundedReceiver<Job>) {
+/// What to do with a job, decided under the lock right before sending.
+enum Next {
+    Send(f64, DataType, &'static str),
+    /// A move superseded by a later stop: never sent.
+    Skip,
+    Refuse(&'static str),
+}
+
+/// Send axis `i`'s commands to the broker one after the other (a stop never overtakes the
+/// move it stops).
+async fn actuate_in_order(
+    ctx: Arc<Ctx>,
+    client: Client,
+    i: usize,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+) {
+    let a = &ctx.axes[i];
     while let Some(job) = queue.recv().await {
-        let i = job.axis();
-        let a = &ctx.axes[i];
-        let (ty, at) = {
-            let s = ctx.lock();
-            (s.types[i], s.positions[i])
-        };
-        let Some(ty) = ty else {
-            ctx.refuse(&job, "the signal's type is not known");
-            continue;
-        };
-        let (target, what) = match job {
-            Job::Move { target, .. } => (target, "move"),
-            Job::Stop { .. } => match at {
-                Some(p) => (p, "stop"),
-                None => {
-                    ctx.refuse(
-                        &job,
-                        "its position is not known, so it cannot be told to stop there",
-                    );
-                    continue;
+        let next = {
+            let mut s = ctx.lock();
+            match (&job, s.types[i], s.positions[i]) {
+                (Job::Move { .. }, _, _) if s.halted => {
+                    Next::Refuse("every axis was stopped (stop all)")
                 }
-            },
+                (Job::Move { seq, .. }, _, _) if *seq <= s.cancelled[i] => Next::Skip,
+                (_, None, _) => Next::Refuse("the signal's type is not known"),
+                (Job::Move { .. }, _, None) => Next::Refuse("its position is not known"),
+                (Job::Move { target, seq, .. }, Some(ty), Some(_)) => {
+                    s.sent[i] = *seq;
+                    Next::Send(*target, ty, "move")
+                }
+                (Job::Stop { .. }, Some(ty), Some(p)) => Next::Send(p, ty, "stop"),
+                (Job::Stop { .. }, Some(_), None) => {
+                    Next::Refuse("its position is not known, so it cannot be told to stop there")
+                }
+            }
+        };
+        let (target, ty, what) = match next {
+            Next::Send(target, ty, what) => (target, ty, what),
+            Next::Skip => {
+                tracing::debug!(axis = %a.name, "kuksa: move dropped: a stop came after it");
+                continue;
+            }
+            Next::Refuse(why) => {
+                ctx.refuse(&job, why);
+                continue;
+            }
         };
         let value = match value::from_f64(target, ty) {
             Ok(v) => v,
@@ -621,6 +785,11 @@ async fn actuate_in_order(ctx: Arc<Ctx>, client: Client, mut queue: mpsc::Unboun
             }
             Err(e) => {
                 tracing::warn!(axis = %a.name, "kuksa: {what} refused: {e}");
+                if let Job::Stop { .. } = job {
+                    // Sent again at the next position report: resending a stop is no blind
+                    // retry of a motion.
+                    ctx.lock().halt_pending[i] = true;
+                }
                 ctx.fault(i, format!("Actuate {} ({what}): {e}", a.vss));
             }
         }
@@ -637,7 +806,7 @@ async fn actuate(client: &Client, path: &str, value: Value, wait: Duration) -> R
     let mut client = client.clone();
     match tokio::time::timeout(wait, client.actuate(req)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(s)) => Err(status_message(&s)),
+        Ok(Err(s)) => Err(said(&s)),
         Err(_) => Err(format!(
             "the broker did not answer within {} ms",
             wait.as_millis()
@@ -671,12 +840,17 @@ impl Backend for Kuksa {
                     Job::Move {
                         axis,
                         target: *target,
+                        seq: s.moves[axis],
                     }
                 }
-                BackendCommand::Stop { .. } => Job::Stop {
-                    axis,
-                    seq: s.moves[axis],
-                },
+                BackendCommand::Stop { .. } => {
+                    // The axis' moves not sent yet never will be.
+                    s.cancelled[axis] = s.moves[axis];
+                    Job::Stop {
+                        axis,
+                        seq: s.moves[axis],
+                    }
+                }
             }
         };
         if let Err(mpsc::error::SendError(job)) = self.tx.send(job) {
@@ -688,12 +862,15 @@ impl Backend for Kuksa {
     /// known, `Actuate` that position (a stop), over a fresh connection made by a short-lived
     /// thread with a runtime of its own (the daemon's runtime may never run again: this is
     /// called from a panic hook, on a signal, when the bus is lost), waiting at most
-    /// [`STOP_ALL_WAIT`] for the broker to take them. It cannot do more: with the broker down,
-    /// or slow, the stops do not arrive, so the provider (the seat's ECU) must stop on its own
-    /// when its commander goes silent (its own timeout, or the broker's connection loss).
+    /// [`STOP_ALL_WAIT`] for the broker to take them. From then on no move is sent any more
+    /// (one queued or commanded later is refused), so nothing overtakes these stops. It cannot
+    /// do more: with the broker down, or slow, the stops do not arrive, so the provider (the
+    /// seat's ECU) must stop on its own when its commander goes silent (its own timeout, or
+    /// the broker's connection loss); and a move already on its way to the broker when this
+    /// is called may arrive after the stop.
     fn stop_all(&self) {
         // `try_lock`: a panic hook may run while this very thread holds the lock.
-        let stops: Vec<(String, String, f64, Value)> = {
+        let stops: Vec<StopMsg> = {
             let mut s = match self.ctx.shared.try_lock() {
                 Ok(guard) => guard,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -702,23 +879,31 @@ impl Backend for Kuksa {
                     return;
                 }
             };
+            s.halted = true;
             let mut stops = Vec::new();
             for (i, a) in self.ctx.axes.iter().enumerate() {
+                s.cancelled[i] = s.moves[i];
                 if !s.commanded(i) {
                     continue;
                 }
-                let (Some(p), Some(ty)) = (s.positions[i], s.types[i]) else {
+                let (Some(at), Some(ty)) = (s.positions[i], s.types[i]) else {
                     tracing::error!(
                         axis = %a.name,
                         "kuksa: stop all: its position is not known; it cannot be told to stop"
                     );
+                    s.halt_pending[i] = true;
                     continue;
                 };
-                match value::from_f64(p, ty) {
-                    Ok(v) => stops.push((a.name.clone(), a.vss.clone(), p, v)),
+                match value::from_f64(at, ty) {
+                    Ok(value) => stops.push(StopMsg {
+                        axis: i,
+                        seq: s.moves[i],
+                        at,
+                        value,
+                    }),
                     Err(e) => tracing::error!(axis = %a.name, "kuksa: stop all: {e}"),
                 }
-                s.stopped[i] = s.moves[i];
+                s.stopped[i] = s.sent[i];
             }
             stops
         };
@@ -726,10 +911,15 @@ impl Backend for Kuksa {
             tracing::info!("kuksa: stop all: no axis was commanded");
             return;
         }
-        for (axis, _, p, _) in &stops {
-            tracing::warn!(axis = %axis, position = *p, "kuksa: stop all: telling it to stop");
+        for m in &stops {
+            tracing::warn!(
+                axis = %self.ctx.axes[m.axis].name,
+                position = m.at,
+                "kuksa: stop all: telling it to stop"
+            );
         }
         let cfg = self.ctx.cfg.clone();
+        let axes = self.ctx.axes.clone();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("kuksa-stop-all".into())
@@ -738,9 +928,17 @@ impl Backend for Kuksa {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(send_stops(&cfg, stops)),
+                    Ok(rt) => rt.block_on(send_stops(&cfg, &axes, &stops, STOP_ALL_WAIT)),
                     Err(e) => Err(format!("no runtime: {e}")),
                 };
+                let sent = sent.and_then(|each| {
+                    let failed: Vec<String> = each.into_iter().filter_map(Result::err).collect();
+                    if failed.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("stops refused: {}", failed.join("; ")))
+                    }
+                });
                 let _ = done_tx.send(sent);
             });
         if let Err(e) = spawned {
@@ -759,27 +957,25 @@ impl Backend for Kuksa {
     }
 }
 
-/// Connect and send every stop at once.
+/// Connect afresh and send every stop at once, each waiting at most `wait` for the broker.
+/// `Err`: no connection; else each stop's outcome, in order (an error names the axis).
 async fn send_stops(
     cfg: &KuksaConfig,
-    stops: Vec<(String, String, f64, Value)>,
-) -> Result<(), String> {
+    axes: &[AxisConfig],
+    stops: &[StopMsg],
+    wait: Duration,
+) -> Result<Vec<Result<(), String>>, String> {
     let client = crate::kuksa::connect(cfg).await?;
-    let sent = futures_util::future::join_all(stops.into_iter().map(|(axis, path, _, v)| {
+    Ok(futures_util::future::join_all(stops.iter().map(|m| {
         let client = client.clone();
+        let a = &axes[m.axis];
         async move {
-            actuate(&client, &path, v, STOP_ALL_WAIT)
+            actuate(&client, &a.vss, m.value.clone(), wait)
                 .await
-                .map_err(|e| format!("{axis}: {e}"))
+                .map_err(|e| format!("{}: {e}", a.name))
         }
     }))
-    .await;
-    let failed: Vec<String> = sent.into_iter().filter_map(Result::err).collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("stops refused: {}", failed.join("; ")))
-    }
+    .await)
 }
 
 #[cfg(test)]
@@ -904,5 +1100,21 @@ mod tests {
         let e = check(&axes, &m).unwrap_err();
         assert!(e.contains("axis seat_tilt"), "{e}");
         assert!(e.contains("the axis' is \"deg\" (VSS \"degrees\")"), "{e}");
+    }
+
+    #[test]
+    fn the_brokers_words_are_quoted_and_cut() {
+        let long = "x".repeat(500);
+        let m = said(&tonic::Status::unavailable(format!("  {long}\n")));
+        assert!(m.starts_with("Unavailable: \"xxx"), "{m}");
+        assert!(m.len() < 100, "{m}");
+        assert!(m.ends_with("… (500 bytes)"), "{m}");
+        assert_eq!(said(&tonic::Status::not_found("")), "NotFound");
+        let v = Value {
+            typed_value: Some(proto::value::TypedValue::String(long)),
+        };
+        let m = shown(&v);
+        assert!(m.len() < 100, "{m}");
+        assert_eq!(shown(&Value { typed_value: None }), "no value");
     }
 }

@@ -19,6 +19,9 @@ pub(super) struct Axis {
     pub moving: bool,
     /// "" when healthy.
     pub fault: String,
+    /// `fault` is the loss of the link to the axis ([`super::Feedback::PositionUnknown`]),
+    /// not a fault of the axis: the next position report (the link is back) clears it.
+    pub link_fault: bool,
     /// While running: when the position last changed, and to what.
     pub progress_at: Millis,
     pub progress_pos: f64,
@@ -92,6 +95,7 @@ impl Axes {
                     target: p,
                     moving: false,
                     fault: String::new(),
+                    link_fault: false,
                     progress_at: 0,
                     progress_pos: p.unwrap_or(0.0),
                     duty: Duty::default(),
@@ -141,6 +145,30 @@ impl Axes {
                 None => Err(c.name.as_str()),
             })
             .collect()
+    }
+
+    /// Axis `i` faults with `message` (a fault of the axis itself: it stays until the axis
+    /// moves again).
+    pub fn set_fault(&mut self, i: usize, message: String) {
+        let a = &mut self.state[i];
+        a.fault = message;
+        a.link_fault = false;
+    }
+
+    /// Axis `i`'s position is no longer known (`why`: its link is lost): it is as if it had
+    /// never been reported (not known, shown as NaN, no target, not running), and `why` is
+    /// its fault until a position is reported again. The caller has halted a motion that
+    /// involved it.
+    pub fn forget(&mut self, i: usize, why: String, now: Millis) {
+        let window = self.cfg.duty_window_ms;
+        let a = &mut self.state[i];
+        a.position = None;
+        a.target = None;
+        a.moving = false;
+        a.duty.stop(now, window);
+        a.fault = why;
+        a.link_fault = true;
+        self.publish(i, now);
     }
 
     /// Show axis `i`'s position on the bus now.
@@ -333,5 +361,139 @@ mod tests {
             .collect();
         assert!(moved.contains(&"seat_position"), "{fx:?}");
         assert!(!moved.contains(&"wheel_tilt"), "{fx:?}");
+    }
+
+    fn effects_of(c: &mut Core) -> (Vec<String>, Vec<Effect>) {
+        let fx = c.take_effects();
+        let stops = fx
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Backend(BackendCommand::Stop { axis }) => Some(axis.clone()),
+                _ => None,
+            })
+            .collect();
+        (stops, fx)
+    }
+
+    #[test]
+    fn a_position_no_longer_known_is_as_if_never_reported_until_reported_again() {
+        let all: BTreeMap<String, f64> = config::builtin()
+            .unwrap()
+            .axes
+            .into_iter()
+            .map(|a| (a.name, a.initial))
+            .collect();
+        let mut c = core_knowing(all);
+        let st = &mut NoStorage;
+        let seat = c.axes.index("seat_position").unwrap();
+        c.request(
+            Request::MoveTo {
+                axis: "seat_position".into(),
+                target: 200.0,
+            },
+            0,
+            st,
+        )
+        .unwrap();
+        c.take_effects();
+        assert!(c.is_moving());
+        let lost = "lost the KUKSA databroker (gone)".to_string();
+        c.feedback(
+            Feedback::PositionUnknown {
+                axis: "seat_position".into(),
+                why: lost.clone(),
+            },
+            10,
+        );
+        // The motion through it halts (a stop, outcome fault) ...
+        let (stops, fx) = effects_of(&mut c);
+        assert_eq!(stops, vec!["seat_position".to_string()], "{fx:?}");
+        assert!(
+            fx.iter().any(|e| matches!(
+                e,
+                Effect::MotionFinished {
+                    outcome: crate::core::Outcome::Fault,
+                    ..
+                }
+            )),
+            "{fx:?}"
+        );
+        assert!(!c.is_moving());
+        // ... and the axis is as if never reported: not known (NaN on the bus), no target,
+        // its fault says why; whatever needs its position is refused NotReady.
+        let v = &c.view().axes[seat];
+        assert_eq!((v.position, v.target), (None, None));
+        assert_eq!(v.fault, lost);
+        assert!(!v.moving);
+        let r = c.request(Request::CreateProfile { name: "A".into() }, 20, st);
+        assert!(
+            matches!(&r, Err(Error::NotReady(m)) if m.contains("seat_position")),
+            "{r:?}"
+        );
+        let r = c.request(
+            Request::MoveTo {
+                axis: "seat_position".into(),
+                target: 150.0,
+            },
+            20,
+            st,
+        );
+        assert!(matches!(r, Err(Error::NotReady(_))), "{r:?}");
+        assert!(c.take_effects().is_empty(), "nothing moves");
+
+        // Reported again (the link is back): known where it is, the link fault is gone.
+        c.feedback(
+            Feedback::Position {
+                axis: "seat_position".into(),
+                position: 161.0,
+            },
+            30,
+        );
+        let v = &c.view().axes[seat];
+        assert_eq!((v.position, v.target), (Some(161.0), Some(161.0)));
+        assert_eq!(v.fault, "", "a link fault clears at the next report");
+        assert!(c.take_effects().is_empty(), "nothing resumes");
+    }
+
+    #[test]
+    fn a_fault_of_the_axis_is_not_cleared_by_a_report() {
+        let mut c = core_knowing(all_but_wheel_tilt());
+        let seat = c.axes.index("seat_position").unwrap();
+        let report = |c: &mut Core, at: f64| {
+            c.feedback(
+                Feedback::Position {
+                    axis: "seat_position".into(),
+                    position: at,
+                },
+                10,
+            )
+        };
+        c.feedback(
+            Feedback::Fault {
+                axis: "seat_position".into(),
+                message: "over-current".into(),
+            },
+            0,
+        );
+        report(&mut c, 131.0);
+        assert_eq!(c.view().axes[seat].fault, "over-current");
+        // A fault found while the link was down (its signals do not match, say) stays too.
+        c.feedback(
+            Feedback::PositionUnknown {
+                axis: "seat_position".into(),
+                why: "lost".into(),
+            },
+            20,
+        );
+        c.feedback(
+            Feedback::Fault {
+                axis: "seat_position".into(),
+                message: "mismatch".into(),
+            },
+            30,
+        );
+        report(&mut c, 132.0);
+        assert_eq!(c.view().axes[seat].fault, "mismatch");
+        assert_eq!(c.view().axes[seat].position, Some(132.0));
     }
 }

@@ -229,8 +229,15 @@ pub enum Feedback {
     Position { axis: String, position: f64 },
     /// The occupant moved the axis by hand (a seat switch): the occupant wins.
     Manual { axis: String, position: f64 },
-    /// The backend detected a fault on the axis (over-current, lost calibration, ...).
+    /// The backend detected a fault on the axis (over-current, lost calibration, ...). It
+    /// stays until the axis moves again.
     Fault { axis: String, message: String },
+    /// The backend no longer knows where the axis is (`why`: it lost its link to it, e.g. the
+    /// KUKSA databroker). The core forgets the position, exactly as for an axis never
+    /// reported (NaN on the bus, motions through it refused NotReady), halts a motion that
+    /// involves it (outcome `fault`) and shows `why` as its fault: a *link* fault, cleared by
+    /// the next position report (the link is back), unlike a [`Feedback::Fault`].
+    PositionUnknown { axis: String, why: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -546,7 +553,8 @@ impl Core {
     pub fn feedback(&mut self, fb: Feedback, now: Millis) {
         let (Feedback::Position { axis, .. }
         | Feedback::Manual { axis, .. }
-        | Feedback::Fault { axis, .. }) = &fb;
+        | Feedback::Fault { axis, .. }
+        | Feedback::PositionUnknown { axis, .. }) = &fb;
         let Some(i) = self.axes.index(axis) else {
             tracing::warn!("feedback for unknown axis {axis:?} ignored");
             return;
@@ -567,6 +575,11 @@ impl Core {
                 let a = self.axes.get_mut(i);
                 a.position = Some(position);
                 a.target.get_or_insert(position);
+                if a.link_fault {
+                    // Reported again: the link is back.
+                    a.fault.clear();
+                    a.link_fault = false;
+                }
                 self.axes.publish(i, now);
                 if self.motion.involves(i) {
                     tracing::info!("{axis} moved by hand during a motion: the occupant wins");
@@ -575,10 +588,17 @@ impl Core {
             }
             Feedback::Fault { axis, message } => {
                 tracing::warn!("{axis}: backend fault: {message}");
-                self.axes.get_mut(i).fault = message;
+                self.axes.set_fault(i, message);
                 if self.motion.involves(i) {
                     self.halt(Outcome::Fault, now);
                 }
+            }
+            Feedback::PositionUnknown { axis, why } => {
+                tracing::warn!("{axis}: position no longer known: {why}");
+                if self.motion.involves(i) {
+                    self.halt(Outcome::Fault, now);
+                }
+                self.axes.forget(i, why, now);
             }
         }
     }

@@ -130,7 +130,7 @@ impl Motion {
             };
             if let Some(msg) = fault {
                 tracing::warn!("{}: {msg}", ac.name);
-                cx.axes.get_mut(i).fault = msg;
+                cx.axes.set_fault(i, msg);
                 self.halt(cx, Outcome::Fault, now);
                 return;
             }
@@ -145,17 +145,25 @@ impl Motion {
     /// A position report for axis `i`.
     pub fn position_update(&mut self, cx: &mut Cx<'_>, i: usize, position: f64, now: Millis) {
         let tol = cx.axes.config(i).tolerance;
+        let name = cx.axes.config(i).name.clone();
         let slot = self.running_slot(i);
         let a = cx.axes.get_mut(i);
         a.position = Some(position);
-        // The first report of an axis not known at start: it stands where it is.
+        // The first report of an axis not known at start (or since its link was lost): it
+        // stands where it is.
         a.target.get_or_insert(position);
+        if a.link_fault {
+            // The link is back: its loss was no fault of the axis.
+            tracing::info!("{name}: reported again, link fault cleared: {}", a.fault);
+            a.fault.clear();
+            a.link_fault = false;
+        }
         if slot.is_some() && (position - a.progress_pos).abs() > tol / 10.0 {
             a.progress_at = now;
             a.progress_pos = position;
             if !a.fault.is_empty() {
                 a.fault.clear();
-                tracing::info!("{}: moving again, fault cleared", cx.axes.config(i).name);
+                tracing::info!("{name}: moving again, fault cleared");
             }
         }
         let reached = slot.filter(|&s| {

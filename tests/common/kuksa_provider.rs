@@ -28,6 +28,8 @@ pub const TICK: Duration = Duration::from_millis(20);
 enum Ctl {
     Publish(String, f64),
     Stall(bool),
+    /// Answered once every command before it was carried out.
+    Sync(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The last value published per path (readable after the provider ended).
@@ -162,6 +164,18 @@ impl Provider {
         self.ctl.send(Ctl::Stall(stalled)).expect("provider gone");
     }
 
+    /// Stall (or move again) and return once the provider took it: from then on it publishes
+    /// nothing while stalled.
+    pub async fn stall(&self, stalled: bool) {
+        self.set_stall(stalled);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.ctl.send(Ctl::Sync(tx)).expect("provider gone");
+        tokio::time::timeout(TIMEOUT, rx)
+            .await
+            .expect("the provider did not answer")
+            .expect("provider gone");
+    }
+
     /// Where the provider has `path` (the last value it published), also after it ended.
     pub fn position(&self, path: &str) -> Option<f64> {
         self.published.lock().unwrap().get(path).copied()
@@ -258,6 +272,9 @@ impl Run {
                         self.publish(&path, x).await;
                     }
                     Some(Ctl::Stall(s)) => self.stalled = s,
+                    Some(Ctl::Sync(done)) => {
+                        let _ = done.send(());
+                    }
                     None => return,
                 },
                 _ = tick.tick(), if moving => {
