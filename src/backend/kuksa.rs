@@ -499,6 +499,9 @@ async fn supervise(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Job>, mut firs
         let Some(why) = session(&ctx, client, &mut rx, &mut backoff, &mut served).await else {
             return;
         };
+        // The delays start again from 500 ms only after a session that stayed up: a broker
+        // that fails right after answering is not retried every 500 ms forever.
+        backoff.down();
         let halt_pending = lost(&ctx, &why);
         down = format!("the broker at {} was lost ({why})", ctx.cfg.address);
         if halt_pending && served {
@@ -653,7 +656,7 @@ async fn session(
                     if first {
                         first = false;
                         *served = true;
-                        backoff.reset();
+                        backoff.up();
                     }
                     positions(ctx, resp.entries, &queues);
                 }
