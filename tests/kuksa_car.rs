@@ -85,33 +85,6 @@ impl Car {
     }
 }
 
-/// Wait until the daemon shows `axis`' property `name` with a value `ok` accepts
-/// (PropertiesChanged, after a first read); returns it.
-async fn wait_prop<T>(s: &Setup, axis: &str, name: &str, ok: impl Fn(&T) -> bool) -> T
-where
-    T: TryFrom<zbus::OwnedVariant>,
-    T::Error: std::fmt::Debug,
-{
-    let props = s.properties(&actuator_path(axis)).await;
-    let mut changes = props.receive_properties_changed().await.unwrap();
-    let iface = "org.driverprofiled1.Actuator".try_into().unwrap();
-    let now: T = props.get(iface, name).await.unwrap().try_into().unwrap();
-    if ok(&now) {
-        return now;
-    }
-    loop {
-        let c = next(&mut changes, &format!("{axis} {name}")).await;
-        let args = c.args().unwrap();
-        let Some(v) = args.changed_properties().get(name) else {
-            continue;
-        };
-        let v = T::try_from(v.try_to_owned().unwrap()).unwrap();
-        if ok(&v) {
-            return v;
-        }
-    }
-}
-
 /// Wait until the daemon shows `axis` at a position `ok` accepts; returns it.
 async fn wait_position(s: &Setup, axis: &str, ok: impl Fn(f64) -> bool) -> f64 {
     wait_prop(s, axis, "Position", |p: &f64| ok(*p)).await
