@@ -214,7 +214,6 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     #[cfg(feature = "kuksa")]
     let vehicle_feed = match cfg.vehicle_source {
         config::VehicleSource::Kuksa => {
-            use driverprofiled::backend::StartError;
             match driverprofiled::kuksa::signals::check(&cfg.kuksa).await {
                 Ok(checked) => Some(checked),
                 // A signal missing or of another type: a restart would fail the same way.
