@@ -5,7 +5,8 @@
 //! - Start: connect, `ListMetadata` for every axis. An axis the broker does not have, one that
 //!   is not an actuator, not a number, of another unit, whose configured range does not fit
 //!   the signal's (its min/max and its type), or an integer signal whose axis tolerance is
-//!   below 0.5 (targets are rounded to whole units) is a config mismatch ([`StartError::Config`]:
+//!   below 0.5 (targets are rounded to whole units), whose min/max are not whole, or whose
+//!   speed × stall_ms is under 2 units (the stall watch would see no change) is a config mismatch ([`StartError::Config`]:
 //!   the daemon exits 78). A broker that cannot be reached is fatal with `[kuksa] required =
 //!   true` ([`StartError::Failed`], exit 1); otherwise the daemon starts with the positions
 //!   not known and keeps trying ([`Backoff`]), checking the metadata when it connects (a
@@ -136,6 +137,33 @@ pub fn check(
                 type_name(ty),
                 a.unit.as_str(),
                 a.tolerance
+            ));
+            continue;
+        }
+        if value::int_range(ty).is_some() && (a.min.fract() != 0.0 || a.max.fract() != 0.0) {
+            // A target at a limit would be rounded past it (99.6 is sent as 100).
+            problem(format!(
+                "it is an integer signal ({}): the axis' min and max must be whole {} (they \
+                 are {} and {})",
+                type_name(ty),
+                a.unit.as_str(),
+                a.min,
+                a.max
+            ));
+            continue;
+        }
+        if value::int_range(ty).is_some() && a.speed * a.stall_ms as f64 / 1000.0 < 2.0 {
+            // The stall watch needs to see the position change within stall_ms: a signal that
+            // moves in whole units must change by a unit or more in that time, with margin.
+            problem(format!(
+                "it is an integer signal ({}): at {} {}/s the axis moves less than 2 whole {} \
+                 within its stall_ms ({} ms), so every motion would look stalled: raise \
+                 stall_ms (or the speed)",
+                type_name(ty),
+                a.speed,
+                a.unit.as_str(),
+                a.unit.as_str(),
+                a.stall_ms
             ));
             continue;
         }
@@ -1097,6 +1125,21 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("seat_tilt"), "a float signal is fine: {e}");
+        // Whole limits for an integer signal, and enough travel within stall_ms to be seen.
+        let mut shipped = config::builtin().unwrap().axes;
+        shipped[0].max = 259.5;
+        let e = check(&shipped, &vss6(&shipped)).unwrap_err();
+        assert!(e.contains("axis seat_position"), "{e}");
+        assert!(e.contains("min and max must be whole mm"), "{e}");
+        let mut shipped = config::builtin().unwrap().axes;
+        shipped[1].stall_ms = 150; // seat_height: 10 mm/s -> 1.5 mm in 150 ms
+        let e = check(&shipped, &vss6(&shipped)).unwrap_err();
+        assert!(e.contains("axis seat_height"), "{e}");
+        assert!(e.contains("every motion would look stalled"), "{e}");
+        assert!(
+            !e.contains("seat_position"),
+            "25 mm/s x 200 ms is enough: {e}"
+        );
         // Degrees are "degrees" in VSS.
         let mut m = vss6(&axes);
         m.get_mut(&axes[2].vss).unwrap().unit = "deg".into();
