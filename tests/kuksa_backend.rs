@@ -82,25 +82,7 @@ async fn daemon(config: &str) -> (Setup, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
-    let bus = Bus::start();
-    let state = tempfile::tempdir().unwrap();
-    let conn = bus.connect().await;
-    let daemon = Daemon::start_configured(
-        &conn,
-        &bus,
-        state.path(),
-        &["--config", path.to_str().unwrap()],
-    )
-    .await;
-    (
-        Setup {
-            bus,
-            state,
-            conn,
-            daemon,
-        },
-        dir,
-    )
+    (Setup::configured(&path).await, dir)
 }
 
 /// Run the daemon with `config` until it exits (it must, at start): its status and stderr.

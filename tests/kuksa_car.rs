@@ -44,22 +44,7 @@ impl Car {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config(car_config(&b.address(), &[]))).unwrap();
         let seat = Seat::start(&b.address(), Some(&path), seat_args).await;
-        let bus = Bus::start();
-        let state = tempfile::tempdir().unwrap();
-        let conn = bus.connect().await;
-        let daemon = Daemon::start_configured(
-            &conn,
-            &bus,
-            state.path(),
-            &["--config", path.to_str().unwrap()],
-        )
-        .await;
-        let s = Setup {
-            bus,
-            state,
-            conn,
-            daemon,
-        };
+        let s = Setup::configured(&path).await;
         for a in AXES {
             wait_position(&s, a, |p| !p.is_nan()).await;
         }

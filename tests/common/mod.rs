@@ -88,6 +88,23 @@ impl Setup {
         }
     }
 
+    /// Bus + the daemon with the config file `config`, its backends as it names them (no
+    /// `--mock`).
+    pub async fn configured(config: &Path) -> Setup {
+        let bus = Bus::start();
+        let state = tempfile::tempdir().expect("tempdir");
+        let conn = bus.connect().await;
+        let config = config.to_str().expect("a UTF-8 config path");
+        let daemon =
+            Daemon::start_configured(&conn, &bus, state.path(), &["--config", config]).await;
+        Setup {
+            bus,
+            state,
+            conn,
+            daemon,
+        }
+    }
+
     pub async fn manager(&self) -> ManagerProxy<'static> {
         ManagerProxy::new(&self.conn).await.expect("manager proxy")
     }
