@@ -204,13 +204,7 @@ async fn a_provider_that_never_moves_is_a_stall() {
     let (s, _d) = daemon(&config).await;
     wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
     s.park().await;
-    let m = s.manager().await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    s.actuator("seat_position")
-        .await
-        .move_to(200.0)
-        .await
-        .unwrap();
+    let mut fin = move_axis(&s, "seat_position", 200.0).await;
     assert_eq!(p.next_actuation().await, (vss("seat_position"), 200.0));
     assert_eq!(finished(&mut fin).await.1, "fault");
     let fault = s.actuator("seat_position").await.fault().await.unwrap();
@@ -277,12 +271,7 @@ async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
     wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
     s.park().await;
     let m = s.manager().await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    s.actuator("seat_position")
-        .await
-        .move_to(250.0)
-        .await
-        .unwrap();
+    let mut fin = move_axis(&s, "seat_position", 250.0).await;
     assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
     wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
 
@@ -808,13 +797,7 @@ async fn a_broken_link_stops_the_running_seat_at_once() {
     let (s, _d) = daemon(&config).await;
     wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
     s.park().await;
-    let m = s.manager().await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    s.actuator("seat_position")
-        .await
-        .move_to(250.0)
-        .await
-        .unwrap();
+    let mut fin = move_axis(&s, "seat_position", 250.0).await;
     assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
     let seen = wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
 

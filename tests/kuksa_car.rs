@@ -158,13 +158,7 @@ async fn override_from_a_seat_switch() {
     let mut car = Car::start(&[]).await;
     park(&car.b, &car.s).await;
     let s = &car.s;
-    let m = s.manager().await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    s.actuator("seat_position")
-        .await
-        .move_to(250.0)
-        .await
-        .unwrap();
+    let mut fin = move_axis(s, "seat_position", 250.0).await;
     wait_position(s, "seat_position", |p| p >= 133.0).await;
     // Holds ...DriverSide.IsUpSwitchEngaged while the seat rises.
     car.seat.send("move seat_height 40").await;
@@ -192,13 +186,7 @@ async fn stall_from_the_seat() {
     .await;
     let s = &car.s;
     park(&car.b, s).await;
-    let m = s.manager().await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    s.actuator("seat_position")
-        .await
-        .move_to(200.0)
-        .await
-        .unwrap();
+    let mut fin = move_axis(s, "seat_position", 200.0).await;
     assert_eq!(finished(&mut fin).await.1, "fault");
     let fault = s.actuator("seat_position").await.fault().await.unwrap();
     assert!(fault.contains("stall"), "{fault}");

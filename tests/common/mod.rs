@@ -706,3 +706,20 @@ where
         }
     }
 }
+
+/// Ask `axis` to move to `target` (`Actuator.MoveTo`), subscribed to MotionFinished first so
+/// that the motion's end cannot be missed; the subscription.
+pub async fn move_axis(s: &Setup, axis: &str, target: f64) -> MotionFinishedStream {
+    let fin = s
+        .manager()
+        .await
+        .receive_motion_finished()
+        .await
+        .expect("MotionFinished subscription");
+    s.actuator(axis)
+        .await
+        .move_to(target)
+        .await
+        .unwrap_or_else(|e| panic!("{axis}.MoveTo({target}): {e}"));
+    fin
+}
