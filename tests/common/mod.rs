@@ -3,6 +3,7 @@
 //! machine's system or session bus.
 #![allow(dead_code, unused_imports)]
 
+pub mod elf;
 pub mod kuksa;
 #[cfg(feature = "kuksa")]
 pub mod kuksa_provider;
