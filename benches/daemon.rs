@@ -23,6 +23,9 @@
 //! this one's ~3640.
 
 use std::process::{Child, Command, Stdio};
+
+#[path = "../tests/common/release.rs"]
+mod release;
 use std::time::{Duration, Instant};
 
 use driverprofiled::privatebus::PrivateBus;
@@ -262,43 +265,6 @@ where
     f
 }
 
-/// The daemon as `cargo build --release` builds it, with the default features (`as built`,
-/// the KUKSA client linked in) or without (`mock-only`: no gRPC, in a target directory of its
-/// own so that the two builds do not replace each other). Not the binary cargo built for this
-/// benchmark: that one is built with the bench profile, whose symbol hashes differ, so the
-/// exact names in link/hot-text.ld would not match it (README, "Daemon benchmark").
-fn build_daemon(mock_only: bool) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "driverprofiled",
-        "--bin",
-        "driverprofiled",
-    ]);
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::path::PathBuf::from(dir),
-        None => root.join("target"),
-    };
-    let target = if mock_only {
-        let dir = target.join("mock-only");
-        cmd.arg("--no-default-features")
-            .arg("--target-dir")
-            .arg(&dir);
-        dir
-    } else {
-        target
-    };
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("cargo build --release: {e}"));
-    assert!(status.success(), "cargo build --release failed");
-    target.join("release").join("driverprofiled")
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--echo") {
@@ -324,8 +290,8 @@ fn main() {
         let manager = ManagerProxy::new(&conn)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let as_built = build_daemon(false);
-        let mock_only = build_daemon(true);
+        let as_built = release::daemon(false);
+        let mock_only = release::daemon(true);
         let builds: [(&str, &std::path::Path); 2] = [
             ("as built", as_built.as_path()),
             ("mock-only", mock_only.as_path()),

@@ -7,6 +7,7 @@ pub mod elf;
 pub mod kuksa;
 #[cfg(feature = "kuksa")]
 pub mod kuksa_provider;
+pub mod release;
 #[cfg(feature = "kuksa")]
 pub mod seat;
 pub mod system;
