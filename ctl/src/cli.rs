@@ -40,8 +40,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Backend, state, active profile, vehicle signals, interlock, faults, easy exit, nearest
-    /// key, storage health and inhibitors.
+    /// Backend, state, active profile, vehicle signals and their source, interlock, faults,
+    /// easy exit, nearest key, storage health and inhibitors.
     Status,
     /// Every profile, oldest first.
     List,

@@ -215,6 +215,7 @@ async fn status(conn: &Connection, json: bool) -> Result<(), Fail> {
             "active_profile": active.map(|p| json!({"id": p.id, "name": p.name})),
             "easy_exit_active": m.bool("EasyExitActive"),
             "vehicle": vehicle,
+            "vehicle_source": v.str("Source"),
             "interlock": v.str("Interlock"),
             "nearest_key": v.str("NearestKey"),
             "faults": faults,
@@ -258,6 +259,14 @@ async fn status(conn: &Connection, json: bool) -> Result<(), Fail> {
         yes(v.bool("RearOccupied"), "occupied", "empty"),
         yes(v.bool("ManualControl"), "yes", "no"),
         yes(v.bool("DoorsLocked"), "yes", "no"),
+    );
+    println!(
+        "signals from:   {}",
+        match v.str("Source").as_str() {
+            "dbus" => "D-Bus (Vehicle.UpdateSignals)".to_string(),
+            "kuksa" => "the KUKSA databroker".to_string(),
+            other => or(other.to_string(), "?"),
+        }
     );
     println!(
         "interlock:      {}",

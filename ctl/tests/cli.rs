@@ -28,12 +28,17 @@ async fn read_commands_text_and_json() {
     let s = env.ctl(&["status"]).expect(0).stdout();
     assert!(s.contains("backend mock"), "{s}");
     assert!(s.contains("interlock:      gear not reported yet"), "{s}");
+    assert!(
+        s.contains("signals from:   D-Bus (Vehicle.UpdateSignals)"),
+        "{s}"
+    );
     let j = env.ctl(&["--json", "status"]).expect(0).json();
     assert_eq!(j["version"], 1);
     assert_eq!(j["backend"], "mock");
     assert_eq!(j["state"], "idle");
     assert_eq!(j["active_profile"], serde_json::Value::Null);
     assert_eq!(j["interlock"], "gear not reported yet");
+    assert_eq!(j["vehicle_source"], "dbus");
     assert_eq!(j["ready"], true);
     assert_eq!(j["inhibitors"], json!([]));
 
