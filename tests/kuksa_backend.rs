@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::kuksa_provider::Provider;
 use common::*;
@@ -617,6 +618,64 @@ async fn a_denied_actuation_is_a_fault_of_that_axis() {
         .unwrap();
     assert_eq!(p.next_actuation().await, (vss("wheel_extension"), 60.0));
     assert_eq!(finished(&mut fin).await.1, "completed");
+}
+
+/// One axis' actuations held at the broker (a broker, or a link, slow to take that actuator's
+/// requests) do not hold back another axis: each axis has its own queue and its own calls, so
+/// the other axis' move and then its stop reach the provider while the held move still waits.
+#[tokio::test]
+async fn a_slow_actuation_of_one_axis_does_not_hold_back_another() {
+    const HOLD: Duration = Duration::from_secs(6);
+    let b = start_broker(any_port()).await;
+    // Calls may take that long before they count as failed: the held one must not fail here.
+    let config = kuksa_config(
+        &b.address(),
+        &[("connect_timeout_s = 5.0", "connect_timeout_s = 30.0")],
+    );
+    let axes = axes(&config);
+    let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
+    let (s, _d) = daemon(&config).await;
+    wait_prop(&s, "wheel_extension", "Position", |x: &f64| *x == 50.0).await;
+    let m = s.manager().await;
+    let path = m.create_profile("Anna").await.unwrap();
+    s.profile(&path)
+        .await
+        .set_positions([("wheel_tilt", 70.0), ("wheel_extension", 60.0)].into())
+        .await
+        .unwrap();
+    b.hold_actuations(&vss("wheel_tilt"), Some(HOLD)).unwrap();
+    s.park().await;
+    let mut fin = m.receive_motion_finished().await.unwrap();
+    let asked = std::time::Instant::now();
+    m.select_profile(&path).await.unwrap();
+    // Both axes move at once (max_concurrent = 2); wheel_tilt's Actuate is held.
+    assert_eq!(p.next_actuation().await, (vss("wheel_extension"), 60.0));
+    m.stop().await.unwrap();
+    assert_eq!(finished(&mut fin).await.1, "stopped");
+    // Until the held move comes through, the provider gets wheel_extension's actuations only:
+    // its stop (to where it was last reported; also one when it arrives), not behind the
+    // held move. (The stall time, 10 s, is longer than the hold: no stall meanwhile.)
+    let mut before = Vec::new();
+    let held = loop {
+        let a = p.next_actuation().await;
+        if a.0 == vss("wheel_tilt") {
+            break a;
+        }
+        before.push((a, asked.elapsed()));
+    };
+    assert_eq!(held.1, 70.0);
+    assert!(
+        asked.elapsed() >= HOLD,
+        "the hold did not hold: {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        !before.is_empty()
+            && before
+                .iter()
+                .all(|((path, _), t)| *path == vss("wheel_extension") && *t < HOLD),
+        "wheel_extension's stop must come before the held move: {before:?}"
+    );
 }
 
 /// `stop_all` as a panic hook calls it: synchronously, on the runtime thread that drives the

@@ -59,6 +59,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -321,6 +322,21 @@ impl BrokerHandle {
         Ok(())
     }
 
+    /// Hold every `Actuate` of `path` (unary or streamed) for `hold` before forwarding it to
+    /// its provider and answering (`None`: at once again) — a broker, or a link to it, slow to
+    /// take one actuator's requests. Other signals' actuations are not held.
+    pub fn hold_actuations(&self, path: &str, hold: Option<Duration>) -> Result<(), String> {
+        let mut st = self.shared.lock();
+        let id = st
+            .id(path)
+            .ok_or_else(|| format!("{path}: no such signal in the VSS"))?;
+        match hold {
+            Some(d) => st.held.insert(id, d),
+            None => st.held.remove(&id),
+        };
+        Ok(())
+    }
+
     async fn wait_until(&self, mut f: impl FnMut(&State) -> bool) {
         let mut rx = self.shared.changed.subscribe();
         loop {
@@ -399,6 +415,7 @@ impl Shared {
                 provided: HashMap::new(),
                 providers: HashMap::new(),
                 denied: HashSet::new(),
+                held: HashMap::new(),
             }),
             actuations: broadcast::channel(1024).0,
             changed: watch::channel(()).0,
@@ -433,6 +450,8 @@ pub(crate) struct State {
     pub(crate) provided: HashMap<i32, (u64, u32)>,
     pub(crate) providers: HashMap<u64, ProviderTx>,
     pub(crate) denied: HashSet<i32>,
+    /// Actuator id → how long its actuations are held (`hold_actuations`).
+    pub(crate) held: HashMap<i32, Duration>,
 }
 
 pub(crate) struct Entry {

@@ -195,10 +195,15 @@ impl Service {
     }
 
     async fn actuate_one(&self, req: ActuateRequest) -> Result<(), Status> {
-        let fwd = {
+        let (fwd, hold) = {
             let st = self.shared.lock();
-            self.prepare(&st, req)?
+            let fwd = self.prepare(&st, req)?;
+            let hold = st.held.get(&fwd.id).copied();
+            (fwd, hold)
         };
+        if let Some(hold) = hold {
+            tokio::time::sleep(hold).await;
+        }
         self.forward(vec![fwd]).await
     }
 }
