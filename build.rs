@@ -1,4 +1,4 @@
-//! Links the daemon's binaries with `link/hot-text.ld`: the functions the daemon runs
+//! Links the daemon's release binaries with `link/hot-text.ld`: the functions the daemon runs
 //! (listed by `scripts/hot-text`) laid out together before the rest of the code, so that code
 //! it never runs (the KUKSA client with the mock, error paths, unused library code) is not
 //! mapped in around the code it does run. Memory only: the list changes where functions sit,

@@ -23,9 +23,6 @@
 //! this one's ~3640.
 
 use std::process::{Child, Command, Stdio};
-
-#[path = "../tests/common/release.rs"]
-mod release;
 use std::time::{Duration, Instant};
 
 use driverprofiled::privatebus::PrivateBus;
@@ -33,6 +30,9 @@ use driverprofiled_api::proxy::ManagerProxy;
 use driverprofiled_api::{BUS_NAME, interface as iface, path};
 use futures_util::StreamExt;
 use zbus::{Connection, interface, proxy};
+
+#[path = "../tests/common/release.rs"]
+mod release;
 
 const ECHO_NAME: &str = "org.driverprofiled1.BenchEcho";
 const CALLS: usize = 2000;
