@@ -260,6 +260,19 @@ impl Shared {
     fn commanded(&self, i: usize) -> bool {
         self.sent[i] > self.stopped[i]
     }
+
+    /// Axis `i`'s stop: an actuation to where the broker last reported it. `None` while its
+    /// position or its signal's type is not known; `Err` when the position does not fit the
+    /// type.
+    fn stop_msg(&self, i: usize) -> Option<Result<StopMsg, String>> {
+        let (at, ty) = (self.positions[i]?, self.types[i]?);
+        Some(value::from_f64(at, ty).map(|value| StopMsg {
+            axis: i,
+            seq: self.moves[i],
+            at,
+            value,
+        }))
+    }
 }
 
 /// A stop to send outside the session (see [`send_stops`]).
@@ -563,14 +576,9 @@ fn lost(ctx: &Arc<Ctx>, why: &str) -> bool {
         let mut stops = Vec::new();
         for i in 0..ctx.axes.len() {
             let commanded = s.commanded(i);
-            if commanded && let (Some(at), Some(ty)) = (s.positions[i], s.types[i]) {
-                match value::from_f64(at, ty) {
-                    Ok(value) => stops.push(StopMsg {
-                        axis: i,
-                        seq: s.moves[i],
-                        at,
-                        value,
-                    }),
+            if commanded && let Some(msg) = s.stop_msg(i) {
+                match msg {
+                    Ok(msg) => stops.push(msg),
                     Err(e) => tracing::error!(axis = %ctx.axes[i].name, "kuksa: stop: {e}"),
                 }
             }
@@ -917,7 +925,7 @@ impl Backend for Kuksa {
                 if !s.commanded(i) {
                     continue;
                 }
-                let (Some(at), Some(ty)) = (s.positions[i], s.types[i]) else {
+                let Some(msg) = s.stop_msg(i) else {
                     tracing::error!(
                         axis = %a.name,
                         "kuksa: stop all: its position is not known; it cannot be told to stop"
@@ -925,13 +933,8 @@ impl Backend for Kuksa {
                     s.halt_pending[i] = true;
                     continue;
                 };
-                match value::from_f64(at, ty) {
-                    Ok(value) => stops.push(StopMsg {
-                        axis: i,
-                        seq: s.moves[i],
-                        at,
-                        value,
-                    }),
+                match msg {
+                    Ok(msg) => stops.push(msg),
                     Err(e) => tracing::error!(axis = %a.name, "kuksa: stop all: {e}"),
                 }
                 s.stopped[i] = s.sent[i];
