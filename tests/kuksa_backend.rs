@@ -86,6 +86,30 @@ async fn daemon(config: &str) -> (Setup, tempfile::TempDir) {
     (Setup::configured(&path).await, dir)
 }
 
+/// `axis`' position is not known (NaN) and, parked (so that nothing else refuses it), a move
+/// of it is refused with NotReady.
+async fn assert_not_ready(s: &Setup, axis: &str, to: f64) {
+    let at = s.actuator(axis).await.position().await.unwrap();
+    assert!(at.is_nan(), "{axis} at {at}");
+    s.park().await;
+    assert_eq!(
+        err_name(s.actuator(axis).await.move_to(to).await),
+        ErrorName::NotReady.as_str(),
+        "{axis}"
+    );
+}
+
+/// A free TCP port for a broker that is not there yet, and the config for it (not required,
+/// retried at least every second).
+fn absent_broker() -> (SocketAddr, String) {
+    let at = free_port();
+    let config = kuksa_config(
+        &format!("http://{at}"),
+        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
+    );
+    (at, config)
+}
+
 /// Run the daemon with `config` until it exits (it must, at start): its status and stderr.
 fn run_to_exit(config: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -119,21 +143,9 @@ async fn positions_come_from_the_broker_and_a_recall_completes() {
     let mut p = Provider::start(&b.address(), &axes, FAST, &BTreeMap::new()).await;
     let (s, _d) = daemon(&config).await;
     let m = s.manager().await;
-    assert!(
-        s.actuator("seat_position")
-            .await
-            .position()
-            .await
-            .unwrap()
-            .is_nan()
-    );
+    assert_not_ready(&s, "seat_position", 100.0).await;
     assert_eq!(
         err_name(m.create_profile("Anna").await),
-        ErrorName::NotReady.as_str()
-    );
-    s.park().await;
-    assert_eq!(
-        err_name(s.actuator("seat_position").await.move_to(100.0).await),
         ErrorName::NotReady.as_str()
     );
     assert_eq!(s.actuator("seat_position").await.fault().await.unwrap(), "");
@@ -165,8 +177,7 @@ async fn positions_come_from_the_broker_and_a_recall_completes() {
         .await
         .unwrap();
     let mut st = m.receive_motion_started().await.unwrap();
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    m.select_profile(&path).await.unwrap();
+    let mut fin = recall(&s, &path).await;
     assert_eq!(started(&mut st).await.0, "recall");
     let (_, outcome) = finished(&mut fin).await;
     assert_eq!(outcome, "completed", "{}", s.daemon.stderr());
@@ -444,26 +455,10 @@ async fn an_unreachable_required_broker_exits_1() {
 /// broker is there it connects by itself and the positions come.
 #[tokio::test]
 async fn an_unreachable_broker_that_is_not_required_is_waited_for() {
-    let at = free_port();
-    let config = kuksa_config(
-        &format!("http://{at}"),
-        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
-    );
+    let (at, config) = absent_broker();
     let axes = axes(&config);
     let (s, _d) = daemon(&config).await;
-    assert!(
-        s.actuator("wheel_tilt")
-            .await
-            .position()
-            .await
-            .unwrap()
-            .is_nan()
-    );
-    s.park().await;
-    assert_eq!(
-        err_name(s.actuator("wheel_tilt").await.move_to(70.0).await),
-        ErrorName::NotReady.as_str()
-    );
+    assert_not_ready(&s, "wheel_tilt", 70.0).await;
     let b = start_broker(Listen::Tcp(at)).await;
     let mut p = Provider::start(&b.address(), &axes, FAST, &initial(&axes)).await;
     wait_prop(&s, "wheel_tilt", "Position", |x: &f64| *x == 50.0).await;
@@ -487,11 +482,7 @@ fn vss_with_percent_degrees() -> broker::Vss {
 /// comes: it says so as every axis' Fault, and nothing moves (the positions stay unknown).
 #[tokio::test]
 async fn a_mismatch_found_when_the_broker_comes_faults_every_axis() {
-    let at = free_port();
-    let config = kuksa_config(
-        &format!("http://{at}"),
-        &[("reconnect_max_s = 30.0", "reconnect_max_s = 1.0")],
-    );
+    let (at, config) = absent_broker();
     let (s, _d) = daemon(&config).await;
     let b = broker::start(vss_with_percent_degrees(), Listen::Tcp(at), None)
         .await
@@ -504,19 +495,7 @@ async fn a_mismatch_found_when_the_broker_comes_faults_every_axis() {
         ),
         "{fault}"
     );
-    assert!(
-        s.actuator("seat_position")
-            .await
-            .position()
-            .await
-            .unwrap()
-            .is_nan()
-    );
-    s.park().await;
-    assert_eq!(
-        err_name(s.actuator("seat_position").await.move_to(100.0).await),
-        ErrorName::NotReady.as_str()
-    );
+    assert_not_ready(&s, "seat_position", 100.0).await;
     drop(b);
 }
 
@@ -645,9 +624,8 @@ async fn a_slow_actuation_of_one_axis_does_not_hold_back_another() {
         .unwrap();
     b.hold_actuations(&vss("wheel_tilt"), Some(HOLD)).unwrap();
     s.park().await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
     let asked = std::time::Instant::now();
-    m.select_profile(&path).await.unwrap();
+    let mut fin = recall(&s, &path).await;
     // Both axes move at once (max_concurrent = 2); wheel_tilt's Actuate is held.
     assert_eq!(p.next_actuation().await, (vss("wheel_extension"), 60.0));
     m.stop().await.unwrap();

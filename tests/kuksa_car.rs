@@ -108,8 +108,7 @@ async fn recall_completes_with_positions_from_the_broker() {
         .await
         .unwrap();
     let mut st = m.receive_motion_started().await.unwrap();
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    m.select_profile(&path).await.unwrap();
+    let mut fin = recall(s, &path).await;
     assert_eq!(started(&mut st).await.0, "recall");
     assert_eq!(finished(&mut fin).await.1, "completed", "{}", car.logs());
     for (axis, t) in targets {

@@ -57,9 +57,7 @@ async fn slow_recall(b: &TestBroker, s: &Setup) -> (OwnedObjectPath, MotionFinis
     let path = anna(s).await;
     park(b, s).await;
     s.mock().await.set_speed_factor(1.0).await.unwrap();
-    let m = s.manager().await;
-    let fin = m.receive_motion_finished().await.unwrap();
-    m.select_profile(&path).await.unwrap();
+    let fin = recall(s, &path).await;
     wait_seat_moved(s, 130.0).await;
     (path, fin)
 }
@@ -95,8 +93,7 @@ async fn motion_is_interlocked_until_the_broker_reports_p_and_speed() {
     wait_vehicle(&s, "Gear", "D".to_string()).await;
 
     park(&b, &s).await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    m.select_profile(&path).await.unwrap();
+    let mut fin = recall(&s, &path).await;
     assert_eq!(
         finished(&mut fin).await,
         ("recall".into(), "completed".into())
@@ -166,8 +163,7 @@ async fn shifting_into_p_retracts_and_the_brake_pedal_restores() {
     park(&b, &s).await;
     let m = s.manager().await;
     let mut st = m.receive_motion_started().await.unwrap();
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    m.select_profile(&path).await.unwrap();
+    let mut fin = recall(&s, &path).await;
     assert_eq!(started(&mut st).await.0, "recall");
     assert_eq!(finished(&mut fin).await.1, "completed");
 
@@ -258,9 +254,8 @@ async fn an_unknown_rear_seat_guards_the_retract_and_an_unknown_lock_holds_it() 
     park(&b, &s).await;
     let m = s.manager().await;
     let mut st = m.receive_motion_started().await.unwrap();
-    let mut fin = m.receive_motion_finished().await.unwrap();
     // A recall asked for is not automatic: the unknown lock does not hold it.
-    m.select_profile(&path).await.unwrap();
+    let mut fin = recall(&s, &path).await;
     assert_eq!(started(&mut st).await.0, "recall");
     assert_eq!(finished(&mut fin).await.1, "completed");
     assert_position(&s, "seat_position", 180.0).await;
@@ -427,8 +422,7 @@ async fn an_unreachable_broker_not_required_starts_interlocked_and_connects_late
 
     let b = TestBroker::start_at(addr).await;
     park(&b, &s).await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
-    m.select_profile(&path).await.unwrap();
+    let mut fin = recall(&s, &path).await;
     assert_eq!(
         finished(&mut fin).await,
         ("recall".into(), "completed".into())

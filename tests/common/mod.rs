@@ -709,6 +709,20 @@ where
     }
 }
 
+/// Recall the profile at `path` (`Manager.SelectProfile`), subscribed to MotionFinished first
+/// so that the motion's end cannot be missed; the subscription.
+pub async fn recall(s: &Setup, path: &OwnedObjectPath) -> MotionFinishedStream {
+    let m = s.manager().await;
+    let fin = m
+        .receive_motion_finished()
+        .await
+        .expect("MotionFinished subscription");
+    m.select_profile(path)
+        .await
+        .unwrap_or_else(|e| panic!("SelectProfile({path}): {e}"));
+    fin
+}
+
 /// Ask `axis` to move to `target` (`Actuator.MoveTo`), subscribed to MotionFinished first so
 /// that the motion's end cannot be missed; the subscription.
 pub async fn move_axis(s: &Setup, axis: &str, target: f64) -> MotionFinishedStream {
