@@ -31,26 +31,6 @@ async fn anna(s: &Setup) -> OwnedObjectPath {
     path
 }
 
-/// Wait until the seat reports a Position other than `from` (it is under way).
-async fn wait_seat_moved(s: &Setup, from: f64) {
-    let seat = ActuatorProxy::builder(&s.conn)
-        .path(actuator_path("seat_position"))
-        .build()
-        .await
-        .unwrap();
-    let mut changes = seat.receive_position_changed().await;
-    loop {
-        let p = next(&mut changes, "seat Position change")
-            .await
-            .get()
-            .await
-            .unwrap();
-        if p != from {
-            return;
-        }
-    }
-}
-
 /// Parked (from the broker), a recall at real speed under way; the profile and the
 /// MotionFinished stream.
 async fn slow_recall(b: &TestBroker, s: &Setup) -> (OwnedObjectPath, MotionFinishedStream) {
@@ -58,7 +38,8 @@ async fn slow_recall(b: &TestBroker, s: &Setup) -> (OwnedObjectPath, MotionFinis
     park(b, s).await;
     s.mock().await.set_speed_factor(1.0).await.unwrap();
     let fin = recall(s, &path).await;
-    wait_seat_moved(s, 130.0).await;
+    // Under way: the seat reports a position other than where it was.
+    wait_prop(s, "seat_position", "Position", |p: &f64| *p != 130.0).await;
     (path, fin)
 }
 

@@ -30,26 +30,6 @@ fn targets() -> HashMap<&'static str, f64> {
     .collect()
 }
 
-/// Wait until the seat reports a Position other than `from` (it is under way).
-async fn wait_seat_moved(s: &Setup, from: f64) -> f64 {
-    let seat = ActuatorProxy::builder(&s.conn)
-        .path(actuator_path("seat_position"))
-        .build()
-        .await
-        .unwrap();
-    let mut changes = seat.receive_position_changed().await;
-    loop {
-        let p = next(&mut changes, "seat Position change")
-            .await
-            .get()
-            .await
-            .unwrap();
-        if p != from {
-            return p;
-        }
-    }
-}
-
 #[tokio::test]
 async fn recall_moves_every_axis_to_the_profile() {
     let (s, _d) = setup(&test_config(&[])).await;
@@ -145,10 +125,10 @@ async fn slow_recall(s: &Setup) -> (ManagerProxy<'static>, MotionFinishedStream)
         .await
         .unwrap();
     s.park().await;
-    let fin = m.receive_motion_finished().await.unwrap();
-    m.select_profile(&path).await.unwrap();
+    let fin = recall(s, &path).await;
     assert_eq!(m.state().await.unwrap(), "moving");
-    wait_seat_moved(s, 130.0).await;
+    // Under way: the seat reports a position other than where it was.
+    wait_prop(s, "seat_position", "Position", |p: &f64| *p != 130.0).await;
     (m, fin)
 }
 
