@@ -251,6 +251,37 @@ async fn broker_loss_mid_motion_halts_and_the_daemon_reconnects() {
     assert_eq!(car.broker_position(), 150.0);
 }
 
+/// The next motion, `reason`, completed with the seat at `seat` at the broker and the wheel at
+/// (tilt, extension) as the daemon shows them.
+async fn completed_at(
+    car: &Car,
+    fin: &mut MotionFinishedStream,
+    reason: &str,
+    seat: f64,
+    (tilt, extension): (f64, f64),
+) {
+    assert_eq!(
+        finished(fin).await,
+        (reason.into(), "completed".into()),
+        "{}",
+        car.logs()
+    );
+    assert_eq!(car.broker_position(), seat);
+    let s = &car.s;
+    assert_eq!(
+        s.actuator("wheel_tilt").await.position().await.unwrap(),
+        tilt
+    );
+    assert_eq!(
+        s.actuator("wheel_extension")
+            .await
+            .position()
+            .await
+            .unwrap(),
+        extension
+    );
+}
+
 /// Easy exit from the broker's signals: D then P at standstill retracts (seat back, wheel up
 /// and in); with the driver seated, a press of the brake pedal (PedalPosition above the
 /// threshold) restores.
@@ -271,46 +302,10 @@ async fn easy_exit_and_restore_on_the_brake_pedal() {
     let mut fin = m.receive_motion_finished().await.unwrap();
     b.gear(GEAR_P);
     assert_eq!(started(&mut st).await.0, "easy-exit");
-    assert_eq!(
-        finished(&mut fin).await,
-        ("easy-exit".into(), "completed".into()),
-        "{}",
-        car.logs()
-    );
-    assert_eq!(car.broker_position(), 180.0);
-    assert_eq!(
-        s.actuator("wheel_tilt").await.position().await.unwrap(),
-        100.0
-    );
-    assert_eq!(
-        s.actuator("wheel_extension")
-            .await
-            .position()
-            .await
-            .unwrap(),
-        0.0
-    );
+    completed_at(&car, &mut fin, "easy-exit", 180.0, (100.0, 0.0)).await;
     assert!(m.easy_exit_active().await.unwrap());
 
     b.brake(60);
     assert_eq!(started(&mut st).await.0, "restore");
-    assert_eq!(
-        finished(&mut fin).await,
-        ("restore".into(), "completed".into()),
-        "{}",
-        car.logs()
-    );
-    assert_eq!(car.broker_position(), 130.0);
-    assert_eq!(
-        s.actuator("wheel_tilt").await.position().await.unwrap(),
-        50.0
-    );
-    assert_eq!(
-        s.actuator("wheel_extension")
-            .await
-            .position()
-            .await
-            .unwrap(),
-        50.0
-    );
+    completed_at(&car, &mut fin, "restore", 130.0, (50.0, 50.0)).await;
 }
