@@ -110,6 +110,32 @@ fn absent_broker() -> (SocketAddr, String) {
     (at, config)
 }
 
+/// The seat under way at its own speed (25 mm/s: 130 -> 250 takes seconds): a provider at
+/// broker `b` for the axes of `config`, the daemon with `config`, parked, the seat asked to 250
+/// (subscribed to MotionFinished first; the Actuate seen at the provider) and seen past 130.
+/// The provider, the daemon, its config's directory, the subscription and the first position
+/// seen past 130.
+async fn seat_under_way(
+    b: &BrokerHandle,
+    config: &str,
+) -> (
+    Provider,
+    Setup,
+    tempfile::TempDir,
+    MotionFinishedStream,
+    f64,
+) {
+    let axes = axes(config);
+    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
+    let (s, d) = daemon(config).await;
+    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
+    s.park().await;
+    let fin = move_axis(&s, "seat_position", 250.0).await;
+    assert_eq!(p.next_actuation().await, (vss("seat_position"), 250.0));
+    let seen = wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
+    (p, s, d, fin, seen)
+}
+
 /// Run the daemon with `config` until it exits (it must, at start): its status and stderr.
 fn run_to_exit(config: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -277,15 +303,8 @@ async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
     );
     let axes = axes(&config);
     let seat = vss("seat_position");
-    // At the seat's own speed (25 mm/s): 130 -> 250 takes seconds.
-    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
-    let (s, _d) = daemon(&config).await;
-    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
-    s.park().await;
+    let (p, s, _d, mut fin, _) = seat_under_way(&b, &config).await;
     let m = s.manager().await;
-    let mut fin = move_axis(&s, "seat_position", 250.0).await;
-    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
-    wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
 
     b.stop().await;
     assert_eq!(finished(&mut fin).await.1, "fault");
@@ -354,19 +373,8 @@ async fn losing_the_broker_halts_and_nothing_resumes_after_the_reconnect() {
 async fn a_shutdown_mid_motion_tells_the_provider_to_stop() {
     let b = start_broker(any_port()).await;
     let config = kuksa_config(&b.address(), &[]);
-    let axes = axes(&config);
     let seat = vss("seat_position");
-    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
-    let (mut s, _d) = daemon(&config).await;
-    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
-    s.park().await;
-    s.actuator("seat_position")
-        .await
-        .move_to(250.0)
-        .await
-        .unwrap();
-    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
-    let seen = wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
+    let (mut p, mut s, _d, _fin, seen) = seat_under_way(&b, &config).await;
 
     // Waited for on a thread of its own: the in-process broker must answer meanwhile.
     let (s, status) = tokio::task::spawn_blocking(move || {
@@ -739,18 +747,9 @@ async fn stop_all_works_while_the_backends_runtime_is_blocked() {
 async fn a_refused_stop_is_sent_again_at_the_next_report() {
     let b = start_broker(any_port()).await;
     let config = kuksa_config(&b.address(), &[]);
-    let axes = axes(&config);
     let seat = vss("seat_position");
-    let mut p = Provider::start(&b.address(), &axes, 1.0, &initial(&axes)).await;
-    let (s, _d) = daemon(&config).await;
-    wait_prop(&s, "seat_position", "Position", |x: &f64| *x == 130.0).await;
-    s.park().await;
-    let m = s.manager().await;
-    let mut fin = m.receive_motion_finished().await.unwrap();
+    let (mut p, s, _d, mut fin, seen) = seat_under_way(&b, &config).await;
     let actuator = s.actuator("seat_position").await;
-    actuator.move_to(250.0).await.unwrap();
-    assert_eq!(p.next_actuation().await, (seat.clone(), 250.0));
-    let seen = wait_prop(&s, "seat_position", "Position", |x: &f64| *x > 130.0).await;
 
     // The provider holds still (publishing nothing) and the broker refuses the seat's
     // actuations: the stop does not arrive.
