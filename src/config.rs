@@ -23,7 +23,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config/driverprofiled.toml");
 pub const BUILTIN_NAME: &str = "<built-in defaults>";
 
 /// Tables a file replaces whole when it has them, instead of key by key.
-const REPLACED_WHOLE: &[&str] = &["easy_exit.retract"];
+const REPLACED_WHOLE: &[&str] = &["easy_exit.retract", "keys.geometry"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +81,62 @@ pub struct KeyConfig {
     pub dwell_ms: u64,
     /// Recall before the door opens (else when it opens).
     pub pre_adjust: bool,
+    /// `[keys.geometry]`: where the anchors are. With it the key locator weighs every reading
+    /// of every anchor over time ([`crate::core::locate`]); without it keys are selected by
+    /// distances alone ([`crate::core::keys`]), as before geometry existed.
+    pub geometry: Option<Geometry>,
+    /// `[keys.ble]`: the path-loss model `Vehicle.ReportRssi` readings are weighed with.
+    pub ble: BleModel,
+    /// `[keys.uwb]`: the error model of `Vehicle.ReportRanges` distances.
+    pub uwb: UwbModel,
+    /// `[keys.locator]`: when the locator selects.
+    pub locator: LocatorConfig,
+}
+
+/// A point in the car frame, metres: x toward the passenger side, y forward.
+pub type Point = [f64; 2];
+
+/// `[keys.geometry]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Geometry {
+    /// Each anchor's position, in the order of [`KeyConfig::anchors`].
+    pub anchors: Vec<Point>,
+    /// Where the driver stands to open the door.
+    pub driver_spot: Point,
+}
+
+/// `[keys.ble]`: RSSI = `rssi_at_1m_dbm` - 10 `path_loss_exponent` log10(d), log-normal
+/// shadowing of `sigma_db`, and `body_loss_db` less where the holder's body hides the phone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BleModel {
+    pub rssi_at_1m_dbm: f64,
+    pub path_loss_exponent: f64,
+    pub sigma_db: f64,
+    pub body_loss_db: f64,
+}
+
+/// `[keys.uwb]`: distance error `sigma_m`, and up to `nlos_bias_m` too long without a line of
+/// sight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UwbModel {
+    pub sigma_m: f64,
+    pub nlos_bias_m: f64,
+}
+
+/// `[keys.locator]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatorConfig {
+    /// A key heading for the driver's spot is selected within this distance of it...
+    pub select_radius_m: f64,
+    /// ... when the probability that it is at or heading to the spot is at least this.
+    pub select_probability: f64,
+    /// At the spot: within this distance of it.
+    pub spot_radius_m: f64,
+    /// When the driver's door opens with no key selected: the key most likely at the spot,
+    /// with at least this probability of being the one there.
+    pub door_probability: f64,
+    /// How long after the door opened that decision may still be taken (more readings).
+    pub door_window_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -404,6 +460,36 @@ struct RawKeys {
     hysteresis_m: Spanned<f64>,
     dwell_s: Spanned<f64>,
     pre_adjust: bool,
+    geometry: Spanned<BTreeMap<Spanned<String>, Spanned<Vec<Spanned<f64>>>>>,
+    ble: RawBle,
+    uwb: RawUwb,
+    locator: RawLocator,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBle {
+    rssi_at_1m_dbm: Spanned<f64>,
+    path_loss_exponent: Spanned<f64>,
+    sigma_db: Spanned<f64>,
+    body_loss_db: Spanned<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUwb {
+    sigma_m: Spanned<f64>,
+    nlos_bias_m: Spanned<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocator {
+    select_radius_m: Spanned<f64>,
+    select_probability: Spanned<f64>,
+    spot_radius_m: Spanned<f64>,
+    door_probability: Spanned<f64>,
+    door_window_s: Spanned<f64>,
 }
 
 #[derive(Deserialize)]
@@ -876,7 +962,37 @@ fn keys(src: &Src<'_>, raw: &RawKeys) -> Result<KeyConfig, ConfigError> {
             src.err(driver, format!("driver_anchor {name:?} is not in anchors"))
         });
     };
+    let b = &raw.ble;
+    let ble = BleModel {
+        rssi_at_1m_dbm: src.between(&b.rssi_at_1m_dbm, "rssi_at_1m_dbm", -120.0, 20.0)?,
+        path_loss_exponent: src.between(&b.path_loss_exponent, "path_loss_exponent", 1.0, 6.0)?,
+        sigma_db: src.between(&b.sigma_db, "sigma_db", 1.0, 20.0)?,
+        body_loss_db: src.between(&b.body_loss_db, "body_loss_db", 0.0, 30.0)?,
+    };
+    let uwb = UwbModel {
+        sigma_m: src.between(&raw.uwb.sigma_m, "sigma_m", 0.01, 5.0)?,
+        nlos_bias_m: src.between(&raw.uwb.nlos_bias_m, "nlos_bias_m", 0.0, 10.0)?,
+    };
+    let l = &raw.locator;
+    let locator = LocatorConfig {
+        select_radius_m: src.between(&l.select_radius_m, "select_radius_m", 0.0, 30.0)?,
+        select_probability: src.between(&l.select_probability, "select_probability", 0.5, 1.0)?,
+        spot_radius_m: src.between(&l.spot_radius_m, "spot_radius_m", 0.2, 3.0)?,
+        door_probability: src.between(&l.door_probability, "door_probability", 0.5, 1.0)?,
+        door_window_ms: ms(src.between(&l.door_window_s, "door_window_s", 0.0, 10.0)?),
+    };
+    // A file that lists its own anchors uses its own geometry or none: the shipped positions
+    // are of the shipped anchors, not of a car configured before geometry existed.
+    let geometry = if src.is_default(&raw.geometry) && !src.is_default(&raw.anchors) {
+        None
+    } else {
+        Some(geometry(src, &raw.geometry, &anchors)?)
+    };
     Ok(KeyConfig {
+        geometry,
+        ble,
+        uwb,
+        locator,
         anchors,
         driver_anchor,
         expire_ms: ms(src.positive(&raw.expire_s, "expire_s", 60.0)?),
@@ -884,6 +1000,53 @@ fn keys(src: &Src<'_>, raw: &RawKeys) -> Result<KeyConfig, ConfigError> {
         hysteresis_m: src.between(&raw.hysteresis_m, "hysteresis_m", 0.0, 10.0)?,
         dwell_ms: ms(src.between(&raw.dwell_s, "dwell_s", 0.0, 10.0)?),
         pre_adjust: raw.pre_adjust,
+    })
+}
+
+/// The name in `[keys.geometry]` of where the driver stands to open the door.
+pub const DRIVER_SPOT: &str = "driver_spot";
+
+/// `[keys.geometry]`: a position for every anchor and the driver's spot, and nothing else.
+fn geometry(
+    src: &Src<'_>,
+    raw: &Spanned<BTreeMap<Spanned<String>, Spanned<Vec<Spanned<f64>>>>>,
+    anchors: &[String],
+) -> Result<Geometry, ConfigError> {
+    let mut points: BTreeMap<&str, Point> = BTreeMap::new();
+    for (name, v) in raw.get_ref() {
+        let n = name.get_ref().as_str();
+        src.ensure(
+            n == DRIVER_SPOT || anchors.iter().any(|a| a == n),
+            name,
+            format!("{n:?} is neither an anchor nor {DRIVER_SPOT:?}"),
+        )?;
+        let xy = v.get_ref();
+        src.ensure(
+            xy.len() == 2,
+            v,
+            format!("{n} must be [x, y] in metres"),
+        )?;
+        let mut p = [0.0; 2];
+        for (i, c) in xy.iter().enumerate() {
+            p[i] = src.finite(c, n)?;
+            src.ensure(
+                p[i].abs() <= 50.0,
+                c,
+                format!("{n}: {} is more than 50 m from the origin", p[i]),
+            )?;
+        }
+        points.insert(n, p);
+    }
+    let mut at = |n: &str| {
+        points
+            .remove(n)
+            .ok_or_else(|| src.err(raw, format!("[keys.geometry] has no position for {n:?}")))
+    };
+    let driver_spot = at(DRIVER_SPOT)?;
+    let anchors = anchors.iter().map(|a| at(a)).collect::<Result<_, _>>()?;
+    Ok(Geometry {
+        anchors,
+        driver_spot,
     })
 }
 
@@ -1003,6 +1166,19 @@ mod tests {
                 hysteresis_m: 0.5,
                 dwell_ms: 400,
                 pre_adjust: true,
+                geometry: Some(Geometry {
+                    anchors: vec![[-0.95, 0.2], [0.95, 0.2], [0.0, -2.2], [0.0, 0.3]],
+                    driver_spot: [-1.45, 0.2],
+                }),
+                ble: BleModel { rssi_at_1m_dbm: -59.0, path_loss_exponent: 2.0, sigma_db: 6.0, body_loss_db: 8.0 },
+                uwb: UwbModel { sigma_m: 0.1, nlos_bias_m: 1.0 },
+                locator: LocatorConfig {
+                    select_radius_m: 9.0,
+                    select_probability: 0.9,
+                    spot_radius_m: 0.8,
+                    door_probability: 0.8,
+                    door_window_ms: 1500,
+                },
             },
             easy_exit: EasyExitConfig {
                 enabled: true,

@@ -117,6 +117,8 @@ pub trait Actuator {
 pub trait Vehicle {
     fn update_signals(&self, signals: HashMap<&str, Variant<'_>>) -> zbus::Result<()>;
     fn report_ranges(&self, readings: Vec<(String, String, f64)>) -> zbus::Result<()>;
+    /// (key id, anchor, RSSI in dBm) from a BLE key locator.
+    fn report_rssi(&self, readings: Vec<(String, String, f64)>) -> zbus::Result<()>;
     /// "dbus" or "kuksa": where the vehicle signals come from.
     #[zbus(property(emits_changed_signal = "const"))]
     fn source(&self) -> zbus::Result<String>;
@@ -140,6 +142,12 @@ pub trait Vehicle {
     fn doors_locked(&self) -> zbus::Result<bool>;
     #[zbus(property)]
     fn nearest_key(&self) -> zbus::Result<String>;
+    /// (key id, x, y, probability of being the one at or heading to the driver's door).
+    #[zbus(property)]
+    fn key_estimates(&self) -> zbus::Result<Vec<(String, f64, f64, f64)>>;
+    /// (name, x, y) of each anchor, then "driver_spot"; empty without geometry.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn key_geometry(&self) -> zbus::Result<Vec<(String, f64, f64)>>;
     #[zbus(property)]
     fn interlock(&self) -> zbus::Result<String>;
 }

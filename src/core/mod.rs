@@ -20,8 +20,10 @@ mod axes;
 mod easy_exit;
 pub mod inhibit;
 pub mod keys;
+pub mod locate;
 mod motion;
 pub mod plan;
+pub mod select;
 pub mod store;
 mod vehicle;
 pub mod view;
@@ -51,6 +53,8 @@ pub const PUBLISH_INTERVAL_MS: Millis = 100;
 pub const MAX_READINGS: usize = 256;
 /// Farthest distance a reading may report, in metres.
 pub const MAX_DISTANCE_M: f64 = 100.0;
+/// The RSSI a reading may report, in dBm.
+pub const RSSI_RANGE_DBM: std::ops::RangeInclusive<f64> = -127.0..=20.0;
 /// Most characters of client input quoted back in an error message.
 pub const QUOTE_MAX: usize = 64;
 
@@ -189,6 +193,8 @@ pub enum Request {
     UpdateSignals(Vec<Signal>),
     /// (key id, anchor, distance in metres) from the key-locator service.
     ReportRanges(Vec<(String, String, f64)>),
+    /// (key id, anchor, RSSI in dBm) from a BLE key locator (needs `[keys.geometry]`).
+    ReportRssi(Vec<(String, String, f64)>),
     /// Import a whole set of profiles, all or nothing, in one write.
     ImportProfiles {
         profiles: Vec<store::ImportItem>,
@@ -294,7 +300,7 @@ pub struct Core {
     axes: Axes,
     motion: Motion,
     easy_exit: EasyExit,
-    keys: keys::Tracker,
+    keys: select::Selector,
     inhibitors: Inhibitors,
     /// The selected key's profile still has to be recalled once conditions allow.
     key_recall_pending: bool,
@@ -323,7 +329,7 @@ impl Core {
         version: String,
     ) -> Core {
         Core {
-            keys: keys::Tracker::new(cfg.keys.clone()),
+            keys: select::Selector::new(cfg.keys.clone()),
             key_recall_pending: false,
             storage_error: None,
             store_frozen: None,
@@ -438,6 +444,11 @@ impl Core {
     /// The selected (nearest) key, if any.
     pub fn nearest_key(&self) -> Option<&str> {
         self.keys.selected()
+    }
+
+    /// What the key locator says of `key` now (with `[keys.geometry]`, while it is present).
+    pub fn key_estimate(&self, key: &str) -> Option<locate::Estimate> {
+        self.keys.estimate(key)
     }
 
     pub fn store(&self) -> &Store {
@@ -706,7 +717,11 @@ impl Core {
                 Ok(Reply::Done)
             }
             Request::ReportRanges(readings) => {
-                self.report_ranges(readings, now)?;
+                self.report_readings(readings, false, now)?;
+                Ok(Reply::Done)
+            }
+            Request::ReportRssi(readings) => {
+                self.report_readings(readings, true, now)?;
                 Ok(Reply::Done)
             }
             Request::ImportProfiles {
@@ -877,11 +892,19 @@ impl Core {
         Ok(())
     }
 
-    fn report_ranges(
+    /// Readings of a key locator: distances, or RSSI (`rssi`). All are checked before any is
+    /// taken; each key's readings are one batch.
+    fn report_readings(
         &mut self,
         readings: Vec<(String, String, f64)>,
+        rssi: bool,
         now: Millis,
     ) -> Result<(), Error> {
+        if rssi && !self.keys.has_geometry() {
+            return Err(Error::InvalidArgs(
+                "RSSI needs the car's geometry ([keys.geometry] in the config)".into(),
+            ));
+        }
         if readings.len() > MAX_READINGS {
             return Err(Error::InvalidArgs(format!(
                 "at most {MAX_READINGS} readings in one call, not {}",
@@ -891,25 +914,47 @@ impl Core {
         let mut checked = Vec::with_capacity(readings.len());
         for (key, anchor, d) in readings {
             store::check_key(&key).map_err(Error::InvalidArgs)?;
-            let Some(a) = self.keys.anchor_index(&anchor) else {
+            let Some(a) = self.cfg.keys.anchors.iter().position(|n| *n == anchor) else {
                 return Err(Error::InvalidArgs(format!(
                     "unknown anchor {}",
                     quote(&anchor)
                 )));
             };
-            if !d.is_finite() || !(0.0..=MAX_DISTANCE_M).contains(&d) {
-                return Err(Error::InvalidArgs(format!(
-                    "distance {d} of key {} is not within 0..{MAX_DISTANCE_M} m",
-                    quote(&key)
-                )));
-            }
-            checked.push((key, a, d));
+            let reading = if rssi {
+                if !d.is_finite() || !RSSI_RANGE_DBM.contains(&d) {
+                    return Err(Error::InvalidArgs(format!(
+                        "RSSI {d} of key {} is not within {}..{} dBm",
+                        quote(&key),
+                        RSSI_RANGE_DBM.start(),
+                        RSSI_RANGE_DBM.end()
+                    )));
+                }
+                locate::Reading::Rssi(d)
+            } else {
+                if !d.is_finite() || !(0.0..=MAX_DISTANCE_M).contains(&d) {
+                    return Err(Error::InvalidArgs(format!(
+                        "distance {d} of key {} is not within 0..{MAX_DISTANCE_M} m",
+                        quote(&key)
+                    )));
+                }
+                locate::Reading::Range(d)
+            };
+            checked.push((key, a, reading));
         }
-        for (key, a, d) in checked {
+        // One batch per key, in the order the keys came.
+        let mut batches: Vec<(String, Vec<(usize, locate::Reading)>)> = Vec::new();
+        for (key, a, r) in checked {
             // Only keys bound to a profile take part.
-            if self.store.key_owner(&key).is_some() {
-                self.keys.report(&key, a, d, now);
+            if self.store.key_owner(&key).is_none() {
+                continue;
             }
+            match batches.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, b)) => b.push((a, r)),
+                None => batches.push((key, vec![(a, r)])),
+            }
+        }
+        for (key, batch) in batches {
+            self.keys.report(&key, &batch, now);
         }
         Ok(())
     }
@@ -974,13 +1019,10 @@ impl Core {
     fn key_step(&mut self, now: Millis, storage: &mut dyn Storage) {
         let v = &self.vehicle;
         self.keys
-            .set_locked(v.driver_door_open || v.driver_seat_occupied);
+            .set_vehicle(v.driver_door_open, v.driver_seat_occupied, now);
         let store = &self.store;
-        let unbound: Vec<String> = self
-            .keys
-            .tracked()
+        let unbound: Vec<String> = (self.keys.tracked().into_iter())
             .filter(|k| store.key_owner(k).is_none())
-            .map(str::to_string)
             .collect();
         for k in unbound {
             self.keys.forget(&k);
@@ -989,6 +1031,7 @@ impl Core {
             tracing::info!("nearest key: {:?}", self.keys.selected());
             self.key_recall_pending = self.keys.selected().is_some();
         }
+        self.keys.publish(now);
         if !self.key_recall_pending {
             return;
         }
@@ -1080,6 +1123,7 @@ impl Core {
             version: self.version.clone(),
             vehicle: self.vehicle.clone(),
             nearest_key: self.keys.selected().map(str::to_string),
+            key_estimates: self.keys.estimates(),
             interlock: self.interlock(),
             storage_error: match (&self.store_frozen, &self.storage_error) {
                 (Some(f), Some(e)) if !e.contains(f.as_str()) => Some(format!("{f}; {e}")),

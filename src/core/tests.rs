@@ -961,9 +961,11 @@ fn readings(key: &str, p: Point) -> Vec<(String, String, f64)> {
 }
 
 /// The default config with the short key timings the scenarios use: stale after 1 s,
-/// dwell 0.3 s.
+/// dwell 0.3 s; without geometry (the distance-only selection of a config from before
+/// `[keys.geometry]`, which must keep working as it did).
 fn key_config() -> Config {
     let mut cfg = config::builtin().unwrap();
+    cfg.keys.geometry = None;
     cfg.keys.expire_ms = 1000;
     cfg.keys.dwell_ms = 300;
     cfg
@@ -1250,7 +1252,7 @@ fn unbound_keys_are_ignored_and_not_tracked() {
     assert_eq!(h.selections(), []);
     assert_eq!(h.events(), []);
     assert_eq!(
-        h.core.keys.tracked().count(),
+        h.core.keys.tracked().len(),
         0,
         "random key ids cost memory"
     );
@@ -1286,7 +1288,7 @@ fn bad_readings_reject_the_whole_batch() {
     // Every rejected batch carried good readings of Anna at the door, 100 ms apart: had they
     // been kept, she would have been selected during those 0.9 s (dwell 0.3 s and fresh
     // readings). Nothing of them was kept, and one more good reading alone cannot select her.
-    assert_eq!(h.core.keys.tracked().count(), 0);
+    assert_eq!(h.core.keys.tracked().len(), 0);
     h.report(good()).unwrap();
     h.advance(600);
     assert_eq!(h.selections(), []);
@@ -1591,7 +1593,7 @@ fn a_restart_while_retracted_still_restores() {
 
 #[test]
 fn a_key_approaching_a_retracted_car_gets_its_entry_pose() {
-    let (mut h, anna) = with_anna(config::builtin().unwrap());
+    let (mut h, anna) = with_anna(key_config());
     let ben = h.driver("Ben", "ben", 100.0);
     h.drive_with(Some(&anna), false);
     h.retract(Some(&anna));

@@ -30,6 +30,9 @@ pub struct View {
     pub version: String,
     pub vehicle: Vehicle,
     pub nearest_key: Option<String>,
+    /// (key, x, y, probability of being the one at or heading to the driver's door), as the
+    /// key locator last published them; empty without `[keys.geometry]`.
+    pub key_estimates: Vec<(String, f64, f64, f64)>,
     /// Why motion is not allowed now.
     pub interlock: Option<String>,
     /// Why state cannot be written, if it cannot.

@@ -748,6 +748,29 @@ impl Vehicle {
             .map(drop)
     }
 
+    /// BLE key ranging from the key-locator service: (key id, anchor, RSSI in dBm, -127..20).
+    /// Validated like ReportRanges; needs [keys.geometry] (else NotSupported).
+    async fn report_rssi(
+        &self,
+        readings: Vec<(String, String, f64)>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<(), Error> {
+        let method = "Vehicle.ReportRssi";
+        self.shared
+            .allow(conn, &hdr, method, Roles::GATEWAY)
+            .await?;
+        if self.shared.cfg.keys.geometry.is_none() {
+            return Err(Error::NotSupported(
+                "RSSI needs the car's geometry: the config has no [keys.geometry]".into(),
+            ));
+        }
+        self.shared
+            .call(Request::ReportRssi(readings))
+            .await
+            .map(drop)
+    }
+
     /// Where the vehicle signals come from: "dbus" (a gateway calls UpdateSignals) or "kuksa"
     /// (the daemon subscribes to them at the KUKSA databroker; UpdateSignals is refused).
     #[zbus(property(emits_changed_signal = "const"))]
@@ -821,5 +844,18 @@ impl Vehicle {
     fn interlock(&self) -> String {
         self.shared
             .read(|v| v.interlock.clone().unwrap_or_default())
+    }
+
+    /// Where the key locator believes each bound key present is: (key id, x, y, probability
+    /// of being the one at or heading to the driver's door); signalled at most 5 times a second.
+    #[zbus(property)]
+    fn key_estimates(&self) -> Vec<(String, f64, f64, f64)> {
+        self.shared.read(|v| v.key_estimates.clone())
+    }
+
+    /// (name, x, y) of every anchor of [keys.geometry], then "driver_spot".
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn key_geometry(&self) -> Vec<(String, f64, f64)> {
+        props::key_geometry(&self.shared.cfg)
     }
 }

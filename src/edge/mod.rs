@@ -552,5 +552,6 @@ fn to_variant(v: &PropValue) -> Variant<'static> {
         PropValue::Strs(ss) => Variant::from(ss.clone()),
         PropValue::Map(m) => Variant::from(m.iter().cloned().collect::<HashMap<String, f64>>()),
         PropValue::Inhibitors(list) => Variant::from(list.clone()),
+        PropValue::KeyEstimates(list) => Variant::from(list.clone()),
     }
 }

@@ -25,6 +25,8 @@ pub enum PropValue {
     Map(Vec<(String, f64)>),
     /// Inhibitors: (who, why, uid, pid) each (`a(ssuu)`).
     Inhibitors(Vec<InhibitorTuple>),
+    /// Key estimates: (key, x, y, probability) each (`a(sddd)`).
+    KeyEstimates(Vec<(String, f64, f64, f64)>),
 }
 
 /// One inhibitor as `Manager.Inhibitors` shows it: (who, why, uid, pid).
@@ -42,6 +44,12 @@ impl PartialEq for PropValue {
             (F64(a), F64(b)) => same(*a, *b),
             (Paths(a), Paths(b)) | (Strs(a), Strs(b)) => a == b,
             (Inhibitors(a), Inhibitors(b)) => a == b,
+            (KeyEstimates(a), KeyEstimates(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(a, b)| {
+                        a.0 == b.0 && same(a.1, b.1) && same(a.2, b.2) && same(a.3, b.3)
+                    })
+            }
             (Map(a), Map(b)) => {
                 a.len() == b.len()
                     && a.iter()
@@ -185,11 +193,28 @@ pub fn vehicle(v: &View) -> Props {
             "NearestKey",
             PropValue::Str(v.nearest_key.clone().unwrap_or_default()),
         ),
+        ("KeyEstimates", PropValue::KeyEstimates(v.key_estimates.clone())),
         (
             "Interlock",
             PropValue::Str(v.interlock.clone().unwrap_or_default()),
         ),
     ]
+}
+
+/// (name, x, y) of every anchor, then the driver's spot; empty without geometry.
+pub fn key_geometry(cfg: &Config) -> Vec<(String, f64, f64)> {
+    let k = &cfg.keys;
+    let Some(g) = &k.geometry else {
+        return Vec::new();
+    };
+    (k.anchors.iter().zip(&g.anchors))
+        .map(|(n, p)| (n.clone(), p[0], p[1]))
+        .chain([(
+            crate::config::DRIVER_SPOT.to_string(),
+            g.driver_spot[0],
+            g.driver_spot[1],
+        )])
+        .collect()
 }
 
 // Profile

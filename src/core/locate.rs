@@ -1,0 +1,700 @@
+//! The key locator: where each key is, from every reading of every anchor over the whole walk,
+//! and which key is the driver's (pure, on the core's clock; used with `[keys.geometry]`).
+//!
+//! Each present key has a particle filter over its position and walking velocity in the car
+//! frame. Between readings the particles walk (a velocity that changes smoothly, as a person's
+//! does, at most [`MAX_SPEED`]); each reading weighs them by its likelihood: a UWB distance
+//! narrowly, with a mixture for a too-long non-line-of-sight path and for outliers; an RSSI
+//! with the log-distance path-loss model, log-normal shadowing, a body-blocked component and
+//! outliers. From the particles come, per key, the probability of being *at* the driver's spot
+//! and of being at it or walking to it (the velocity's path passes the spot within the
+//! horizon: intent, not only distance).
+//!
+//! The selection, before the door opens: a key whose probability of heading to the driver's
+//! spot reaches `select_probability` within `select_radius_m`, for `dwell_s` and two batches
+//! of readings, while no other key is as plausible and not clearly farther. A fast precise
+//! locator gets there metres away; a slow or noisy one rarely, and then the door decides:
+//! when the driver's door opens with no key selected, the key with the highest probability of
+//! being the one at the spot is selected at once if that reaches `door_probability` (for
+//! `door_window_s` more readings may come). A key that was not present is never selected.
+//! Once the door has been decided, or the seat is occupied, nothing changes until the door
+//! closes with the seat empty.
+//!
+//! The filters are seeded from the key id: the same readings at the same times give the same
+//! decisions, in the daemon and in the replay tool.
+
+use std::collections::BTreeMap;
+
+use super::Millis;
+use crate::config::{KeyConfig, Point};
+
+/// Particles per key.
+pub const PARTICLES: usize = 512;
+/// No one walks faster (m/s).
+pub const MAX_SPEED: f64 = 2.5;
+/// How long a walking velocity lasts (s): the velocity relaxes toward a fresh one with this
+/// time constant.
+const VELOCITY_TAU_S: f64 = 3.0;
+/// The spread of a walking velocity, per axis (m/s).
+const WALK_SIGMA: f64 = 0.9;
+/// A person slower than this is standing, not walking somewhere.
+const MIN_WALK_SPEED: f64 = 0.4;
+/// How far ahead a walk counts as heading to the spot (s).
+const HORIZON_S: f64 = 8.0;
+/// Particles are kept within this distance of the driver's spot (m).
+const FIELD_M: f64 = 40.0;
+/// A prediction step is taken when at least this much time has passed.
+const MIN_STEP_MS: Millis = 20;
+/// Share of readings that are outliers (reflections), and of RSSI readings an anchor sees
+/// through the holder's body, and of UWB distances over a non-line-of-sight path.
+const OUTLIER: f64 = 0.03;
+const BODY_BLOCKED: f64 = 0.3;
+const NLOS: f64 = 0.25;
+/// Another key plausibly heading to the spot keeps a selection from being made.
+const RIVAL_PROBABILITY: f64 = 0.3;
+/// A selected key heading to the spot with less than this is released.
+const RELEASE_PROBABILITY: f64 = 0.3;
+/// At the door: a key with less than this probability of being at the spot is not chosen.
+const DOOR_MIN_AT_SPOT: f64 = 0.2;
+/// The weight of "someone with none of the bound keys opened the door" (a valet, a physical
+/// key): the door's choice is at most `p / (p + NOBODY)` sure.
+const NOBODY: f64 = 0.05;
+/// Key estimates are published at most this often.
+pub const ESTIMATE_INTERVAL_MS: Millis = 200;
+/// Batches of readings a selection needs during its dwell.
+const DWELL_BATCHES: u64 = 2;
+
+/// One reading of one anchor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    /// A distance in metres (UWB).
+    Range(f64),
+    /// A received signal strength in dBm (BLE).
+    Rssi(f64),
+}
+
+/// What the filter says of one key.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Estimate {
+    /// The mean position.
+    pub x: f64,
+    pub y: f64,
+    /// Probability of being within `spot_radius_m` of the driver's spot.
+    pub at_spot: f64,
+    /// Probability of being at the spot or walking to it (within `select_radius_m`).
+    pub heading: f64,
+    /// Mean and spread of the distance to the spot.
+    pub distance: f64,
+    pub distance_sd: f64,
+}
+
+/// xorshift64*, seeded per key.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn seeded(key: &str) -> Rng {
+        // FNV-1a of the key id; never 0.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Rng(h | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Two independent standard normal numbers (Box-Muller).
+    fn gauss2(&mut self) -> (f64, f64) {
+        let u1 = self.unit().max(1e-300);
+        let u2 = self.unit();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+        (r * c, r * s)
+    }
+}
+
+fn normal_ln(e: f64, sigma: f64) -> f64 {
+    -0.5 * (e / sigma).powi(2) - sigma.ln() - 0.918_938_533_204_672_8
+}
+
+fn ln_sum(a: f64, b: f64) -> f64 {
+    let m = a.max(b);
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
+/// The measurement models, from `[keys.ble]` and `[keys.uwb]`.
+#[derive(Debug, Clone)]
+struct Models {
+    p1m: f64,
+    /// 10 n / ln 10: RSSI = p1m - k ln d.
+    k: f64,
+    sigma_db: f64,
+    body_db: f64,
+    sigma_m: f64,
+    nlos_m: f64,
+}
+
+impl Models {
+    fn new(cfg: &KeyConfig) -> Models {
+        Models {
+            p1m: cfg.ble.rssi_at_1m_dbm,
+            k: 10.0 * cfg.ble.path_loss_exponent / std::f64::consts::LN_10,
+            sigma_db: cfg.ble.sigma_db,
+            body_db: cfg.ble.body_loss_db,
+            // The particles are no finer than a few centimetres.
+            sigma_m: cfg.uwb.sigma_m.hypot(0.05),
+            nlos_m: cfg.uwb.nlos_bias_m,
+        }
+    }
+
+    /// ln p(reading | the key is `d2.sqrt()` metres from the anchor).
+    fn ln_likelihood(&self, r: Reading, d2: f64) -> f64 {
+        match r {
+            Reading::Rssi(dbm) => {
+                // Nearer than 20 cm the model says nothing more.
+                let pred = self.p1m - self.k * 0.5 * d2.max(0.04).ln();
+                let e = dbm - pred;
+                let clear = (1.0 - BODY_BLOCKED - OUTLIER).ln() + normal_ln(e, self.sigma_db);
+                let blocked =
+                    BODY_BLOCKED.ln() + normal_ln(e + self.body_db, self.sigma_db + 1.0);
+                // Outliers: anything within 80 dB.
+                ln_sum(ln_sum(clear, blocked), (OUTLIER / 80.0).ln())
+            }
+            Reading::Range(m) => {
+                let e = m - d2.sqrt();
+                let los = (1.0 - NLOS - OUTLIER).ln() + normal_ln(e, self.sigma_m);
+                let half = self.nlos_m / 2.0;
+                let nlos = NLOS.ln()
+                    + normal_ln(e - half, (half / 3f64.sqrt()).hypot(self.sigma_m));
+                // Outliers: anything within 30 m.
+                ln_sum(ln_sum(los, nlos), (OUTLIER / 30.0).ln())
+            }
+        }
+    }
+
+    /// A distance from the anchor a reading suggests, drawn from its spread.
+    fn sample_distance(&self, r: Reading, rng: &mut Rng) -> f64 {
+        let (g, _) = rng.gauss2();
+        match r {
+            Reading::Rssi(dbm) => {
+                let ln_d = (self.p1m - dbm) / self.k;
+                // Wider than the model: body loss and calibration make it look farther.
+                (ln_d + g * 1.5 * self.sigma_db / self.k).exp()
+            }
+            Reading::Range(m) => m - rng.unit() * self.nlos_m + 2.0 * self.sigma_m * g,
+        }
+        .clamp(0.1, FIELD_M)
+    }
+}
+
+/// One key's filter: particles as columns.
+#[derive(Debug, Clone)]
+struct Filter {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    vx: Vec<f64>,
+    vy: Vec<f64>,
+    /// Normalised weights.
+    w: Vec<f64>,
+    rng: Rng,
+    /// Time the particles stand at.
+    at: Millis,
+    /// The last reading.
+    last: Millis,
+    /// Batches of readings taken in all.
+    batches: u64,
+    /// Batches in a row that no particle explained.
+    lost: u32,
+    est: Estimate,
+}
+
+impl Filter {
+    fn new(key: &str, now: Millis) -> Filter {
+        Filter {
+            x: vec![0.0; PARTICLES],
+            y: vec![0.0; PARTICLES],
+            vx: vec![0.0; PARTICLES],
+            vy: vec![0.0; PARTICLES],
+            w: vec![1.0 / PARTICLES as f64; PARTICLES],
+            rng: Rng::seeded(key),
+            at: now,
+            last: now,
+            batches: 0,
+            lost: 0,
+            est: Estimate::default(),
+        }
+    }
+
+    /// Spread the particles over what `batch` allows: around the anchor with the most telling
+    /// reading, at the distances it suggests, in every direction, walking any way.
+    fn seed(&mut self, batch: &[(Point, Reading)], models: &Models) {
+        let telling = |r: &Reading| match *r {
+            Reading::Rssi(dbm) => -dbm,
+            Reading::Range(m) => m,
+        };
+        let Some(&(anchor, r)) = batch
+            .iter()
+            .min_by(|a, b| telling(&a.1).total_cmp(&telling(&b.1)))
+        else {
+            return;
+        };
+        for i in 0..PARTICLES {
+            let d = models.sample_distance(r, &mut self.rng);
+            let (s, c) = (std::f64::consts::TAU * self.rng.unit()).sin_cos();
+            self.x[i] = anchor[0] + d * c;
+            self.y[i] = anchor[1] + d * s;
+            let (gx, gy) = self.rng.gauss2();
+            self.vx[i] = WALK_SIGMA * gx;
+            self.vy[i] = WALK_SIGMA * gy;
+            self.w[i] = 1.0 / PARTICLES as f64;
+        }
+    }
+
+    /// Let the particles walk until `now`.
+    fn predict(&mut self, now: Millis, spot: Point) {
+        if now < self.at + MIN_STEP_MS {
+            return;
+        }
+        let dt = (now - self.at) as f64 / 1000.0;
+        self.at = now;
+        let a = (-dt / VELOCITY_TAU_S).exp();
+        let kick = WALK_SIGMA * (1.0 - a * a).sqrt();
+        for i in 0..PARTICLES {
+            let (gx, gy) = self.rng.gauss2();
+            let (mut vx, mut vy) = (a * self.vx[i] + kick * gx, a * self.vy[i] + kick * gy);
+            let v = vx.hypot(vy);
+            if v > MAX_SPEED {
+                vx *= MAX_SPEED / v;
+                vy *= MAX_SPEED / v;
+            }
+            // Walk with the mean of the old and new velocity over the step.
+            let mut x = self.x[i] + 0.5 * (self.vx[i] + vx) * dt;
+            let mut y = self.y[i] + 0.5 * (self.vy[i] + vy) * dt;
+            let (dx, dy) = (x - spot[0], y - spot[1]);
+            let r = dx.hypot(dy);
+            if r > FIELD_M {
+                x = spot[0] + dx * FIELD_M / r;
+                y = spot[1] + dy * FIELD_M / r;
+            }
+            (self.x[i], self.y[i], self.vx[i], self.vy[i]) = (x, y, vx, vy);
+        }
+    }
+
+    /// Weigh the particles by one batch of readings; resample when few carry the weight.
+    /// Returns false when no particle explained the batch (the filter has lost the key).
+    fn weigh(&mut self, batch: &[(Point, Reading)], models: &Models) -> bool {
+        let mut ln_w: Vec<f64> = self.w.iter().map(|w| w.max(1e-300).ln()).collect();
+        let mut best_fit = f64::NEG_INFINITY;
+        for (i, lw) in ln_w.iter_mut().enumerate() {
+            let mut fit = 0.0;
+            for &(a, r) in batch {
+                let d2 = (self.x[i] - a[0]).powi(2) + (self.y[i] - a[1]).powi(2);
+                fit += models.ln_likelihood(r, d2);
+            }
+            best_fit = best_fit.max(fit);
+            *lw += fit;
+        }
+        let max = ln_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut sum = 0.0;
+        for (w, lw) in self.w.iter_mut().zip(&ln_w) {
+            *w = (lw - max).exp();
+            sum += *w;
+        }
+        for w in self.w.iter_mut() {
+            *w /= sum;
+        }
+        let ess = 1.0 / self.w.iter().map(|w| w * w).sum::<f64>();
+        if ess < PARTICLES as f64 / 2.0 {
+            self.resample();
+        }
+        // Every reading an outlier to every particle: not one of them is near the key.
+        let floor = (OUTLIER / 30.0).ln().max((OUTLIER / 80.0).ln()) + 1.0;
+        best_fit >= floor * batch.len() as f64
+    }
+
+    /// Systematic resampling, with a little jitter so that copies part again.
+    fn resample(&mut self) {
+        let n = PARTICLES;
+        let step = 1.0 / n as f64;
+        let mut u = self.rng.unit() * step;
+        let (mut j, mut c) = (0, self.w[0]);
+        let mut pick = Vec::with_capacity(n);
+        for _ in 0..n {
+            while u > c && j + 1 < n {
+                j += 1;
+                c += self.w[j];
+            }
+            pick.push(j);
+            u += step;
+        }
+        let take = |v: &[f64]| pick.iter().map(|&j| v[j]).collect::<Vec<f64>>();
+        (self.x, self.y, self.vx, self.vy) =
+            (take(&self.x), take(&self.y), take(&self.vx), take(&self.vy));
+        for i in 0..n {
+            let (a, b) = self.rng.gauss2();
+            let (c, d) = self.rng.gauss2();
+            self.x[i] += 0.03 * a;
+            self.y[i] += 0.03 * b;
+            self.vx[i] += 0.05 * c;
+            self.vy[i] += 0.05 * d;
+            self.w[i] = step;
+        }
+    }
+
+    /// The estimate from the particles.
+    fn summarise(&mut self, spot: Point, spot_radius: f64, select_radius: f64) {
+        let path_radius = spot_radius * 1.25;
+        let mut e = Estimate::default();
+        let (mut d_sum, mut d2_sum) = (0.0, 0.0);
+        for i in 0..PARTICLES {
+            let w = self.w[i];
+            e.x += w * self.x[i];
+            e.y += w * self.y[i];
+            let (rx, ry) = (spot[0] - self.x[i], spot[1] - self.y[i]);
+            let d = rx.hypot(ry);
+            d_sum += w * d;
+            d2_sum += w * d * d;
+            if d <= spot_radius {
+                e.at_spot += w;
+                e.heading += w;
+                continue;
+            }
+            if d > select_radius {
+                continue;
+            }
+            let (vx, vy) = (self.vx[i], self.vy[i]);
+            let v = vx.hypot(vy);
+            if v < MIN_WALK_SPEED {
+                continue;
+            }
+            let along = (rx * vx + ry * vy) / v;
+            let miss = (rx * vy - ry * vx).abs() / v;
+            if along > 0.0 && miss <= path_radius && along / v <= HORIZON_S {
+                e.heading += w;
+            }
+        }
+        e.distance = d_sum;
+        e.distance_sd = (d2_sum - d_sum * d_sum).max(0.0).sqrt();
+        self.est = e;
+    }
+}
+
+/// Who the locator wants selected, and since when.
+#[derive(Debug, Clone)]
+struct Challenger {
+    wanted: Option<String>,
+    since: Millis,
+    /// The wanted key's batch count when the challenge began.
+    batches: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Locator {
+    cfg: KeyConfig,
+    models: Models,
+    anchors: Vec<Point>,
+    spot: Point,
+    keys: BTreeMap<String, Filter>,
+    selected: Option<String>,
+    challenger: Option<Challenger>,
+    door_open: bool,
+    seat_occupied: bool,
+    /// The driver's door opened at this time and the door has not decided yet.
+    door_pending: Option<Millis>,
+    /// Nothing changes (the door has decided, or the seat is occupied).
+    locked: bool,
+    /// What `Vehicle.KeyEstimates` shows, and when it was last changed.
+    published: Vec<(String, f64, f64, f64)>,
+    published_at: Option<Millis>,
+    estimates_dirty: bool,
+    /// The time of the last update.
+    now: Millis,
+}
+
+impl Locator {
+    /// A locator for `cfg`, which has a geometry (else `None`).
+    pub fn new(cfg: KeyConfig) -> Option<Locator> {
+        let g = cfg.geometry.clone()?;
+        Some(Locator {
+            models: Models::new(&cfg),
+            anchors: g.anchors,
+            spot: g.driver_spot,
+            cfg,
+            keys: BTreeMap::new(),
+            selected: None,
+            challenger: None,
+            door_open: false,
+            seat_occupied: false,
+            door_pending: None,
+            locked: false,
+            published: Vec::new(),
+            published_at: None,
+            estimates_dirty: false,
+            now: 0,
+        })
+    }
+
+    /// New settings with the same anchors (a config reload): the filters stay valid if the
+    /// geometry is the same, else they start again.
+    pub fn set_config(&mut self, cfg: KeyConfig) {
+        if cfg.geometry != self.cfg.geometry {
+            self.keys.clear();
+        }
+        if let Some(g) = &cfg.geometry {
+            self.anchors = g.anchors.clone();
+            self.spot = g.driver_spot;
+        }
+        self.models = Models::new(&cfg);
+        self.cfg = cfg;
+    }
+
+    pub fn selected(&self) -> Option<&str> {
+        self.selected.as_deref()
+    }
+
+    /// The keys being tracked.
+    pub fn tracked(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// What the filter says of `key`, if it is present.
+    pub fn estimate(&self, key: &str) -> Option<Estimate> {
+        self.keys.get(key).map(|f| f.est)
+    }
+
+    /// Forget a key that is no longer bound (or whose profile is gone).
+    pub fn forget(&mut self, key: &str) {
+        if self.keys.remove(key).is_some() {
+            self.estimates_dirty = true;
+        }
+        if self.selected.as_deref() == Some(key) {
+            self.selected = None;
+            self.challenger = None;
+        }
+    }
+
+    /// Take one batch of readings (already validated) of a bound key: anchor index, reading.
+    pub fn report(&mut self, key: &str, readings: &[(usize, Reading)], now: Millis) {
+        let batch: Vec<(Point, Reading)> = readings
+            .iter()
+            .filter_map(|&(a, r)| self.anchors.get(a).map(|&p| (p, r)))
+            .collect();
+        if batch.is_empty() {
+            return;
+        }
+        let (spot, models) = (self.spot, &self.models);
+        let l = &self.cfg.locator;
+        let f = self
+            .keys
+            .entry(key.to_string())
+            .or_insert_with(|| Filter::new(key, now));
+        if f.batches == 0 {
+            f.seed(&batch, models);
+            f.at = now;
+        } else {
+            f.predict(now, spot);
+        }
+        if f.weigh(&batch, models) {
+            f.lost = 0;
+        } else {
+            f.lost += 1;
+            if f.lost >= 3 {
+                // Wherever the particles are, the key is not: start again from these readings.
+                tracing::debug!("key locator: lost {key}, starting again");
+                f.seed(&batch, models);
+                f.weigh(&batch, models);
+                f.lost = 0;
+            }
+        }
+        f.last = now;
+        f.batches += 1;
+        f.summarise(spot, l.spot_radius_m, l.select_radius_m);
+        self.estimates_dirty = true;
+    }
+
+    /// The driver's door and seat, as the vehicle reports them now.
+    pub fn set_vehicle(&mut self, door_open: bool, seat_occupied: bool, now: Millis) {
+        if door_open && !self.door_open && !seat_occupied {
+            self.door_pending = Some(now);
+        }
+        if seat_occupied || !door_open {
+            self.door_pending = None;
+        }
+        self.locked = seat_occupied || (door_open && self.door_pending.is_none());
+        if self.locked {
+            self.challenger = None;
+        }
+        self.door_open = door_open;
+        self.seat_occupied = seat_occupied;
+    }
+
+    /// Nothing changes the selection now.
+    pub fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    fn present(&self, f: &Filter, now: Millis) -> bool {
+        now < f.last + self.cfg.expire_ms
+    }
+
+    /// The key the door chooses now: the one most likely at the spot, if it is likely enough
+    /// the one there.
+    fn door_choice(&self) -> Option<String> {
+        let total: f64 = self.keys.values().map(|f| f.est.at_spot).sum();
+        let (key, f) = self
+            .keys
+            .iter()
+            .max_by(|a, b| a.1.est.at_spot.total_cmp(&b.1.est.at_spot))?;
+        let p = f.est.at_spot / (total + NOBODY);
+        (f.est.at_spot >= DOOR_MIN_AT_SPOT && p >= self.cfg.locator.door_probability)
+            .then(|| key.clone())
+    }
+
+    /// The key that is heading to the spot before the door opens, if exactly one is.
+    fn approach_choice(&self) -> Option<String> {
+        let l = &self.cfg.locator;
+        let (key, best) = self
+            .keys
+            .iter()
+            .filter(|(_, f)| f.est.heading >= l.select_probability)
+            .min_by(|a, b| a.1.est.distance.total_cmp(&b.1.est.distance))?;
+        let (b, margin) = (best.est, self.cfg.hysteresis_m);
+        let rivals = self.keys.iter().any(|(k, f)| {
+            let o = f.est;
+            k != key
+                && o.heading >= RIVAL_PROBABILITY
+                && o.distance - b.distance < margin + 2.0 * (o.distance_sd + b.distance_sd)
+        });
+        (!rivals).then(|| key.clone())
+    }
+
+    /// Let time pass and re-evaluate the selection. Returns true when it changed.
+    pub fn update(&mut self, now: Millis) -> bool {
+        let gone: Vec<String> = (self.keys.iter())
+            .filter(|(_, f)| !self.present(f, now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &gone {
+            self.keys.remove(k);
+            self.estimates_dirty = true;
+        }
+        self.now = now;
+        if let Some(opened) = self.door_pending {
+            // The door decides: once, within its window.
+            let choice = self.door_choice();
+            if choice.is_some() || now >= opened + self.cfg.locator.door_window_ms {
+                self.door_pending = None;
+                self.locked = true;
+            }
+            self.challenger = None;
+            return match choice {
+                Some(k) if self.selected.as_ref() != Some(&k) => {
+                    tracing::info!("key locator: the driver's door opened with {k} at it");
+                    self.selected = Some(k);
+                    true
+                }
+                _ => false,
+            };
+        }
+        if self.locked || self.door_open {
+            return false;
+        }
+        let mut changed = false;
+        if let Some(s) = &self.selected
+            && !self.keys.contains_key(s)
+        {
+            // The selected key expired: it is gone, not just noisy.
+            self.selected = None;
+            self.challenger = None;
+            changed = true;
+        }
+        let wanted = match self.selected.as_ref().and_then(|s| self.keys.get(s)) {
+            Some(f) if f.est.heading >= RELEASE_PROBABILITY => self.selected.clone(),
+            _ => self.approach_choice(),
+        };
+        if wanted == self.selected {
+            self.challenger = None;
+            return changed;
+        }
+        let batches = |k: &Option<String>| {
+            k.as_ref()
+                .and_then(|k| self.keys.get(k))
+                .map_or(0, |f| f.batches)
+        };
+        let count = batches(&wanted);
+        match &self.challenger {
+            Some(c) if c.wanted == wanted => {
+                // Deselecting needs only time; selecting also fresh evidence.
+                let evidence = wanted.is_none() || count >= c.batches + DWELL_BATCHES;
+                if now >= c.since + self.cfg.dwell_ms && evidence {
+                    self.selected = wanted;
+                    self.challenger = None;
+                    changed = true;
+                }
+            }
+            _ => {
+                self.challenger = Some(Challenger {
+                    wanted,
+                    since: now,
+                    batches: count,
+                })
+            }
+        }
+        changed
+    }
+
+    /// When [`Locator::update`] or [`Locator::publish`] must run again.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let dwell = (self.challenger.as_ref())
+            .map(|c| c.since + self.cfg.dwell_ms)
+            .filter(|&t| t > self.now);
+        let door = self
+            .door_pending
+            .map(|t| t + self.cfg.locator.door_window_ms);
+        let stale = (self.keys.values())
+            .map(|f| f.last + self.cfg.expire_ms)
+            .min();
+        let publish = self
+            .estimates_dirty
+            .then(|| self.published_at.map_or(0, |t| t + ESTIMATE_INTERVAL_MS));
+        [dwell, door, stale, publish].into_iter().flatten().min()
+    }
+
+    /// Bring the published estimates up to date if they may change now (at most every
+    /// [`ESTIMATE_INTERVAL_MS`]); returns them.
+    pub fn publish(&mut self, now: Millis) -> &[(String, f64, f64, f64)] {
+        let due = self
+            .published_at
+            .is_none_or(|t| now >= t + ESTIMATE_INTERVAL_MS);
+        if self.estimates_dirty && due {
+            let round = |v: f64, step: f64| (v / step).round() * step;
+            let next: Vec<_> = (self.keys.iter())
+                .map(|(k, f)| {
+                    let e = f.est;
+                    let p = e.heading.max(e.at_spot);
+                    (k.clone(), round(e.x, 0.01), round(e.y, 0.01), round(p, 0.01))
+                })
+                .collect();
+            if next != self.published {
+                self.published = next;
+                self.published_at = Some(now);
+            }
+            self.estimates_dirty = false;
+        }
+        &self.published
+    }
+
+    /// The estimates as last published.
+    pub fn published(&self) -> &[(String, f64, f64, f64)] {
+        &self.published
+    }
+}
