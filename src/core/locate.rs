@@ -32,15 +32,25 @@ use crate::config::{KeyConfig, Point};
 pub const PARTICLES: usize = 512;
 /// No one walks faster (m/s).
 pub const MAX_SPEED: f64 = 2.5;
-/// How long a walking velocity lasts (s): the velocity relaxes toward a fresh one with this
-/// time constant.
-const VELOCITY_TAU_S: f64 = 3.0;
-/// The spread of a walking velocity, per axis (m/s).
-const WALK_SIGMA: f64 = 0.9;
+/// A walker changes course, stops or sets off about this often (s).
+const MANOEUVRE_S: f64 = 3.0;
+/// The random acceleration of a walk between manoeuvres (m/s per square root of a second).
+const ACCEL_SIGMA: f64 = 0.25;
+/// Position noise beside the walk (m per square root of a second).
+const WANDER_SIGMA: f64 = 0.2;
+/// The spread of a fresh walking velocity, per axis (m/s).
+const WALK_SIGMA: f64 = 1.0;
 /// A person slower than this is standing, not walking somewhere.
 const MIN_WALK_SPEED: f64 = 0.4;
 /// How far ahead a walk counts as heading to the spot (s).
 const HORIZON_S: f64 = 8.0;
+/// A walk heads to the spot when it passes within `spot_radius_m` * 1.25 of it, plus this
+/// share of the way still to go (a person aims better as the door nears).
+const AIM_SPREAD: f64 = 0.15;
+/// The walking velocity is the slope of the mean positions over this long (ms)...
+const TRACK_MS: Millis = 2000;
+/// ... once they span at least this long.
+const TRACK_MIN_MS: Millis = 1000;
 /// Particles are kept within this distance of the driver's spot (m).
 const FIELD_M: f64 = 40.0;
 /// A prediction step is taken when at least this much time has passed.
@@ -50,6 +60,9 @@ const MIN_STEP_MS: Millis = 20;
 const OUTLIER: f64 = 0.03;
 const BODY_BLOCKED: f64 = 0.3;
 const NLOS: f64 = 0.25;
+/// ln of the outlier density: an RSSI anywhere within 80 dB, a distance within 30 m.
+const RSSI_FLOOR: f64 = -7.888_609_052_210_118; // ln(0.03 / 80)
+const RANGE_FLOOR: f64 = -6.907_755_278_982_137; // ln(0.03 / 30)
 /// Another key plausibly heading to the spot keeps a selection from being made.
 const RIVAL_PROBABILITY: f64 = 0.3;
 /// A selected key heading to the spot with less than this is released.
@@ -131,29 +144,79 @@ fn ln_sum(a: f64, b: f64) -> f64 {
     m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
-/// The measurement models, from `[keys.ble]` and `[keys.uwb]`.
+/// The measurement models, from `[keys.ble]` and `[keys.uwb]`, with their log-likelihoods
+/// tabulated by residual (a reading weighs hundreds of particles).
 #[derive(Debug, Clone)]
 struct Models {
     p1m: f64,
     /// 10 n / ln 10: RSSI = p1m - k ln d.
     k: f64,
     sigma_db: f64,
-    body_db: f64,
     sigma_m: f64,
     nlos_m: f64,
+    /// ln p(RSSI residual), from -RSSI_SPAN by RSSI_STEP; beyond it the outlier floor.
+    rssi: Vec<f64>,
+    /// ln p(distance residual), from RANGE_LO by RANGE_STEP.
+    range: Vec<f64>,
+    /// Standard normal numbers to draw from (a table: a draw is one random number).
+    normals: Vec<f64>,
+}
+
+const RSSI_SPAN: f64 = 80.0;
+const RSSI_STEP: f64 = 0.25;
+const RANGE_LO: f64 = -4.0;
+const RANGE_HI: f64 = 8.0;
+const RANGE_STEP: f64 = 0.005;
+const NORMALS: usize = 4096;
+
+fn table(lo: f64, hi: f64, step: f64, f: impl Fn(f64) -> f64) -> Vec<f64> {
+    let n = ((hi - lo) / step).round() as usize;
+    (0..=n).map(|i| f(lo + i as f64 * step)).collect()
+}
+
+fn lookup(t: &[f64], lo: f64, step: f64, e: f64, floor: f64) -> f64 {
+    let i = ((e - lo) / step).round();
+    if i >= 0.0 && (i as usize) < t.len() {
+        t[i as usize]
+    } else {
+        floor
+    }
 }
 
 impl Models {
     fn new(cfg: &KeyConfig) -> Models {
+        let (sigma_db, body_db) = (cfg.ble.sigma_db, cfg.ble.body_loss_db);
+        // The particles are no finer than a few centimetres.
+        let sigma_m = cfg.uwb.sigma_m.hypot(0.05);
+        let nlos_m = cfg.uwb.nlos_bias_m;
+        let rssi = table(-RSSI_SPAN, RSSI_SPAN, RSSI_STEP, |e| {
+            let clear = (1.0 - BODY_BLOCKED - OUTLIER).ln() + normal_ln(e, sigma_db);
+            let blocked = BODY_BLOCKED.ln() + normal_ln(e + body_db, sigma_db + 1.0);
+            ln_sum(ln_sum(clear, blocked), RSSI_FLOOR)
+        });
+        let half = nlos_m / 2.0;
+        let range = table(RANGE_LO, RANGE_HI, RANGE_STEP, |e| {
+            let los = (1.0 - NLOS - OUTLIER).ln() + normal_ln(e, sigma_m);
+            let nlos = NLOS.ln() + normal_ln(e - half, (half / 3f64.sqrt()).hypot(sigma_m));
+            ln_sum(ln_sum(los, nlos), RANGE_FLOOR)
+        });
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let normals = (0..NORMALS).map(|_| rng.gauss2().0).collect();
         Models {
             p1m: cfg.ble.rssi_at_1m_dbm,
             k: 10.0 * cfg.ble.path_loss_exponent / std::f64::consts::LN_10,
-            sigma_db: cfg.ble.sigma_db,
-            body_db: cfg.ble.body_loss_db,
-            // The particles are no finer than a few centimetres.
-            sigma_m: cfg.uwb.sigma_m.hypot(0.05),
-            nlos_m: cfg.uwb.nlos_bias_m,
+            sigma_db,
+            sigma_m,
+            nlos_m,
+            rssi,
+            range,
+            normals,
         }
+    }
+
+    /// A standard normal number.
+    fn normal(&self, rng: &mut Rng) -> f64 {
+        self.normals[(rng.next_u64() >> 52) as usize]
     }
 
     /// ln p(reading | the key is `d2.sqrt()` metres from the anchor).
@@ -162,28 +225,21 @@ impl Models {
             Reading::Rssi(dbm) => {
                 // Nearer than 20 cm the model says nothing more.
                 let pred = self.p1m - self.k * 0.5 * d2.max(0.04).ln();
-                let e = dbm - pred;
-                let clear = (1.0 - BODY_BLOCKED - OUTLIER).ln() + normal_ln(e, self.sigma_db);
-                let blocked =
-                    BODY_BLOCKED.ln() + normal_ln(e + self.body_db, self.sigma_db + 1.0);
-                // Outliers: anything within 80 dB.
-                ln_sum(ln_sum(clear, blocked), (OUTLIER / 80.0).ln())
+                lookup(&self.rssi, -RSSI_SPAN, RSSI_STEP, dbm - pred, RSSI_FLOOR)
             }
-            Reading::Range(m) => {
-                let e = m - d2.sqrt();
-                let los = (1.0 - NLOS - OUTLIER).ln() + normal_ln(e, self.sigma_m);
-                let half = self.nlos_m / 2.0;
-                let nlos = NLOS.ln()
-                    + normal_ln(e - half, (half / 3f64.sqrt()).hypot(self.sigma_m));
-                // Outliers: anything within 30 m.
-                ln_sum(ln_sum(los, nlos), (OUTLIER / 30.0).ln())
-            }
+            Reading::Range(m) => lookup(
+                &self.range,
+                RANGE_LO,
+                RANGE_STEP,
+                m - d2.sqrt(),
+                RANGE_FLOOR,
+            ),
         }
     }
 
     /// A distance from the anchor a reading suggests, drawn from its spread.
     fn sample_distance(&self, r: Reading, rng: &mut Rng) -> f64 {
-        let (g, _) = rng.gauss2();
+        let g = self.normal(rng);
         match r {
             Reading::Rssi(dbm) => {
                 let ln_d = (self.p1m - dbm) / self.k;
@@ -203,8 +259,9 @@ struct Filter {
     y: Vec<f64>,
     vx: Vec<f64>,
     vy: Vec<f64>,
-    /// Normalised weights.
+    /// Normalised weights, and their logarithms (less the largest).
     w: Vec<f64>,
+    lw: Vec<f64>,
     rng: Rng,
     /// Time the particles stand at.
     at: Millis,
@@ -214,6 +271,8 @@ struct Filter {
     batches: u64,
     /// Batches in a row that no particle explained.
     lost: u32,
+    /// The mean position after each batch of the last [`TRACK_MS`]: (time, x, y).
+    track: std::collections::VecDeque<(Millis, f64, f64)>,
     est: Estimate,
 }
 
@@ -225,11 +284,13 @@ impl Filter {
             vx: vec![0.0; PARTICLES],
             vy: vec![0.0; PARTICLES],
             w: vec![1.0 / PARTICLES as f64; PARTICLES],
+            lw: vec![0.0; PARTICLES],
             rng: Rng::seeded(key),
             at: now,
             last: now,
             batches: 0,
             lost: 0,
+            track: std::collections::VecDeque::new(),
             est: Estimate::default(),
         }
     }
@@ -252,33 +313,47 @@ impl Filter {
             let (s, c) = (std::f64::consts::TAU * self.rng.unit()).sin_cos();
             self.x[i] = anchor[0] + d * c;
             self.y[i] = anchor[1] + d * s;
-            let (gx, gy) = self.rng.gauss2();
-            self.vx[i] = WALK_SIGMA * gx;
-            self.vy[i] = WALK_SIGMA * gy;
+            self.vx[i] = WALK_SIGMA * models.normal(&mut self.rng);
+            self.vy[i] = WALK_SIGMA * models.normal(&mut self.rng);
             self.w[i] = 1.0 / PARTICLES as f64;
+            self.lw[i] = 0.0;
         }
     }
 
-    /// Let the particles walk until `now`.
-    fn predict(&mut self, now: Millis, spot: Point) {
+    /// Let the particles walk until `now`: most keep their velocity, with a small random
+    /// acceleration (people walk straight); a few turn, stop or set off anew (a manoeuvre,
+    /// about every [`MANOEUVRE_S`]), so that the filter follows a walker who does.
+    fn predict(&mut self, now: Millis, spot: Point, models: &Models) {
         if now < self.at + MIN_STEP_MS {
             return;
         }
         let dt = (now - self.at) as f64 / 1000.0;
         self.at = now;
-        let a = (-dt / VELOCITY_TAU_S).exp();
-        let kick = WALK_SIGMA * (1.0 - a * a).sqrt();
+        let manoeuvre = 1.0 - (-dt / MANOEUVRE_S).exp();
+        let kick = ACCEL_SIGMA * dt.sqrt();
+        let rng = &mut self.rng;
         for i in 0..PARTICLES {
-            let (gx, gy) = self.rng.gauss2();
-            let (mut vx, mut vy) = (a * self.vx[i] + kick * gx, a * self.vy[i] + kick * gy);
+            let (gx, gy) = (models.normal(rng), models.normal(rng));
+            let (mut vx, mut vy) = if rng.unit() < manoeuvre {
+                if rng.unit() < 0.5 {
+                    let slow = 0.3 * rng.unit();
+                    (self.vx[i] * slow, self.vy[i] * slow)
+                } else {
+                    (WALK_SIGMA * gx, WALK_SIGMA * gy)
+                }
+            } else {
+                (self.vx[i] + kick * gx, self.vy[i] + kick * gy)
+            };
             let v = vx.hypot(vy);
             if v > MAX_SPEED {
                 vx *= MAX_SPEED / v;
                 vy *= MAX_SPEED / v;
             }
-            // Walk with the mean of the old and new velocity over the step.
-            let mut x = self.x[i] + 0.5 * (self.vx[i] + vx) * dt;
-            let mut y = self.y[i] + 0.5 * (self.vy[i] + vy) * dt;
+            // And a little wander of its own, so that the cloud follows the readings even
+            // where its velocities are wrong.
+            let (hx, hy) = (models.normal(rng), models.normal(rng));
+            let mut x = self.x[i] + vx * dt + WANDER_SIGMA * dt.sqrt() * hx;
+            let mut y = self.y[i] + vy * dt + WANDER_SIGMA * dt.sqrt() * hy;
             let (dx, dy) = (x - spot[0], y - spot[1]);
             let r = dx.hypot(dy);
             if r > FIELD_M {
@@ -292,37 +367,37 @@ impl Filter {
     /// Weigh the particles by one batch of readings; resample when few carry the weight.
     /// Returns false when no particle explained the batch (the filter has lost the key).
     fn weigh(&mut self, batch: &[(Point, Reading)], models: &Models) -> bool {
-        let mut ln_w: Vec<f64> = self.w.iter().map(|w| w.max(1e-300).ln()).collect();
         let mut best_fit = f64::NEG_INFINITY;
-        for (i, lw) in ln_w.iter_mut().enumerate() {
+        for i in 0..PARTICLES {
             let mut fit = 0.0;
             for &(a, r) in batch {
                 let d2 = (self.x[i] - a[0]).powi(2) + (self.y[i] - a[1]).powi(2);
                 fit += models.ln_likelihood(r, d2);
             }
             best_fit = best_fit.max(fit);
-            *lw += fit;
+            self.lw[i] += fit;
         }
-        let max = ln_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let max = self.lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut sum = 0.0;
-        for (w, lw) in self.w.iter_mut().zip(&ln_w) {
-            *w = (lw - max).exp();
+        for (w, lw) in self.w.iter_mut().zip(self.lw.iter_mut()) {
+            *lw -= max;
+            *w = lw.exp();
             sum += *w;
         }
+        let mut sq = 0.0;
         for w in self.w.iter_mut() {
             *w /= sum;
+            sq += *w * *w;
         }
-        let ess = 1.0 / self.w.iter().map(|w| w * w).sum::<f64>();
-        if ess < PARTICLES as f64 / 2.0 {
-            self.resample();
+        if 1.0 / sq < PARTICLES as f64 / 2.0 {
+            self.resample(models);
         }
         // Every reading an outlier to every particle: not one of them is near the key.
-        let floor = (OUTLIER / 30.0).ln().max((OUTLIER / 80.0).ln()) + 1.0;
-        best_fit >= floor * batch.len() as f64
+        best_fit >= (RSSI_FLOOR.max(RANGE_FLOOR) + 1.0) * batch.len() as f64
     }
 
     /// Systematic resampling, with a little jitter so that copies part again.
-    fn resample(&mut self) {
+    fn resample(&mut self, models: &Models) {
         let n = PARTICLES;
         let step = 1.0 / n as f64;
         let mut u = self.rng.unit() * step;
@@ -339,26 +414,74 @@ impl Filter {
         let take = |v: &[f64]| pick.iter().map(|&j| v[j]).collect::<Vec<f64>>();
         (self.x, self.y, self.vx, self.vy) =
             (take(&self.x), take(&self.y), take(&self.vx), take(&self.vy));
+        let rng = &mut self.rng;
         for i in 0..n {
-            let (a, b) = self.rng.gauss2();
-            let (c, d) = self.rng.gauss2();
-            self.x[i] += 0.03 * a;
-            self.y[i] += 0.03 * b;
-            self.vx[i] += 0.05 * c;
-            self.vy[i] += 0.05 * d;
+            self.x[i] += 0.03 * models.normal(rng);
+            self.y[i] += 0.03 * models.normal(rng);
+            self.vx[i] += 0.05 * models.normal(rng);
+            self.vy[i] += 0.05 * models.normal(rng);
             self.w[i] = step;
+            self.lw[i] = 0.0;
         }
     }
 
+    /// The walking velocity and its uncertainty (per axis, m/s): the least-squares slope of
+    /// the mean positions over the last [`TRACK_MS`], its standard error taken no smaller than
+    /// the spread of the particles allows (a cloud metres wide cannot tell a walk's direction).
+    fn velocity(&self, spread: f64) -> Option<(f64, f64, f64)> {
+        let (&(t0, ..), &(t1, ..)) = (self.track.front()?, self.track.back()?);
+        if t1 < t0 + TRACK_MIN_MS || self.track.len() < 3 {
+            return None;
+        }
+        let n = self.track.len() as f64;
+        let ts = |t: Millis| (t - t0) as f64 / 1000.0;
+        let tm = self.track.iter().map(|p| ts(p.0)).sum::<f64>() / n;
+        let xm = self.track.iter().map(|p| p.1).sum::<f64>() / n;
+        let ym = self.track.iter().map(|p| p.2).sum::<f64>() / n;
+        let stt: f64 = self.track.iter().map(|p| (ts(p.0) - tm).powi(2)).sum();
+        let sx: f64 = self.track.iter().map(|p| (ts(p.0) - tm) * (p.1 - xm)).sum();
+        let sy: f64 = self.track.iter().map(|p| (ts(p.0) - tm) * (p.2 - ym)).sum();
+        let (vx, vy) = (sx / stt, sy / stt);
+        let resid: f64 = (self.track.iter())
+            .map(|p| {
+                let t = ts(p.0) - tm;
+                (p.1 - xm - vx * t).powi(2) + (p.2 - ym - vy * t).powi(2)
+            })
+            .sum::<f64>()
+            / (2.0 * (n - 2.0).max(1.0));
+        let span = ts(t1);
+        let se = (resid / stt).sqrt().max(spread * std::f64::consts::SQRT_2 / span);
+        Some((vx, vy, se))
+    }
+
     /// The estimate from the particles.
-    fn summarise(&mut self, spot: Point, spot_radius: f64, select_radius: f64) {
+    fn summarise(
+        &mut self,
+        now: Millis,
+        spot: Point,
+        (spot_radius, select_radius): (f64, f64),
+        models: &Models,
+        side: (Point, Point),
+    ) {
         let path_radius = spot_radius * 1.25;
         let mut e = Estimate::default();
+        for i in 0..PARTICLES {
+            e.x += self.w[i] * self.x[i];
+            e.y += self.w[i] * self.y[i];
+        }
+        let spread = (0..PARTICLES)
+            .map(|i| self.w[i] * ((self.x[i] - e.x).powi(2) + (self.y[i] - e.y).powi(2)))
+            .sum::<f64>()
+            .sqrt()
+            / std::f64::consts::SQRT_2;
+        self.track.push_back((now, e.x, e.y));
+        while self.track.front().is_some_and(|p| p.0 + TRACK_MS < now) {
+            self.track.pop_front();
+        }
+        let velocity = self.velocity(spread);
         let (mut d_sum, mut d2_sum) = (0.0, 0.0);
         for i in 0..PARTICLES {
             let w = self.w[i];
-            e.x += w * self.x[i];
-            e.y += w * self.y[i];
             let (rx, ry) = (spot[0] - self.x[i], spot[1] - self.y[i]);
             let d = rx.hypot(ry);
             d_sum += w * d;
@@ -368,17 +491,24 @@ impl Filter {
                 e.heading += w;
                 continue;
             }
-            if d > select_radius {
+            let Some((vx, vy, se)) = velocity else {
                 continue;
-            }
-            let (vx, vy) = (self.vx[i], self.vy[i]);
+            };
+            // A walk this particle may be on: the velocity, within its uncertainty.
+            let (gx, gy) = (models.normal(&mut self.rng), models.normal(&mut self.rng));
+            let (vx, vy) = (vx + se * gx, vy + se * gy);
             let v = vx.hypot(vy);
-            if v < MIN_WALK_SPEED {
+            // Only a walk on the driver's side of the car: a path through the car leads to
+            // another door.
+            let (o, n) = side;
+            let outside = (self.x[i] - o[0]) * n[0] + (self.y[i] - o[1]) * n[1];
+            if d > select_radius || v < MIN_WALK_SPEED || outside <= 0.0 {
                 continue;
             }
             let along = (rx * vx + ry * vy) / v;
             let miss = (rx * vy - ry * vx).abs() / v;
-            if along > 0.0 && miss <= path_radius && along / v <= HORIZON_S {
+            if along > 0.0 && miss <= path_radius + AIM_SPREAD * along && along / v <= HORIZON_S
+            {
                 e.heading += w;
             }
         }
@@ -386,6 +516,19 @@ impl Filter {
         e.distance_sd = (d2_sum - d_sum * d_sum).max(0.0).sqrt();
         self.est = e;
     }
+}
+
+/// The driver's side of the car: the driver's door anchor, and the unit normal from it toward
+/// the spot where the driver stands.
+fn side(anchors: &[Point], spot: Point, driver_anchor: usize) -> (Point, Point) {
+    let o = anchors.get(driver_anchor).copied().unwrap_or(spot);
+    let (nx, ny) = (spot[0] - o[0], spot[1] - o[1]);
+    let len = nx.hypot(ny);
+    if len < 1e-6 {
+        // The anchor at the spot itself: every side counts.
+        return ([f64::NEG_INFINITY, 0.0], [1.0, 0.0]);
+    }
+    (o, [nx / len, ny / len])
 }
 
 /// Who the locator wants selected, and since when.
@@ -403,6 +546,9 @@ pub struct Locator {
     models: Models,
     anchors: Vec<Point>,
     spot: Point,
+    /// The driver's side of the car: a point on it (the driver's door anchor) and the outward
+    /// normal (toward the driver's spot).
+    side: (Point, Point),
     keys: BTreeMap<String, Filter>,
     selected: Option<String>,
     challenger: Option<Challenger>,
@@ -425,6 +571,7 @@ impl Locator {
     pub fn new(cfg: KeyConfig) -> Option<Locator> {
         let g = cfg.geometry.clone()?;
         Some(Locator {
+            side: side(&g.anchors, g.driver_spot, cfg.driver_anchor),
             models: Models::new(&cfg),
             anchors: g.anchors,
             spot: g.driver_spot,
@@ -452,6 +599,7 @@ impl Locator {
         if let Some(g) = &cfg.geometry {
             self.anchors = g.anchors.clone();
             self.spot = g.driver_spot;
+            self.side = side(&g.anchors, g.driver_spot, cfg.driver_anchor);
         }
         self.models = Models::new(&cfg);
         self.cfg = cfg;
@@ -501,7 +649,7 @@ impl Locator {
             f.seed(&batch, models);
             f.at = now;
         } else {
-            f.predict(now, spot);
+            f.predict(now, spot, models);
         }
         if f.weigh(&batch, models) {
             f.lost = 0;
@@ -511,13 +659,20 @@ impl Locator {
                 // Wherever the particles are, the key is not: start again from these readings.
                 tracing::debug!("key locator: lost {key}, starting again");
                 f.seed(&batch, models);
+                f.track.clear();
                 f.weigh(&batch, models);
                 f.lost = 0;
             }
         }
         f.last = now;
         f.batches += 1;
-        f.summarise(spot, l.spot_radius_m, l.select_radius_m);
+        f.summarise(
+            now,
+            spot,
+            (l.spot_radius_m, l.select_radius_m),
+            models,
+            self.side,
+        );
         self.estimates_dirty = true;
     }
 
@@ -696,5 +851,185 @@ impl Locator {
     /// The estimates as last published.
     pub fn published(&self) -> &[(String, f64, f64, f64)] {
         &self.published
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> KeyConfig {
+        crate::config::builtin().unwrap().keys
+    }
+
+    fn anchors(cfg: &KeyConfig) -> Vec<Point> {
+        cfg.geometry.as_ref().unwrap().anchors.clone()
+    }
+
+    /// Exact readings of a key at `p`: distances, or RSSI by the configured model.
+    fn exact(cfg: &KeyConfig, p: Point, rssi: bool) -> Vec<(usize, Reading)> {
+        anchors(cfg)
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let d = (p[0] - a[0]).hypot(p[1] - a[1]);
+                let r = if rssi {
+                    let b = &cfg.ble;
+                    Reading::Rssi(b.rssi_at_1m_dbm - 10.0 * b.path_loss_exponent * d.log10())
+                } else {
+                    Reading::Range(d)
+                };
+                (i, r)
+            })
+            .collect()
+    }
+
+    /// Walk `key` from `from` to `to` at `speed`, a batch every `every` ms; returns the time
+    /// of the first selection of `key` and the arrival time.
+    fn walk(
+        l: &mut Locator,
+        key: &str,
+        from: Point,
+        to: Point,
+        speed: f64,
+        every: Millis,
+        rssi: bool,
+    ) -> (Option<Millis>, Millis) {
+        let cfg = l.cfg.clone();
+        let len = (to[0] - from[0]).hypot(to[1] - from[1]);
+        let arrive = (len / speed * 1000.0) as Millis;
+        let mut selected = None;
+        let mut t = 0;
+        while t <= arrive + 1000 {
+            let f = (t as f64 / arrive as f64).min(1.0);
+            let p = [from[0] + (to[0] - from[0]) * f, from[1] + (to[1] - from[1]) * f];
+            l.report(key, &exact(&cfg, p, rssi), t);
+            l.update(t);
+            if selected.is_none() && l.selected() == Some(key) {
+                selected = Some(t);
+            }
+            t += every;
+        }
+        (selected, arrive)
+    }
+
+    #[test]
+    fn a_precise_locator_selects_a_walker_heading_for_the_door_from_afar() {
+        let mut l = Locator::new(cfg()).unwrap();
+        let spot = [-1.45, 0.2];
+        let (sel, arrive) = walk(&mut l, "a", [-12.0, 6.0], spot, 1.4, 150, false);
+        let sel = sel.expect("never selected");
+        assert!(
+            arrive - sel >= 4000,
+            "selected {} ms before arriving",
+            arrive - sel
+        );
+    }
+
+    #[test]
+    fn a_walker_heading_for_the_passenger_door_is_never_selected() {
+        for rssi in [false, true] {
+            let mut l = Locator::new(cfg()).unwrap();
+            let (sel, _) = walk(&mut l, "p", [12.0, 5.0], [1.45, 0.2], 1.4, 150, rssi);
+            assert_eq!(sel, None, "rssi {rssi}");
+        }
+    }
+
+    #[test]
+    fn the_filter_finds_a_standing_key() {
+        let c = cfg();
+        let mut l = Locator::new(c.clone()).unwrap();
+        for i in 0..20 {
+            l.report("a", &exact(&c, [-4.0, 3.0], false), i * 150);
+        }
+        let e = l.estimate("a").unwrap();
+        assert!((e.x + 4.0).abs() < 0.3 && (e.y - 3.0).abs() < 0.3, "{e:?}");
+        assert!(e.at_spot < 0.01);
+    }
+
+    #[test]
+    fn the_door_decides_for_a_key_at_the_spot() {
+        let c = cfg();
+        let mut l = Locator::new(c.clone()).unwrap();
+        // Slow RSSI: a reading every 1.5 s while walking up, nothing selected before the door.
+        l.set_vehicle(false, false, 0);
+        for (i, x) in [-5.0, -3.0, -1.45].into_iter().enumerate() {
+            l.report("a", &exact(&c, [x, 0.2], true), i as Millis * 1500);
+            l.update(i as Millis * 1500);
+        }
+        l.set_vehicle(true, false, 3100);
+        assert!(l.update(3100) || l.selected() == Some("a"));
+        assert_eq!(l.selected(), Some("a"));
+        // Locked now: another key changes nothing.
+        l.report("b", &exact(&c, [-1.45, 0.2], false), 3200);
+        l.update(3200);
+        assert_eq!(l.selected(), Some("a"));
+    }
+
+    #[test]
+    fn estimates_are_published_at_most_five_times_a_second() {
+        let c = cfg();
+        let mut l = Locator::new(c.clone()).unwrap();
+        let mut changes = 0;
+        let mut last = Vec::new();
+        for t in (0..2000).step_by(20) {
+            l.report("a", &exact(&c, [-8.0 + t as f64 / 500.0, 1.0], false), t);
+            l.update(t);
+            let p = l.publish(t).to_vec();
+            if p != last {
+                changes += 1;
+                last = p;
+            }
+        }
+        assert!((2..=11).contains(&changes), "{changes} changes in 2 s");
+        assert!(l.next_deadline().is_some_and(|d| d > 1980));
+    }
+}
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn print_walk() {
+        let c = crate::config::builtin().unwrap().keys;
+        let mut l = Locator::new(c.clone()).unwrap();
+        let an = c.geometry.as_ref().unwrap().anchors.clone();
+        let (from, to) = ([-12.0, 6.0], [-1.45, 0.2]);
+        let len: f64 = (to[0] - from[0] as f64).hypot(to[1] - from[1]);
+        let arrive = (len / 1.4 * 1000.0) as u64;
+        let mut t = 0;
+        while t <= arrive {
+            let f = t as f64 / arrive as f64;
+            let p = [from[0] + (to[0] - from[0]) * f, from[1] + (to[1] - from[1]) * f];
+            let b: Vec<_> = an.iter().enumerate().map(|(i, a)| (i, Reading::Range((p[0]-a[0]).hypot(p[1]-a[1])))).collect();
+            l.report("a", &b, t);
+            l.update(t);
+            let e = l.estimate("a").unwrap();
+            let fl = &l.keys["a"];
+            let (mut vx, mut vy) = (0.0, 0.0);
+            for i in 0..PARTICLES { vx += fl.w[i]*fl.vx[i]; vy += fl.w[i]*fl.vy[i]; }
+            if t % 600 == 0 { println!("t {t} true {:.2},{:.2} est {:.2},{:.2} v {:.2},{:.2} d {:.2}±{:.2} head {:.2} at {:.2}", p[0], p[1], e.x, e.y, vx, vy, e.distance, e.distance_sd, e.heading, e.at_spot); }
+            t += 150;
+        }
+    }
+}
+#[cfg(test)]
+mod speed_tests {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn time_readings() {
+        let c = crate::config::builtin().unwrap().keys;
+        let mut l = Locator::new(c.clone()).unwrap();
+        let t0 = std::time::Instant::now();
+        let n = 3000u64;
+        for i in 0..n {
+            let k = ["a", "b", "c"][(i % 3) as usize];
+            let x = -8.0 + (i as f64 / n as f64) * 6.0;
+            l.report(k, &[((i % 4) as usize, Reading::Rssi(-65.0 - x))], i);
+            l.update(i);
+            l.publish(i);
+        }
+        println!("per reading {:?}", t0.elapsed() / n as u32);
     }
 }
