@@ -460,11 +460,14 @@ struct RawKeys {
     hysteresis_m: Spanned<f64>,
     dwell_s: Spanned<f64>,
     pre_adjust: bool,
-    geometry: Spanned<BTreeMap<Spanned<String>, Spanned<Vec<Spanned<f64>>>>>,
+    geometry: Spanned<RawGeometry>,
     ble: RawBle,
     uwb: RawUwb,
     locator: RawLocator,
 }
+
+/// `[keys.geometry]`: name = [x, y].
+type RawGeometry = BTreeMap<Spanned<String>, Spanned<Vec<Spanned<f64>>>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1009,7 +1012,7 @@ pub const DRIVER_SPOT: &str = "driver_spot";
 /// `[keys.geometry]`: a position for every anchor and the driver's spot, and nothing else.
 fn geometry(
     src: &Src<'_>,
-    raw: &Spanned<BTreeMap<Spanned<String>, Spanned<Vec<Spanned<f64>>>>>,
+    raw: &Spanned<RawGeometry>,
     anchors: &[String],
 ) -> Result<Geometry, ConfigError> {
     let mut points: BTreeMap<&str, Point> = BTreeMap::new();

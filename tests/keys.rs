@@ -1,14 +1,37 @@
-//! Nearest-key selection over the real bus: the edge only. The selection itself (walks,
-//! two people, outliers, hysteresis, locks, held-back recalls) is scenario-tested on the core's
-//! fake clock in `src/core/tests.rs`; here a key reported at the door through `ReportRanges`
-//! must show in `Vehicle.NearestKey`, start a key-approach recall, and expire on the daemon's
-//! own timer.
+//! Key selection over the real bus: the edge only. The selection itself (walks, two people,
+//! outliers, locks, held-back recalls; the locator's scenarios) is tested on the core's fake
+//! clock in `src/core/tests.rs` and `src/core/locate.rs`; here a key reported at the door
+//! through `ReportRanges` or `ReportRssi` must show in `Vehicle.NearestKey` and
+//! `Vehicle.KeyEstimates`, start a key-approach recall, and expire on the daemon's own timer,
+//! with the shipped geometry and with a config from before geometry existed.
 
 mod common;
 
 use common::*;
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use zbus::proxy::CacheProperties;
 
 const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
+const NOT_SUPPORTED: &str = "org.driverprofiled1.Error.NotSupported";
+
+/// A config as cars had it before `[keys.geometry]`: its own anchors, no positions.
+fn legacy_config() -> String {
+    let c = key_config();
+    let start = c.find("[keys.geometry]").expect("geometry in the shipped config");
+    let end = start + c[start..].find("\n\n").expect("end of the geometry table");
+    format!("{}{}", &c[..start], &c[end + 2..])
+}
+
+/// RSSI of a key standing at `at`, by the shipped `[keys.ble]` model (-59 dBm at 1 m,
+/// exponent 2).
+fn rssi(key: &str, at: Point) -> Vec<(String, String, f64)> {
+    readings(key, at.0, at.1)
+        .into_iter()
+        .map(|(k, a, d)| (k, a, (-59.0 - 20.0 * d.max(0.2).log10()).round()))
+        .collect()
+}
 
 /// The test config with short key timings: stale after 1 s, dwell 0.3 s.
 fn key_config() -> String {
@@ -27,7 +50,7 @@ async fn a_key_at_the_door_is_selected_and_recalled_before_the_door_opens() {
     let mut st = m.receive_motion_started().await.unwrap();
     let mut fin = m.receive_motion_finished().await.unwrap();
     // Reported at the driver's door handle until NearestKey (a PropertiesChanged) says so.
-    approach(&s, "anna-phone", (-1.3, 0.0)).await;
+    approach(&s, "anna-phone", DRIVER_SPOT).await;
     assert_eq!(
         started(&mut st).await,
         ("key-approach".into(), anna.to_string())
@@ -53,7 +76,7 @@ async fn a_silent_key_expires_on_the_daemons_timer() {
     driver(&s, "Anna", "anna", 200.0).await;
     let v = VehicleProxy::new(&s.conn).await.unwrap();
     let mut changes = v.receive_nearest_key_changed().await;
-    approach(&s, "anna", (-1.6, 1.0)).await;
+    approach(&s, "anna", DRIVER_SPOT).await;
     // No more readings and no more requests: after expire_s (1 s) the daemon wakes up by
     // itself and signals that the key is gone.
     loop {
@@ -89,4 +112,146 @@ async fn bad_readings_are_invalid_args() {
         .map(|i| k("anna", ANCHORS[i % 4].0, 1.0 + i as f64 / 100.0))
         .collect();
     report(&s, ok).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_config_without_geometry_selects_by_distance_as_before() {
+    let (s, _d) = setup(&legacy_config()).await;
+    let anna = driver(&s, "Anna", "anna", 200.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut st = m.receive_motion_started().await.unwrap();
+    let n = approach(&s, "anna", (-1.3, 0.3)).await;
+    // Two readings and the dwell: the distance-only rule of earlier versions.
+    assert!(n >= 3, "selected after {n} reports");
+    assert_eq!(started(&mut st).await, ("key-approach".into(), anna.to_string()));
+    let v = s.vehicle().await;
+    assert!(v.key_estimates().await.unwrap().is_empty());
+    assert!(v.key_geometry().await.unwrap().is_empty());
+    // RSSI needs geometry.
+    assert_eq!(err_name(v.report_rssi(rssi("anna", DRIVER_SPOT)).await), NOT_SUPPORTED);
+}
+
+#[tokio::test]
+async fn key_geometry_is_the_configured_one() {
+    let (s, _d) = setup(&key_config()).await;
+    let g = s.vehicle().await.key_geometry().await.unwrap();
+    let mut want: Vec<(String, f64, f64)> =
+        ANCHORS.iter().map(|(n, x, y)| (n.to_string(), *x, *y)).collect();
+    want.push(("driver_spot".into(), DRIVER_SPOT.0, DRIVER_SPOT.1));
+    assert_eq!(g, want);
+}
+
+#[tokio::test]
+async fn key_estimates_show_where_bound_keys_are_and_are_throttled() {
+    let (s, _d) = setup(&key_config()).await;
+    driver(&s, "Anna", "anna", 200.0).await;
+    let v = VehicleProxy::builder(&s.conn)
+        .cache_properties(CacheProperties::Lazily)
+        .build()
+        .await
+        .unwrap();
+    let mut changes = v.receive_key_estimates_changed().await;
+    // Anna stands 4 m from the car, a stranger's key beside her: only bound keys are shown.
+    let (x, y) = (-5.0, 3.0);
+    let start = std::time::Instant::now();
+    let mut seen = 0;
+    let mut last = Vec::new();
+    while start.elapsed() < Duration::from_secs(2) {
+        let mut r = readings("anna", x, y);
+        r.extend(readings("stranger", x, y));
+        report(&s, r).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while let Some(Some(c)) = changes.next().now_or_never() {
+            last = c.get().await.unwrap();
+            seen += 1;
+        }
+    }
+    // 100 reports in 2 s; at most 5 changes a second (and one more at the start).
+    assert!((1..=11).contains(&seen), "{seen} KeyEstimates changes in 2 s");
+    let e = v.key_estimates().await.unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    let (key, ex, ey, p) = &e[0];
+    assert_eq!(key, "anna");
+    assert!((ex - x).abs() < 0.5 && (ey - y).abs() < 0.5, "{e:?}");
+    assert!(*p < 0.5, "standing still 4 m away is not heading for the door: {p}");
+    assert_eq!(last.len(), 1);
+}
+
+#[tokio::test]
+async fn rssi_at_the_door_opening_recalls_at_once() {
+    // A slow BLE locator: one batch at the driver's spot, then the door opens. Nothing could
+    // be selected before (a selection needs more readings); the door decides.
+    let (s, _d) = setup(&key_config()).await;
+    let anna = driver(&s, "Anna", "anna", 200.0).await;
+    driver(&s, "Ben", "ben", 50.0).await;
+    s.park().await;
+    let m = s.manager().await;
+    let mut st = m.receive_motion_started().await.unwrap();
+    let v = s.vehicle().await;
+    v.report_rssi(rssi("anna", DRIVER_SPOT)).await.unwrap();
+    // Ben is at the passenger door.
+    v.report_rssi(rssi("ben", (1.45, 0.2))).await.unwrap();
+    assert_eq!(v.nearest_key().await.unwrap(), "");
+    s.signals(&[("driver_door_open", true.into())]).await.unwrap();
+    assert_eq!(started(&mut st).await, ("key-approach".into(), anna.to_string()));
+    assert_eq!(v.nearest_key().await.unwrap(), "anna");
+    assert_eq!(m.active_profile().await.unwrap(), anna);
+}
+
+#[tokio::test]
+async fn rssi_alone_never_moves_a_seat_with_the_doors_locked() {
+    let (s, _d) = setup(&key_config()).await;
+    driver(&s, "Anna", "anna", 200.0).await;
+    s.park().await;
+    s.signals(&[("doors_locked", true.into())]).await.unwrap();
+    let v = VehicleProxy::builder(&s.conn)
+        .cache_properties(CacheProperties::Lazily)
+        .build()
+        .await
+        .unwrap();
+    let mut changes = v.receive_nearest_key_changed().await;
+    // At the door until she is selected: selected, but nothing moves while locked.
+    loop {
+        v.report_rssi(rssi("anna", DRIVER_SPOT)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(Some(c)) = changes.next().now_or_never()
+            && c.get().await.unwrap() == "anna"
+        {
+            break;
+        }
+    }
+    let m = s.manager().await;
+    assert_eq!(m.state().await.unwrap(), "idle");
+    assert_eq!(m.active_profile().await.unwrap().as_str(), "/");
+}
+
+#[tokio::test]
+async fn bad_rssi_is_invalid_args_and_changes_nothing() {
+    let (s, _d) = setup(&key_config()).await;
+    driver(&s, "Anna", "anna", 200.0).await;
+    let k = |key: &str, anchor: &str, dbm: f64| (key.to_string(), anchor.to_string(), dbm);
+    let good = k("anna", "cabin", -60.0);
+    let bad = vec![
+        k("anna", "trunk", -60.0),
+        k("", "cabin", -60.0),
+        k(&"x".repeat(65), "cabin", -60.0),
+        k("anna", "cabin", f64::NAN),
+        k("anna", "cabin", -127.5),
+        k("anna", "cabin", 20.5),
+    ];
+    let v = s.vehicle().await;
+    for b in bad {
+        // The good reading beside it is ignored with it.
+        let e = v.report_rssi(vec![good.clone(), b.clone()]).await;
+        assert_eq!(err_name(e), INVALID_ARGS, "{b:?}");
+    }
+    let many: Vec<_> = (0..257).map(|i| k("anna", ANCHORS[i % 4].0, -60.0)).collect();
+    assert_eq!(err_name(v.report_rssi(many).await), INVALID_ARGS);
+    assert!(v.key_estimates().await.unwrap().is_empty());
+    // The message quotes a long key id only in part.
+    let e = v.report_rssi(vec![k(&"y".repeat(500), "cabin", -60.0)]).await;
+    let msg = format!("{e:?}");
+    assert!(!msg.contains(&"y".repeat(70)), "{msg}");
+    v.report_rssi(vec![good]).await.unwrap();
 }

@@ -96,7 +96,14 @@ pub enum Command {
     Stop,
     /// Print signals and property changes as they happen; on a terminal (without --json), a
     /// live view of every axis.
-    Monitor,
+    Monitor {
+        /// Only the keys: where each key is (Vehicle.KeyEstimates) and which one is selected
+        /// (NearestKey). On a terminal, a live top view of the car and the keys around it;
+        /// else one line per change (JSON with --json). Exit 69 when the car config has no
+        /// key geometry.
+        #[arg(long)]
+        keys: bool,
+    },
     /// Export every profile as JSON in VSS terms (format driverprofiled-profiles, version 1).
     Export {
         /// Write here (atomically) instead of standard output.

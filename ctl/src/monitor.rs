@@ -13,6 +13,8 @@ use driverprofiled_api::{BUS_NAME, interface};
 
 use crate::bus::{Fail, Snapshot, describe_path, exit, to_json};
 
+pub mod keys;
+
 /// One signal, decoded.
 struct Event {
     json: Value,

@@ -9,7 +9,7 @@ use crate::config::KeyConfig;
 
 #[derive(Debug, Clone)]
 pub enum Selector {
-    Distances(Tracker),
+    Distances(Box<Tracker>),
     Locator(Box<Locator>),
 }
 
@@ -17,7 +17,7 @@ impl Selector {
     pub fn new(cfg: KeyConfig) -> Selector {
         match Locator::new(cfg.clone()) {
             Some(l) => Selector::Locator(Box::new(l)),
-            None => Selector::Distances(Tracker::new(cfg)),
+            None => Selector::Distances(Box::new(Tracker::new(cfg))),
         }
     }
 

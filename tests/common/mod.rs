@@ -505,13 +505,17 @@ pub async fn assert_position(s: &Setup, axis: &str, expected: f64) {
 
 pub const STEP: Duration = Duration::from_millis(100);
 
-/// Anchor positions (metres, car frame: x to the passenger side, y forward).
+/// Anchor positions (metres, car frame: x to the passenger side, y forward), as the shipped
+/// `[keys.geometry]` has them.
 pub const ANCHORS: [(&str, f64, f64); 4] = [
-    ("driver_door", -0.9, 0.0),
-    ("passenger_door", 0.9, 0.0),
-    ("rear", 0.0, -2.5),
-    ("cabin", 0.0, 0.0),
+    ("driver_door", -0.95, 0.2),
+    ("passenger_door", 0.95, 0.2),
+    ("rear", 0.0, -2.2),
+    ("cabin", 0.0, 0.3),
 ];
+
+/// Where the driver stands to open the door (the shipped `[keys.geometry]`).
+pub const DRIVER_SPOT: Point = (-1.45, 0.2);
 
 /// Readings of `key` standing at (x, y).
 pub fn readings(key: &str, x: f64, y: f64) -> Vec<(String, String, f64)> {
