@@ -1024,11 +1024,7 @@ fn geometry(
             format!("{n:?} is neither an anchor nor {DRIVER_SPOT:?}"),
         )?;
         let xy = v.get_ref();
-        src.ensure(
-            xy.len() == 2,
-            v,
-            format!("{n} must be [x, y] in metres"),
-        )?;
+        src.ensure(xy.len() == 2, v, format!("{n} must be [x, y] in metres"))?;
         let mut p = [0.0; 2];
         for (i, c) in xy.iter().enumerate() {
             p[i] = src.finite(c, n)?;

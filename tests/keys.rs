@@ -19,7 +19,9 @@ const NOT_SUPPORTED: &str = "org.driverprofiled1.Error.NotSupported";
 /// A config as cars had it before `[keys.geometry]`: its own anchors, no positions.
 fn legacy_config() -> String {
     let c = key_config();
-    let start = c.find("[keys.geometry]").expect("geometry in the shipped config");
+    let start = c
+        .find("[keys.geometry]")
+        .expect("geometry in the shipped config");
     let end = start + c[start..].find("\n\n").expect("end of the geometry table");
     format!("{}{}", &c[..start], &c[end + 2..])
 }
@@ -124,20 +126,28 @@ async fn a_config_without_geometry_selects_by_distance_as_before() {
     let n = approach(&s, "anna", (-1.3, 0.3)).await;
     // Two readings and the dwell: the distance-only rule of earlier versions.
     assert!(n >= 3, "selected after {n} reports");
-    assert_eq!(started(&mut st).await, ("key-approach".into(), anna.to_string()));
+    assert_eq!(
+        started(&mut st).await,
+        ("key-approach".into(), anna.to_string())
+    );
     let v = s.vehicle().await;
     assert!(v.key_estimates().await.unwrap().is_empty());
     assert!(v.key_geometry().await.unwrap().is_empty());
     // RSSI needs geometry.
-    assert_eq!(err_name(v.report_rssi(rssi("anna", DRIVER_SPOT)).await), NOT_SUPPORTED);
+    assert_eq!(
+        err_name(v.report_rssi(rssi("anna", DRIVER_SPOT)).await),
+        NOT_SUPPORTED
+    );
 }
 
 #[tokio::test]
 async fn key_geometry_is_the_configured_one() {
     let (s, _d) = setup(&key_config()).await;
     let g = s.vehicle().await.key_geometry().await.unwrap();
-    let mut want: Vec<(String, f64, f64)> =
-        ANCHORS.iter().map(|(n, x, y)| (n.to_string(), *x, *y)).collect();
+    let mut want: Vec<(String, f64, f64)> = ANCHORS
+        .iter()
+        .map(|(n, x, y)| (n.to_string(), *x, *y))
+        .collect();
     want.push(("driver_spot".into(), DRIVER_SPOT.0, DRIVER_SPOT.1));
     assert_eq!(g, want);
 }
@@ -168,13 +178,19 @@ async fn key_estimates_show_where_bound_keys_are_and_are_throttled() {
         }
     }
     // 100 reports in 2 s; at most 5 changes a second (and one more at the start).
-    assert!((1..=11).contains(&seen), "{seen} KeyEstimates changes in 2 s");
+    assert!(
+        (1..=11).contains(&seen),
+        "{seen} KeyEstimates changes in 2 s"
+    );
     let e = v.key_estimates().await.unwrap();
     assert_eq!(e.len(), 1, "{e:?}");
     let (key, ex, ey, p) = &e[0];
     assert_eq!(key, "anna");
     assert!((ex - x).abs() < 0.5 && (ey - y).abs() < 0.5, "{e:?}");
-    assert!(*p < 0.5, "standing still 4 m away is not heading for the door: {p}");
+    assert!(
+        *p < 0.5,
+        "standing still 4 m away is not heading for the door: {p}"
+    );
     assert_eq!(last.len(), 1);
 }
 
@@ -193,8 +209,13 @@ async fn rssi_at_the_door_opening_recalls_at_once() {
     // Ben is at the passenger door.
     v.report_rssi(rssi("ben", (1.45, 0.2))).await.unwrap();
     assert_eq!(v.nearest_key().await.unwrap(), "");
-    s.signals(&[("driver_door_open", true.into())]).await.unwrap();
-    assert_eq!(started(&mut st).await, ("key-approach".into(), anna.to_string()));
+    s.signals(&[("driver_door_open", true.into())])
+        .await
+        .unwrap();
+    assert_eq!(
+        started(&mut st).await,
+        ("key-approach".into(), anna.to_string())
+    );
     assert_eq!(v.nearest_key().await.unwrap(), "anna");
     assert_eq!(m.active_profile().await.unwrap(), anna);
 }
@@ -246,11 +267,15 @@ async fn bad_rssi_is_invalid_args_and_changes_nothing() {
         let e = v.report_rssi(vec![good.clone(), b.clone()]).await;
         assert_eq!(err_name(e), INVALID_ARGS, "{b:?}");
     }
-    let many: Vec<_> = (0..257).map(|i| k("anna", ANCHORS[i % 4].0, -60.0)).collect();
+    let many: Vec<_> = (0..257)
+        .map(|i| k("anna", ANCHORS[i % 4].0, -60.0))
+        .collect();
     assert_eq!(err_name(v.report_rssi(many).await), INVALID_ARGS);
     assert!(v.key_estimates().await.unwrap().is_empty());
     // The message quotes a long key id only in part.
-    let e = v.report_rssi(vec![k(&"y".repeat(500), "cabin", -60.0)]).await;
+    let e = v
+        .report_rssi(vec![k(&"y".repeat(500), "cabin", -60.0)])
+        .await;
     let msg = format!("{e:?}");
     assert!(!msg.contains(&"y".repeat(70)), "{msg}");
     v.report_rssi(vec![good]).await.unwrap();

@@ -450,7 +450,9 @@ impl Filter {
             .sum::<f64>()
             / (2.0 * (n - 2.0).max(1.0));
         let span = ts(t1);
-        let se = (resid / stt).sqrt().max(spread * std::f64::consts::SQRT_2 / span);
+        let se = (resid / stt)
+            .sqrt()
+            .max(spread * std::f64::consts::SQRT_2 / span);
         Some((vx, vy, se))
     }
 
@@ -507,8 +509,7 @@ impl Filter {
             }
             let along = (rx * vx + ry * vy) / v;
             let miss = (rx * vy - ry * vx).abs() / v;
-            if along > 0.0 && miss <= path_radius + AIM_SPREAD * along && along / v <= HORIZON_S
-            {
+            if along > 0.0 && miss <= path_radius + AIM_SPREAD * along && along / v <= HORIZON_S {
                 e.heading += w;
             }
         }
@@ -836,7 +837,12 @@ impl Locator {
                 .map(|(k, f)| {
                     let e = f.est;
                     let p = e.heading.max(e.at_spot);
-                    (k.clone(), round(e.x, 0.01), round(e.y, 0.01), round(p, 0.01))
+                    (
+                        k.clone(),
+                        round(e.x, 0.01),
+                        round(e.y, 0.01),
+                        round(p, 0.01),
+                    )
                 })
                 .collect();
             if next != self.published {
@@ -902,7 +908,10 @@ mod tests {
         let mut t = 0;
         while t <= arrive + 1000 {
             let f = (t as f64 / arrive as f64).min(1.0);
-            let p = [from[0] + (to[0] - from[0]) * f, from[1] + (to[1] - from[1]) * f];
+            let p = [
+                from[0] + (to[0] - from[0]) * f,
+                from[1] + (to[1] - from[1]) * f,
+            ];
             l.report(key, &exact(&cfg, p, rssi), t);
             l.update(t);
             if selected.is_none() && l.selected() == Some(key) {

@@ -1251,11 +1251,7 @@ fn unbound_keys_are_ignored_and_not_tracked() {
     h.stand(&[("stranger", (-1.2, 0.0))], 6);
     assert_eq!(h.selections(), []);
     assert_eq!(h.events(), []);
-    assert_eq!(
-        h.core.keys.tracked().len(),
-        0,
-        "random key ids cost memory"
-    );
+    assert_eq!(h.core.keys.tracked().len(), 0, "random key ids cost memory");
 }
 
 #[test]

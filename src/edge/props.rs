@@ -193,7 +193,10 @@ pub fn vehicle(v: &View) -> Props {
             "NearestKey",
             PropValue::Str(v.nearest_key.clone().unwrap_or_default()),
         ),
-        ("KeyEstimates", PropValue::KeyEstimates(v.key_estimates.clone())),
+        (
+            "KeyEstimates",
+            PropValue::KeyEstimates(v.key_estimates.clone()),
+        ),
         (
             "Interlock",
             PropValue::Str(v.interlock.clone().unwrap_or_default()),
