@@ -16,3 +16,4 @@ pub mod mockseat;
 pub mod persist;
 pub mod privatebus;
 pub mod systemd;
+pub mod trace;
