@@ -17,3 +17,4 @@ pub mod persist;
 pub mod privatebus;
 pub mod systemd;
 pub mod trace;
+pub mod walksim;

@@ -464,6 +464,12 @@ pub enum What {
         line: usize,
         error: String,
     },
+    /// Where the filter has a key (with `--estimates`), and where the key really was.
+    Estimate {
+        key: String,
+        estimate: Estimate,
+        truth: Option<(f64, f64)>,
+    },
     /// The end of the trace.
     End {
         selected: Option<String>,
@@ -543,6 +549,20 @@ impl Decision {
                             .collect();
                         let _ = write!(s, "; to the spot: {}", d.join(", "));
                     }
+                }
+            }
+            What::Estimate {
+                key,
+                estimate: e,
+                truth,
+            } => {
+                let _ = write!(
+                    s,
+                    "estimate {key}: x {:.1} y {:.1}, {:.1} m from the spot, heading {:.2}, at it {:.2}",
+                    e.x, e.y, e.distance, e.heading, e.at_spot
+                );
+                if let Some((x, y)) = truth {
+                    let _ = write!(s, "  truth x {x:.1} y {y:.1}");
                 }
             }
             What::MotionStarted { reason, profile } => {
@@ -630,6 +650,25 @@ impl Decision {
                 }
                 ("selected", f)
             }
+            What::Estimate {
+                key,
+                estimate: e,
+                truth,
+            } => {
+                let mut f = vec![
+                    ("key", json!(key)),
+                    ("x", json!(r2(e.x))),
+                    ("y", json!(r2(e.y))),
+                    ("distance", json!(r2(e.distance))),
+                    ("p", json!(r2(e.heading))),
+                    ("at_spot", json!(r2(e.at_spot))),
+                ];
+                if let Some((x, y)) = truth {
+                    f.push(("true_x", json!(r2(*x))));
+                    f.push(("true_y", json!(r2(*y))));
+                }
+                ("estimate", f)
+            }
             What::MotionStarted { reason, profile } => (
                 if recall(*reason) {
                     "recall_started"
@@ -712,6 +751,19 @@ impl Replay {
             .store()
             .get(id)
             .map_or_else(|| id.to_string(), |p| p.name.clone())
+    }
+
+    fn push_estimates(&mut self) {
+        for key in self.core.tracked_keys() {
+            if let Some(estimate) = self.core.key_estimate(&key) {
+                let truth = self.truth_of(&key, self.now);
+                self.push(What::Estimate {
+                    key,
+                    estimate,
+                    truth,
+                });
+            }
+        }
     }
 
     fn truth_of(&self, key: &str, t: Millis) -> Option<(f64, f64)> {
@@ -828,13 +880,18 @@ pub fn replay(cfg: Arc<Config>, lines: &[TraceLine]) -> Vec<Decision> {
     let numbered: Vec<(usize, TraceLine)> = (lines.iter().cloned().enumerate())
         .map(|(i, l)| (i + 1, l))
         .collect();
-    replay_numbered(cfg, &numbered)
+    replay_numbered(cfg, &numbered, None)
 }
 
 /// Run the trace (line number, line) through a fresh [`Core`] with `cfg` on a fake clock,
 /// with the mock simulator's actuators starting at each axis' `initial`, and return every
 /// decision in time order, ending with [`What::End`] at the last line's time. Deterministic.
-pub fn replay_numbered(cfg: Arc<Config>, lines: &[(usize, TraceLine)]) -> Vec<Decision> {
+/// With `estimates_every`, also every key's [`What::Estimate`] that often.
+pub fn replay_numbered(
+    cfg: Arc<Config>,
+    lines: &[(usize, TraceLine)],
+    estimates_every: Option<Millis>,
+) -> Vec<Decision> {
     // Every profile the trace makes: its bind profiles, then keys read with no bind line.
     let mut names: Vec<String> = Vec::new();
     let mut bound: BTreeSet<&str> = BTreeSet::new();
@@ -922,8 +979,15 @@ pub fn replay_numbered(cfg: Arc<Config>, lines: &[(usize, TraceLine)]) -> Vec<De
         Some(id)
     };
     let mut own_made: BTreeSet<String> = BTreeSet::new();
+    let mut next_estimates = 0;
     for (line, l) in lines {
         r.advance_to(l.t_ms);
+        if let Some(every) = estimates_every
+            && r.now >= next_estimates
+        {
+            r.push_estimates();
+            next_estimates = r.now + every.max(1);
+        }
         let line = *line;
         match &l.event {
             TraceEvent::Signals(s) => {

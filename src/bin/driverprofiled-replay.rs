@@ -18,6 +18,9 @@ struct Args {
     /// The daemon's configuration file (default: the built-in configuration).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Also print every key's estimate this often (milliseconds of the trace).
+    #[arg(long, value_name = "MS")]
+    estimates: Option<u64>,
     /// Print the decisions as JSON lines.
     #[arg(long)]
     json: bool,
@@ -57,7 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for d in trace::replay_numbered(cfg, &lines) {
+    for d in trace::replay_numbered(cfg, &lines, args.estimates) {
         if args.json {
             println!("{}", d.json());
         } else {

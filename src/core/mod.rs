@@ -451,6 +451,11 @@ impl Core {
         self.keys.estimate(key)
     }
 
+    /// The keys the selection is tracking now.
+    pub fn tracked_keys(&self) -> Vec<String> {
+        self.keys.tracked()
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

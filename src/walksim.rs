@@ -1,0 +1,804 @@
+//! Simulated walks to the car with a key locator, as hard as a car park: people carrying their
+//! phone key from 15 m to their door from every side (around the car when they must, some
+//! along an aisle first, some stopping on the way), read by a BLE or UWB locator with the
+//! physics that make key selection hard: log-normal shadowing with a slow part, the holder's
+//! body and the car's body between phone and anchor, per-phone calibration and path-loss
+//! exponents the locator does not know, multipath outliers, dropouts; for UWB a
+//! non-line-of-sight bias whenever the car or a body is in the way and now and then anyway.
+//!
+//! A run is a [`crate::trace`] (readings, vehicle signals, bind and truth lines), so the
+//! selection benchmark, the core's tests and `driverprofiled-replay` all see the same walks, and
+//! [`score`] reads the replay's decisions: was the right profile recalled by the door opening
+//! + 1 s, which recalls went to a profile that was not the driver's (wrong-key motions), and how
+//!   long before the door the recall started (the head start). See `docs/key-selection.md`.
+//!
+//! Not used by the daemon. The car is the one of the shipped config (anchors from the config
+//! it is given; the body a 1.8 m x 4.8 m box around the origin, the passenger's spot mirroring
+//! the driver's).
+
+use crate::config::{KeyConfig, Point};
+use crate::core::{Millis, Reason, Signal};
+use crate::trace::{Decision, TraceEvent, TraceLine, What};
+
+/// The car's body: |x| <= HALF_WIDTH, |y| <= HALF_LENGTH (m).
+const HALF_WIDTH: f64 = 0.9;
+const HALF_LENGTH: f64 = 2.4;
+/// People walk around the car this far from its body (m).
+const CLEARANCE: f64 = 0.7;
+/// Where a walk starts: this far from the walker's spot (m).
+const START_M: f64 = 15.0;
+/// Each anchor's height above the phone's, at most (m).
+const MAX_DZ: f64 = 0.5;
+
+/// The key locators of the benchmark's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locator {
+    /// A connected phone key: RSSI of each anchor every 0.1-0.3 s.
+    BleFast,
+    /// An advertising key, or a locator that reports slowly: every 0.5-2 s per anchor.
+    BleSlow,
+    /// Ultra-wideband ranging: a round of all anchors every 0.1-0.25 s.
+    Uwb,
+}
+
+impl Locator {
+    pub const ALL: [Locator; 3] = [Locator::BleFast, Locator::BleSlow, Locator::Uwb];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Locator::BleFast => "BLE RSSI every 0.1-0.3 s",
+            Locator::BleSlow => "BLE RSSI every 0.5-2 s",
+            Locator::Uwb => "UWB every 0.1-0.25 s",
+        }
+    }
+
+    /// Seconds between two readings of one anchor.
+    fn interval_s(self) -> (f64, f64) {
+        match self {
+            Locator::BleFast => (0.1, 0.3),
+            Locator::BleSlow => (0.5, 2.0),
+            Locator::Uwb => (0.1, 0.25),
+        }
+    }
+}
+
+/// Who walks where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// The driver walks to the driver's door and opens it.
+    DriverAlone,
+    /// The driver and a passenger (half the time walking together from the same place) walk
+    /// to their doors; the driver opens the driver's door.
+    DriverAndPassenger,
+    /// Two people walk to the driver's door one behind the other, 1-3 m apart; the first
+    /// opens it and the other waits behind.
+    TwoToDriverDoor,
+    /// Only a passenger walks to the passenger's door (from any side); the driver's door
+    /// stays shut.
+    PassengerOnly,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [
+        Scenario::DriverAlone,
+        Scenario::DriverAndPassenger,
+        Scenario::TwoToDriverDoor,
+        Scenario::PassengerOnly,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::DriverAlone => "driver alone",
+            Scenario::DriverAndPassenger => "driver and passenger",
+            Scenario::TwoToDriverDoor => "two to the driver door",
+            Scenario::PassengerOnly => "passenger only",
+        }
+    }
+}
+
+/// The profile each walker's key is bound to.
+pub const DRIVER: (&str, &str) = ("driver-key", "Driver");
+pub const PASSENGER: (&str, &str) = ("passenger-key", "Passenger");
+pub const COMPANION: (&str, &str) = ("companion-key", "Companion");
+
+/// xorshift64*: small, seeded, enough for a simulation.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        // splitmix64 of the seed, so that neighbouring seeds start far apart; never 0.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+    }
+    pub fn gauss(&mut self) -> f64 {
+        let u1 = self.uniform(1e-12, 1.0);
+        let u2 = self.uniform(0.0, 1.0);
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.uniform(0.0, 1.0) < p
+    }
+}
+
+fn dist(a: Point, b: Point) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
+
+/// Does the segment a-b pass through the box |x| < hw, |y| < hl? (Liang-Barsky clipping.)
+fn crosses_box(a: Point, b: Point, hw: f64, hl: f64) -> bool {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a[0] + hw),
+        (dx, hw - a[0]),
+        (-dy, a[1] + hl),
+        (dy, hl - a[1]),
+    ] {
+        if p == 0.0 {
+            if q <= 0.0 {
+                return false;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    t1 - t0 > 1e-9
+}
+
+/// The shortest walk from `a` to `b` that keeps [`CLEARANCE`] from the car: straight, or by
+/// the corners of the clearance box (a visibility graph of six points).
+fn route(a: Point, b: Point) -> Vec<Point> {
+    let (hw, hl) = (HALF_WIDTH + CLEARANCE, HALF_LENGTH + CLEARANCE);
+    // Slightly inside the clearance box, so that walking along its edge is allowed.
+    let blocked = |p: Point, q: Point| crosses_box(p, q, hw - 0.05, hl - 0.05);
+    let nodes = [a, b, [-hw, -hl], [hw, -hl], [hw, hl], [-hw, hl]];
+    let n = nodes.len();
+    let mut best = vec![f64::INFINITY; n];
+    let mut prev = vec![usize::MAX; n];
+    let mut done = vec![false; n];
+    best[0] = 0.0;
+    // The spots are near the body: the last leg may enter the clearance box.
+    let leg_ok = |i: usize, j: usize, nodes: &[Point]| {
+        let (p, q) = (nodes[i], nodes[j]);
+        if i == 1 || j == 1 {
+            !crosses_box(p, q, HALF_WIDTH + 0.2, HALF_LENGTH + 0.2)
+        } else {
+            !blocked(p, q)
+        }
+    };
+    for _ in 0..n {
+        let Some(u) = (0..n)
+            .filter(|&i| !done[i] && best[i].is_finite())
+            .min_by(|&i, &j| best[i].total_cmp(&best[j]))
+        else {
+            break;
+        };
+        done[u] = true;
+        for v in 0..n {
+            if !done[v] && leg_ok(u, v, &nodes) {
+                let d = best[u] + dist(nodes[u], nodes[v]);
+                if d < best[v] {
+                    best[v] = d;
+                    prev[v] = u;
+                }
+            }
+        }
+    }
+    let mut path = vec![b];
+    let mut at = 1;
+    while prev[at] != usize::MAX && prev[at] != 0 {
+        at = prev[at];
+        path.push(nodes[at]);
+    }
+    path.push(a);
+    path.reverse();
+    path
+}
+
+/// A person with a phone key: a walk along waypoints at one speed, with stops, then standing.
+#[derive(Debug, Clone)]
+struct Walker {
+    key: &'static str,
+    /// (time s, position): the walk's corners, the last where they stop.
+    legs: Vec<(f64, Point)>,
+    /// Where they stand at the end faces this way (the door).
+    face: Point,
+    /// The phone's body loss toward anchors behind the holder (dB), and the holder's sway.
+    body_db: f64,
+    sway: f64,
+}
+
+impl Walker {
+    /// Walks `path` from `t0` at `speed`, pausing `pause` s at its `pause_at` share.
+    fn new(
+        key: &'static str,
+        path: &[Point],
+        t0: f64,
+        speed: f64,
+        pause: Option<(f64, f64)>,
+        rng: &mut Rng,
+    ) -> Walker {
+        let mut legs = vec![(t0, path[0])];
+        let total: f64 = path.windows(2).map(|w| dist(w[0], w[1])).sum();
+        let (mut t, mut walked) = (t0, 0.0);
+        let mut paused = false;
+        for w in path.windows(2) {
+            let d = dist(w[0], w[1]);
+            if let Some((share, secs)) = pause
+                && !paused
+                && walked + d >= share * total
+            {
+                let f = (share * total - walked) / d.max(1e-9);
+                let p = [
+                    w[0][0] + f * (w[1][0] - w[0][0]),
+                    w[0][1] + f * (w[1][1] - w[0][1]),
+                ];
+                t += f * d / speed;
+                legs.push((t, p));
+                t += secs;
+                legs.push((t, p));
+                t += (1.0 - f) * d / speed;
+                legs.push((t, w[1]));
+                paused = true;
+            } else {
+                t += d / speed;
+                legs.push((t, w[1]));
+            }
+            walked += d;
+        }
+        let end = path[path.len() - 1];
+        Walker {
+            key,
+            legs,
+            face: [if end[0] < 0.0 { 1.0 } else { -1.0 }, 0.0],
+            body_db: rng.uniform(5.0, 10.0),
+            sway: rng.uniform(0.02, 0.08),
+        }
+    }
+
+    fn arrival_s(&self) -> f64 {
+        self.legs.last().map_or(0.0, |l| l.0)
+    }
+
+    /// Where the phone is at `t` and which way its holder faces.
+    fn at(&self, t: f64) -> (Point, Point) {
+        let first = self.legs[0];
+        if t <= first.0 {
+            let next = self.legs.get(1).map_or(first.1, |l| l.1);
+            return (first.1, unit(first.1, next).unwrap_or(self.face));
+        }
+        for w in self.legs.windows(2) {
+            let ((ta, a), (tb, b)) = (w[0], w[1]);
+            if t <= tb {
+                let f = if tb > ta { (t - ta) / (tb - ta) } else { 1.0 };
+                let p = [a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])];
+                return (p, unit(a, b).unwrap_or(self.face));
+            }
+        }
+        // Standing: a little sway.
+        let end = self.legs[self.legs.len() - 1].1;
+        let s = self.sway * (t * 1.3).sin();
+        ([end[0] + s, end[1] + 0.5 * s], self.face)
+    }
+}
+
+fn unit(a: Point, b: Point) -> Option<Point> {
+    let d = dist(a, b);
+    (d > 1e-6).then(|| [(b[0] - a[0]) / d, (b[1] - a[1]) / d])
+}
+
+/// One phone's radio, as the world treats it (none of this is known to the locator).
+#[derive(Debug, Clone)]
+struct Radio {
+    /// RSSI at 1 m and the path-loss exponent, this phone in this car park.
+    p1m: f64,
+    n: f64,
+    /// The fast (independent) and the slow (correlated, per anchor) shadowing, dB.
+    fast_db: f64,
+    slow: Vec<f64>,
+    /// Loss through the car's body (dB), through the cabin's glass to the cabin anchor.
+    car_db: f64,
+    glass_db: f64,
+    /// Each anchor's height over the phone (m).
+    dz: Vec<f64>,
+    /// UWB: each anchor's non-line-of-sight bias now, if any (m).
+    nlos: Vec<Option<f64>>,
+    /// The next reading of each anchor (s).
+    next: Vec<f64>,
+}
+
+/// The slow shadowing's spread (dB) and its correlation time (s).
+const SLOW_DB: f64 = 3.0;
+const SLOW_TAU_S: f64 = 1.5;
+/// Readings lost, and multipath outliers.
+const DROPOUT: f64 = 0.03;
+const OUTLIER: f64 = 0.02;
+/// Below this the phone is not heard (dBm).
+const SENSITIVITY_DBM: f64 = -100.0;
+
+impl Radio {
+    fn new(cfg: &KeyConfig, anchors: usize, rng: &mut Rng) -> Radio {
+        Radio {
+            p1m: cfg.ble.rssi_at_1m_dbm + rng.uniform(-3.0, 3.0),
+            n: rng.uniform(1.8, 2.4),
+            fast_db: rng.uniform(3.5, 5.5),
+            slow: (0..anchors).map(|_| SLOW_DB * rng.gauss()).collect(),
+            car_db: rng.uniform(6.0, 12.0),
+            glass_db: rng.uniform(1.0, 4.0),
+            dz: (0..anchors).map(|_| rng.uniform(0.0, MAX_DZ)).collect(),
+            nlos: vec![None; anchors],
+            next: (0..anchors).map(|_| rng.uniform(0.0, 0.3)).collect(),
+        }
+    }
+}
+
+/// Anchors on the car's skin see past the car from their own side only; an anchor inside the
+/// body (more than this inside its outline) sits behind glass.
+const SKIN_M: f64 = 0.3;
+
+fn inside_cabin(a: Point) -> bool {
+    a[0].abs() < HALF_WIDTH - SKIN_M && a[1].abs() < HALF_LENGTH - SKIN_M
+}
+
+/// Is the line from phone to anchor blocked by the car's body?
+fn car_between(p: Point, a: Point) -> bool {
+    !inside_cabin(a) && crosses_box(p, a, HALF_WIDTH - SKIN_M, HALF_LENGTH - SKIN_M)
+}
+
+/// Is the anchor behind the holder? 0 (ahead) to 1 (straight behind).
+fn behind(p: Point, face: Point, a: Point) -> f64 {
+    let Some(u) = unit(p, a) else { return 0.0 };
+    let cos = u[0] * face[0] + u[1] * face[1];
+    ((0.2 - cos) / 1.2).clamp(0.0, 1.0)
+}
+
+/// One simulated run: the trace and what a right decision is.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub locator: Locator,
+    pub scenario: Scenario,
+    pub lines: Vec<TraceLine>,
+    /// The profile the driver's door should get (`None`: no one opens it).
+    pub driver_profile: Option<&'static str>,
+    /// When the driver's door opens (ms).
+    pub door_ms: Option<Millis>,
+}
+
+/// Which way someone comes from: a bearing (degrees, from the +x axis) around their spot.
+fn start_from(rng: &mut Rng, spot: Point, bearings: (f64, f64)) -> Point {
+    let b = rng.uniform(bearings.0, bearings.1).to_radians();
+    [spot[0] + START_M * b.cos(), spot[1] + START_M * b.sin()]
+}
+
+/// A walk to `spot` from `start`: along a car-park aisle first now and then, and around the
+/// car where it stands in the way.
+fn path_to(rng: &mut Rng, start: Point, spot: Point) -> Vec<Point> {
+    let mut path = vec![start];
+    if rng.chance(0.3) {
+        // Down an aisle: a corner 3-6 m out on the walker's side of the car.
+        let side = if start[0] < 0.0 { -1.0 } else { 1.0 };
+        let corner = [side * rng.uniform(3.0, 6.0), rng.uniform(-4.0, 4.0)];
+        if dist(corner, spot) < dist(start, spot) {
+            path.push(corner);
+        }
+    }
+    let from = path[path.len() - 1];
+    path.extend(route(from, spot).into_iter().skip(1));
+    path
+}
+
+/// The bearings someone usually comes from to a spot on `side` (-1 driver, +1 passenger),
+/// and now and then from anywhere (then around the car).
+fn bearing_range(rng: &mut Rng, side: f64) -> (f64, f64) {
+    if rng.chance(0.15) {
+        (0.0, 360.0)
+    } else if side < 0.0 {
+        (100.0, 260.0)
+    } else {
+        (-80.0, 80.0)
+    }
+}
+
+fn pause(rng: &mut Rng) -> Option<(f64, f64)> {
+    rng.chance(0.1)
+        .then(|| (rng.uniform(0.2, 0.7), rng.uniform(1.0, 3.0)))
+}
+
+/// Simulate one run of `scenario` with `locator` for the car of `cfg` (which has a geometry).
+pub fn simulate(cfg: &KeyConfig, locator: Locator, scenario: Scenario, seed: u64) -> Run {
+    let mut rng = Rng::new(seed);
+    let Some(geometry) = cfg.geometry.as_ref() else {
+        return Run {
+            locator,
+            scenario,
+            lines: Vec::new(),
+            driver_profile: None,
+            door_ms: None,
+        };
+    };
+    let driver_spot = geometry.driver_spot;
+    let passenger_spot = [-driver_spot[0], driver_spot[1]];
+    // Not everyone stops exactly on the spot.
+    let near =
+        |rng: &mut Rng, spot: Point| [spot[0] + 0.12 * rng.gauss(), spot[1] + 0.15 * rng.gauss()];
+    let mut walkers = Vec::new();
+    match scenario {
+        Scenario::DriverAlone => {
+            let range = bearing_range(&mut rng, -1.0);
+            let start = start_from(&mut rng, driver_spot, range);
+            let end = near(&mut rng, driver_spot);
+            let path = path_to(&mut rng, start, end);
+            let (t0, v, p) = (
+                rng.uniform(0.0, 1.0),
+                rng.uniform(1.1, 1.7),
+                pause(&mut rng),
+            );
+            walkers.push(Walker::new(DRIVER.0, &path, t0, v, p, &mut rng));
+        }
+        Scenario::PassengerOnly => {
+            let range = bearing_range(&mut rng, 1.0);
+            let start = start_from(&mut rng, passenger_spot, range);
+            let end = near(&mut rng, passenger_spot);
+            let path = path_to(&mut rng, start, end);
+            let (t0, v, p) = (
+                rng.uniform(0.0, 1.0),
+                rng.uniform(1.1, 1.7),
+                pause(&mut rng),
+            );
+            walkers.push(Walker::new(PASSENGER.0, &path, t0, v, p, &mut rng));
+        }
+        Scenario::DriverAndPassenger => {
+            let together = rng.chance(0.5);
+            let d_start = if together {
+                // From anywhere, side by side, at one pace.
+                let b = rng.uniform(0.0, 360.0).to_radians();
+                [START_M * b.cos(), driver_spot[1] + START_M * b.sin()]
+            } else {
+                let range = bearing_range(&mut rng, -1.0);
+                start_from(&mut rng, driver_spot, range)
+            };
+            let p_start = if together {
+                let b = rng.uniform(0.0, 360.0).to_radians();
+                [d_start[0] + b.cos(), d_start[1] + b.sin()]
+            } else {
+                let range = bearing_range(&mut rng, 1.0);
+                start_from(&mut rng, passenger_spot, range)
+            };
+            let d_end = near(&mut rng, driver_spot);
+            let p_end = near(&mut rng, passenger_spot);
+            let dpath = path_to(&mut rng, d_start, d_end);
+            let ppath = path_to(&mut rng, p_start, p_end);
+            let v = rng.uniform(1.1, 1.7);
+            let (dv, pv) = if together {
+                (v, v)
+            } else {
+                (v, rng.uniform(1.1, 1.7))
+            };
+            let (dt0, pt0) = (rng.uniform(0.0, 1.0), rng.uniform(0.0, 1.0));
+            walkers.push(Walker::new(DRIVER.0, &dpath, dt0, dv, None, &mut rng));
+            walkers.push(Walker::new(PASSENGER.0, &ppath, pt0, pv, None, &mut rng));
+        }
+        Scenario::TwoToDriverDoor => {
+            let range = bearing_range(&mut rng, -1.0);
+            let start = start_from(&mut rng, driver_spot, range);
+            let end = near(&mut rng, driver_spot);
+            let path = path_to(&mut rng, start, end);
+            let gap = rng.uniform(1.0, 3.0);
+            let v = rng.uniform(1.1, 1.7);
+            let t0 = rng.uniform(0.0, 1.0);
+            walkers.push(Walker::new(DRIVER.0, &path, t0, v, None, &mut rng));
+            // The other follows the same way, `gap` behind, a little to one side, and
+            // stops `gap` short of the door.
+            let total: f64 = path.windows(2).map(|w| dist(w[0], w[1])).sum();
+            let side = 0.4 * rng.gauss();
+            let follow = shorten(&path, total - gap, side);
+            walkers.push(Walker::new(
+                COMPANION.0,
+                &follow,
+                t0 + gap / v,
+                v,
+                None,
+                &mut rng,
+            ));
+        }
+    }
+    let driver_walker = (scenario != Scenario::PassengerOnly).then_some(0);
+    let door_s = driver_walker.map(|i| walkers[i].arrival_s() + rng.uniform(0.3, 1.0));
+    let end_s = door_s
+        .unwrap_or_else(|| walkers.iter().map(Walker::arrival_s).fold(0.0, f64::max) + 1.0)
+        + 3.0;
+
+    let mut lines = Vec::new();
+    let line = |t_s: f64, event| TraceLine {
+        t_ms: (t_s * 1000.0).round().max(0.0) as u64,
+        event,
+    };
+    for w in &walkers {
+        let profile = [DRIVER, PASSENGER, COMPANION]
+            .into_iter()
+            .find(|k| k.0 == w.key)
+            .map_or(w.key, |k| k.1);
+        lines.push(line(
+            0.0,
+            TraceEvent::Bind {
+                key: w.key.to_string(),
+                profile: profile.to_string(),
+            },
+        ));
+    }
+    lines.push(line(
+        0.0,
+        TraceEvent::Signals(vec![
+            Signal::Gear(crate::core::Gear::P),
+            Signal::SpeedKmh(0.0),
+            Signal::DoorsLocked(false),
+            Signal::DriverDoorOpen(false),
+            Signal::DriverSeatOccupied(false),
+        ]),
+    ));
+    let anchors = &geometry.anchors;
+    let mut radios: Vec<Radio> = (walkers.iter())
+        .map(|_| Radio::new(cfg, anchors.len(), &mut rng))
+        .collect();
+    let (lo, hi) = locator.interval_s();
+    if locator == Locator::Uwb {
+        for r in &mut radios {
+            let first = r.next[0];
+            r.next.fill(first);
+        }
+    }
+    // Time steps of 10 ms: the slow shadowing and the NLOS states evolve, readings fall due.
+    let dt = 0.01;
+    let decay = (-dt / SLOW_TAU_S).exp();
+    let mut truth_next = 0.0;
+    let mut t = 0.0;
+    let mut door_done = false;
+    while t <= end_s {
+        if let Some(d) = door_s
+            && !door_done
+            && t >= d
+        {
+            lines.push(line(
+                d,
+                TraceEvent::Signals(vec![Signal::DriverDoorOpen(true)]),
+            ));
+            door_done = true;
+        }
+        for (w, radio) in walkers.iter().zip(radios.iter_mut()) {
+            let (p, face) = w.at(t);
+            if t >= truth_next {
+                lines.push(line(
+                    t,
+                    TraceEvent::Truth {
+                        key: w.key.to_string(),
+                        x: (p[0] * 100.0).round() / 100.0,
+                        y: (p[1] * 100.0).round() / 100.0,
+                    },
+                ));
+            }
+            let mut batch = Vec::new();
+            for (i, &a) in anchors.iter().enumerate() {
+                radio.slow[i] =
+                    decay * radio.slow[i] + SLOW_DB * (1.0 - decay * decay).sqrt() * rng.gauss();
+                let blocked_by_car = car_between(p, a);
+                let body = behind(p, face, a);
+                if locator == Locator::Uwb {
+                    // NLOS: whenever the car or the holder's body is in the way, and a fifth
+                    // of the time anyway (other cars, people); an episode lasts about a second.
+                    let forced = blocked_by_car || body > 0.5;
+                    match radio.nlos[i] {
+                        None if forced || rng.chance(dt * 0.25) => {
+                            radio.nlos[i] = Some(rng.uniform(0.3, 1.0));
+                        }
+                        Some(_) if !forced && rng.chance(dt * 1.0) => radio.nlos[i] = None,
+                        _ => {}
+                    }
+                }
+                if t < radio.next[i] {
+                    continue;
+                }
+                if locator != Locator::Uwb {
+                    radio.next[i] = t + rng.uniform(lo, hi);
+                }
+                if rng.chance(DROPOUT) {
+                    continue;
+                }
+                let d2 = (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2);
+                let d3 = (d2 + radio.dz[i].powi(2)).sqrt().max(0.1);
+                let name = cfg.anchors[i].clone();
+                match locator {
+                    Locator::Uwb => {
+                        let m = if rng.chance(OUTLIER) {
+                            rng.uniform(0.2, 20.0)
+                        } else {
+                            d3 + 0.1 * rng.gauss() + radio.nlos[i].unwrap_or(0.0)
+                        };
+                        if m <= 30.0 {
+                            batch.push((w.key.to_string(), name, round(m.max(0.0), 0.01)));
+                        }
+                    }
+                    Locator::BleFast | Locator::BleSlow => {
+                        let mut dbm = radio.p1m - 10.0 * radio.n * d3.log10()
+                            + radio.slow[i]
+                            + radio.fast_db * rng.gauss()
+                            - body * w.body_db;
+                        if blocked_by_car {
+                            dbm -= radio.car_db;
+                        }
+                        if inside_cabin(a) {
+                            dbm -= radio.glass_db;
+                        }
+                        if rng.chance(OUTLIER) {
+                            dbm += rng.uniform(-25.0, 10.0);
+                        }
+                        if dbm >= SENSITIVITY_DBM {
+                            let dbm = dbm.round().clamp(-127.0, 20.0);
+                            lines.push(line(
+                                t,
+                                TraceEvent::Rssi(vec![(w.key.to_string(), name, dbm)]),
+                            ));
+                        }
+                    }
+                }
+            }
+            if locator == Locator::Uwb && t >= radio.next[0] {
+                let next = t + rng.uniform(lo, hi);
+                radio.next.fill(next);
+                if !batch.is_empty() {
+                    lines.push(line(t, TraceEvent::Ranges(batch)));
+                }
+            }
+        }
+        if t >= truth_next {
+            truth_next += 0.5;
+        }
+        t += dt;
+    }
+    lines.sort_by_key(|l| l.t_ms);
+    Run {
+        locator,
+        scenario,
+        lines,
+        driver_profile: driver_walker.map(|_| {
+            // The first walker is the one at the driver's door.
+            DRIVER.1
+        }),
+        door_ms: door_s.map(|d| (d * 1000.0).round() as Millis),
+    }
+}
+
+fn round(v: f64, step: f64) -> f64 {
+    (v / step).round() * step
+}
+
+/// `path` cut off after `length` metres, shifted `side` metres to its left.
+fn shorten(path: &[Point], length: f64, side: f64) -> Vec<Point> {
+    let mut out = vec![path[0]];
+    let mut left = length.max(0.0);
+    for w in path.windows(2) {
+        let d = dist(w[0], w[1]);
+        if d >= left {
+            let f = left / d.max(1e-9);
+            out.push([
+                w[0][0] + f * (w[1][0] - w[0][0]),
+                w[0][1] + f * (w[1][1] - w[0][1]),
+            ]);
+            break;
+        }
+        out.push(w[1]);
+        left -= d;
+    }
+    if out.len() == 1 {
+        out.push(path[0]);
+    }
+    // Beside the leader: shift every point along the first leg's normal.
+    let (a, b) = (out[0], out[1]);
+    let n = unit(a, b).map_or([0.0, 0.0], |u| [-u[1], u[0]]);
+    out.iter()
+        .map(|p| [p[0] + side * n[0], p[1] + side * n[1]])
+        .collect()
+}
+
+/// What a run's decisions came to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Score {
+    /// The driver's profile was the last one recalled for a key by the door opening + 1 s.
+    pub right: bool,
+    /// Key-approach recalls of a profile that is not the one of the person at the driver's
+    /// door (in a passenger-only run: any).
+    pub wrong_motions: Vec<(Millis, String)>,
+    /// The right recall started this long before the door opened (ms; negative: after).
+    pub head_start_ms: Option<i64>,
+}
+
+/// Score the replay's `decisions` of `run`.
+pub fn score(run: &Run, decisions: &[Decision]) -> Score {
+    let mut s = Score::default();
+    let mut last: Option<(Millis, String)> = None;
+    let deadline = run.door_ms.map(|d| d + 1000);
+    for d in decisions {
+        if let What::MotionStarted {
+            reason: Reason::KeyApproach,
+            profile: Some(p),
+        } = &d.what
+        {
+            if run.driver_profile != Some(p.as_str()) {
+                s.wrong_motions.push((d.t_ms, p.clone()));
+            }
+            if deadline.is_some_and(|dl| d.t_ms <= dl) {
+                last = Some((d.t_ms, p.clone()));
+            }
+        }
+    }
+    if let (Some(want), Some(door), Some((t, p))) = (run.driver_profile, run.door_ms, &last)
+        && p == want
+    {
+        s.right = true;
+        s.head_start_ms = Some(door as i64 - *t as i64);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_go_around_the_car() {
+        let spot = [-1.45, 0.2];
+        // From the passenger side: around the front or the back, never through the body.
+        let r = route([10.0, 0.0], spot);
+        assert!(r.len() >= 4, "{r:?}");
+        for w in r.windows(2) {
+            assert!(!crosses_box(w[0], w[1], HALF_WIDTH, HALF_LENGTH), "{r:?}");
+        }
+        // From the driver's side: straight.
+        assert_eq!(route([-10.0, 3.0], spot).len(), 2);
+    }
+
+    #[test]
+    fn the_car_blocks_the_far_side() {
+        assert!(car_between([1.5, 0.0], [-0.95, 0.2]));
+        assert!(!car_between([-1.5, 0.0], [-0.95, 0.2]));
+        assert!(!car_between([1.5, 0.0], [0.0, 0.3]));
+        assert!(inside_cabin([0.0, 0.3]));
+    }
+
+    #[test]
+    fn a_walk_arrives_and_the_door_opens_after() {
+        let cfg = match crate::config::builtin() {
+            Ok(c) => c.keys,
+            Err(e) => panic!("{e:?}"),
+        };
+        for seed in 0..20 {
+            let run = simulate(&cfg, Locator::BleFast, Scenario::DriverAlone, seed);
+            let door = run.door_ms.unwrap_or_default();
+            assert!(door > 8000, "{door}");
+            let rssi = run
+                .lines
+                .iter()
+                .filter(|l| matches!(l.event, TraceEvent::Rssi(_)))
+                .count();
+            // Four anchors at 5/s for about 12 s, less those lost or too weak.
+            assert!(rssi > 100, "{rssi}");
+            assert!(run.lines.windows(2).all(|w| w[0].t_ms <= w[1].t_ms));
+        }
+    }
+}
