@@ -193,13 +193,7 @@ fn signal(name: &str, v: &J) -> Result<Signal, String> {
             J::Null => Signal::SpeedUnknown,
             _ => Signal::SpeedKmh(v.num().ok_or_else(|| wrong("a number (or null)"))?),
         },
-        sig::DRIVER_DOOR_OPEN => Signal::DriverDoorOpen(boolean()?),
-        sig::DRIVER_SEAT_OCCUPIED => Signal::DriverSeatOccupied(boolean()?),
-        sig::DRIVER_BELT_BUCKLED => Signal::DriverBeltBuckled(boolean()?),
-        sig::BRAKE_PRESSED => Signal::BrakePressed(boolean()?),
-        sig::REAR_OCCUPIED => Signal::RearOccupied(boolean()?),
-        sig::MANUAL_CONTROL => Signal::ManualControl(boolean()?),
-        sig::DOORS_LOCKED => Signal::DoorsLocked(boolean()?),
+        _ if let Some(make) = crate::edge::props::boolean_signal(name) => make(boolean()?),
         _ => return Err(format!("unknown signal {}", quote(name))),
     })
 }

@@ -673,13 +673,7 @@ fn decode_signal(key: &str, value: &Variant<'_>) -> Result<Signal, Error> {
             Variant::F64(d) => Signal::SpeedKmh(*d),
             _ => return Err(wrong("d")),
         },
-        signal::DRIVER_DOOR_OPEN => Signal::DriverDoorOpen(boolean()?),
-        signal::DRIVER_SEAT_OCCUPIED => Signal::DriverSeatOccupied(boolean()?),
-        signal::DRIVER_BELT_BUCKLED => Signal::DriverBeltBuckled(boolean()?),
-        signal::BRAKE_PRESSED => Signal::BrakePressed(boolean()?),
-        signal::REAR_OCCUPIED => Signal::RearOccupied(boolean()?),
-        signal::MANUAL_CONTROL => Signal::ManualControl(boolean()?),
-        signal::DOORS_LOCKED => Signal::DoorsLocked(boolean()?),
+        _ if let Some(make) = props::boolean_signal(key) => make(boolean()?),
         _ => {
             return Err(Error::invalid_args(format!(
                 "unknown signal {}",

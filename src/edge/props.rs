@@ -7,7 +7,7 @@ use driverprofiled_api::{Outcome as WireOutcome, Reason as WireReason, State, pa
 use crate::config::{AxisConfig, Config};
 use crate::core::store::Profile;
 use crate::core::view::{AxisView, View};
-use crate::core::{Gear, Outcome, Reason};
+use crate::core::{Gear, Outcome, Reason, Signal};
 
 /// A property value, free of any D-Bus library type.
 #[derive(Debug, Clone)]
@@ -90,6 +90,21 @@ pub fn outcome(o: Outcome) -> WireOutcome {
         Outcome::Fault => WireOutcome::Fault,
         Outcome::Inhibited => WireOutcome::Inhibited,
     }
+}
+
+/// The vehicle signal a boolean `UpdateSignals` key (or trace signal) stands for.
+pub fn boolean_signal(key: &str) -> Option<fn(bool) -> Signal> {
+    use driverprofiled_api::signal as sig;
+    Some(match key {
+        sig::DRIVER_DOOR_OPEN => Signal::DriverDoorOpen,
+        sig::DRIVER_SEAT_OCCUPIED => Signal::DriverSeatOccupied,
+        sig::DRIVER_BELT_BUCKLED => Signal::DriverBeltBuckled,
+        sig::BRAKE_PRESSED => Signal::BrakePressed,
+        sig::REAR_OCCUPIED => Signal::RearOccupied,
+        sig::MANUAL_CONTROL => Signal::ManualControl,
+        sig::DOORS_LOCKED => Signal::DoorsLocked,
+        _ => return None,
+    })
 }
 
 pub fn gear_from_wire(g: driverprofiled_api::Gear) -> Gear {
