@@ -416,6 +416,21 @@ fn bearing_range(rng: &mut Rng, side: f64) -> (f64, f64) {
     }
 }
 
+/// Not everyone stops exactly on the spot.
+fn near(rng: &mut Rng, spot: Point) -> Point {
+    [spot[0] + 0.12 * rng.gauss(), spot[1] + 0.15 * rng.gauss()]
+}
+
+/// Someone walking alone to `spot` on `side` (-1 driver, +1 passenger), perhaps pausing.
+fn alone(rng: &mut Rng, key: &'static str, spot: Point, side: f64) -> Walker {
+    let range = bearing_range(rng, side);
+    let start = start_from(rng, spot, range);
+    let end = near(rng, spot);
+    let path = path_to(rng, start, end);
+    let (t0, v, p) = (rng.uniform(0.0, 1.0), rng.uniform(1.1, 1.7), pause(rng));
+    Walker::new(key, &path, t0, v, p, rng)
+}
+
 fn pause(rng: &mut Rng) -> Option<(f64, f64)> {
     rng.chance(0.1)
         .then(|| (rng.uniform(0.2, 0.7), rng.uniform(1.0, 3.0)))
@@ -435,35 +450,10 @@ pub fn simulate(cfg: &KeyConfig, locator: Locator, scenario: Scenario, seed: u64
     };
     let driver_spot = geometry.driver_spot;
     let passenger_spot = [-driver_spot[0], driver_spot[1]];
-    // Not everyone stops exactly on the spot.
-    let near =
-        |rng: &mut Rng, spot: Point| [spot[0] + 0.12 * rng.gauss(), spot[1] + 0.15 * rng.gauss()];
     let mut walkers = Vec::new();
     match scenario {
-        Scenario::DriverAlone => {
-            let range = bearing_range(&mut rng, -1.0);
-            let start = start_from(&mut rng, driver_spot, range);
-            let end = near(&mut rng, driver_spot);
-            let path = path_to(&mut rng, start, end);
-            let (t0, v, p) = (
-                rng.uniform(0.0, 1.0),
-                rng.uniform(1.1, 1.7),
-                pause(&mut rng),
-            );
-            walkers.push(Walker::new(DRIVER.0, &path, t0, v, p, &mut rng));
-        }
-        Scenario::PassengerOnly => {
-            let range = bearing_range(&mut rng, 1.0);
-            let start = start_from(&mut rng, passenger_spot, range);
-            let end = near(&mut rng, passenger_spot);
-            let path = path_to(&mut rng, start, end);
-            let (t0, v, p) = (
-                rng.uniform(0.0, 1.0),
-                rng.uniform(1.1, 1.7),
-                pause(&mut rng),
-            );
-            walkers.push(Walker::new(PASSENGER.0, &path, t0, v, p, &mut rng));
-        }
+        Scenario::DriverAlone => walkers.push(alone(&mut rng, DRIVER.0, driver_spot, -1.0)),
+        Scenario::PassengerOnly => walkers.push(alone(&mut rng, PASSENGER.0, passenger_spot, 1.0)),
         Scenario::DriverAndPassenger => {
             let together = rng.chance(0.5);
             let d_start = if together {
