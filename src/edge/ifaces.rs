@@ -743,7 +743,12 @@ impl Vehicle {
     }
 
     /// BLE key ranging from the key-locator service: (key id, anchor, RSSI in dBm, -127..20).
-    /// Validated like ReportRanges; needs [keys.geometry] (else NotSupported).
+    /// Validated like ReportRanges: an unknown anchor, a bad key id, an RSSI out of range or not
+    /// a number, or more than 256 readings is InvalidArgs and the whole batch is ignored.
+    /// Readings of keys bound to no profile are ignored. The RSSI is weighed with the path-loss
+    /// model of the config's [keys.ble]; RSSI alone never moves a seat while the doors are
+    /// locked. Needs [keys.geometry] (else NotSupported: a car configured without anchor
+    /// positions can only take distances).
     async fn report_rssi(
         &self,
         readings: Vec<(String, String, f64)>,
@@ -840,14 +845,17 @@ impl Vehicle {
             .read(|v| v.interlock.clone().unwrap_or_default())
     }
 
-    /// Where the key locator believes each bound key present is: (key id, x, y, probability
-    /// of being the one at or heading to the driver's door); signalled at most 5 times a second.
+    /// Where the key locator believes each bound key present is: (key id, x, y, probability of
+    /// being the one at or heading to the driver's door), x and y in metres in the car frame of
+    /// [keys.geometry] (x toward the passenger side, y forward). Sorted by key id; empty without
+    /// [keys.geometry]. Changes are signalled at most five times a second.
     #[zbus(property)]
     fn key_estimates(&self) -> Vec<(String, f64, f64, f64)> {
         self.shared.read(|v| v.key_estimates.clone())
     }
 
-    /// (name, x, y) of every anchor of [keys.geometry], then "driver_spot".
+    /// The car as the key locator sees it: (name, x, y) of every anchor of [keys.geometry], then
+    /// "driver_spot" (where the driver stands to open the door). Empty without [keys.geometry].
     #[zbus(property(emits_changed_signal = "const"))]
     fn key_geometry(&self) -> Vec<(String, f64, f64)> {
         props::key_geometry(&self.shared.cfg)
