@@ -63,7 +63,8 @@ const NLOS: f64 = 0.25;
 /// ln of the outlier density: an RSSI anywhere within 80 dB, a distance within 30 m.
 const RSSI_FLOOR: f64 = -7.888_609_052_210_118; // ln(0.03 / 80)
 const RANGE_FLOOR: f64 = -6.907_755_278_982_137; // ln(0.03 / 30)
-/// Another key plausibly heading to the spot keeps a selection from being made.
+/// Another key plausibly on the driver's side, and not clearly farther from the spot, keeps a
+/// selection from being made.
 const RIVAL_PROBABILITY: f64 = 0.3;
 /// A selected key heading to the spot with less than this is released.
 const RELEASE_PROBABILITY: f64 = 0.3;
@@ -72,6 +73,18 @@ const DOOR_MIN_AT_SPOT: f64 = 0.2;
 /// The weight of "someone with none of the bound keys opened the door" (a valet, a physical
 /// key): the door's choice is at most `p / (p + NOBODY)` sure.
 const NOBODY: f64 = 0.05;
+/// Readings of one anchor this recent describe where the key is now, for drawing new
+/// particles (ms).
+const RECENT_MS: Millis = 1500;
+/// Augmented MCL: the short- and long-term averages of how well the particles explain the
+/// readings (their rates per batch); while the short one falls behind, particles are drawn
+/// anew from the recent readings, at most this share per batch, at least the floor.
+const FIT_FAST: f64 = 0.3;
+const FIT_SLOW: f64 = 0.03;
+const INJECT_MAX: f64 = 0.25;
+const INJECT_FLOOR: f64 = 0.01;
+/// Candidate positions drawn for each new particle, of which one is kept by its likelihood.
+const CANDIDATES: usize = 6;
 /// Key estimates are published at most this often.
 pub const ESTIMATE_INTERVAL_MS: Millis = 200;
 /// Batches of readings a selection needs during its dwell.
@@ -99,6 +112,8 @@ pub struct Estimate {
     /// Mean and spread of the distance to the spot.
     pub distance: f64,
     pub distance_sd: f64,
+    /// Probability of being on the driver's side of the car's middle.
+    pub driver_side: f64,
 }
 
 /// xorshift64*, seeded per key.
@@ -271,6 +286,11 @@ struct Filter {
     batches: u64,
     /// Batches in a row that no particle explained.
     lost: u32,
+    /// The last reading of each anchor: (anchor, time, reading).
+    recent: Vec<(Point, Millis, Reading)>,
+    /// Short- and long-term averages of the mean likelihood per reading (augmented MCL).
+    fit_fast: f64,
+    fit_slow: f64,
     /// The mean position after each batch of the last [`TRACK_MS`]: (time, x, y).
     track: std::collections::VecDeque<(Millis, f64, f64)>,
     est: Estimate,
@@ -290,6 +310,9 @@ impl Filter {
             last: now,
             batches: 0,
             lost: 0,
+            recent: Vec::new(),
+            fit_fast: 0.0,
+            fit_slow: 0.0,
             track: std::collections::VecDeque::new(),
             est: Estimate::default(),
         }
@@ -368,6 +391,8 @@ impl Filter {
     /// Returns false when no particle explained the batch (the filter has lost the key).
     fn weigh(&mut self, batch: &[(Point, Reading)], models: &Models) -> bool {
         let mut best_fit = f64::NEG_INFINITY;
+        let per_reading = 1.0 / batch.len().max(1) as f64;
+        let mut mean_fit = 0.0;
         for i in 0..PARTICLES {
             let mut fit = 0.0;
             for &(a, r) in batch {
@@ -375,7 +400,14 @@ impl Filter {
                 fit += models.ln_likelihood(r, d2);
             }
             best_fit = best_fit.max(fit);
+            mean_fit += self.w[i] * (fit * per_reading).exp();
             self.lw[i] += fit;
+        }
+        if self.fit_slow == 0.0 {
+            (self.fit_slow, self.fit_fast) = (mean_fit, mean_fit);
+        } else {
+            self.fit_slow += FIT_SLOW * (mean_fit - self.fit_slow);
+            self.fit_fast += FIT_FAST * (mean_fit - self.fit_fast);
         }
         let max = self.lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut sum = 0.0;
@@ -425,6 +457,72 @@ impl Filter {
         }
     }
 
+    /// Remember `batch` as the latest reading of each of its anchors, forgetting the stale.
+    fn remember(&mut self, batch: &[(Point, Reading)], now: Millis) {
+        for &(a, r) in batch {
+            match self.recent.iter_mut().find(|e| e.0 == a) {
+                Some(e) => (e.1, e.2) = (now, r),
+                None => self.recent.push((a, now, r)),
+            }
+        }
+        self.recent.retain(|e| e.1 + RECENT_MS >= now);
+    }
+
+    /// Augmented MCL: while the particles explain the readings worse than they used to (the
+    /// walker is not where the cloud is: it got lost far out, where a reading says little),
+    /// replace the least likely of them with particles drawn from the recent readings of
+    /// every anchor: around the anchor with the most telling one, at the distance it suggests,
+    /// kept by how well they explain all of them.
+    fn inject(&mut self, models: &Models) {
+        let share = (1.0 - self.fit_fast / self.fit_slow.max(f64::MIN_POSITIVE))
+            .clamp(INJECT_FLOOR, INJECT_MAX);
+        let telling = |r: &Reading| match *r {
+            Reading::Rssi(dbm) => -dbm,
+            Reading::Range(m) => m,
+        };
+        let Some(&(anchor, _, reference)) =
+            (self.recent.iter()).min_by(|a, b| telling(&a.2).total_cmp(&telling(&b.2)))
+        else {
+            return;
+        };
+        let n = (share * PARTICLES as f64).round() as usize;
+        if n == 0 {
+            return;
+        }
+        let mut order: Vec<usize> = (0..PARTICLES).collect();
+        order.select_nth_unstable_by(n - 1, |&a, &b| self.lw[a].total_cmp(&self.lw[b]));
+        let mean = self.lw.iter().map(|l| l.exp()).sum::<f64>() / PARTICLES as f64;
+        let lw = mean.max(f64::MIN_POSITIVE).ln();
+        for &i in &order[..n] {
+            let mut best = (f64::NEG_INFINITY, anchor);
+            let mut total = 0.0;
+            for _ in 0..CANDIDATES {
+                let d = models.sample_distance(reference, &mut self.rng);
+                let (s, c) = (std::f64::consts::TAU * self.rng.unit()).sin_cos();
+                let p = [anchor[0] + d * c, anchor[1] + d * s];
+                let fit: f64 = (self.recent.iter())
+                    .map(|&(a, _, r)| {
+                        models.ln_likelihood(r, (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2))
+                    })
+                    .sum();
+                // One of the candidates, each by its likelihood (reservoir sampling).
+                let l = fit.exp();
+                total += l;
+                if best.0 == f64::NEG_INFINITY || self.rng.unit() * total < l {
+                    best = (fit, p);
+                }
+            }
+            (self.x[i], self.y[i]) = (best.1[0], best.1[1]);
+            self.vx[i] = WALK_SIGMA * models.normal(&mut self.rng);
+            self.vy[i] = WALK_SIGMA * models.normal(&mut self.rng);
+            self.lw[i] = lw;
+        }
+        let sum: f64 = self.lw.iter().map(|l| l.exp()).sum();
+        for (w, l) in self.w.iter_mut().zip(&self.lw) {
+            *w = l.exp() / sum;
+        }
+    }
+
     /// The walking velocity and its uncertainty (per axis, m/s): the least-squares slope of
     /// the mean positions over the last [`TRACK_MS`], its standard error taken no smaller than
     /// the spread of the particles allows (a cloud metres wide cannot tell a walk's direction).
@@ -463,7 +561,7 @@ impl Filter {
         spot: Point,
         (spot_radius, select_radius): (f64, f64),
         models: &Models,
-        side: (Point, Point),
+        side: Side,
     ) {
         let path_radius = spot_radius * 1.25;
         let mut e = Estimate::default();
@@ -491,7 +589,14 @@ impl Filter {
             if d <= spot_radius {
                 e.at_spot += w;
                 e.heading += w;
+                e.driver_side += w;
                 continue;
+            }
+            // Only a walk on the driver's side of the car: a path through the car leads to
+            // another door.
+            let outside = side.outside([self.x[i], self.y[i]]);
+            if outside > side.middle {
+                e.driver_side += w;
             }
             let Some((vx, vy, se)) = velocity else {
                 continue;
@@ -500,10 +605,6 @@ impl Filter {
             let (gx, gy) = (models.normal(&mut self.rng), models.normal(&mut self.rng));
             let (vx, vy) = (vx + se * gx, vy + se * gy);
             let v = vx.hypot(vy);
-            // Only a walk on the driver's side of the car: a path through the car leads to
-            // another door.
-            let (o, n) = side;
-            let outside = (self.x[i] - o[0]) * n[0] + (self.y[i] - o[1]) * n[1];
             if d > select_radius || v < MIN_WALK_SPEED || outside <= 0.0 {
                 continue;
             }
@@ -519,17 +620,43 @@ impl Filter {
     }
 }
 
-/// The driver's side of the car: the driver's door anchor, and the unit normal from it toward
-/// the spot where the driver stands.
-fn side(anchors: &[Point], spot: Point, driver_anchor: usize) -> (Point, Point) {
-    let o = anchors.get(driver_anchor).copied().unwrap_or(spot);
-    let (nx, ny) = (spot[0] - o[0], spot[1] - o[1]);
-    let len = nx.hypot(ny);
-    if len < 1e-6 {
-        // The anchor at the spot itself: every side counts.
-        return ([f64::NEG_INFINITY, 0.0], [1.0, 0.0]);
+/// The driver's side of the car: the driver's door anchor, the unit normal from it toward the
+/// spot where the driver stands, and the car's middle along that normal (the anchors' mean).
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    door: Point,
+    normal: Point,
+    middle: f64,
+}
+
+impl Side {
+    fn new(anchors: &[Point], spot: Point, driver_anchor: usize) -> Side {
+        let door = anchors.get(driver_anchor).copied().unwrap_or(spot);
+        let (nx, ny) = (spot[0] - door[0], spot[1] - door[1]);
+        let len = nx.hypot(ny);
+        if len < 1e-6 {
+            // The anchor at the spot itself: every side counts.
+            return Side {
+                door: [f64::NEG_INFINITY, 0.0],
+                normal: [1.0, 0.0],
+                middle: f64::NEG_INFINITY,
+            };
+        }
+        let normal = [nx / len, ny / len];
+        let mut side = Side {
+            door,
+            normal,
+            middle: 0.0,
+        };
+        let n = anchors.len().max(1) as f64;
+        side.middle = anchors.iter().map(|&a| side.outside(a)).sum::<f64>() / n;
+        side
     }
-    (o, [nx / len, ny / len])
+
+    /// How far `p` is outside the driver's door, toward the driver's spot (m).
+    fn outside(&self, p: Point) -> f64 {
+        (p[0] - self.door[0]) * self.normal[0] + (p[1] - self.door[1]) * self.normal[1]
+    }
 }
 
 /// Who the locator wants selected, and since when.
@@ -547,9 +674,8 @@ pub struct Locator {
     models: Models,
     anchors: Vec<Point>,
     spot: Point,
-    /// The driver's side of the car: a point on it (the driver's door anchor) and the outward
-    /// normal (toward the driver's spot).
-    side: (Point, Point),
+    /// The driver's side of the car.
+    side: Side,
     keys: BTreeMap<String, Filter>,
     selected: Option<String>,
     challenger: Option<Challenger>,
@@ -572,7 +698,7 @@ impl Locator {
     pub fn new(cfg: KeyConfig) -> Option<Locator> {
         let g = cfg.geometry.clone()?;
         Some(Locator {
-            side: side(&g.anchors, g.driver_spot, cfg.driver_anchor),
+            side: Side::new(&g.anchors, g.driver_spot, cfg.driver_anchor),
             models: Models::new(&cfg),
             anchors: g.anchors,
             spot: g.driver_spot,
@@ -600,7 +726,7 @@ impl Locator {
         if let Some(g) = &cfg.geometry {
             self.anchors = g.anchors.clone();
             self.spot = g.driver_spot;
-            self.side = side(&g.anchors, g.driver_spot, cfg.driver_anchor);
+            self.side = Side::new(&g.anchors, g.driver_spot, cfg.driver_anchor);
         }
         self.models = Models::new(&cfg);
         self.cfg = cfg;
@@ -646,11 +772,13 @@ impl Locator {
             .keys
             .entry(key.to_string())
             .or_insert_with(|| Filter::new(key, now));
+        f.remember(&batch, now);
         if f.batches == 0 {
             f.seed(&batch, models);
             f.at = now;
         } else {
             f.predict(now, spot, models);
+            f.inject(models);
         }
         if f.weigh(&batch, models) {
             f.lost = 0;
@@ -724,10 +852,12 @@ impl Locator {
             .filter(|(_, f)| f.est.heading >= l.select_probability)
             .min_by(|a, b| a.1.est.distance.total_cmp(&b.1.est.distance))?;
         let (b, margin) = (best.est, self.cfg.hysteresis_m);
+        // Any other key on the driver's side that is not clearly farther from the spot, walking
+        // there or not (a driver pausing at the corner is still the nearer one).
         let rivals = self.keys.iter().any(|(k, f)| {
             let o = f.est;
             k != key
-                && o.heading >= RIVAL_PROBABILITY
+                && o.driver_side >= RIVAL_PROBABILITY
                 && o.distance - b.distance < margin + 2.0 * (o.distance_sd + b.distance_sd)
         });
         (!rivals).then(|| key.clone())
