@@ -83,8 +83,15 @@ const FIT_FAST: f64 = 0.3;
 const FIT_SLOW: f64 = 0.03;
 const INJECT_MAX: f64 = 0.25;
 const INJECT_FLOOR: f64 = 0.01;
+/// RSSI shadowing stays alike for about this long (ms), and a reading counts as at least
+/// this share of an independent one.
+const SHADOW_MS: Millis = 1000;
+const MIN_NEWS: f64 = 0.15;
 /// Candidate positions drawn for each new particle, of which one is kept by its likelihood.
 const CANDIDATES: usize = 6;
+/// Two keys at the driver's door: the door weighs this long of readings before it decides
+/// (within the door window; ms).
+const DOOR_CONTEST_MS: Millis = 800;
 /// Key estimates are published at most this often.
 pub const ESTIMATE_INTERVAL_MS: Millis = 200;
 /// Batches of readings a selection needs during its dwell.
@@ -389,15 +396,18 @@ impl Filter {
 
     /// Weigh the particles by one batch of readings; resample when few carry the weight.
     /// Returns false when no particle explained the batch (the filter has lost the key).
-    fn weigh(&mut self, batch: &[(Point, Reading)], models: &Models) -> bool {
+    /// `news` is how much each reading of `batch` tells that its anchor's last did not (see
+    /// [`Filter::news`]).
+    fn weigh(&mut self, batch: &[(Point, Reading)], news: &[f64], models: &Models) -> bool {
         let mut best_fit = f64::NEG_INFINITY;
-        let per_reading = 1.0 / batch.len().max(1) as f64;
+        let readings: f64 = news.iter().sum();
+        let per_reading = 1.0 / readings.max(1e-9);
         let mut mean_fit = 0.0;
         for i in 0..PARTICLES {
             let mut fit = 0.0;
-            for &(a, r) in batch {
+            for (&(a, r), &k) in batch.iter().zip(news) {
                 let d2 = (self.x[i] - a[0]).powi(2) + (self.y[i] - a[1]).powi(2);
-                fit += models.ln_likelihood(r, d2);
+                fit += k * models.ln_likelihood(r, d2);
             }
             best_fit = best_fit.max(fit);
             mean_fit += self.w[i] * (fit * per_reading).exp();
@@ -425,7 +435,7 @@ impl Filter {
             self.resample(models);
         }
         // Every reading an outlier to every particle: not one of them is near the key.
-        best_fit >= (RSSI_FLOOR.max(RANGE_FLOOR) + 1.0) * batch.len() as f64
+        best_fit >= (RSSI_FLOOR.max(RANGE_FLOOR) + 1.0) * readings
     }
 
     /// Systematic resampling, with a little jitter so that copies part again.
@@ -455,6 +465,23 @@ impl Filter {
             self.w[i] = step;
             self.lw[i] = 0.0;
         }
+    }
+
+    /// How much each RSSI reading of `batch` is news: shadowing (walls, cars, the holder's
+    /// hand) changes over about [`SHADOW_MS`], so a reading soon after its anchor's last one
+    /// largely repeats its error, and weighing both in full would make the filter far surer
+    /// than the radio allows (a key two metres from the door taken for the one at it). Each
+    /// counts as `dt / SHADOW_MS` of a reading (at least [`MIN_NEWS`], at most 1). Distances
+    /// count in full.
+    fn news(&self, batch: &[(Point, Reading)], now: Millis) -> Vec<f64> {
+        (batch.iter())
+            .map(|&(a, r)| match r {
+                Reading::Range(_) => 1.0,
+                Reading::Rssi(_) => self.recent.iter().find(|e| e.0 == a).map_or(1.0, |e| {
+                    ((now - e.1) as f64 / SHADOW_MS as f64).clamp(MIN_NEWS, 1.0)
+                }),
+            })
+            .collect()
     }
 
     /// Remember `batch` as the latest reading of each of its anchors, forgetting the stale.
@@ -683,6 +710,9 @@ pub struct Locator {
     seat_occupied: bool,
     /// The driver's door opened at this time and the door has not decided yet.
     door_pending: Option<Millis>,
+    /// Since the door opened: per key, the sum of its probabilities of being at the spot after
+    /// each batch, and the batches.
+    door_evidence: BTreeMap<String, (f64, u32)>,
     /// Nothing changes (the door has decided, or the seat is occupied).
     locked: bool,
     /// What `Vehicle.KeyEstimates` shows, and when it was last changed.
@@ -709,6 +739,7 @@ impl Locator {
             door_open: false,
             seat_occupied: false,
             door_pending: None,
+            door_evidence: BTreeMap::new(),
             locked: false,
             published: Vec::new(),
             published_at: None,
@@ -772,6 +803,7 @@ impl Locator {
             .keys
             .entry(key.to_string())
             .or_insert_with(|| Filter::new(key, now));
+        let news = f.news(&batch, now);
         f.remember(&batch, now);
         if f.batches == 0 {
             f.seed(&batch, models);
@@ -780,7 +812,7 @@ impl Locator {
             f.predict(now, spot, models);
             f.inject(models);
         }
-        if f.weigh(&batch, models) {
+        if f.weigh(&batch, &news, models) {
             f.lost = 0;
         } else {
             f.lost += 1;
@@ -789,7 +821,7 @@ impl Locator {
                 tracing::debug!("key locator: lost {key}, starting again");
                 f.seed(&batch, models);
                 f.track.clear();
-                f.weigh(&batch, models);
+                f.weigh(&batch, &news, models);
                 f.lost = 0;
             }
         }
@@ -802,6 +834,10 @@ impl Locator {
             models,
             self.side,
         );
+        if self.door_pending.is_some() {
+            let e = self.door_evidence.entry(key.to_string()).or_default();
+            (e.0, e.1) = (e.0 + f.est.at_spot, e.1 + 1);
+        }
         self.estimates_dirty = true;
     }
 
@@ -809,6 +845,9 @@ impl Locator {
     pub fn set_vehicle(&mut self, door_open: bool, seat_occupied: bool, now: Millis) {
         if door_open && !self.door_open && !seat_occupied {
             self.door_pending = Some(now);
+            self.door_evidence = (self.keys.iter())
+                .map(|(k, f)| (k.clone(), (f.est.at_spot, 1)))
+                .collect();
         }
         if seat_occupied || !door_open {
             self.door_pending = None;
@@ -831,15 +870,43 @@ impl Locator {
     }
 
     /// The key the door chooses now: the one most likely at the spot, if it is likely enough
-    /// the one there.
-    fn door_choice(&self) -> Option<String> {
-        let total: f64 = self.keys.values().map(|f| f.est.at_spot).sum();
+    /// the one there. While another key on the driver's side is not clearly farther (two
+    /// people at the door), a moment's estimate is not enough: the door waits
+    /// [`DOOR_CONTEST_MS`] (`last`) and weighs every batch since it opened.
+    fn door_choice(&self, last: bool) -> Option<String> {
         let (key, f) = self
             .keys
             .iter()
             .max_by(|a, b| a.1.est.at_spot.total_cmp(&b.1.est.at_spot))?;
-        let p = f.est.at_spot / (total + NOBODY);
-        (f.est.at_spot >= DOOR_MIN_AT_SPOT && p >= self.cfg.locator.door_probability)
+        let b = f.est;
+        let contested = self.keys.iter().any(|(k, o)| {
+            let o = o.est;
+            k != key
+                && o.driver_side >= RIVAL_PROBABILITY
+                && o.distance - b.distance
+                    < self.cfg.hysteresis_m + 2.0 * (o.distance_sd + b.distance_sd)
+        });
+        if !contested {
+            let total: f64 = self.keys.values().map(|f| f.est.at_spot).sum();
+            let p = b.at_spot / (total + NOBODY);
+            return (b.at_spot >= DOOR_MIN_AT_SPOT && p >= self.cfg.locator.door_probability)
+                .then(|| key.clone());
+        }
+        if !last {
+            return None;
+        }
+        let mean = |k: &str| {
+            self.door_evidence
+                .get(k)
+                .map_or(0.0, |&(sum, n)| sum / f64::from(n.max(1)))
+        };
+        let (key, at_spot) = (self.keys.keys())
+            .map(|k| (k, mean(k)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let total: f64 = self.keys.keys().map(|k| mean(k)).sum();
+        let batches = self.door_evidence.get(key).map_or(0, |e| e.1);
+        let p = at_spot / (total + NOBODY);
+        (batches >= 2 && at_spot >= DOOR_MIN_AT_SPOT && p >= self.cfg.locator.door_probability)
             .then(|| key.clone())
     }
 
@@ -876,8 +943,9 @@ impl Locator {
         self.now = now;
         if let Some(opened) = self.door_pending {
             // The door decides: once, within its window.
-            let choice = self.door_choice();
-            if choice.is_some() || now >= opened + self.cfg.locator.door_window_ms {
+            let window = self.cfg.locator.door_window_ms;
+            let choice = self.door_choice(now >= opened + window.min(DOOR_CONTEST_MS));
+            if choice.is_some() || now >= opened + window {
                 self.door_pending = None;
                 self.locked = true;
             }
@@ -943,9 +1011,10 @@ impl Locator {
         let dwell = (self.challenger.as_ref())
             .map(|c| c.since + self.cfg.dwell_ms)
             .filter(|&t| t > self.now);
-        let door = self
-            .door_pending
-            .map(|t| t + self.cfg.locator.door_window_ms);
+        let window = self.cfg.locator.door_window_ms;
+        let door = (self.door_pending)
+            .map(|t| [t + window.min(DOOR_CONTEST_MS), t + window])
+            .and_then(|ts| ts.into_iter().find(|&t| t > self.now));
         let stale = (self.keys.values())
             .map(|f| f.last + self.cfg.expire_ms)
             .min();
