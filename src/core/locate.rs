@@ -94,6 +94,11 @@ const CANDIDATES: usize = 6;
 const DOOR_CONTEST_MS: Millis = 800;
 /// Key estimates are published at most this often.
 pub const ESTIMATE_INTERVAL_MS: Millis = 200;
+/// A selection's dwell grows by this much per metre from the spot (ms).
+const DWELL_PER_M: f64 = 120.0;
+/// Before the door opens, with another key on the driver's side within the select radius,
+/// only a key this near the spot is selected (m).
+const CONTESTED_SELECT_M: f64 = 2.0;
 /// Batches of readings a selection needs during its dwell.
 const DWELL_BATCHES: u64 = 2;
 
@@ -484,6 +489,18 @@ impl Filter {
             .collect()
     }
 
+    /// How well this key's recent readings fit a phone at `p`: the mean log-likelihood per
+    /// reading (None without a recent reading).
+    fn fit_at(&self, p: Point, now: Millis, models: &Models) -> Option<f64> {
+        let fits: Vec<f64> = (self.recent.iter())
+            .filter(|e| e.1 + RECENT_MS >= now)
+            .map(|&(a, _, r)| {
+                models.ln_likelihood(r, (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2))
+            })
+            .collect();
+        (!fits.is_empty()).then(|| fits.iter().sum::<f64>() / fits.len() as f64)
+    }
+
     /// Remember `batch` as the latest reading of each of its anchors, forgetting the stale.
     fn remember(&mut self, batch: &[(Point, Reading)], now: Millis) {
         for &(a, r) in batch {
@@ -693,6 +710,8 @@ struct Challenger {
     since: Millis,
     /// The wanted key's batch count when the challenge began.
     batches: u64,
+    /// How long the challenge must hold.
+    dwell: Millis,
 }
 
 #[derive(Debug, Clone)]
@@ -873,7 +892,7 @@ impl Locator {
     /// the one there. While another key on the driver's side is not clearly farther (two
     /// people at the door), a moment's estimate is not enough: the door waits
     /// [`DOOR_CONTEST_MS`] (`last`) and weighs every batch since it opened.
-    fn door_choice(&self, last: bool) -> Option<String> {
+    fn door_candidate(&self, last: bool) -> Option<String> {
         let (key, f) = self
             .keys
             .iter()
@@ -910,6 +929,25 @@ impl Locator {
             .then(|| key.clone())
     }
 
+    /// The door's candidate, if no other key's recent readings fit a phone at the spot better
+    /// than its own: whatever the filters say (one of them may be lost), the person who has
+    /// just pulled the handle stands there.
+    fn door_choice(&self, last: bool) -> Option<String> {
+        let key = self.door_candidate(last)?;
+        let fit =
+            |k: &str| (self.keys.get(k)).and_then(|f| f.fit_at(self.spot, self.now, &self.models));
+        let own = fit(&key)?;
+        let beaten = (self.keys.keys())
+            .filter(|k| **k != key)
+            .any(|k| fit(k).is_some_and(|f| f > own));
+        if beaten {
+            tracing::debug!(
+                "key locator: the door declines {key}: another key fits the spot better"
+            );
+        }
+        (!beaten).then_some(key)
+    }
+
     /// The key that is heading to the spot before the door opens, if exactly one is.
     fn approach_choice(&self) -> Option<String> {
         let l = &self.cfg.locator;
@@ -920,12 +958,16 @@ impl Locator {
             .min_by(|a, b| a.1.est.distance.total_cmp(&b.1.est.distance))?;
         let (b, margin) = (best.est, self.cfg.hysteresis_m);
         // Any other key on the driver's side that is not clearly farther from the spot, walking
-        // there or not (a driver pausing at the corner is still the nearer one).
+        // there or not (a driver pausing at the corner is still the nearer one). And with
+        // another key on the driver's side at all, only a key about to open the door: people
+        // walking together to the car are a metre or two apart until one of them turns to the
+        // far side.
         let rivals = self.keys.iter().any(|(k, f)| {
             let o = f.est;
             k != key
                 && o.driver_side >= RIVAL_PROBABILITY
-                && o.distance - b.distance < margin + 2.0 * (o.distance_sd + b.distance_sd)
+                && (o.distance - b.distance < margin + 2.0 * (o.distance_sd + b.distance_sd)
+                    || (o.distance <= l.select_radius_m && b.distance > CONTESTED_SELECT_M))
         });
         (!rivals).then(|| key.clone())
     }
@@ -989,14 +1031,20 @@ impl Locator {
             Some(c) if c.wanted == wanted => {
                 // Deselecting needs only time; selecting also fresh evidence.
                 let evidence = wanted.is_none() || count >= c.batches + DWELL_BATCHES;
-                if now >= c.since + self.cfg.dwell_ms && evidence {
+                if now >= c.since + c.dwell && evidence {
                     self.selected = wanted;
                     self.challenger = None;
                     changed = true;
                 }
             }
             _ => {
+                // Intent from afar is less sure than at the door: the farther the key, the
+                // longer its walk must hold (a walker heading for the car's corner may still
+                // turn to the far side).
+                let far = (wanted.as_ref().and_then(|k| self.keys.get(k)))
+                    .map_or(0.0, |f| f.est.distance - self.cfg.locator.spot_radius_m);
                 self.challenger = Some(Challenger {
+                    dwell: self.cfg.dwell_ms + (far.max(0.0) * DWELL_PER_M) as Millis,
                     wanted,
                     since: now,
                     batches: count,
@@ -1009,7 +1057,7 @@ impl Locator {
     /// When [`Locator::update`] or [`Locator::publish`] must run again.
     pub fn next_deadline(&self) -> Option<Millis> {
         let dwell = (self.challenger.as_ref())
-            .map(|c| c.since + self.cfg.dwell_ms)
+            .map(|c| c.since + c.dwell)
             .filter(|&t| t > self.now);
         let window = self.cfg.locator.door_window_ms;
         let door = (self.door_pending)
