@@ -1,5 +1,5 @@
 //! Key-locator traces: what a key locator reported and what the car's signals did, one JSON
-//! object per line (`docs/key-locator-traces.md`), and [`replay`]: the daemon's own [`Core`]
+//! object per line (`docs/key-selection.md`), and [`replay`]: the daemon's own [`Core`]
 //! run over a trace on a fake clock, with the mock actuator simulator, printing its decisions.
 //!
 //! A line is `{"t_ms": N, EVENT}` with exactly one EVENT: `"signals": {...}` (the keys of

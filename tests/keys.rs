@@ -3,7 +3,8 @@
 //! clock in `src/core/tests.rs` and `src/core/locate.rs`; here a key reported at the door
 //! through `ReportRanges` or `ReportRssi` must show in `Vehicle.NearestKey` and
 //! `Vehicle.KeyEstimates`, start a key-approach recall, and expire on the daemon's own timer,
-//! with the shipped geometry and with a config from before geometry existed.
+//! with the shipped geometry and with a config from before geometry existed; and a simulated
+//! walk fed in real time must give the decisions the replay tool gives.
 
 mod common;
 
@@ -279,4 +280,94 @@ async fn bad_rssi_is_invalid_args_and_changes_nothing() {
     let msg = format!("{e:?}");
     assert!(!msg.contains(&"y".repeat(70)), "{msg}");
     v.report_rssi(vec![good]).await.unwrap();
+}
+
+/// A simulated walk of a driver and a passenger (UWB), fed to the live daemon over D-Bus in
+/// real time, gives the decisions that `driverprofiled-replay`'s core gives on its fake clock:
+/// the same profiles recalled for key approach, in the same order, and the same key selected
+/// at the end.
+#[tokio::test]
+async fn a_trace_gives_the_live_daemon_the_replays_decisions() {
+    use driverprofiled::core::{Gear, Reason, Signal};
+    use driverprofiled::trace::{self, TraceEvent, What};
+    use driverprofiled::walksim::{self, Locator, Scenario};
+    use std::sync::Arc;
+    use zbus::zvariant::Variant;
+
+    let text = key_config();
+    let cfg = Arc::new(driverprofiled::config::parse("test", &text).expect("the test config"));
+    let run = walksim::simulate(&cfg.keys, Locator::Uwb, Scenario::DriverAndPassenger, 11);
+    let decisions = trace::replay(cfg.clone(), &run.lines);
+    let mut want_recalls: Vec<String> = Vec::new();
+    let mut want_selected = String::new();
+    for d in &decisions {
+        match &d.what {
+            What::MotionStarted {
+                reason: Reason::KeyApproach,
+                profile: Some(p),
+            } => want_recalls.push(p.clone()),
+            What::Selected { key, .. } => want_selected = key.clone().unwrap_or_default(),
+            _ => {}
+        }
+    }
+    assert_eq!(want_recalls, ["Driver"], "the replay: {decisions:#?}");
+
+    let (s, _d) = setup(&text).await;
+    let mut names = std::collections::HashMap::new();
+    for (key, name, seat) in [
+        (walksim::DRIVER.0, walksim::DRIVER.1, 200.0),
+        (walksim::PASSENGER.0, walksim::PASSENGER.1, 50.0),
+    ] {
+        names.insert(driver(&s, name, key, seat).await.to_string(), name);
+    }
+    let m = s.manager().await;
+    let mut st = m.receive_motion_started().await.unwrap();
+    let v = s.vehicle().await;
+    // The trace at its own pace: its times are the walk's.
+    let start = tokio::time::Instant::now();
+    for l in &run.lines {
+        tokio::time::sleep_until(start + Duration::from_millis(l.t_ms)).await;
+        match &l.event {
+            TraceEvent::Signals(sigs) => {
+                let map: Vec<(&str, Variant<'_>)> = sigs
+                    .iter()
+                    .map(|sig| match *sig {
+                        Signal::Gear(g) => (
+                            "gear",
+                            Variant::from(match g {
+                                Gear::P => "P",
+                                Gear::R => "R",
+                                Gear::N => "N",
+                                Gear::D => "D",
+                            }),
+                        ),
+                        Signal::SpeedKmh(k) => ("speed_kmh", Variant::from(k)),
+                        Signal::DoorsLocked(b) => ("doors_locked", Variant::from(b)),
+                        Signal::DriverDoorOpen(b) => ("driver_door_open", Variant::from(b)),
+                        Signal::DriverSeatOccupied(b) => ("driver_seat_occupied", Variant::from(b)),
+                        ref other => panic!("the simulator sent {other:?}"),
+                    })
+                    .collect();
+                s.signals(&map).await.unwrap();
+            }
+            TraceEvent::Ranges(b) => v.report_ranges(b.clone()).await.unwrap(),
+            TraceEvent::Rssi(b) => v.report_rssi(b.clone()).await.unwrap(),
+            TraceEvent::Bind { .. } | TraceEvent::Truth { .. } => {}
+        }
+    }
+    let mut recalls = Vec::new();
+    let (reason, path) = started(&mut st).await;
+    assert_eq!(reason, "key-approach");
+    recalls.push(names.get(&path).copied().unwrap_or("?"));
+    // A reply comes after every signal the daemon sent before it: whatever else started has
+    // been received by then.
+    let selected = v.nearest_key().await.unwrap();
+    while let Some(Some(sig)) = st.next().now_or_never() {
+        let a = sig.args().unwrap();
+        if a.reason() == "key-approach" {
+            recalls.push(names.get(&a.profile().to_string()).copied().unwrap_or("?"));
+        }
+    }
+    assert_eq!(recalls, want_recalls);
+    assert_eq!(selected, want_selected);
 }

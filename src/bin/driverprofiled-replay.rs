@@ -1,4 +1,4 @@
-//! driverprofiled-replay: run a key-locator trace (JSON lines, docs/key-locator-traces.md)
+//! driverprofiled-replay: run a key-locator trace (JSON lines, docs/key-selection.md)
 //! through the daemon's own core on a fake clock, with the mock actuators, and print every
 //! decision: key selections, recalls, motions, the driver's door and the head start.
 
