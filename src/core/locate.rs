@@ -92,6 +92,8 @@ const CANDIDATES: usize = 6;
 /// Two keys at the driver's door: the door weighs this long of readings before it decides
 /// (within the door window; ms).
 const DOOR_CONTEST_MS: Millis = 800;
+/// A key's estimate is summed up from its particles at most this often (ms).
+const SUMMARY_MS: Millis = 100;
 /// Key estimates are published at most this often.
 pub const ESTIMATE_INTERVAL_MS: Millis = 200;
 /// A selection's dwell grows by this much per metre from the spot (ms).
@@ -300,6 +302,8 @@ struct Filter {
     lost: u32,
     /// The last reading of each anchor: (anchor, time, reading).
     recent: Vec<(Point, Millis, Reading)>,
+    /// When the estimate was last summed up.
+    summarised: Option<Millis>,
     /// Short- and long-term averages of the mean likelihood per reading (augmented MCL).
     fit_fast: f64,
     fit_slow: f64,
@@ -323,6 +327,7 @@ impl Filter {
             batches: 0,
             lost: 0,
             recent: Vec::new(),
+            summarised: None,
             fit_fast: 0.0,
             fit_slow: 0.0,
             track: std::collections::VecDeque::new(),
@@ -379,8 +384,10 @@ impl Filter {
             } else {
                 (self.vx[i] + kick * gx, self.vy[i] + kick * gy)
             };
-            let v = vx.hypot(vy);
-            if v > MAX_SPEED {
+            // Squares and sqrt, not hypot: libm's hypot costs more than the rest of a step.
+            let v2 = vx * vx + vy * vy;
+            if v2 > MAX_SPEED * MAX_SPEED {
+                let v = v2.sqrt();
                 vx *= MAX_SPEED / v;
                 vy *= MAX_SPEED / v;
             }
@@ -390,8 +397,9 @@ impl Filter {
             let mut x = self.x[i] + vx * dt + WANDER_SIGMA * dt.sqrt() * hx;
             let mut y = self.y[i] + vy * dt + WANDER_SIGMA * dt.sqrt() * hy;
             let (dx, dy) = (x - spot[0], y - spot[1]);
-            let r = dx.hypot(dy);
-            if r > FIELD_M {
+            let r2 = dx * dx + dy * dy;
+            if r2 > FIELD_M * FIELD_M {
+                let r = r2.sqrt();
                 x = spot[0] + dx * FIELD_M / r;
                 y = spot[1] + dy * FIELD_M / r;
             }
@@ -415,7 +423,10 @@ impl Filter {
                 fit += k * models.ln_likelihood(r, d2);
             }
             best_fit = best_fit.max(fit);
-            mean_fit += self.w[i] * (fit * per_reading).exp();
+            // How well the cloud explains the batch, from every fourth particle (an exp each).
+            if i % 4 == 0 {
+                mean_fit += 4.0 * self.w[i] * (fit * per_reading).exp();
+            }
             self.lw[i] += fit;
         }
         if self.fit_slow == 0.0 {
@@ -517,6 +528,7 @@ impl Filter {
     /// replace the least likely of them with particles drawn from the recent readings of
     /// every anchor: around the anchor with the most telling one, at the distance it suggests,
     /// kept by how well they explain all of them.
+    /// Leaves the weights for [`Filter::weigh`] to renormalise: call it right before.
     fn inject(&mut self, models: &Models) {
         let share = (1.0 - self.fit_fast / self.fit_slow.max(f64::MIN_POSITIVE))
             .clamp(INJECT_FLOOR, INJECT_MAX);
@@ -535,8 +547,10 @@ impl Filter {
         }
         let mut order: Vec<usize> = (0..PARTICLES).collect();
         order.select_nth_unstable_by(n - 1, |&a, &b| self.lw[a].total_cmp(&self.lw[b]));
-        let mean = self.lw.iter().map(|l| l.exp()).sum::<f64>() / PARTICLES as f64;
-        let lw = mean.max(f64::MIN_POSITIVE).ln();
+        // The weights are exp(lw) / S with the largest lw 0, so S = 1 / the largest weight:
+        // a new particle gets the mean weight, S / N, without an exp per particle.
+        let max_w = self.w.iter().copied().fold(0.0, f64::max);
+        let lw = -(max_w * PARTICLES as f64).max(f64::MIN_POSITIVE).ln();
         for &i in &order[..n] {
             let mut best = (f64::NEG_INFINITY, anchor);
             let mut total = 0.0;
@@ -560,10 +574,8 @@ impl Filter {
             self.vx[i] = WALK_SIGMA * models.normal(&mut self.rng);
             self.vy[i] = WALK_SIGMA * models.normal(&mut self.rng);
             self.lw[i] = lw;
-        }
-        let sum: f64 = self.lw.iter().map(|l| l.exp()).sum();
-        for (w, l) in self.w.iter_mut().zip(&self.lw) {
-            *w = l.exp() / sum;
+            // Near enough for weigh's fit, which comes next and renormalises from lw.
+            self.w[i] = 1.0 / PARTICLES as f64;
         }
     }
 
@@ -627,7 +639,7 @@ impl Filter {
         for i in 0..PARTICLES {
             let w = self.w[i];
             let (rx, ry) = (spot[0] - self.x[i], spot[1] - self.y[i]);
-            let d = rx.hypot(ry);
+            let d = (rx * rx + ry * ry).sqrt();
             d_sum += w * d;
             d2_sum += w * d * d;
             if d <= spot_radius {
@@ -648,7 +660,7 @@ impl Filter {
             // A walk this particle may be on: the velocity, within its uncertainty.
             let (gx, gy) = (models.normal(&mut self.rng), models.normal(&mut self.rng));
             let (vx, vy) = (vx + se * gx, vy + se * gy);
-            let v = vx.hypot(vy);
+            let v = (vx * vx + vy * vy).sqrt();
             if d > select_radius || v < MIN_WALK_SPEED || outside <= 0.0 {
                 continue;
             }
@@ -846,18 +858,23 @@ impl Locator {
         }
         f.last = now;
         f.batches += 1;
-        f.summarise(
-            now,
-            spot,
-            (l.spot_radius_m, l.select_radius_m),
-            models,
-            self.side,
-        );
-        if self.door_pending.is_some() {
-            let e = self.door_evidence.entry(key.to_string()).or_default();
-            (e.0, e.1) = (e.0 + f.est.at_spot, e.1 + 1);
+        // The estimate is summed up at most every SUMMARY_MS: a BLE locator sends one reading
+        // a batch, dozens a second per key, and nothing decides that often.
+        if f.summarised.is_none_or(|t| now >= t + SUMMARY_MS) {
+            f.summarised = Some(now);
+            f.summarise(
+                now,
+                spot,
+                (l.spot_radius_m, l.select_radius_m),
+                models,
+                self.side,
+            );
+            if self.door_pending.is_some() {
+                let e = self.door_evidence.entry(key.to_string()).or_default();
+                (e.0, e.1) = (e.0 + f.est.at_spot, e.1 + 1);
+            }
+            self.estimates_dirty = true;
         }
-        self.estimates_dirty = true;
     }
 
     /// The driver's door and seat, as the vehicle reports them now.
