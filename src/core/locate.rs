@@ -94,6 +94,9 @@ const CANDIDATES: usize = 6;
 const DOOR_CONTEST_MS: Millis = 800;
 /// A key's estimate is summed up from its particles at most this often (ms).
 const SUMMARY_MS: Millis = 100;
+/// At the door, the candidate's recent readings must fit a phone at the spot better than any
+/// other key's by this much (mean log-likelihood per reading).
+const DOOR_FIT_MARGIN: f64 = 0.75;
 /// Key estimates are published at most this often.
 pub const ESTIMATE_INTERVAL_MS: Millis = 200;
 /// A selection's dwell grows by this much per metre from the spot (ms).
@@ -946,8 +949,8 @@ impl Locator {
             .then(|| key.clone())
     }
 
-    /// The door's candidate, if no other key's recent readings fit a phone at the spot better
-    /// than its own: whatever the filters say (one of them may be lost), the person who has
+    /// The door's candidate, if no other key's recent readings fit a phone at the spot nearly
+    /// as well as its own (within [`DOOR_FIT_MARGIN`]): whatever the filters say (one of them may be lost), the person who has
     /// just pulled the handle stands there.
     fn door_choice(&self, last: bool) -> Option<String> {
         let key = self.door_candidate(last)?;
@@ -956,7 +959,7 @@ impl Locator {
         let own = fit(&key)?;
         let beaten = (self.keys.keys())
             .filter(|k| **k != key)
-            .any(|k| fit(k).is_some_and(|f| f > own));
+            .any(|k| fit(k).is_some_and(|f| f > own - DOOR_FIT_MARGIN));
         if beaten {
             tracing::debug!(
                 "key locator: the door declines {key}: another key fits the spot better"
