@@ -116,6 +116,16 @@ pub enum Reading {
     Rssi(f64),
 }
 
+impl Reading {
+    /// Smaller for a reading that places the key more tightly (nearer its anchor).
+    fn telling(&self) -> f64 {
+        match *self {
+            Reading::Rssi(dbm) => -dbm,
+            Reading::Range(m) => m,
+        }
+    }
+}
+
 /// What the filter says of one key.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Estimate {
@@ -341,13 +351,9 @@ impl Filter {
     /// Spread the particles over what `batch` allows: around the anchor with the most telling
     /// reading, at the distances it suggests, in every direction, walking any way.
     fn seed(&mut self, batch: &[(Point, Reading)], models: &Models) {
-        let telling = |r: &Reading| match *r {
-            Reading::Rssi(dbm) => -dbm,
-            Reading::Range(m) => m,
-        };
         let Some(&(anchor, r)) = batch
             .iter()
-            .min_by(|a, b| telling(&a.1).total_cmp(&telling(&b.1)))
+            .min_by(|a, b| a.1.telling().total_cmp(&b.1.telling()))
         else {
             return;
         };
@@ -535,12 +541,8 @@ impl Filter {
     fn inject(&mut self, models: &Models) {
         let share = (1.0 - self.fit_fast / self.fit_slow.max(f64::MIN_POSITIVE))
             .clamp(INJECT_FLOOR, INJECT_MAX);
-        let telling = |r: &Reading| match *r {
-            Reading::Rssi(dbm) => -dbm,
-            Reading::Range(m) => m,
-        };
         let Some(&(anchor, _, reference)) =
-            (self.recent.iter()).min_by(|a, b| telling(&a.2).total_cmp(&telling(&b.2)))
+            (self.recent.iter()).min_by(|a, b| a.2.telling().total_cmp(&b.2.telling()))
         else {
             return;
         };
@@ -676,6 +678,13 @@ impl Filter {
         e.distance = d_sum;
         e.distance_sd = (d2_sum - d_sum * d_sum).max(0.0).sqrt();
         self.est = e;
+    }
+}
+
+impl Estimate {
+    /// Farther from the spot than `other` by `margin` and twice both spreads.
+    fn clearly_farther_than(&self, other: &Estimate, margin: f64) -> bool {
+        self.distance - other.distance >= margin + 2.0 * (self.distance_sd + other.distance_sd)
     }
 }
 
@@ -922,8 +931,7 @@ impl Locator {
             let o = o.est;
             k != key
                 && o.driver_side >= RIVAL_PROBABILITY
-                && o.distance - b.distance
-                    < self.cfg.hysteresis_m + 2.0 * (o.distance_sd + b.distance_sd)
+                && !o.clearly_farther_than(&b, self.cfg.hysteresis_m)
         });
         if !contested {
             let total: f64 = self.keys.values().map(|f| f.est.at_spot).sum();
@@ -986,7 +994,7 @@ impl Locator {
             let o = f.est;
             k != key
                 && o.driver_side >= RIVAL_PROBABILITY
-                && (o.distance - b.distance < margin + 2.0 * (o.distance_sd + b.distance_sd)
+                && (!o.clearly_farther_than(&b, margin)
                     || (o.distance <= l.select_radius_m && b.distance > CONTESTED_SELECT_M))
         });
         (!rivals).then(|| key.clone())
