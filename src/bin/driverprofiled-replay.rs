@@ -21,6 +21,10 @@ struct Args {
     /// Also print every key's estimate this often (milliseconds of the trace).
     #[arg(long, value_name = "MS")]
     estimates: Option<u64>,
+    /// Also log the core's reasoning (why the door declined, a filter starting again) to
+    /// standard error.
+    #[arg(long)]
+    log: bool,
     /// Print the decisions as JSON lines.
     #[arg(long)]
     json: bool,
@@ -31,6 +35,14 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.log {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .without_time()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let cfg = match &args.config {
         Some(p) => config::load(p),
         None => config::builtin(),
