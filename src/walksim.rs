@@ -621,7 +621,11 @@ pub fn simulate(cfg: &KeyConfig, locator: Locator, scenario: Scenario, seed: u64
                             d3 + 0.1 * rng.gauss() + radio.nlos[i].unwrap_or(0.0)
                         };
                         if m <= 30.0 {
-                            batch.push((w.key.to_string(), name, round(m.max(0.0), 0.01)));
+                            batch.push((
+                                w.key.to_string(),
+                                name,
+                                (m.max(0.0) * 100.0).round() / 100.0,
+                            ));
                         }
                     }
                     Locator::BleFast | Locator::BleSlow => {
@@ -672,10 +676,6 @@ pub fn simulate(cfg: &KeyConfig, locator: Locator, scenario: Scenario, seed: u64
         }),
         door_ms: door_s.map(|d| (d * 1000.0).round() as Millis),
     }
-}
-
-fn round(v: f64, step: f64) -> f64 {
-    (v / step).round() * step
 }
 
 /// `path` cut off after `length` metres, shifted `side` metres to its left.
