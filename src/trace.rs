@@ -505,7 +505,8 @@ fn or_none(s: &Option<String>) -> String {
     s.as_deref().map_or("none".into(), quote)
 }
 
-fn r2(v: f64) -> f64 {
+/// `v` to the centimetre (or hundredth): the shortest decimal, as traces and decisions print it.
+pub(crate) fn r2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
@@ -1273,8 +1274,8 @@ mod tests {
                     t,
                     TraceEvent::Truth {
                         key: "driver-key".into(),
-                        x: (x * 100.0).round() / 100.0,
-                        y: (y * 100.0).round() / 100.0,
+                        x: r2(x),
+                        y: r2(y),
                     },
                 ));
             }

@@ -18,7 +18,7 @@
 
 use crate::config::{KeyConfig, Point};
 use crate::core::{Millis, Reason, Signal};
-use crate::trace::{Decision, TraceEvent, TraceLine, What};
+use crate::trace::{Decision, TraceEvent, TraceLine, What, r2};
 
 /// The car's body: |x| <= HALF_WIDTH, |y| <= HALF_LENGTH (m).
 const HALF_WIDTH: f64 = 0.9;
@@ -578,8 +578,8 @@ pub fn simulate(cfg: &KeyConfig, locator: Locator, scenario: Scenario, seed: u64
                     t,
                     TraceEvent::Truth {
                         key: w.key.to_string(),
-                        x: (p[0] * 100.0).round() / 100.0,
-                        y: (p[1] * 100.0).round() / 100.0,
+                        x: r2(p[0]),
+                        y: r2(p[1]),
                     },
                 ));
             }
@@ -621,11 +621,7 @@ pub fn simulate(cfg: &KeyConfig, locator: Locator, scenario: Scenario, seed: u64
                             d3 + 0.1 * rng.gauss() + radio.nlos[i].unwrap_or(0.0)
                         };
                         if m <= 30.0 {
-                            batch.push((
-                                w.key.to_string(),
-                                name,
-                                (m.max(0.0) * 100.0).round() / 100.0,
-                            ));
+                            batch.push((w.key.to_string(), name, r2(m.max(0.0))));
                         }
                     }
                     Locator::BleFast | Locator::BleSlow => {
