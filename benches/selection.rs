@@ -6,9 +6,11 @@
 //! recalled by the door opening + 1 s, every wrong-key motion, and the head start; then the
 //! locator's CPU cost at 1,000 readings/s against a baseline measured in the same run.
 //!
-//! Run: `cargo bench --bench selection -- [RUNS] [--write-traces DIR] [--seed N]`
-//! (RUNS per row, default 2000). `--write-traces DIR` writes each run with a wrong-key motion
-//! or without the right profile as DIR/<row>-<seed>.jsonl, for `driverprofiled-replay`.
+//! Run: `cargo bench --bench selection -- [RUNS] [--write-traces DIR] [--seed N]
+//! [--no-car-shadow]` (RUNS per row, default 2000). `--write-traces DIR` writes each run with a
+//! wrong-key motion or without the right profile as DIR/<row>-<seed>.jsonl, for
+//! `driverprofiled-replay`. `--no-car-shadow`: a world where the car's body does not block the
+//! radio (as a simpler simulator has it), to check that the locator does not depend on it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +26,7 @@ struct Args {
     runs: u64,
     write_traces: Option<std::path::PathBuf>,
     seed: u64,
+    world: walksim::World,
 }
 
 fn args() -> Args {
@@ -31,12 +34,14 @@ fn args() -> Args {
         runs: 2000,
         write_traces: None,
         seed: 1,
+        world: walksim::World::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
         match s.as_str() {
             "--write-traces" => a.write_traces = it.next().map(Into::into),
             "--seed" => a.seed = it.next().and_then(|v| v.parse().ok()).unwrap_or(1),
+            "--no-car-shadow" => a.world.car_shadow = false,
             "--bench" => {}
             n => {
                 if let Ok(n) = n.parse() {
@@ -110,7 +115,7 @@ fn run_row(cfg: &Arc<Config>, locator: Locator, scenario: Scenario, a: &Args) ->
                 s.spawn(move || {
                     let mut out = Vec::new();
                     for &seed in seeds.iter().skip(t as usize).step_by(threads as usize) {
-                        let run = walksim::simulate(&cfg.keys, locator, scenario, seed);
+                        let run = walksim::simulate_in(a.world, &cfg.keys, locator, scenario, seed);
                         let decisions = trace::replay(cfg.clone(), &run.lines);
                         let score = walksim::score(&run, &decisions);
                         if let Some(dir) = &a.write_traces
@@ -226,8 +231,13 @@ fn main() {
         }
     };
     println!(
-        "key selection: {} runs per row, shipped config, simulated time\n",
-        a.runs
+        "key selection: {} runs per row, shipped config, simulated time{}\n",
+        a.runs,
+        if a.world.car_shadow {
+            ""
+        } else {
+            ", the car's body not blocking the radio"
+        }
     );
     println!(
         "{:<52} {:>10} {:>8} {:>7} {:>12}",

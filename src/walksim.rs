@@ -436,8 +436,33 @@ fn pause(rng: &mut Rng) -> Option<(f64, f64)> {
         .then(|| (rng.uniform(0.2, 0.7), rng.uniform(1.0, 3.0)))
 }
 
+/// How hard the world is beyond what every locator faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct World {
+    /// The car's body blocks the radio: weaker RSSI, a non-line-of-sight UWB path. Off, the
+    /// world of a simpler simulator: a locator that knows the car must not depend on it.
+    pub car_shadow: bool,
+}
+
+impl Default for World {
+    fn default() -> World {
+        World { car_shadow: true }
+    }
+}
+
 /// Simulate one run of `scenario` with `locator` for the car of `cfg` (which has a geometry).
 pub fn simulate(cfg: &KeyConfig, locator: Locator, scenario: Scenario, seed: u64) -> Run {
+    simulate_in(World::default(), cfg, locator, scenario, seed)
+}
+
+/// [`simulate`] in `world`.
+pub fn simulate_in(
+    world: World,
+    cfg: &KeyConfig,
+    locator: Locator,
+    scenario: Scenario,
+    seed: u64,
+) -> Run {
     let mut rng = Rng::new(seed);
     let Some(geometry) = cfg.geometry.as_ref() else {
         return Run {
@@ -587,7 +612,7 @@ pub fn simulate(cfg: &KeyConfig, locator: Locator, scenario: Scenario, seed: u64
             for (i, &a) in anchors.iter().enumerate() {
                 radio.slow[i] =
                     decay * radio.slow[i] + SLOW_DB * (1.0 - decay * decay).sqrt() * rng.gauss();
-                let blocked_by_car = car_between(p, a);
+                let blocked_by_car = world.car_shadow && car_between(p, a);
                 let body = behind(p, face, a);
                 if locator == Locator::Uwb {
                     // NLOS: whenever the car or the holder's body is in the way, and a fifth
