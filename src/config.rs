@@ -103,16 +103,21 @@ pub struct Geometry {
     pub anchors: Vec<Point>,
     /// Where the driver stands to open the door.
     pub driver_spot: Point,
+    /// The car's body as a rectangle, its rear-left and front-right corners: a reading
+    /// through it is weaker (BLE) or longer (UWB). None: the locator does not know the car.
+    pub body: Option<[Point; 2]>,
 }
 
 /// `[keys.ble]`: RSSI = `rssi_at_1m_dbm` - 10 `path_loss_exponent` log10(d), log-normal
-/// shadowing of `sigma_db`, and `body_loss_db` less where the holder's body hides the phone.
+/// shadowing of `sigma_db`, `body_loss_db` less where the holder's body hides the phone, and
+/// `car_loss_db` less through the car's body (with the body in `[keys.geometry]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BleModel {
     pub rssi_at_1m_dbm: f64,
     pub path_loss_exponent: f64,
     pub sigma_db: f64,
     pub body_loss_db: f64,
+    pub car_loss_db: f64,
 }
 
 /// `[keys.uwb]`: distance error `sigma_m`, and up to `nlos_bias_m` too long without a line of
@@ -476,6 +481,7 @@ struct RawBle {
     path_loss_exponent: Spanned<f64>,
     sigma_db: Spanned<f64>,
     body_loss_db: Spanned<f64>,
+    car_loss_db: Spanned<f64>,
 }
 
 #[derive(Deserialize)]
@@ -971,6 +977,7 @@ fn keys(src: &Src<'_>, raw: &RawKeys) -> Result<KeyConfig, ConfigError> {
         path_loss_exponent: src.between(&b.path_loss_exponent, "path_loss_exponent", 1.0, 6.0)?,
         sigma_db: src.between(&b.sigma_db, "sigma_db", 1.0, 20.0)?,
         body_loss_db: src.between(&b.body_loss_db, "body_loss_db", 0.0, 30.0)?,
+        car_loss_db: src.between(&b.car_loss_db, "car_loss_db", 0.0, 40.0)?,
     };
     let uwb = UwbModel {
         sigma_m: src.between(&raw.uwb.sigma_m, "sigma_m", 0.01, 5.0)?,
@@ -1008,8 +1015,12 @@ fn keys(src: &Src<'_>, raw: &RawKeys) -> Result<KeyConfig, ConfigError> {
 
 /// The name in `[keys.geometry]` of where the driver stands to open the door.
 pub const DRIVER_SPOT: &str = "driver_spot";
+/// The names in `[keys.geometry]` of the car body's corners (optional, both or neither).
+pub const BODY_REAR_LEFT: &str = "body_rear_left";
+pub const BODY_FRONT_RIGHT: &str = "body_front_right";
 
-/// `[keys.geometry]`: a position for every anchor and the driver's spot, and nothing else.
+/// `[keys.geometry]`: a position for every anchor and the driver's spot, optionally the car
+/// body's corners, and nothing else.
 fn geometry(
     src: &Src<'_>,
     raw: &Spanned<RawGeometry>,
@@ -1019,9 +1030,10 @@ fn geometry(
     for (name, v) in raw.get_ref() {
         let n = name.get_ref().as_str();
         src.ensure(
-            n == DRIVER_SPOT || anchors.iter().any(|a| a == n),
+            [DRIVER_SPOT, BODY_REAR_LEFT, BODY_FRONT_RIGHT].contains(&n)
+                || anchors.iter().any(|a| a == n),
             name,
-            format!("{n:?} is neither an anchor nor {DRIVER_SPOT:?}"),
+            format!("{n:?} is neither an anchor, nor {DRIVER_SPOT:?}, nor a body corner"),
         )?;
         let xy = v.get_ref();
         src.ensure(xy.len() == 2, v, format!("{n} must be [x, y] in metres"))?;
@@ -1043,9 +1055,30 @@ fn geometry(
     };
     let driver_spot = at(DRIVER_SPOT)?;
     let anchors = anchors.iter().map(|a| at(a)).collect::<Result<_, _>>()?;
+    let body = match (
+        points.remove(BODY_REAR_LEFT),
+        points.remove(BODY_FRONT_RIGHT),
+    ) {
+        (None, None) => None,
+        (Some(lo), Some(hi)) => {
+            src.ensure(
+                lo[0] < hi[0] && lo[1] < hi[1],
+                raw,
+                format!("{BODY_REAR_LEFT} must lie left of and behind {BODY_FRONT_RIGHT}"),
+            )?;
+            Some([lo, hi])
+        }
+        _ => {
+            return Err(src.err(
+                raw,
+                format!("the car's body needs both {BODY_REAR_LEFT} and {BODY_FRONT_RIGHT}"),
+            ));
+        }
+    };
     Ok(Geometry {
         anchors,
         driver_spot,
+        body,
     })
 }
 
@@ -1081,6 +1114,21 @@ mod tests {
         assert_eq!(wheel.unit, Unit::Percent);
         assert_eq!(wheel.stall_ms, 1000);
         assert_eq!(wheel.vss, "Vehicle.Chassis.SteeringWheel.Tilt");
+    }
+
+    #[test]
+    fn the_car_body_is_optional_and_needs_both_corners_in_order() {
+        let without = DEFAULT_CONFIG
+            .replacen("body_rear_left = [-0.9, -2.4]\n", "", 1)
+            .replacen("body_front_right = [0.9, 2.4]\n", "", 1);
+        let g = parse("x.toml", &without).unwrap().keys.geometry.unwrap();
+        assert_eq!(g.body, None);
+        let one = DEFAULT_CONFIG.replacen("body_rear_left = [-0.9, -2.4]\n", "", 1);
+        let e = parse("x.toml", &one).unwrap_err();
+        assert!(e.message.contains("needs both"), "{e}");
+        let swapped = DEFAULT_CONFIG.replacen("[-0.9, -2.4]", "[0.9, 2.4]", 1);
+        let e = parse("x.toml", &swapped).unwrap_err();
+        assert!(e.message.contains("left of and behind"), "{e}");
     }
 
     #[test]
@@ -1168,8 +1216,9 @@ mod tests {
                 geometry: Some(Geometry {
                     anchors: vec![[-0.95, 0.2], [0.95, 0.2], [0.0, -2.2], [0.0, 0.3]],
                     driver_spot: [-1.45, 0.2],
+                    body: Some([[-0.9, -2.4], [0.9, 2.4]]),
                 }),
-                ble: BleModel { rssi_at_1m_dbm: -59.0, path_loss_exponent: 2.0, sigma_db: 6.0, body_loss_db: 8.0 },
+                ble: BleModel { rssi_at_1m_dbm: -59.0, path_loss_exponent: 2.0, sigma_db: 6.0, body_loss_db: 8.0, car_loss_db: 9.0 },
                 uwb: UwbModel { sigma_m: 0.1, nlos_bias_m: 1.0 },
                 locator: LocatorConfig {
                     select_radius_m: 9.0,

@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 
 use super::Millis;
-use crate::config::{KeyConfig, Point};
+use crate::config::{Geometry, KeyConfig, Point};
 
 /// Particles per key.
 pub const PARTICLES: usize = 512;
@@ -186,8 +186,64 @@ fn ln_sum(a: f64, b: f64) -> f64 {
     m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
+/// The car's body as the radio sees it: the outline shrunk by [`SKIN_M`]. A straight path
+/// from the key to an anchor that crosses it goes through the car; an anchor inside it is in
+/// the cabin, behind glass, and sees out all round.
+#[derive(Debug, Clone, Copy)]
+struct Body {
+    lo: Point,
+    hi: Point,
+}
+
+/// Anchors sit on the car's skin and see past the car on their own side: the body that
+/// blocks is the outline less this much (m).
+const SKIN_M: f64 = 0.3;
+/// Of readings through the car's body: the share that are weakened by it (BLE: some come
+/// round it by reflections), and of UWB distances, the share over a non-line-of-sight path.
+/// Half, not the most a car park shows: with more, a car whose body blocks less than the
+/// model says (a low anchor, an open window) places keys worse than with no body at all.
+const CAR_BLOCKED: f64 = 0.5;
+const CAR_NLOS: f64 = 0.5;
+
+impl Body {
+    fn new([lo, hi]: [Point; 2]) -> Option<Body> {
+        let lo = [lo[0] + SKIN_M, lo[1] + SKIN_M];
+        let hi = [hi[0] - SKIN_M, hi[1] - SKIN_M];
+        (lo[0] < hi[0] && lo[1] < hi[1]).then_some(Body { lo, hi })
+    }
+
+    fn inside(&self, a: Point) -> bool {
+        (self.lo[0] < a[0] && a[0] < self.hi[0]) && (self.lo[1] < a[1] && a[1] < self.hi[1])
+    }
+
+    /// Does the straight path from `p` to the anchor at `a` cross the body? (The slab test.)
+    fn blocks(&self, p: Point, a: Point) -> bool {
+        if self.inside(a) {
+            return false;
+        }
+        let (mut t0, mut t1) = (0.0f64, 1.0f64);
+        for k in 0..2 {
+            let d = a[k] - p[k];
+            if d.abs() < 1e-12 {
+                if p[k] <= self.lo[k] || p[k] >= self.hi[k] {
+                    return false;
+                }
+                continue;
+            }
+            let (ta, tb) = ((self.lo[k] - p[k]) / d, (self.hi[k] - p[k]) / d);
+            t0 = t0.max(ta.min(tb));
+            t1 = t1.min(ta.max(tb));
+            if t1 <= t0 {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// The measurement models, from `[keys.ble]` and `[keys.uwb]`, with their log-likelihoods
-/// tabulated by residual (a reading weighs hundreds of particles).
+/// tabulated by residual (a reading weighs hundreds of particles): one table for a path in
+/// the open and, with the car's body known, one for a path through it.
 #[derive(Debug, Clone)]
 struct Models {
     p1m: f64,
@@ -196,10 +252,14 @@ struct Models {
     sigma_db: f64,
     sigma_m: f64,
     nlos_m: f64,
-    /// ln p(RSSI residual), from -RSSI_SPAN by RSSI_STEP; beyond it the outlier floor.
+    body: Option<Body>,
+    /// ln p(RSSI residual), from -RSSI_SPAN by RSSI_STEP; beyond it the outlier floor. In the
+    /// open and through the car.
     rssi: Vec<f64>,
+    rssi_car: Vec<f64>,
     /// ln p(distance residual), from RANGE_LO by RANGE_STEP.
     range: Vec<f64>,
+    range_car: Vec<f64>,
     /// Standard normal numbers to draw from (a table: a draw is one random number).
     normals: Vec<f64>,
 }
@@ -228,20 +288,35 @@ fn lookup(t: &[f64], lo: f64, step: f64, e: f64, floor: f64) -> f64 {
 impl Models {
     fn new(cfg: &KeyConfig) -> Models {
         let (sigma_db, body_db) = (cfg.ble.sigma_db, cfg.ble.body_loss_db);
+        let car_db = cfg.ble.car_loss_db;
         // The particles are no finer than a few centimetres.
         let sigma_m = cfg.uwb.sigma_m.hypot(0.05);
         let nlos_m = cfg.uwb.nlos_bias_m;
+        // In the open: shadowing, the holder's body now and then, outliers.
+        let open = |e: f64, widen: f64| {
+            let sigma = sigma_db + widen;
+            let clear = (1.0 - BODY_BLOCKED - OUTLIER).ln() + normal_ln(e, sigma);
+            let blocked = BODY_BLOCKED.ln() + normal_ln(e + body_db, sigma + 1.0);
+            ln_sum(clear, blocked)
+        };
         let rssi = table(-RSSI_SPAN, RSSI_SPAN, RSSI_STEP, |e| {
-            let clear = (1.0 - BODY_BLOCKED - OUTLIER).ln() + normal_ln(e, sigma_db);
-            let blocked = BODY_BLOCKED.ln() + normal_ln(e + body_db, sigma_db + 1.0);
-            ln_sum(ln_sum(clear, blocked), RSSI_FLOOR)
+            ln_sum(open(e, 0.0), RSSI_FLOOR)
+        });
+        // Through the car: most readings weaker by about car_db (how much varies with the
+        // path: wider), some come round it.
+        let rssi_car = table(-RSSI_SPAN, RSSI_SPAN, RSSI_STEP, |e| {
+            let round = (1.0 - CAR_BLOCKED).ln() + open(e, 0.0);
+            let through = CAR_BLOCKED.ln() + open(e + car_db, 2.0);
+            ln_sum(ln_sum(round, through), RSSI_FLOOR)
         });
         let half = nlos_m / 2.0;
-        let range = table(RANGE_LO, RANGE_HI, RANGE_STEP, |e| {
-            let los = (1.0 - NLOS - OUTLIER).ln() + normal_ln(e, sigma_m);
-            let nlos = NLOS.ln() + normal_ln(e - half, (half / 3f64.sqrt()).hypot(sigma_m));
-            ln_sum(ln_sum(los, nlos), RANGE_FLOOR)
-        });
+        let range_with = |nlos: f64| {
+            table(RANGE_LO, RANGE_HI, RANGE_STEP, |e| {
+                let los = (1.0 - nlos - OUTLIER).ln() + normal_ln(e, sigma_m);
+                let nlos = nlos.ln() + normal_ln(e - half, (half / 3f64.sqrt()).hypot(sigma_m));
+                ln_sum(ln_sum(los, nlos), RANGE_FLOOR)
+            })
+        };
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let normals = (0..NORMALS).map(|_| rng.gauss2().0).collect();
         Models {
@@ -250,8 +325,15 @@ impl Models {
             sigma_db,
             sigma_m,
             nlos_m,
+            body: cfg
+                .geometry
+                .as_ref()
+                .and_then(|g| g.body)
+                .and_then(Body::new),
             rssi,
-            range,
+            rssi_car,
+            range: range_with(NLOS),
+            range_car: range_with(CAR_NLOS),
             normals,
         }
     }
@@ -261,21 +343,21 @@ impl Models {
         self.normals[(rng.next_u64() >> 52) as usize]
     }
 
-    /// ln p(reading | the key is `d2.sqrt()` metres from the anchor).
-    fn ln_likelihood(&self, r: Reading, d2: f64) -> f64 {
+    /// ln p(reading of the anchor at `a` | the key is at `p`).
+    fn ln_likelihood(&self, r: Reading, p: Point, a: Point) -> f64 {
+        let d2 = (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2);
+        let car = self.body.is_some_and(|b| b.blocks(p, a));
         match r {
             Reading::Rssi(dbm) => {
                 // Nearer than 20 cm the model says nothing more.
                 let pred = self.p1m - self.k * 0.5 * d2.max(0.04).ln();
-                lookup(&self.rssi, -RSSI_SPAN, RSSI_STEP, dbm - pred, RSSI_FLOOR)
+                let t = if car { &self.rssi_car } else { &self.rssi };
+                lookup(t, -RSSI_SPAN, RSSI_STEP, dbm - pred, RSSI_FLOOR)
             }
-            Reading::Range(m) => lookup(
-                &self.range,
-                RANGE_LO,
-                RANGE_STEP,
-                m - d2.sqrt(),
-                RANGE_FLOOR,
-            ),
+            Reading::Range(m) => {
+                let t = if car { &self.range_car } else { &self.range };
+                lookup(t, RANGE_LO, RANGE_STEP, m - d2.sqrt(), RANGE_FLOOR)
+            }
         }
     }
 
@@ -428,8 +510,7 @@ impl Filter {
         for i in 0..PARTICLES {
             let mut fit = 0.0;
             for (&(a, r), &k) in batch.iter().zip(news) {
-                let d2 = (self.x[i] - a[0]).powi(2) + (self.y[i] - a[1]).powi(2);
-                fit += k * models.ln_likelihood(r, d2);
+                fit += k * models.ln_likelihood(r, [self.x[i], self.y[i]], a);
             }
             best_fit = best_fit.max(fit);
             // How well the cloud explains the batch, from every fourth particle (an exp each).
@@ -514,9 +595,7 @@ impl Filter {
     fn fit_at(&self, p: Point, now: Millis, models: &Models) -> Option<f64> {
         let fits: Vec<f64> = (self.recent.iter())
             .filter(|e| e.1 + RECENT_MS >= now)
-            .map(|&(a, _, r)| {
-                models.ln_likelihood(r, (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2))
-            })
+            .map(|&(a, _, r)| models.ln_likelihood(r, p, a))
             .collect();
         (!fits.is_empty()).then(|| fits.iter().sum::<f64>() / fits.len() as f64)
     }
@@ -564,9 +643,7 @@ impl Filter {
                 let (s, c) = (std::f64::consts::TAU * self.rng.unit()).sin_cos();
                 let p = [anchor[0] + d * c, anchor[1] + d * s];
                 let fit: f64 = (self.recent.iter())
-                    .map(|&(a, _, r)| {
-                        models.ln_likelihood(r, (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2))
-                    })
+                    .map(|&(a, _, r)| models.ln_likelihood(r, p, a))
                     .sum();
                 // One of the candidates, each by its likelihood (reservoir sampling).
                 let l = fit.exp();
@@ -671,7 +748,12 @@ impl Filter {
             }
             let along = (rx * vx + ry * vy) / v;
             let miss = (rx * vy - ry * vx).abs() / v;
-            if along > 0.0 && miss <= path_radius + AIM_SPREAD * along && along / v <= HORIZON_S {
+            let reach = |along: f64| path_radius + AIM_SPREAD * along;
+            if along > 0.0
+                && miss <= reach(along)
+                && along / v <= HORIZON_S
+                && !side.rounds_corner([self.x[i], self.y[i]], [vx / v, vy / v], along, reach)
+            {
                 e.heading += w;
             }
         }
@@ -689,16 +771,23 @@ impl Estimate {
 }
 
 /// The driver's side of the car: the driver's door anchor, the unit normal from it toward the
-/// spot where the driver stands, and the car's middle along that normal (the anchors' mean).
+/// spot where the driver stands, and the car's middle along that normal (the anchors' mean);
+/// with the car's body known, the two corners on that side that someone walks round to reach
+/// another door.
 #[derive(Debug, Clone, Copy)]
 struct Side {
     door: Point,
     normal: Point,
     middle: f64,
+    corners: Option<[Point; 2]>,
 }
 
+/// People walk round a car's corner about this far from its body, on each axis (m).
+const ROUND_M: f64 = 0.7;
+
 impl Side {
-    fn new(anchors: &[Point], spot: Point, driver_anchor: usize) -> Side {
+    fn new(g: &Geometry, driver_anchor: usize) -> Side {
+        let (anchors, spot) = (&g.anchors, g.driver_spot);
         let door = anchors.get(driver_anchor).copied().unwrap_or(spot);
         let (nx, ny) = (spot[0] - door[0], spot[1] - door[1]);
         let len = nx.hypot(ny);
@@ -708,6 +797,7 @@ impl Side {
                 door: [f64::NEG_INFINITY, 0.0],
                 normal: [1.0, 0.0],
                 middle: f64::NEG_INFINITY,
+                corners: None,
             };
         }
         let normal = [nx / len, ny / len];
@@ -715,10 +805,44 @@ impl Side {
             door,
             normal,
             middle: 0.0,
+            corners: None,
         };
         let n = anchors.len().max(1) as f64;
         side.middle = anchors.iter().map(|&a| side.outside(a)).sum::<f64>() / n;
+        // The body's corners on the driver's side (the spot's side of the body's middle), each
+        // pushed out to where a walk rounds it.
+        side.corners = g.body.map(|[lo, hi]| {
+            let mid = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
+            let all = [
+                [lo[0], lo[1]],
+                [lo[0], hi[1]],
+                [hi[0], lo[1]],
+                [hi[0], hi[1]],
+            ];
+            let mut near: Vec<Point> = all.to_vec();
+            near.sort_by(|a, b| {
+                let d = |c: &Point| (c[0] - spot[0]).hypot(c[1] - spot[1]);
+                d(a).total_cmp(&d(b))
+            });
+            [near[0], near[1]].map(|c| {
+                let out = |v: f64, m: f64| v + ROUND_M * (v - m).signum();
+                [out(c[0], mid[0]), out(c[1], mid[1])]
+            })
+        });
         side
+    }
+
+    /// Does a walk from `p` along the unit direction `u` round one of the driver's side's
+    /// corners before it comes to `along` metres: the way to another door as much as to the
+    /// driver's? (`reach`: how near a walk must pass a point to be heading there, by distance.)
+    fn rounds_corner(&self, p: Point, u: Point, along: f64, reach: impl Fn(f64) -> f64) -> bool {
+        self.corners.is_some_and(|cs| {
+            cs.iter().any(|c| {
+                let (rx, ry) = (c[0] - p[0], c[1] - p[1]);
+                let a = rx * u[0] + ry * u[1];
+                a > 0.0 && a < along && (rx * u[1] - ry * u[0]).abs() <= reach(a)
+            })
+        })
     }
 
     /// How far `p` is outside the driver's door, toward the driver's spot (m).
@@ -771,7 +895,7 @@ impl Locator {
     pub fn new(cfg: KeyConfig) -> Option<Locator> {
         let g = cfg.geometry.clone()?;
         Some(Locator {
-            side: Side::new(&g.anchors, g.driver_spot, cfg.driver_anchor),
+            side: Side::new(&g, cfg.driver_anchor),
             models: Models::new(&cfg),
             anchors: g.anchors,
             spot: g.driver_spot,
@@ -800,7 +924,7 @@ impl Locator {
         if let Some(g) = &cfg.geometry {
             self.anchors = g.anchors.clone();
             self.spot = g.driver_spot;
-            self.side = Side::new(&g.anchors, g.driver_spot, cfg.driver_anchor);
+            self.side = Side::new(g, cfg.driver_anchor);
         }
         self.models = Models::new(&cfg);
         self.cfg = cfg;
@@ -1203,12 +1327,42 @@ mod tests {
         let spot = [-1.45, 0.2];
         let (sel, arrive) = walk(&mut l, "a", [-12.0, 6.0], spot, 1.4, 150, false);
         let sel = sel.expect("never selected");
-        // Metres out: the dwell from 8 m is about 1.3 s, so about 3.6 s before arriving.
+        // Metres out. This walk also points at the car's front corner (the way round to the
+        // passenger's door) until about 9 m, and the dwell from there is about 1.5 s: about
+        // 2.9 s before arriving, 4 m out.
         assert!(
-            arrive - sel >= 3000,
+            arrive - sel >= 2500,
             "selected {} ms before arriving",
             arrive - sel
         );
+    }
+
+    #[test]
+    fn a_walker_on_the_way_round_the_car_is_not_selected() {
+        // From behind, along the driver's side, to the rear corner, on the way round to the
+        // passenger's door: the walk points at the driver's door all along, but at the corner
+        // first.
+        let mut l = Locator::new(cfg()).unwrap();
+        let (sel, _) = walk(&mut l, "p", [-2.0, -12.0], [-1.6, -3.1], 1.4, 150, false);
+        assert_eq!(sel, None);
+        // Without the body the locator cannot know the corner, and takes the walk for the
+        // driver's.
+        let mut c = cfg();
+        c.geometry.as_mut().unwrap().body = None;
+        let mut l = Locator::new(c).unwrap();
+        let (sel, _) = walk(&mut l, "p", [-2.0, -12.0], [-1.6, -3.1], 1.4, 150, false);
+        assert!(sel.is_some());
+    }
+
+    #[test]
+    fn the_car_blocks_paths_across_it_but_not_from_the_cabin() {
+        let b = Body::new([[-0.9, -2.4], [0.9, 2.4]]).unwrap();
+        let (driver_door, passenger_door, cabin) = ([-0.95, 0.2], [0.95, 0.2], [0.0, 0.3]);
+        assert!(b.blocks([-1.45, 0.2], passenger_door));
+        assert!(!b.blocks([-1.45, 0.2], driver_door));
+        assert!(!b.blocks([1.45, 0.2], cabin));
+        assert!(!b.blocks([-1.45, 5.0], [0.95, 5.0]), "ahead of the car");
+        assert!(b.blocks([-1.45, -5.0], [0.95, 5.0]), "the diagonal");
     }
 
     #[test]
