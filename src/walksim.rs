@@ -818,6 +818,30 @@ mod tests {
     /// opening + 1 s in most runs (a lower bar than the benchmark's goals; its figures are
     /// in docs/key-selection.md).
     #[test]
+    fn a_slow_locator_at_the_door_does_not_take_a_moment_for_the_truth() {
+        // Walks where, in a world whose car body does not block, one slow reading swapped the
+        // two keys' clouds at the moment the driver's door opened, and the seat moved to the
+        // other person's profile.
+        let cfg = match crate::config::builtin() {
+            Ok(c) => std::sync::Arc::new(c),
+            Err(e) => panic!("{e:?}"),
+        };
+        let open = World { car_shadow: false };
+        for (scenario, seed) in [
+            (Scenario::DriverAndPassenger, 1_001_188),
+            (Scenario::TwoToDriverDoor, 1_001_185),
+        ] {
+            let run = simulate_in(open, &cfg.keys, Locator::BleSlow, scenario, seed);
+            let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
+            assert!(
+                s.wrong_motions.is_empty(),
+                "{scenario:?}: {:?}",
+                s.wrong_motions
+            );
+        }
+    }
+
+    #[test]
     fn every_row_with_fixed_seeds() {
         let cfg = match crate::config::builtin() {
             Ok(c) => std::sync::Arc::new(c),

@@ -1046,26 +1046,8 @@ impl Locator {
     /// people at the door), a moment's estimate is not enough: the door waits
     /// [`DOOR_CONTEST_MS`] (`last`) and weighs every batch since it opened.
     fn door_candidate(&self, last: bool) -> Option<String> {
-        let (key, f) = self
-            .keys
-            .iter()
-            .max_by(|a, b| a.1.est.at_spot.total_cmp(&b.1.est.at_spot))?;
-        let b = f.est;
-        let contested = self.keys.iter().any(|(k, o)| {
-            let o = o.est;
-            k != key
-                && o.driver_side >= RIVAL_PROBABILITY
-                && !o.clearly_farther_than(&b, self.cfg.hysteresis_m)
-        });
-        if !contested {
-            let total: f64 = self.keys.values().map(|f| f.est.at_spot).sum();
-            let p = b.at_spot / (total + NOBODY);
-            return (b.at_spot >= DOOR_MIN_AT_SPOT && p >= self.cfg.locator.door_probability)
-                .then(|| key.clone());
-        }
-        if !last {
-            return None;
-        }
+        // Each key's probability of being at the spot, averaged over the summaries since the
+        // door opened: with a slow locator one reading can swap two clouds for a moment.
         let mean = |k: &str| {
             self.door_evidence
                 .get(k)
@@ -1074,11 +1056,20 @@ impl Locator {
         let (key, at_spot) = (self.keys.keys())
             .map(|k| (k, mean(k)))
             .max_by(|a, b| a.1.total_cmp(&b.1))?;
-        let total: f64 = self.keys.keys().map(|k| mean(k)).sum();
+        let b = self.keys.get(key)?.est;
+        let contested = self.keys.iter().any(|(k, o)| {
+            let o = o.est;
+            k != key
+                && o.driver_side >= RIVAL_PROBABILITY
+                && !o.clearly_farther_than(&b, self.cfg.hysteresis_m)
+        });
         let batches = self.door_evidence.get(key).map_or(0, |e| e.1);
+        if contested && !(last && batches >= 2) {
+            return None;
+        }
+        let total: f64 = self.keys.keys().map(|k| mean(k)).sum();
         let p = at_spot / (total + NOBODY);
-        (batches >= 2 && at_spot >= DOOR_MIN_AT_SPOT && p >= self.cfg.locator.door_probability)
-            .then(|| key.clone())
+        (at_spot >= DOOR_MIN_AT_SPOT && p >= self.cfg.locator.door_probability).then(|| key.clone())
     }
 
     /// The door's candidate, if no other key's recent readings fit a phone at the spot nearly
