@@ -104,7 +104,8 @@ async fn monitor_keys_json_shows_a_reported_key_where_it_is() {
 #[tokio::test]
 async fn monitor_keys_without_geometry_is_69() {
     let geometry = "[keys.geometry]\ndriver_door = [-0.95, 0.2]\npassenger_door = [0.95, 0.2]\n\
-                    rear = [0.0, -2.2]\ncabin = [0.0, 0.3]\ndriver_spot = [-1.45, 0.2]\n";
+                    rear = [0.0, -2.2]\ncabin = [0.0, 0.3]\ndriver_spot = [-1.45, 0.2]\n\
+                    body_rear_left = [-0.9, -2.4]\nbody_front_right = [0.9, 2.4]\n";
     let env = Env::with_config(&test_config(&[(geometry, "")])).await;
     let out = env.ctl(&["monitor", "--keys"]).expect(69);
     assert!(out.stderr().contains("no key geometry"), "{}", out.stderr());
