@@ -1,7 +1,11 @@
 //! Generates the kuksa.val.v2 client and server from the vendored protos (see proto/README.md)
 //! with the system's `protoc` (Debian: protobuf-compiler + libprotobuf-dev). `PROTOC` names
-//! another one.
+//! another one. Without the `client` feature there is nothing to generate.
 
+#[cfg(not(feature = "client"))]
+fn main() {}
+
+#[cfg(feature = "client")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     tonic_prost_build::configure()

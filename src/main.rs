@@ -211,6 +211,14 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
 
     // The vehicle signals' source is checked before anything is served: a signal the broker
     // does not know (or of another type) stops the daemon here, never a motion later.
+    #[cfg(not(feature = "kuksa"))]
+    if cfg.vehicle_source == config::VehicleSource::Kuksa {
+        eprintln!(
+            "driverprofiled: [vehicle] source = \"kuksa\" needs a driverprofiled built with the \
+             kuksa feature"
+        );
+        return Ok(EXIT_CONFIG);
+    }
     #[cfg(feature = "kuksa")]
     let vehicle_feed = match cfg.vehicle_source {
         config::VehicleSource::Kuksa => {

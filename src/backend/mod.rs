@@ -201,3 +201,21 @@ impl Router {
         names.join("+")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The config knows every backend by name, whether or not this build has it.
+    #[test]
+    fn the_registry_is_the_configs_list_of_backends() {
+        let built: Vec<&str> = names().collect();
+        assert!(
+            built.iter().all(|n| crate::config::BACKENDS.contains(n)),
+            "{built:?}"
+        );
+        if cfg!(feature = "kuksa") {
+            assert_eq!(built, crate::config::BACKENDS);
+        }
+    }
+}
