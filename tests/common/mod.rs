@@ -3,11 +3,9 @@
 //! machine's system or session bus.
 #![allow(dead_code, unused_imports)]
 
-pub mod elf;
 pub mod kuksa;
 #[cfg(feature = "kuksa")]
 pub mod kuksa_provider;
-pub mod release;
 #[cfg(feature = "kuksa")]
 pub mod seat;
 pub mod system;
