@@ -2,7 +2,7 @@
 //! doc comments there say what each member does.
 //!
 //! The interface names are repeated here as literals because proxy attributes need them;
-//! `tests/introspection.rs` checks them against [`crate::interface`].
+//! `tests/it/introspection.rs` checks them against [`crate::interface`].
 
 use std::collections::HashMap;
 

@@ -2,7 +2,7 @@
 //! a backup, a newer one is served read-only or left untouched, units that differ stop the
 //! store from being served, and only a truly corrupt file is moved aside.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

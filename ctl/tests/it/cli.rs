@@ -1,7 +1,7 @@
 //! driverprofilectl against the real daemon on a private bus: output (text and --json), exit
 //! codes per error class, select --wait, monitor, export/import, wait-ready, checks.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -3,7 +3,7 @@
 //! the three together).
 #![cfg(feature = "kuksa")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! Harness of the driverprofilectl tests: a private `dbus-daemon` (the daemon's own launcher,
 //! `driverprofiled::privatebus`), the real `driverprofiled --mock` with a temporary state dir,
 //! and the real `driverprofilectl` binary run against them. Never the machine's own buses.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -261,7 +260,7 @@ impl Drop for Env {
 
 /// True when this test can run commands as other users: root, with `setpriv`. Otherwise
 /// false after printing why it skips; in CI (`CI` set and not "false", as the root package's
-/// `tests/common/system.rs` decides) not being able to run is a failure instead.
+/// `tests/it/common/system.rs` decides) not being able to run is a failure instead.
 pub fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;

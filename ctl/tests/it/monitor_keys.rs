@@ -1,7 +1,7 @@
 //! `driverprofilectl monitor --keys` against the real daemon on a private bus: piped, one JSON
 //! line per change of Vehicle.KeyEstimates / NearestKey; without geometry, exit 69.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! unbuckled in P, with `park_and_unbuckle`), never a change of speed alone. The rules in
 //! detail are tested on the fake clock in `src/core/easy_exit.rs`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use zbus::Variant;

@@ -197,13 +197,9 @@ impl Provider {
         }
         v
     }
-
-    /// End the provider stream: the broker releases the claims.
-    pub fn stop(self) {
-        self.task.abort();
-    }
 }
 
+/// Dropping it ends the provider stream: the broker releases the claims.
 impl Drop for Provider {
     fn drop(&mut self) {
         self.task.abort();

@@ -3,7 +3,7 @@
 //! to the backend, properties and signals, error names). The engine's rules themselves are
 //! scenario-tested on the core's fake clock in `src/core/tests.rs`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Instant;

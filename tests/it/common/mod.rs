@@ -1,8 +1,8 @@
 //! Test harness: a private `dbus-daemon` per test, the real `driverprofiled` binary with the
 //! mock backend and a temporary state dir, and zbus proxies to drive it. Never touches the
 //! machine's system or session bus.
-#![allow(dead_code, unused_imports)]
 
+#[cfg(feature = "kuksa")]
 pub mod kuksa;
 #[cfg(feature = "kuksa")]
 pub mod kuksa_provider;
@@ -88,6 +88,7 @@ impl Setup {
         }
     }
 
+    #[cfg(feature = "kuksa")]
     /// Bus + the daemon with the config file `config`, its backends as it names them (no
     /// `--mock`).
     pub async fn configured(config: &Path) -> Setup {
@@ -217,6 +218,7 @@ impl Daemon {
         .await
     }
 
+    #[cfg(feature = "kuksa")]
     /// [`Daemon::start`] with the backends the config names (no `--mock`).
     pub async fn start_configured(
         conn: &Connection,
@@ -358,6 +360,7 @@ pub async fn started(s: &mut MotionStartedStream) -> (String, String) {
     (a.reason().clone(), a.profile().to_string())
 }
 
+#[cfg(feature = "kuksa")]
 /// The eight axes of the default config.
 pub const AXES: [&str; 8] = [
     "seat_position",
@@ -372,7 +375,7 @@ pub const AXES: [&str; 8] = [
 
 // Test configs: the shipped defaults, with stall and timeout limits no loaded machine reaches.
 
-pub const DEFAULT_CONFIG: &str = include_str!("../../config/driverprofiled.toml");
+pub use driverprofiled::config::DEFAULT_CONFIG;
 
 /// Stall time of every axis in [`test_config`]: under load the mock's 40 ms position ticks can
 /// be starved for far longer than the shipped 200 ms, which a test not about stalls must not
@@ -591,7 +594,6 @@ pub async fn driver(s: &Setup, name: &str, key: &str, seat: f64) -> OwnedObjectP
 pub enum Halt {
     LeavePark,
     SpeedUp,
-    DoorsLocked,
     Stop,
     ActuatorStop,
     ManualSwitch,
@@ -601,7 +603,7 @@ pub enum Halt {
 impl Halt {
     pub fn outcome(self) -> &'static str {
         match self {
-            Halt::LeavePark | Halt::SpeedUp | Halt::DoorsLocked => "interlocked",
+            Halt::LeavePark | Halt::SpeedUp => "interlocked",
             Halt::Stop | Halt::ActuatorStop => "stopped",
             Halt::ManualSwitch | Halt::HandMove => "overridden",
         }
@@ -613,10 +615,6 @@ impl Halt {
             Halt::LeavePark => s.signals(&[("gear", Variant::from("R"))]).await.unwrap(),
             Halt::SpeedUp => s
                 .signals(&[("speed_kmh", Variant::from(4.0))])
-                .await
-                .unwrap(),
-            Halt::DoorsLocked => s
-                .signals(&[("doors_locked", Variant::from(true))])
                 .await
                 .unwrap(),
             Halt::Stop => s.manager().await.stop().await.unwrap(),
@@ -725,6 +723,7 @@ pub async fn recall(s: &Setup, path: &OwnedObjectPath) -> MotionFinishedStream {
     fin
 }
 
+#[cfg(feature = "kuksa")]
 /// Ask `axis` to move to `target` (`Actuator.MoveTo`), subscribed to MotionFinished first so
 /// that the motion's end cannot be missed; the subscription.
 pub async fn move_axis(s: &Setup, axis: &str, target: f64) -> MotionFinishedStream {

@@ -4,7 +4,7 @@
 //! and restore the mock's axes, with `Manager.EasyExitActive` signalled, and the retract must
 //! survive a restart of the daemon (`easy-exit.toml`).
 
-mod common;
+use crate::common;
 
 use common::*;
 use zbus::{OwnedObjectPath, Variant};

@@ -8,7 +8,7 @@
 //! These tests need root (CI runs them as root and they must not skip there); elsewhere they
 //! print why they skip.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -480,7 +480,7 @@ impl Client {
             .arg(exe)
             .args([
                 "--exact",
-                "client_helper",
+                "access::client_helper",
                 "--nocapture",
                 "--test-threads=1",
             ])
@@ -514,7 +514,7 @@ impl Client {
                 .expect("the client did not answer")
                 .expect("read from the client")
                 .expect("the client ended");
-            // The harness may have begun the line ("test client_helper ... ").
+            // The harness may have begun the line ("test access::client_helper ... ").
             if let Some((_, a)) = line.split_once(MARK) {
                 return a.to_string();
             }

@@ -6,7 +6,7 @@
 //! namespace). Without them a test skips with a message on a developer's machine, and fails
 //! in CI (`CI=true`): there they must run.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;

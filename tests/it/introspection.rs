@@ -1,6 +1,6 @@
 //! The XML under `dbus/` is the contract: it must equal what the running daemon introspects.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

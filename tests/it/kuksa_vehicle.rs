@@ -5,7 +5,7 @@
 //! (The mapping of each value is unit-tested in `src/kuksa/signals.rs`.)
 #![cfg(feature = "kuksa")]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

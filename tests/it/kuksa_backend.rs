@@ -3,7 +3,7 @@
 //! provider (tests/common/kuksa_provider.rs) that claims the axes' actuators and moves them.
 #![cfg(feature = "kuksa")]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

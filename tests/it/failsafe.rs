@@ -7,7 +7,7 @@
 //! gets a notify socket of its own: `READY=1` tells when the daemon has started and when a
 //! reload is done, so nothing here sleeps to synchronise.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::{ExitStatus, Stdio};
@@ -462,7 +462,7 @@ fn panic_child() {
 #[test]
 fn a_panic_in_any_task_stops_every_axis_and_exits_101() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "panic_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "failsafe::panic_child", "--nocapture", "--test-threads=1"])
         .env(PANIC_CHILD, "1")
         .stdin(Stdio::null())
         .output()

@@ -5,7 +5,7 @@
 //! nothing replayed afterwards) are scenario-tested on the core's fake clock in
 //! `src/core/tests.rs`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -316,7 +316,7 @@ fn holder_child() {
 async fn sigkill_of_the_holder_releases_its_inhibitor() {
     let s = Setup::new().await;
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "holder_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "inhibit::holder_child", "--nocapture", "--test-threads=1"])
         .env(HOLDER_ENV, &s.bus.address)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -1,7 +1,7 @@
 //! State that cannot be written: the daemon runs on, says why, and never starts what it could
 //! not undo after a restart.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

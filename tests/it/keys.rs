@@ -6,7 +6,7 @@
 //! with the shipped geometry and with a config from before geometry existed; and a simulated
 //! walk fed in real time must give the decisions the replay tool gives.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The daemon's life: state across restarts, a corrupt store, config errors, exit codes, idling.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Manager.ImportProfiles against the real daemon: all or nothing, in one write.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,6 +1,6 @@
 //! Profile management over the real bus: round trips and every error.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -5,7 +5,7 @@
 //! the positions only through the broker.
 #![cfg(feature = "kuksa")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,4 @@
+//! The test broker over its gRPC API and as a program, one binary.
+
+mod broker;
+mod test_broker;
