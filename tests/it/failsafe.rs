@@ -462,7 +462,12 @@ fn panic_child() {
 #[test]
 fn a_panic_in_any_task_stops_every_axis_and_exits_101() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "failsafe::panic_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "failsafe::panic_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(PANIC_CHILD, "1")
         .stdin(Stdio::null())
         .output()

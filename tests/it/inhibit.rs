@@ -316,7 +316,12 @@ fn holder_child() {
 async fn sigkill_of_the_holder_releases_its_inhibitor() {
     let s = Setup::new().await;
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "inhibit::holder_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "inhibit::holder_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(HOLDER_ENV, &s.bus.address)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
