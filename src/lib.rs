@@ -8,11 +8,13 @@ pub mod backend;
 pub mod config;
 pub mod core;
 pub mod edge;
+pub mod engine;
 pub mod failsafe;
 #[cfg(feature = "kuksa")]
 pub mod kuksa;
 #[cfg(feature = "kuksa")]
 pub mod mockseat;
+pub mod names;
 pub mod persist;
 pub mod privatebus;
 pub mod systemd;

@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 use driverprofiled::backend::{Router, StartError};
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::Core;
-use driverprofiled::edge::{self, Bus, Control, Ended};
+use driverprofiled::edge::{self, Bus};
+use driverprofiled::engine::{self, Control, Ended, Engine};
 use driverprofiled::failsafe;
 use driverprofiled::persist::FileStorage;
 use driverprofiled::privatebus::PrivateBus;
@@ -273,7 +274,10 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     if !problems.is_empty() {
         core.storage_failed(problems.join("; "));
     }
-    let (engine, calls) = edge::connect(&bus, cfg.clone(), core, Box::new(storage), router)
+    let (calls_tx, calls) = engine::calls();
+    let view = core.view();
+    let next_id = core.store().next_id;
+    let dbus = edge::connect(&bus, cfg.clone(), &view, next_id, calls_tx.clone(), &router)
         .await
         .map_err(|e| match e {
             zbus::Error::NameTaken => format!(
@@ -281,6 +285,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
             ),
             e => format!("cannot serve on the {bus}: {e}"),
         })?;
+    let engine = Engine::new(core, Box::new(storage), router, dbus);
     if let Some(pb) = &private_bus {
         println!("DBUS_SESSION_BUS_ADDRESS={}", pb.address);
         let _ = std::io::stdout().flush();
@@ -288,7 +293,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     tracing::info!("serving {BUS_NAME} on the {bus}");
     #[cfg(feature = "kuksa")]
     if let Some(checked) = vehicle_feed {
-        driverprofiled::kuksa::signals::spawn(cfg.kuksa.clone(), checked, engine.requests());
+        driverprofiled::kuksa::signals::spawn(cfg.kuksa.clone(), checked, calls_tx.clone());
     }
 
     let config = opts.config.clone();

@@ -193,7 +193,7 @@ fn signal(name: &str, v: &J) -> Result<Signal, String> {
             J::Null => Signal::SpeedUnknown,
             _ => Signal::SpeedKmh(v.num().ok_or_else(|| wrong("a number (or null)"))?),
         },
-        _ if let Some(make) = crate::edge::props::boolean_signal(name) => make(boolean()?),
+        _ if let Some(make) = crate::names::boolean_signal(name) => make(boolean()?),
         _ => return Err(format!("unknown signal {}", quote(name))),
     })
 }
@@ -482,11 +482,11 @@ pub struct Decision {
 }
 
 fn reason_str(r: Reason) -> &'static str {
-    crate::edge::props::reason(r).as_str()
+    crate::names::reason(r).as_str()
 }
 
 fn outcome_str(o: Outcome) -> &'static str {
-    crate::edge::props::outcome(o).as_str()
+    crate::names::outcome(o).as_str()
 }
 
 fn recall(r: Reason) -> bool {

@@ -19,7 +19,6 @@ use tokio::sync::mpsc;
 
 use crate::config::{AxisConfig, Config};
 use crate::core::{BackendCommand, Feedback};
-use crate::edge::access::Access;
 
 pub type FeedbackSender = mpsc::UnboundedSender<Feedback>;
 
@@ -35,14 +34,10 @@ pub trait Backend: Send + Sync {
     /// again afterwards, and may be called more than once. A real backend writes its stop
     /// frames directly; the mock stops its simulated axes.
     fn stop_all(&self);
-    /// Serve objects of the backend's own on the bus (exported before the name is taken).
-    /// Their methods that change anything check the caller's role with `access` first.
-    fn serve<'a>(
-        &self,
-        b: zbus::connection::Builder<'a>,
-        _access: &Arc<Access>,
-    ) -> zbus::connection::Builder<'a> {
-        b
+    /// The simulation's controls, for the edge to serve (`org.driverprofiled1.Mock`): the
+    /// mock backend's only.
+    fn mock(&self) -> Option<mock::Mock> {
+        None
     }
 }
 
@@ -181,16 +176,9 @@ impl Router {
         }
     }
 
-    /// Let every backend add its own objects to the bus.
-    pub fn serve<'a>(
-        &self,
-        mut b: zbus::connection::Builder<'a>,
-        access: &Arc<Access>,
-    ) -> zbus::connection::Builder<'a> {
-        for backend in &self.backends {
-            b = backend.serve(b, access);
-        }
-        b
+    /// The mock's controls, if the mock backend drives any axis.
+    pub fn mock(&self) -> Option<mock::Mock> {
+        self.backends.iter().find_map(|b| b.mock())
     }
 
     /// The backend names in use, sorted and joined with "+" (for `Manager.Backend`).

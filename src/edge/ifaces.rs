@@ -20,12 +20,8 @@ use crate::config::{AxisConfig, Config, VehicleSource};
 use crate::core::store::Profile as StoredProfile;
 use crate::core::view::{AxisView, View};
 use crate::core::{self, Reply, Request, Signal, quote};
-
-/// A request for the engine, with where to send its result.
-pub struct Call {
-    pub request: Request,
-    pub reply: oneshot::Sender<Result<Reply, core::Error>>,
-}
+use crate::engine::Call;
+use crate::names;
 
 /// What every interface object shares: the way to the core, the latest view, the config, the
 /// role check.
@@ -667,13 +663,13 @@ fn decode_signal(key: &str, value: &Variant<'_>) -> Result<Signal, Error> {
                     quote(s.as_str())
                 ))
             })?;
-            Signal::Gear(props::gear_from_wire(g))
+            Signal::Gear(names::gear_from_wire(g))
         }
         signal::SPEED_KMH => match value {
             Variant::F64(d) => Signal::SpeedKmh(*d),
             _ => return Err(wrong("d")),
         },
-        _ if let Some(make) = props::boolean_signal(key) => make(boolean()?),
+        _ if let Some(make) = names::boolean_signal(key) => make(boolean()?),
         _ => {
             return Err(Error::invalid_args(format!(
                 "unknown signal {}",

@@ -1,13 +1,11 @@
-//! The core's typed [`View`] as D-Bus properties, and the core's motion reasons and outcomes as
-//! wire strings. The only place where property names meet the core's values: the interface
-//! getters and the `PropertiesChanged` diff both read from here.
+//! The core's typed [`View`] as D-Bus properties. The only place where property names meet the
+//! core's values: the interface getters and the `PropertiesChanged` diff both read from here.
 
-use driverprofiled_api::{Outcome as WireOutcome, Reason as WireReason, State, path};
+use driverprofiled_api::{State, path};
 
 use crate::config::{AxisConfig, Config};
 use crate::core::store::Profile;
 use crate::core::view::{AxisView, View};
-use crate::core::{Gear, Outcome, Reason, Signal};
 
 /// A property value, free of any D-Bus library type.
 #[derive(Debug, Clone)]
@@ -68,53 +66,6 @@ pub fn changed(old: &Props, new: Props) -> Props {
     new.into_iter()
         .filter(|(name, v)| old.iter().find(|(n, _)| n == name).map(|(_, o)| o) != Some(v))
         .collect()
-}
-
-pub fn reason(r: Reason) -> WireReason {
-    match r {
-        Reason::Recall => WireReason::Recall,
-        Reason::Manual => WireReason::Manual,
-        Reason::KeyApproach => WireReason::KeyApproach,
-        Reason::EasyExit => WireReason::EasyExit,
-        Reason::Restore => WireReason::Restore,
-    }
-}
-
-pub fn outcome(o: Outcome) -> WireOutcome {
-    match o {
-        Outcome::Completed => WireOutcome::Completed,
-        Outcome::Stopped => WireOutcome::Stopped,
-        Outcome::Superseded => WireOutcome::Superseded,
-        Outcome::Interlocked => WireOutcome::Interlocked,
-        Outcome::Overridden => WireOutcome::Overridden,
-        Outcome::Fault => WireOutcome::Fault,
-        Outcome::Inhibited => WireOutcome::Inhibited,
-    }
-}
-
-/// The vehicle signal a boolean `UpdateSignals` key (or trace signal) stands for.
-pub fn boolean_signal(key: &str) -> Option<fn(bool) -> Signal> {
-    use driverprofiled_api::signal as sig;
-    Some(match key {
-        sig::DRIVER_DOOR_OPEN => Signal::DriverDoorOpen,
-        sig::DRIVER_SEAT_OCCUPIED => Signal::DriverSeatOccupied,
-        sig::DRIVER_BELT_BUCKLED => Signal::DriverBeltBuckled,
-        sig::BRAKE_PRESSED => Signal::BrakePressed,
-        sig::REAR_OCCUPIED => Signal::RearOccupied,
-        sig::MANUAL_CONTROL => Signal::ManualControl,
-        sig::DOORS_LOCKED => Signal::DoorsLocked,
-        _ => return None,
-    })
-}
-
-pub fn gear_from_wire(g: driverprofiled_api::Gear) -> Gear {
-    use driverprofiled_api::Gear as W;
-    match g {
-        W::P => Gear::P,
-        W::R => Gear::R,
-        W::N => Gear::N,
-        W::D => Gear::D,
-    }
 }
 
 /// A profile path, or "/" for none.

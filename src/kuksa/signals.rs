@@ -59,7 +59,7 @@ use super::{Backoff, LogOnce, connect, metadata, status_message, within};
 use crate::backend::StartError;
 use crate::config::{KuksaConfig, VssSignals};
 use crate::core::{Gear, Request, Signal};
-use crate::edge::ifaces::Call;
+use crate::engine::Call;
 
 /// What a `[kuksa.signals]` entry feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

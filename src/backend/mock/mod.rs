@@ -4,11 +4,10 @@
 //! once when it stops; nothing ticks while no axis moves. It starts with every axis at its
 //! configured `initial` position and reports those at once, or after
 //! `[backend.mock] positions_after_ms` to play a backend that must probe first (the speed
-//! factor to start with is `[backend.mock] speed_factor`). Its D-Bus control interface
-//! (`org.driverprofiled1.Mock`: speed factor, fault injection, a hand on the switch) is served
-//! through the backend's [`Backend::serve`] hook, see [`dbus`].
+//! factor to start with is `[backend.mock] speed_factor`). Its controls (speed factor, fault
+//! injection, a hand on the switch) are [`Mock`]'s methods; the edge serves them on the bus as
+//! `org.driverprofiled1.Mock` ([`Backend::mock`]).
 
-pub mod dbus;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -21,7 +20,6 @@ use tokio::time::sleep_until;
 use super::{Backend, Driver, FeedbackSender, StartError, StartFuture, Started};
 use crate::config::{AxisConfig, Config};
 use crate::core::{BackendCommand, Feedback};
-use crate::edge::access::Access;
 use sim::Sim;
 
 /// How often a moving simulated axis reports its position.
@@ -113,6 +111,11 @@ impl Mock {
         }
     }
 
+    /// The simulated axes.
+    pub fn axes(&self) -> &[AxisConfig] {
+        &self.axes
+    }
+
     fn send(&self, msg: Msg) {
         if self.tx.send(msg).is_err() {
             tracing::error!("mock backend is gone; message dropped");
@@ -175,12 +178,8 @@ impl Backend for Mock {
         }
     }
 
-    fn serve<'a>(
-        &self,
-        b: zbus::connection::Builder<'a>,
-        access: &Arc<Access>,
-    ) -> zbus::connection::Builder<'a> {
-        dbus::serve(self.clone(), self.axes.clone(), access.clone(), b)
+    fn mock(&self) -> Option<Mock> {
+        Some(self.clone())
     }
 }
 

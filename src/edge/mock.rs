@@ -1,34 +1,28 @@
 //! `org.driverprofiled1.Mock`: controls of the simulated actuators, served on the root object
-//! with the mock backend only (through [`super::Backend::serve`]).
+//! with the mock backend only (the controls are the [`Mock`] handle it hands out).
 
 use std::sync::Arc;
 
-use driverprofiled_api::{MockFault, path};
+use driverprofiled_api::MockFault;
 use zbus::message::Header;
 use zbus::{Connection, interface};
 
-use super::Mock;
+use super::access::{Access, Roles};
+use super::error::Error;
+use crate::backend::mock::Mock;
 use crate::config::AxisConfig;
 use crate::core::{self, check_position, quote};
-use crate::edge::access::{Access, Roles};
-use crate::edge::error::Error;
 
-pub fn serve<'a>(
+pub struct MockControl {
     mock: Mock,
-    axes: Arc<[AxisConfig]>,
-    access: Arc<Access>,
-    b: zbus::connection::Builder<'a>,
-) -> zbus::connection::Builder<'a> {
-    b.serve_at(path::ROOT, MockControl { mock, axes, access })
-}
-
-struct MockControl {
-    mock: Mock,
-    axes: Arc<[AxisConfig]>,
     access: Arc<Access>,
 }
 
 impl MockControl {
+    pub fn new(mock: Mock, access: Arc<Access>) -> Self {
+        MockControl { mock, access }
+    }
+
     /// Every method needs the developer role: the mock moves "motors" and fakes hand moves.
     async fn allow(&self, conn: &Connection, hdr: &Header<'_>, method: &str) -> Result<(), Error> {
         self.access
@@ -37,12 +31,16 @@ impl MockControl {
     }
 
     fn axis(&self, axis: &str) -> Result<&AxisConfig, Error> {
-        self.axes.iter().find(|a| a.name == axis).ok_or_else(|| {
-            Error::Core(core::Error::NotFound(format!(
-                "no actuator {}",
-                quote(axis)
-            )))
-        })
+        self.mock
+            .axes()
+            .iter()
+            .find(|a| a.name == axis)
+            .ok_or_else(|| {
+                Error::Core(core::Error::NotFound(format!(
+                    "no actuator {}",
+                    quote(axis)
+                )))
+            })
     }
 }
 
