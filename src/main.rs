@@ -152,7 +152,7 @@ fn on_signal(sig: i32, config: Option<&Path>) -> Option<Control> {
 /// Log to stderr (or the journal, under systemd), filtered by `RUST_LOG` (`info` when unset or not understood; then the
 /// reason is returned). The filter takes levels and `target=level` lists, e.g.
 /// `debug,zbus=info`: `Targets` parses those without the regex engine `EnvFilter` links in,
-/// which cost ~650 KiB of resident memory (its code and unicode tables; issue 7).
+/// which cost ~650 KiB of resident memory (its code and unicode tables).
 fn init_logging() -> Option<String> {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;

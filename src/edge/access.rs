@@ -318,7 +318,7 @@ fn denied(method: &str, need: Roles) -> Error {
 /// `/etc/group` first, as NSS's `files` source would: a group found there (sysusers puts the
 /// service's groups there) costs nothing more. Only a group it lacks is asked of NSS, which
 /// loads its modules into the daemon for good (libnss_systemd with libcap and libm: ~700 KiB
-/// resident, a third of what the daemon adds to a minimal zbus service; issue 7).
+/// resident, a third of what the daemon adds to a minimal zbus service).
 fn gid_of(name: &str) -> io::Result<Option<u32>> {
     if let Some(gid) = std::fs::read_to_string(ETC_GROUP)
         .ok()
