@@ -227,7 +227,7 @@ impl fmt::Display for Group {
 }
 
 /// `[access]`: the groups whose members hold each role. Root always holds every role (and so
-/// does the daemon's own user); see `crate::edge::access`.
+/// does the daemon's own user); see `crate::access`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessConfig {
     /// The user interface: Manager, Profile, Actuator.
@@ -825,14 +825,7 @@ fn axes(
         let name = src.name(&a.name, "axis")?;
         let ok = !axes.iter().any(|x| x.name == *name);
         src.ensure(ok, &a.name, format!("axis {name:?} is declared twice"))?;
-        let vss = a.vss.get_ref();
-        let ok = vss.starts_with("Vehicle.")
-            && !vss.chars().any(|c| c.is_whitespace() || c.is_control());
-        src.ensure(
-            ok,
-            &a.vss,
-            format!("vss {vss:?} must be a VSS path starting with \"Vehicle.\""),
-        )?;
+        let vss = vss_path(src, &a.vss, "vss")?;
         let (min, max) = (src.finite(&a.min, "min")?, src.finite(&a.max, "max")?);
         src.ensure(
             max > min,
@@ -864,7 +857,7 @@ fn axes(
         )?;
         axes.push(AxisConfig {
             name: name.clone(),
-            vss: vss.clone(),
+            vss,
             unit: a.unit,
             min,
             max,

@@ -73,6 +73,7 @@ use crate::proto::{
     DataType, Datapoint, EntryType, Metadata, OpenProviderStreamResponse, SignalId, Value,
     signal_id,
 };
+use crate::value::type_name;
 use conn::{Conn, Io};
 use vss::{Signal, element_type};
 
@@ -664,18 +665,6 @@ fn scalar_type_ok(elem: DataType, tv: &TypedValue) -> Result<(), String> {
             wire_type(elem),
             value_type(tv)
         )),
-    }
-}
-
-/// The VSS name of a data type ("uint8", "string[]", ...).
-pub(crate) fn type_name(ty: DataType) -> String {
-    let n = ty
-        .as_str_name()
-        .trim_start_matches("DATA_TYPE_")
-        .to_ascii_lowercase();
-    match n.strip_suffix("_array") {
-        Some(e) => format!("{}[]", if e == "boolean" { "boolean" } else { e }),
-        None => n,
     }
 }
 

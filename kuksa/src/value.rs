@@ -144,3 +144,15 @@ mod tests {
         assert!(from_f64(1.0, DataType::Boolean).is_err());
     }
 }
+
+/// The VSS name of a data type ("uint8", "float", "string[]", ...).
+pub fn type_name(ty: DataType) -> String {
+    let n = ty
+        .as_str_name()
+        .trim_start_matches("DATA_TYPE_")
+        .to_ascii_lowercase();
+    match n.strip_suffix("_array") {
+        Some(e) => format!("{e}[]"),
+        None => n,
+    }
+}

@@ -49,8 +49,9 @@ use crate::kuksa::proto::{
     self, ActuateRequest, DataType, EntryType, Metadata, SignalId, SubscribeRequest, Value,
     signal_id,
 };
-use crate::kuksa::{Backoff, value};
+use crate::kuksa::{Backoff, status_message, value};
 use driverprofiled_kuksa::connect::{Address, Client};
+use driverprofiled_kuksa::value::type_name;
 
 pub const DRIVER: Driver = Driver {
     name: "kuksa",
@@ -185,12 +186,6 @@ fn type_range(ty: DataType) -> (f64, f64) {
     }
 }
 
-/// "uint16", "float", ... (the VSS spelling).
-fn type_name(ty: DataType) -> String {
-    let n = ty.as_str_name();
-    n.strip_prefix("DATA_TYPE_").unwrap_or(n).to_lowercase()
-}
-
 fn entry_name(e: EntryType) -> &'static str {
     match e {
         EntryType::Actuator => "actuator",
@@ -283,17 +278,6 @@ struct StopMsg {
     seq: u64,
     at: f64,
     value: Value,
-}
-
-/// A broker's status for a message: its code and at most [`crate::core::QUOTE_MAX`]
-/// characters of what it said, quoted (it ends up in the bus' `Fault` property).
-fn said(s: &tonic::Status) -> String {
-    let msg = s.message().trim();
-    if msg.is_empty() {
-        format!("{:?}", s.code())
-    } else {
-        format!("{:?}: {}", s.code(), quote(msg))
-    }
 }
 
 /// A value the broker sent, for a message: at most [`crate::core::QUOTE_MAX`] characters.
@@ -457,7 +441,7 @@ async fn probe(ctx: &Ctx) -> Result<Client, Problem> {
             return Err(Problem::Down(format!(
                 "the broker at {} refused ListMetadata: {}",
                 ctx.cfg.address,
-                said(&s)
+                status_message(&s)
             )));
         }
         Err(_) => {
@@ -664,7 +648,7 @@ async fn session(
     .await?;
     let mut stream = match subscribed {
         Ok(Ok(resp)) => resp.into_inner(),
-        Ok(Err(s)) => return Some(format!("Subscribe refused: {}", said(&s))),
+        Ok(Err(s)) => return Some(format!("Subscribe refused: {}", status_message(&s))),
         Err(_) => return Some("Subscribe not answered in time".into()),
     };
     tracing::info!(
@@ -697,7 +681,7 @@ async fn session(
                     positions(ctx, resp.entries, &queues);
                 }
                 Ok(None) => break Some("the broker ended the subscription".to_string()),
-                Err(s) => break Some(said(&s)),
+                Err(s) => break Some(status_message(&s)),
             },
             job = rx.recv() => match job {
                 Some(job) => dispatch(ctx, &queues, job),
@@ -845,7 +829,7 @@ async fn actuate(client: &Client, path: &str, value: Value, wait: Duration) -> R
     let mut client = client.clone();
     match tokio::time::timeout(wait, client.actuate(req)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(s)) => Err(said(&s)),
+        Ok(Err(s)) => Err(status_message(&s)),
         Err(_) => Err(format!(
             "the broker did not answer within {} ms",
             wait.as_millis()
@@ -1154,11 +1138,11 @@ mod tests {
     #[test]
     fn the_brokers_words_are_quoted_and_cut() {
         let long = "x".repeat(500);
-        let m = said(&tonic::Status::unavailable(format!("  {long}\n")));
+        let m = status_message(&tonic::Status::unavailable(format!("  {long}\n")));
         assert!(m.starts_with("Unavailable: \"xxx"), "{m}");
         assert!(m.len() < 100, "{m}");
         assert!(m.ends_with("… (500 bytes)"), "{m}");
-        assert_eq!(said(&tonic::Status::not_found("")), "NotFound");
+        assert_eq!(status_message(&tonic::Status::not_found("")), "NotFound");
         let v = Value {
             typed_value: Some(proto::value::TypedValue::String(long)),
         };

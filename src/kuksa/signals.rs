@@ -53,7 +53,7 @@ use driverprofiled_kuksa::connect::Client;
 use driverprofiled_kuksa::proto::{
     DataType, Datapoint, Metadata, SubscribeRequest, SubscribeResponse,
 };
-use driverprofiled_kuksa::value;
+use driverprofiled_kuksa::value::{self, type_name};
 
 use super::{Backoff, LogOnce, connect, metadata, status_message, within};
 use crate::backend::StartError;
@@ -119,12 +119,6 @@ impl Kind {
         }
         None
     }
-}
-
-fn type_name(ty: DataType) -> String {
-    ty.as_str_name()
-        .trim_start_matches("DATA_TYPE_")
-        .to_ascii_lowercase()
 }
 
 /// Every `[kuksa.signals]` path with what it feeds, in config order (a path named twice feeds
