@@ -4,6 +4,7 @@
 //! API and runs the engine loop; [`backend`] holds one module per actuator backend. Names,
 //! paths and proxies of the API are in the `driverprofiled-api` crate (`api/`).
 
+pub mod access;
 pub mod backend;
 pub mod config;
 pub mod core;

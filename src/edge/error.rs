@@ -1,12 +1,13 @@
 //! D-Bus errors: the core's typed errors under `org.driverprofiled1.Error.*`,
 //! `org.freedesktop.DBus.Error.InvalidArgs` for malformed arguments, and
 //! `org.freedesktop.DBus.Error.AccessDenied` for a caller without the role a call needs (the
-//! edge's own check, [`super::access`]), and `org.driverprofiled1.Error.NotSupported` for a call
+//! edge's own check, [`crate::access`]), and `org.driverprofiled1.Error.NotSupported` for a call
 //! the configuration rules out.
 
 use zbus::message::{Header, Message};
 use zbus::names::ErrorName;
 
+use crate::access::Denied;
 use crate::core;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,5 +83,11 @@ impl zbus::DBusError for Error {
 
     fn description(&self) -> Option<&str> {
         Some(self.message())
+    }
+}
+
+impl From<Denied> for Error {
+    fn from(d: Denied) -> Self {
+        Error::AccessDenied(d.0)
     }
 }

@@ -13,9 +13,9 @@ use zbus::{Connection, ObjectPath, OwnedObjectPath, OwnedVariant, Variant, inter
 
 use driverprofiled_api::{Gear as WireGear, path as paths, signal};
 
-use super::access::{Access, Roles};
 use super::error::Error;
 use super::{inhibit, props};
+use crate::access::{Access, Roles};
 use crate::config::{AxisConfig, Config, VehicleSource};
 use crate::core::store::Profile as StoredProfile;
 use crate::core::view::{AxisView, View};
@@ -43,7 +43,7 @@ impl Shared {
         method: &str,
         need: Roles,
     ) -> Result<(), Error> {
-        self.access.check(conn, Some(hdr), method, need).await
+        Ok(self.access.check(conn, Some(hdr), method, need).await?)
     }
 
     pub(super) async fn call(&self, request: Request) -> Result<Reply, Error> {

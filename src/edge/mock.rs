@@ -7,8 +7,8 @@ use driverprofiled_api::MockFault;
 use zbus::message::Header;
 use zbus::{Connection, interface};
 
-use super::access::{Access, Roles};
 use super::error::Error;
+use crate::access::{Access, Roles};
 use crate::backend::mock::Mock;
 use crate::config::AxisConfig;
 use crate::core::{self, check_position, quote};
@@ -25,9 +25,10 @@ impl MockControl {
 
     /// Every method needs the developer role: the mock moves "motors" and fakes hand moves.
     async fn allow(&self, conn: &Connection, hdr: &Header<'_>, method: &str) -> Result<(), Error> {
-        self.access
+        Ok(self
+            .access
             .check(conn, Some(hdr), method, Roles::DEVELOPER)
-            .await
+            .await?)
     }
 
     fn axis(&self, axis: &str) -> Result<&AxisConfig, Error> {

@@ -3,7 +3,6 @@
 //! the motion signals ([`Engine`](crate::engine::Engine) drives it through [`Edge`]). See
 //! docs/dbus-api.md.
 
-pub mod access;
 pub mod error;
 pub mod ifaces;
 pub mod inhibit;
@@ -22,13 +21,13 @@ use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, ObjectPath, Variant, connection};
 
+use crate::access::Access;
 use crate::backend::Router;
 use crate::config::Config;
 use crate::core::view::View;
 use crate::core::{Outcome, Reason};
 use crate::engine::{Call, Edge};
 use crate::names;
-use access::Access;
 use ifaces::{Actuator, Manager, Profile, Shared, Vehicle};
 use props::{PropValue, Props, changed};
 
