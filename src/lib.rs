@@ -1,8 +1,10 @@
 //! driverprofiled: driver profiles (seat, headrest, steering wheel) served over D-Bus.
 //!
-//! A pure [`core`] takes events and returns effects; [`edge`] is the D-Bus edge that serves the
-//! API and runs the engine loop; [`backend`] holds one module per actuator backend. Names,
-//! paths and proxies of the API are in the `driverprofiled-api` crate (`api/`).
+//! Layers that point down only (docs/design.md; `tests/it/layers.rs` keeps them so): a pure
+//! [`core`] takes events and time and returns effects; [`backend`] holds one module per
+//! actuator backend; the [`engine`] owns the core and drives the backends; the edges feed it:
+//! [`edge`] serves the D-Bus API, `signals` reads the vehicle from the KUKSA databroker.
+//! Names, paths and proxies of the API are in the `driverprofiled-api` crate (`api/`).
 
 pub mod access;
 pub mod backend;
@@ -18,6 +20,8 @@ pub mod mockseat;
 pub mod names;
 pub mod persist;
 pub mod privatebus;
+#[cfg(feature = "kuksa")]
+pub mod signals;
 pub mod systemd;
 pub mod trace;
 pub mod walksim;

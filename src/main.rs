@@ -223,7 +223,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     #[cfg(feature = "kuksa")]
     let vehicle_feed = match cfg.vehicle_source {
         config::VehicleSource::Kuksa => {
-            match driverprofiled::kuksa::signals::check(&cfg.kuksa).await {
+            match driverprofiled::signals::check(&cfg.kuksa).await {
                 Ok(checked) => Some(checked),
                 // A signal missing or of another type: a restart would fail the same way.
                 Err(StartError::Config(msg)) => {
@@ -293,7 +293,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     tracing::info!("serving {BUS_NAME} on the {bus}");
     #[cfg(feature = "kuksa")]
     if let Some(checked) = vehicle_feed {
-        driverprofiled::kuksa::signals::spawn(cfg.kuksa.clone(), checked, calls_tx.clone());
+        driverprofiled::signals::spawn(cfg.kuksa.clone(), checked, calls_tx.clone());
     }
 
     let config = opts.config.clone();

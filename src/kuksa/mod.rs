@@ -1,9 +1,8 @@
 //! The daemon's side of the KUKSA databroker (built with the `kuksa` feature): connecting with
 //! the `[kuksa]` settings, the reconnect backoff, and reading the signals' metadata. The vehicle
-//! signals ([`signals`]) and the `kuksa` actuator backend (`crate::backend::kuksa`) each keep a
-//! connection of their own, so that one failing does not take the other's state with it.
-
-pub mod signals;
+//! signals (`crate::signals`) and the `kuksa` actuator backend (`crate::backend::kuksa`) each
+//! keep a connection of their own, so that one failing does not take the other's state with
+//! it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

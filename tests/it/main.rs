@@ -17,6 +17,7 @@ mod keys;
 mod kuksa_backend;
 mod kuksa_car;
 mod kuksa_vehicle;
+mod layers;
 mod lifecycle;
 mod mock_seat;
 mod motion;

@@ -55,11 +55,11 @@ use driverprofiled_kuksa::proto::{
 };
 use driverprofiled_kuksa::value::{self, type_name};
 
-use super::{Backoff, LogOnce, connect, metadata, status_message, within};
 use crate::backend::StartError;
 use crate::config::{KuksaConfig, VssSignals};
 use crate::core::{Gear, Request, Signal};
 use crate::engine::Call;
+use crate::kuksa::{Backoff, LogOnce, connect, metadata, status_message, within};
 
 /// What a `[kuksa.signals]` entry feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,7 +340,7 @@ impl Feed {
     async fn follow(&mut self, mut client: Client) -> Result<String, Gone> {
         let req = SubscribeRequest {
             signal_paths: paths(&self.cfg.signals),
-            buffer_size: super::SUBSCRIBE_BUFFER,
+            buffer_size: crate::kuksa::SUBSCRIBE_BUFFER,
             filter: None,
         };
         let address = self.cfg.address.clone();
