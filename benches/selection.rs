@@ -18,7 +18,7 @@ use std::time::Instant;
 use driverprofiled::backend::mock::sim::Sim;
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::store::Store;
-use driverprofiled::core::{Core, NoStorage, Reply, Request};
+use driverprofiled::core::{AxisId, Core, NoStorage, Reply, Request};
 use driverprofiled::trace::{self, TraceEvent};
 use driverprofiled::walksim::{self, Locator, Run, Scenario, Score};
 
@@ -164,10 +164,7 @@ fn cpu_per_reading(cfg: &Arc<Config>, locator: Locator) -> f64 {
     let keys = ["k1", "k2", "k3"];
     // Where the axes are, as the daemon knows them from its backends: without it the core
     // takes no requests.
-    let known = Sim::new(&cfg.axes)
-        .positions()
-        .map(|(a, p)| (a.to_string(), p))
-        .collect();
+    let known = Sim::new(AxisId::all(&cfg.axes)).positions().collect();
     let mut core = Core::new(
         cfg.clone(),
         Store::default(),

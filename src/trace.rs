@@ -19,7 +19,8 @@ use crate::config::Config;
 use crate::core::locate::Estimate;
 use crate::core::store::Store;
 use crate::core::{
-    Core, Effect, Feedback, Gear, Millis, NoStorage, Outcome, Reason, Reply, Request, Signal, quote,
+    AxisId, Core, Effect, Feedback, Gear, Millis, NoStorage, Outcome, Reason, Reply, Request,
+    Signal, quote,
 };
 use driverprofiled_api::signal as sig;
 
@@ -918,8 +919,8 @@ pub fn replay_numbered(
                 .push((l.t_ms, *x, *y));
         }
     }
-    let sim = Sim::new(&cfg.axes);
-    let known = sim.positions().map(|(a, p)| (a.to_string(), p)).collect();
+    let sim = Sim::new(AxisId::all(&cfg.axes));
+    let known = sim.positions().collect();
     let core = Core::new(
         cfg.clone(),
         Store::default(),

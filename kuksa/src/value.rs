@@ -116,6 +116,18 @@ pub fn from_f64(x: f64, ty: DataType) -> Result<Value, String> {
     })
 }
 
+/// The VSS name of a data type ("uint8", "float", "string[]", ...).
+pub fn type_name(ty: DataType) -> String {
+    let n = ty
+        .as_str_name()
+        .trim_start_matches("DATA_TYPE_")
+        .to_ascii_lowercase();
+    match n.strip_suffix("_array") {
+        Some(e) => format!("{e}[]"),
+        None => n,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,17 +154,5 @@ mod tests {
         assert!(from_f64(f64::NAN, DataType::Float).is_err());
         assert!(from_f64(1.0, DataType::String).is_err());
         assert!(from_f64(1.0, DataType::Boolean).is_err());
-    }
-}
-
-/// The VSS name of a data type ("uint8", "float", "string[]", ...).
-pub fn type_name(ty: DataType) -> String {
-    let n = ty
-        .as_str_name()
-        .trim_start_matches("DATA_TYPE_")
-        .to_ascii_lowercase();
-    match n.strip_suffix("_array") {
-        Some(e) => format!("{e}[]"),
-        None => n,
     }
 }

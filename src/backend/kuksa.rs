@@ -42,9 +42,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{Backend, Driver, FeedbackSender, StartError, StartFuture, Started};
+use super::{Backend, BackendAxis, Driver, FeedbackSender, StartError, StartFuture, Started};
 use crate::config::{AxisConfig, Config, KuksaConfig, Unit};
-use crate::core::{BackendCommand, Feedback, quote};
+use crate::core::{AxisId, BackendCommand, Feedback, quote};
 use crate::kuksa::proto::{
     self, ActuateRequest, DataType, EntryType, Metadata, SignalId, SubscribeRequest, Value,
     signal_id,
@@ -292,7 +292,10 @@ fn shown(v: &Value) -> String {
 struct Ctx {
     cfg: KuksaConfig,
     axes: Arc<[AxisConfig]>,
-    /// Axis indices by VSS path.
+    /// The axes' ids, in the order of `axes`.
+    ids: Vec<AxisId>,
+    /// Axis indices (into `axes`) by id and by VSS path.
+    by_id: BTreeMap<AxisId, usize>,
     by_path: BTreeMap<String, Vec<usize>>,
     shared: Arc<Mutex<Shared>>,
     fb: FeedbackSender,
@@ -305,7 +308,7 @@ impl Ctx {
 
     fn fault(&self, axis: usize, message: String) {
         let _ = self.fb.send(Feedback::Fault {
-            axis: self.axes[axis].name.clone(),
+            axis: self.ids[axis],
             message,
         });
     }
@@ -367,13 +370,13 @@ enum Problem {
     Mismatch(String),
 }
 
-fn start<'a>(cfg: &'a Config, axes: &'a [AxisConfig], fb: FeedbackSender) -> StartFuture<'a> {
+fn start<'a>(cfg: &'a Config, axes: &'a [BackendAxis], fb: FeedbackSender) -> StartFuture<'a> {
     Box::pin(start_async(cfg, axes, fb))
 }
 
 async fn start_async(
     cfg: &Config,
-    axes: &[AxisConfig],
+    axes: &[BackendAxis],
     fb: FeedbackSender,
 ) -> Result<Started, StartError> {
     let kcfg = cfg.kuksa.clone();
@@ -381,12 +384,18 @@ async fn start_async(
         .parse::<Address>()
         .map_err(|e| StartError::Config(format!("[kuksa] address: {e}")))?;
     let mut by_path: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, a) in axes.iter().enumerate() {
+    for (i, (_, a)) in axes.iter().enumerate() {
         by_path.entry(a.vss.clone()).or_default().push(i);
     }
     let ctx = Arc::new(Ctx {
         shared: Arc::new(Mutex::new(Shared::new(axes.len()))),
-        axes: axes.into(),
+        axes: axes.iter().map(|(_, a)| a.clone()).collect(),
+        ids: axes.iter().map(|(id, _)| *id).collect(),
+        by_id: axes
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect(),
         by_path,
         cfg: kcfg,
         fb,
@@ -571,9 +580,9 @@ fn lost(ctx: &Arc<Ctx>, why: &str) -> bool {
         }
         (stops, s.halt_pending.iter().any(|h| *h))
     };
-    for a in ctx.axes.iter() {
+    for &axis in &ctx.ids {
         let _ = ctx.fb.send(Feedback::PositionUnknown {
-            axis: a.name.clone(),
+            axis,
             why: format!(
                 "lost the KUKSA databroker ({why}); the position is not known until it is back"
             ),
@@ -732,7 +741,7 @@ fn positions(
                 std::mem::take(&mut s.halt_pending[i]).then_some(s.moves[i])
             };
             let _ = ctx.fb.send(Feedback::Position {
-                axis: name.clone(),
+                axis: ctx.ids[i],
                 position: p,
             });
             if let Some(seq) = halt {
@@ -849,8 +858,8 @@ impl Backend for Kuksa {
     }
 
     fn command(&self, cmd: &BackendCommand) {
-        let Some(axis) = self.ctx.axes.iter().position(|a| a.name == cmd.axis()) else {
-            tracing::error!("kuksa: no axis {}; command dropped", cmd.axis());
+        let Some(&axis) = self.ctx.by_id.get(&cmd.axis()) else {
+            tracing::error!("kuksa: no {}; command dropped", cmd.axis());
             return;
         };
         let job = {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::config::{AxisConfig, Config};
-use crate::core::{BackendCommand, Feedback};
+use crate::core::{AxisId, BackendCommand, Feedback};
 
 pub type FeedbackSender = mpsc::UnboundedSender<Feedback>;
 
@@ -44,8 +44,8 @@ pub trait Backend: Send + Sync {
 /// What a started backend hands the daemon.
 pub struct Started {
     pub backend: Arc<dyn Backend>,
-    /// The positions it knows at start, by axis name.
-    pub positions: BTreeMap<String, f64>,
+    /// The positions it knows at start.
+    pub positions: BTreeMap<AxisId, f64>,
 }
 
 /// Why a backend (and so the daemon) cannot start.
@@ -86,13 +86,16 @@ impl std::error::Error for StartError {}
 /// What [`Driver::start`] returns: a backend may have to talk to what it drives first.
 pub type StartFuture<'a> = Pin<Box<dyn Future<Output = Result<Started, StartError>> + 'a>>;
 
+/// An axis a backend drives: its id (what commands and feedback carry) and its config.
+pub type BackendAxis = (AxisId, AxisConfig);
+
 /// An entry of the registry.
 pub struct Driver {
     pub name: &'static str,
     /// Probe and start the backend for `axes` (on the current tokio runtime), with its own
     /// section of `cfg` (`[backend.NAME]`). An error says why it cannot drive them; the daemon
     /// does not start then.
-    pub start: for<'a> fn(&'a Config, &'a [AxisConfig], FeedbackSender) -> StartFuture<'a>,
+    pub start: for<'a> fn(&'a Config, &'a [BackendAxis], FeedbackSender) -> StartFuture<'a>,
 }
 
 /// Every backend this build knows.
@@ -114,7 +117,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 /// Routes each axis' commands to the backend that drives it.
 #[derive(Clone, Default)]
 pub struct Router {
-    by_axis: BTreeMap<String, Arc<dyn Backend>>,
+    by_axis: BTreeMap<AxisId, Arc<dyn Backend>>,
     backends: Vec<Arc<dyn Backend>>,
 }
 
@@ -125,13 +128,13 @@ impl Router {
         cfg: &Config,
         only: Option<&str>,
         feedback: &FeedbackSender,
-    ) -> Result<(Router, BTreeMap<String, f64>), StartError> {
-        let mut groups: BTreeMap<&str, Vec<AxisConfig>> = BTreeMap::new();
-        for a in &cfg.axes {
+    ) -> Result<(Router, BTreeMap<AxisId, f64>), StartError> {
+        let mut groups: BTreeMap<&str, Vec<BackendAxis>> = BTreeMap::new();
+        for (id, a) in AxisId::all(&cfg.axes) {
             groups
                 .entry(only.unwrap_or(&a.backend))
                 .or_default()
-                .push(a.clone());
+                .push((id, a.clone()));
         }
         let mut router = Router::default();
         let mut known = BTreeMap::new();
@@ -149,10 +152,8 @@ impl Router {
             let started = (d.start)(cfg, &axes, feedback.clone())
                 .await
                 .map_err(|e| e.context(&format!("backend {name}")))?;
-            for a in &axes {
-                router
-                    .by_axis
-                    .insert(a.name.clone(), started.backend.clone());
+            for (id, _) in &axes {
+                router.by_axis.insert(*id, started.backend.clone());
             }
             known.extend(started.positions);
             router.backends.push(started.backend);
@@ -161,9 +162,9 @@ impl Router {
     }
 
     pub fn command(&self, cmd: &BackendCommand) {
-        match self.by_axis.get(cmd.axis()) {
+        match self.by_axis.get(&cmd.axis()) {
             Some(b) => b.command(cmd),
-            None => tracing::error!("no backend drives axis {}; command dropped", cmd.axis()),
+            None => tracing::error!("no backend drives {}; command dropped", cmd.axis()),
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::{Millis, PUBLISH_INTERVAL_MS};
+use super::{AxisId, Millis, PUBLISH_INTERVAL_MS};
 use crate::config::{AxisConfig, Config};
 
 #[derive(Debug, Clone)]
@@ -80,14 +80,12 @@ pub(super) struct Axes {
 }
 
 impl Axes {
-    /// Axes at the positions the backends reported at start (by axis name); the others are
-    /// not known until reported.
-    pub fn new(cfg: Arc<Config>, known: &BTreeMap<String, f64>) -> Axes {
-        let state = cfg
-            .axes
-            .iter()
-            .map(|a| {
-                let p = known.get(&a.name).copied().filter(|p| p.is_finite());
+    /// Axes at the positions the backends reported at start; the others are not known until
+    /// reported.
+    pub fn new(cfg: Arc<Config>, known: &BTreeMap<AxisId, f64>) -> Axes {
+        let state = AxisId::all(&cfg.axes)
+            .map(|(id, _)| {
+                let p = known.get(&id).copied().filter(|p| p.is_finite());
                 Axis {
                     position: p,
                     published: p,
@@ -107,6 +105,11 @@ impl Axes {
 
     pub fn index(&self, name: &str) -> Option<usize> {
         self.cfg.axes.iter().position(|a| a.name == name)
+    }
+
+    /// The index of axis `id`, if the config has it.
+    pub fn index_of(&self, id: AxisId) -> Option<usize> {
+        (id.index() < self.state.len()).then_some(id.index())
     }
 
     pub fn config(&self, i: usize) -> &AxisConfig {
@@ -226,11 +229,22 @@ mod tests {
     use crate::config;
     use crate::core::store::Store;
     use crate::core::{
-        BackendCommand, Core, Effect, Error, Feedback, Gear, NoStorage, Reply, Request, Signal,
+        AxisId, BackendCommand, Core, Effect, Error, Feedback, Gear, NoStorage, Reply, Request,
+        Signal,
     };
 
+    /// The id of the built-in config's axis `name`.
+    fn ax(name: &str) -> AxisId {
+        AxisId::of(&config::builtin().unwrap(), name).unwrap()
+    }
+
+    /// The built-in config's name of axis `id`.
+    fn name(id: AxisId) -> String {
+        config::builtin().unwrap().axes[id.index()].name.clone()
+    }
+
     /// A parked core whose backends have reported only `known`.
-    fn core_knowing(known: BTreeMap<String, f64>) -> Core {
+    fn core_knowing(known: BTreeMap<AxisId, f64>) -> Core {
         let cfg = Arc::new(config::builtin().unwrap());
         let mut c = Core::new(cfg, Store::default(), &known, "t".into(), "t".into());
         let park = vec![Signal::Gear(Gear::P), Signal::SpeedKmh(0.0)];
@@ -239,13 +253,11 @@ mod tests {
         c
     }
 
-    fn all_but_wheel_tilt() -> BTreeMap<String, f64> {
-        config::builtin()
-            .unwrap()
-            .axes
-            .into_iter()
-            .filter(|a| a.name != "wheel_tilt")
-            .map(|a| (a.name, a.initial))
+    fn all_but_wheel_tilt() -> BTreeMap<AxisId, f64> {
+        let cfg = config::builtin().unwrap();
+        AxisId::all(&cfg.axes)
+            .filter(|(_, a)| a.name != "wheel_tilt")
+            .map(|(id, a)| (id, a.initial))
             .collect()
     }
 
@@ -264,7 +276,7 @@ mod tests {
         assert!(c.store().profiles.is_empty());
         let r = c.request(
             Request::MoveTo {
-                axis: "wheel_tilt".into(),
+                axis: ax("wheel_tilt"),
                 target: 10.0,
             },
             0,
@@ -277,7 +289,7 @@ mod tests {
         // The backend reports it: everything works.
         c.feedback(
             Feedback::Position {
-                axis: "wheel_tilt".into(),
+                axis: ax("wheel_tilt"),
                 position: 42.0,
             },
             10,
@@ -295,7 +307,7 @@ mod tests {
 
     #[test]
     fn a_recall_through_an_unknown_axis_is_refused_whole() {
-        let mut c = core_knowing([("seat_position".to_string(), 130.0)].into());
+        let mut c = core_knowing([(ax("seat_position"), 130.0)].into());
         let st = &mut NoStorage;
         let mut store = Store::default();
         store
@@ -318,7 +330,7 @@ mod tests {
         // Once known, the same recall runs and moves both.
         c.feedback(
             Feedback::Position {
-                axis: "wheel_tilt".into(),
+                axis: ax("wheel_tilt"),
                 position: 50.0,
             },
             5,
@@ -329,7 +341,7 @@ mod tests {
             .take_effects()
             .into_iter()
             .filter_map(|e| match e {
-                Effect::Backend(BackendCommand::Move { axis, .. }) => Some(axis),
+                Effect::Backend(BackendCommand::Move { axis, .. }) => Some(name(axis)),
                 _ => None,
             })
             .collect();
@@ -352,15 +364,15 @@ mod tests {
         c.take_effects();
         sig(vec![Signal::Gear(Gear::P)], &mut c);
         let fx = c.take_effects();
-        let moved: Vec<&str> = fx
+        let moved: Vec<String> = fx
             .iter()
             .filter_map(|e| match e {
-                Effect::Backend(BackendCommand::Move { axis, .. }) => Some(axis.as_str()),
+                Effect::Backend(BackendCommand::Move { axis, .. }) => Some(name(*axis)),
                 _ => None,
             })
             .collect();
-        assert!(moved.contains(&"seat_position"), "{fx:?}");
-        assert!(!moved.contains(&"wheel_tilt"), "{fx:?}");
+        assert!(moved.iter().any(|a| a == "seat_position"), "{fx:?}");
+        assert!(!moved.iter().any(|a| a == "wheel_tilt"), "{fx:?}");
     }
 
     fn effects_of(c: &mut Core) -> (Vec<String>, Vec<Effect>) {
@@ -368,7 +380,7 @@ mod tests {
         let stops = fx
             .iter()
             .filter_map(|e| match e {
-                Effect::Backend(BackendCommand::Stop { axis }) => Some(axis.clone()),
+                Effect::Backend(BackendCommand::Stop { axis }) => Some(name(*axis)),
                 _ => None,
             })
             .collect();
@@ -377,18 +389,16 @@ mod tests {
 
     #[test]
     fn a_position_no_longer_known_is_as_if_never_reported_until_reported_again() {
-        let all: BTreeMap<String, f64> = config::builtin()
-            .unwrap()
-            .axes
-            .into_iter()
-            .map(|a| (a.name, a.initial))
+        let cfg = config::builtin().unwrap();
+        let all: BTreeMap<AxisId, f64> = AxisId::all(&cfg.axes)
+            .map(|(id, a)| (id, a.initial))
             .collect();
         let mut c = core_knowing(all);
         let st = &mut NoStorage;
         let seat = c.axes.index("seat_position").unwrap();
         c.request(
             Request::MoveTo {
-                axis: "seat_position".into(),
+                axis: ax("seat_position"),
                 target: 200.0,
             },
             0,
@@ -400,7 +410,7 @@ mod tests {
         let lost = "lost the KUKSA databroker (gone)".to_string();
         c.feedback(
             Feedback::PositionUnknown {
-                axis: "seat_position".into(),
+                axis: ax("seat_position"),
                 why: lost.clone(),
             },
             10,
@@ -432,7 +442,7 @@ mod tests {
         );
         let r = c.request(
             Request::MoveTo {
-                axis: "seat_position".into(),
+                axis: ax("seat_position"),
                 target: 150.0,
             },
             20,
@@ -444,7 +454,7 @@ mod tests {
         // Reported again (the link is back): known where it is, the link fault is gone.
         c.feedback(
             Feedback::Position {
-                axis: "seat_position".into(),
+                axis: ax("seat_position"),
                 position: 161.0,
             },
             30,
@@ -462,7 +472,7 @@ mod tests {
         let report = |c: &mut Core, at: f64| {
             c.feedback(
                 Feedback::Position {
-                    axis: "seat_position".into(),
+                    axis: ax("seat_position"),
                     position: at,
                 },
                 10,
@@ -470,7 +480,7 @@ mod tests {
         };
         c.feedback(
             Feedback::Fault {
-                axis: "seat_position".into(),
+                axis: ax("seat_position"),
                 message: "over-current".into(),
             },
             0,
@@ -480,14 +490,14 @@ mod tests {
         // A fault found while the link was down (its signals do not match, say) stays too.
         c.feedback(
             Feedback::PositionUnknown {
-                axis: "seat_position".into(),
+                axis: ax("seat_position"),
                 why: "lost".into(),
             },
             20,
         );
         c.feedback(
             Feedback::Fault {
-                axis: "seat_position".into(),
+                axis: ax("seat_position"),
                 message: "mismatch".into(),
             },
             30,

@@ -266,14 +266,12 @@ mod tests {
     use crate::config::{self, Config, EasyExitTrigger};
     use crate::core::store::Store;
     use crate::core::{
-        Core, EasyExitState, Effect, Gear, NoStorage, Reason, Request, Signal, Storage,
+        AxisId, Core, EasyExitState, Effect, Gear, NoStorage, Reason, Request, Signal, Storage,
     };
 
     fn core_with(cfg: Config) -> Core {
-        let known: BTreeMap<String, f64> = cfg
-            .axes
-            .iter()
-            .map(|a| (a.name.clone(), a.initial))
+        let known: BTreeMap<AxisId, f64> = AxisId::all(&cfg.axes)
+            .map(|(id, a)| (id, a.initial))
             .collect();
         Core::new(
             Arc::new(cfg),
@@ -331,7 +329,7 @@ mod tests {
         let mut fx = signals(&mut c, vec![Signal::Gear(Gear::P)], st);
         assert!(retract_started(&fx));
         // The retract runs to its end on the simulated motors; the brake restores.
-        let mut sim = Sim::new(&c.axes.cfg.axes);
+        let mut sim = Sim::new(AxisId::all(&c.axes.cfg.axes));
         for now in 1..10_000 {
             for e in &fx {
                 if let Effect::Backend(cmd) = e {

@@ -43,6 +43,37 @@ use store::{Profile, Store};
 pub use vehicle::{Gear, Signal, Vehicle};
 use view::{AxisView, View};
 
+/// An actuator axis: its place in the config's `[[axis]]` list (the order the bus lists the
+/// actuators in). Its name is for the edges and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AxisId(usize);
+
+impl AxisId {
+    pub const fn new(index: usize) -> AxisId {
+        AxisId(index)
+    }
+
+    pub const fn index(self) -> usize {
+        self.0
+    }
+
+    /// The axis `cfg` names `name`.
+    pub fn of(cfg: &Config, name: &str) -> Option<AxisId> {
+        cfg.axes.iter().position(|a| a.name == name).map(AxisId)
+    }
+
+    /// Every axis of `axes` (a config's list), with its id.
+    pub fn all(axes: &[AxisConfig]) -> impl Iterator<Item = (AxisId, &AxisConfig)> {
+        axes.iter().enumerate().map(|(i, a)| (AxisId(i), a))
+    }
+}
+
+impl fmt::Display for AxisId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "axis #{}", self.0)
+    }
+}
+
 /// Milliseconds on a monotonic clock (the edge uses time since start).
 pub type Millis = u64;
 
@@ -183,11 +214,11 @@ pub enum Request {
         id: String,
     },
     MoveTo {
-        axis: String,
+        axis: AxisId,
         target: f64,
     },
     StopAxis {
-        axis: String,
+        axis: AxisId,
     },
     /// Vehicle signals, applied all or nothing.
     UpdateSignals(Vec<Signal>),
@@ -232,30 +263,40 @@ pub enum Reply {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Feedback {
     /// The axis is at `position` (at start, while it moves and when it stops).
-    Position { axis: String, position: f64 },
+    Position { axis: AxisId, position: f64 },
     /// The occupant moved the axis by hand (a seat switch): the occupant wins.
-    Manual { axis: String, position: f64 },
+    Manual { axis: AxisId, position: f64 },
     /// The backend detected a fault on the axis (over-current, lost calibration, ...). It
     /// stays until the axis moves again.
-    Fault { axis: String, message: String },
+    Fault { axis: AxisId, message: String },
     /// The backend no longer knows where the axis is (`why`: it lost its link to it, e.g. the
     /// KUKSA databroker). The core forgets the position, exactly as for an axis never
     /// reported (NaN on the bus, motions through it refused NotReady), halts a motion that
     /// involves it (outcome `fault`) and shows `why` as its fault: a *link* fault, cleared by
     /// the next position report (the link is back), unlike a [`Feedback::Fault`].
-    PositionUnknown { axis: String, why: String },
+    PositionUnknown { axis: AxisId, why: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackendCommand {
-    Move { axis: String, target: f64 },
-    Stop { axis: String },
+    Move { axis: AxisId, target: f64 },
+    Stop { axis: AxisId },
 }
 
 impl BackendCommand {
-    pub fn axis(&self) -> &str {
+    pub fn axis(&self) -> AxisId {
         let (BackendCommand::Move { axis, .. } | BackendCommand::Stop { axis }) = self;
-        axis
+        *axis
+    }
+}
+
+impl Feedback {
+    pub fn axis(&self) -> AxisId {
+        let (Feedback::Position { axis, .. }
+        | Feedback::Manual { axis, .. }
+        | Feedback::Fault { axis, .. }
+        | Feedback::PositionUnknown { axis, .. }) = self;
+        *axis
     }
 }
 
@@ -319,12 +360,12 @@ pub struct Core {
 
 impl Core {
     /// A core over `store` (already loaded and validated). `known` holds the positions the
-    /// backends reported at start, by axis name; other axes are not known until reported.
+    /// backends reported at start; other axes are not known until reported.
     /// `backend` is shown in `Manager.Backend`.
     pub fn new(
         cfg: Arc<Config>,
         store: Store,
-        known: &BTreeMap<String, f64>,
+        known: &BTreeMap<AxisId, f64>,
         backend: String,
         version: String,
     ) -> Core {
@@ -567,16 +608,13 @@ impl Core {
 
     /// Handle actuator feedback.
     pub fn feedback(&mut self, fb: Feedback, now: Millis) {
-        let (Feedback::Position { axis, .. }
-        | Feedback::Manual { axis, .. }
-        | Feedback::Fault { axis, .. }
-        | Feedback::PositionUnknown { axis, .. }) = &fb;
-        let Some(i) = self.axes.index(axis) else {
-            tracing::warn!("feedback for unknown axis {axis:?} ignored");
+        let Some(i) = self.axes.index_of(fb.axis()) else {
+            tracing::warn!("feedback for unknown {} ignored", fb.axis());
             return;
         };
+        let axis = self.axes.config(i).name.clone();
         match fb {
-            Feedback::Position { axis, position } => {
+            Feedback::Position { position, .. } => {
                 if !position.is_finite() {
                     tracing::warn!("{axis}: backend reported a non-finite position; ignored");
                     return;
@@ -584,7 +622,7 @@ impl Core {
                 let (m, mut cx) = self.engine();
                 m.position_update(&mut cx, i, position, now);
             }
-            Feedback::Manual { axis, position } => {
+            Feedback::Manual { position, .. } => {
                 if !position.is_finite() {
                     return;
                 }
@@ -602,14 +640,14 @@ impl Core {
                     self.halt(Outcome::Overridden, now);
                 }
             }
-            Feedback::Fault { axis, message } => {
+            Feedback::Fault { message, .. } => {
                 tracing::warn!("{axis}: backend fault: {message}");
                 self.axes.set_fault(i, message);
                 if self.motion.involves(i) {
                     self.halt(Outcome::Fault, now);
                 }
             }
-            Feedback::PositionUnknown { axis, why } => {
+            Feedback::PositionUnknown { why, .. } => {
                 tracing::warn!("{axis}: position no longer known: {why}");
                 if self.motion.involves(i) {
                     self.halt(Outcome::Fault, now);
@@ -709,9 +747,9 @@ impl Core {
                 tracing::info!("profile {id} deleted");
                 Ok(Reply::Done)
             }
-            Request::MoveTo { axis, target } => done(self.move_to(&axis, target, now)),
+            Request::MoveTo { axis, target } => done(self.move_to(axis, target, now)),
             Request::StopAxis { axis } => {
-                let i = self.axis(&axis)?;
+                let i = self.axis(axis)?;
                 if self.motion.involves(i) {
                     self.halt(Outcome::Stopped, now);
                 }
@@ -856,7 +894,7 @@ impl Core {
         self.mutate(storage, |s| s.set_positions(&id, positions))
     }
 
-    fn move_to(&mut self, axis: &str, target: f64, now: Millis) -> Result<(), Error> {
+    fn move_to(&mut self, axis: AxisId, target: f64, now: Millis) -> Result<(), Error> {
         let i = self.axis(axis)?;
         check_position(self.axes.config(i), target)?;
         self.not_inhibited("cannot move now")?;
@@ -1101,10 +1139,10 @@ impl Core {
         self.store.get(id).ok_or_else(|| store::not_found(id))
     }
 
-    fn axis(&self, name: &str) -> Result<usize, Error> {
+    fn axis(&self, id: AxisId) -> Result<usize, Error> {
         self.axes
-            .index(name)
-            .ok_or_else(|| Error::NotFound(format!("no actuator {}", quote(name))))
+            .index_of(id)
+            .ok_or_else(|| Error::NotFound(format!("no actuator {id}")))
     }
 
     /// Everything the bus shows, as of now.

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use super::axes::Axes;
 use super::plan::{self, Piece, Travel};
-use super::{BackendCommand, Effect, Error, Millis, Outcome, Reason, fmt_num};
+use super::{AxisId, BackendCommand, Effect, Error, Millis, Outcome, Reason, fmt_num};
 
 /// What the engine acts on: the axes, and the effects it produces.
 pub(super) struct Cx<'a> {
@@ -222,7 +222,7 @@ impl Motion {
                 r.slots[s].running = true;
             }
             let (limit, window) = (cx.axes.cfg.duty_limit_ms, cx.axes.cfg.duty_window_ms);
-            let axis = cx.axes.config(p.axis).name.clone();
+            let axis = AxisId::new(p.axis);
             let a = cx.axes.get_mut(p.axis);
             a.moving = true;
             a.progress_at = now;
@@ -332,7 +332,7 @@ impl Motion {
 
 fn stop_axis(cx: &mut Cx<'_>, i: usize, now: Millis) {
     cx.fx.push(Effect::Backend(BackendCommand::Stop {
-        axis: cx.axes.config(i).name.clone(),
+        axis: AxisId::new(i),
     }));
     let window = cx.axes.cfg.duty_window_ms;
     let a = cx.axes.get_mut(i);

@@ -7,15 +7,17 @@ use view::AxisView;
 
 /// A core whose axes are at the simulator's starting positions.
 fn core_with(cfg: Arc<Config>) -> Core {
-    let known = sim::Sim::new(&cfg.axes)
-        .positions()
-        .map(|(a, p)| (a.to_string(), p))
-        .collect();
+    let known = sim::Sim::new(AxisId::all(&cfg.axes)).positions().collect();
     Core::new(cfg, Store::default(), &known, "sim".into(), "test".into())
 }
 
 fn core() -> Core {
     core_with(Arc::new(config::builtin().unwrap()))
+}
+
+/// The id of the built-in config's axis `name`.
+fn ax(name: &str) -> AxisId {
+    AxisId::of(&config::builtin().unwrap(), name).unwrap()
 }
 
 /// What the bus shows of `axis`.
@@ -48,7 +50,10 @@ fn moves(effects: &[Effect]) -> Vec<(String, f64)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Backend(BackendCommand::Move { axis, target }) => Some((axis.clone(), *target)),
+            Effect::Backend(BackendCommand::Move { axis, target }) => Some((
+                config::builtin().unwrap().axes[axis.index()].name.clone(),
+                *target,
+            )),
             _ => None,
         })
         .collect()
@@ -110,7 +115,7 @@ fn recall_moves_axes_and_completes_on_arrival() {
     assert!(c.is_moving());
     c.feedback(
         Feedback::Position {
-            axis: "seat_position".into(),
+            axis: ax("seat_position"),
             position: 200.0,
         },
         50,
@@ -118,7 +123,7 @@ fn recall_moves_axes_and_completes_on_arrival() {
     assert!(c.is_moving());
     c.feedback(
         Feedback::Position {
-            axis: "wheel_tilt".into(),
+            axis: ax("wheel_tilt"),
             position: 80.0,
         },
         60,
@@ -159,7 +164,7 @@ fn leaving_park_halts_every_axis_in_the_same_step() {
     .unwrap();
     let fx = c.take_effects();
     assert!(fx.contains(&Effect::Backend(BackendCommand::Stop {
-        axis: "seat_position".into()
+        axis: ax("seat_position")
     })));
     assert!(fx.contains(&Effect::MotionFinished {
         reason: Reason::Recall,
@@ -174,7 +179,7 @@ fn stall_is_detected_on_the_fake_clock_and_cleared_by_movement() {
     park(&mut c);
     c.request(
         Request::MoveTo {
-            axis: "seat_position".into(),
+            axis: ax("seat_position"),
             target: 20.0,
         },
         1000,
@@ -199,7 +204,7 @@ fn stall_is_detected_on_the_fake_clock_and_cleared_by_movement() {
     // A manual move tries again and clears the fault once the axis moves.
     c.request(
         Request::MoveTo {
-            axis: "seat_position".into(),
+            axis: ax("seat_position"),
             target: 20.0,
         },
         2000,
@@ -208,7 +213,7 @@ fn stall_is_detected_on_the_fake_clock_and_cleared_by_movement() {
     .unwrap();
     c.feedback(
         Feedback::Position {
-            axis: "seat_position".into(),
+            axis: ax("seat_position"),
             position: 120.0,
         },
         2050,
@@ -222,7 +227,7 @@ fn positions_are_published_at_most_every_100ms_while_moving() {
     park(&mut c);
     c.request(
         Request::MoveTo {
-            axis: "seat_position".into(),
+            axis: ax("seat_position"),
             target: 0.0,
         },
         0,
@@ -231,7 +236,7 @@ fn positions_are_published_at_most_every_100ms_while_moving() {
     .unwrap();
     c.feedback(
         Feedback::Position {
-            axis: "seat_position".into(),
+            axis: ax("seat_position"),
             position: 129.0,
         },
         10,
@@ -239,7 +244,7 @@ fn positions_are_published_at_most_every_100ms_while_moving() {
     assert_eq!(shown(&c, "seat_position").position, Some(129.0));
     c.feedback(
         Feedback::Position {
-            axis: "seat_position".into(),
+            axis: ax("seat_position"),
             position: 128.0,
         },
         50,
@@ -291,7 +296,7 @@ struct Sim(sim::Sim);
 
 impl Sim {
     fn new(cfg: &Config) -> Sim {
-        Sim(sim::Sim::new(&cfg.axes))
+        Sim(sim::Sim::new(AxisId::all(&cfg.axes)))
     }
 
     /// Carry out the core's commands; returns how many moves were commanded.
@@ -418,7 +423,7 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
         for t in &travels {
             assert!(
                 sim.0
-                    .position(&cfg.axes[t.axis].name)
+                    .position(AxisId::new(t.axis))
                     .is_some_and(|p| (p - t.to).abs() <= cfg.axes[t.axis].tolerance),
                 "case {case}"
             );
@@ -616,7 +621,7 @@ mod property {
                     Op::MoveTo(a, f) => {
                         let ac = &cfg.axes[a];
                         let target = ac.min + (ac.max - ac.min) * f;
-                        let _ = c.request(Request::MoveTo { axis: ac.name.clone(), target }, now, st);
+                        let _ = c.request(Request::MoveTo { axis: AxisId::new(a), target }, now, st);
                     }
                     Op::Stop => {
                         let _ = c.request(Request::Stop, now, st);
@@ -633,12 +638,12 @@ mod property {
                     Op::Manual(a, f) => {
                         let ac = &cfg.axes[a];
                         let p = ac.min + (ac.max - ac.min) * f;
-                        if let Some(fb) = sim.0.set_position(&ac.name, p) {
+                        if let Some(fb) = sim.0.set_position(AxisId::new(a), p) {
                             c.feedback(fb, now);
                         }
                     }
                     Op::Fault(a) => {
-                        c.feedback(Feedback::Fault { axis: cfg.axes[a].name.clone(), message: "over-current".into() }, now);
+                        c.feedback(Feedback::Fault { axis: AxisId::new(a), message: "over-current".into() }, now);
                     }
                     Op::Inhibit => {
                         let r = Request::Inhibit { who: "t".into(), why: "t".into(), uid: 0, pid: 0 };
@@ -753,12 +758,7 @@ impl Harness {
     /// Stop the daemon and start it again on what was saved: a new core, the motors where
     /// they are, the easy-exit state taken up.
     fn restart(&mut self) {
-        let known = self
-            .sim
-            .0
-            .positions()
-            .map(|(a, p)| (a.to_string(), p))
-            .collect();
+        let known = self.sim.0.positions().collect();
         let store = self.disk.store.clone().unwrap_or_default();
         self.core = Core::new(self.cfg.clone(), store, &known, "sim".into(), "test".into());
         if let Some(state) = self.disk.easy_exit.clone() {
@@ -779,8 +779,12 @@ impl Harness {
                 Effect::MotionFinished { reason, outcome } => {
                     self.events.push(Finished(reason, outcome))
                 }
-                Effect::Backend(BackendCommand::Move { axis, .. }) => self.moves.push(axis),
-                Effect::Backend(BackendCommand::Stop { axis }) => self.stops.push(axis),
+                Effect::Backend(BackendCommand::Move { axis, .. }) => {
+                    self.moves.push(self.cfg.axes[axis.index()].name.clone())
+                }
+                Effect::Backend(BackendCommand::Stop { axis }) => {
+                    self.stops.push(self.cfg.axes[axis.index()].name.clone())
+                }
             }
         }
         let selected = self.core.nearest_key().map(str::to_string);
@@ -845,7 +849,7 @@ impl Harness {
 
     fn move_to(&mut self, axis: &str, target: f64) -> Result<Reply, Error> {
         self.request(Request::MoveTo {
-            axis: axis.into(),
+            axis: self.id(axis),
             target,
         })
     }
@@ -904,9 +908,14 @@ impl Harness {
         std::mem::take(&mut self.selections)
     }
 
+    /// The id of the axis named `axis`.
+    fn id(&self, axis: &str) -> AxisId {
+        AxisId::of(&self.cfg, axis).unwrap()
+    }
+
     /// Where the motor of `axis` is.
     fn at(&self, axis: &str) -> f64 {
-        self.sim.0.position(axis).unwrap()
+        self.sim.0.position(self.id(axis)).unwrap()
     }
 
     /// What the core shows of `axis`.
@@ -1681,13 +1690,13 @@ impl Halt {
             }
             Halt::ActuatorStop => {
                 h.request(Request::StopAxis {
-                    axis: "seat_position".into(),
+                    axis: ax("seat_position"),
                 })
                 .unwrap();
             }
             Halt::ManualSwitch => h.signals(&[Signal::ManualControl(true)]),
             Halt::HandMove => {
-                let fb = h.sim.0.set_position("wheel_tilt", 10.0).unwrap();
+                let fb = h.sim.0.set_position(ax("wheel_tilt"), 10.0).unwrap();
                 h.core.feedback(fb, h.now);
                 h.pump();
             }
@@ -1805,7 +1814,7 @@ fn stall_faults_the_axis_which_automatic_motions_skip_until_a_manual_move() {
     h.drive_with(Some(&anna), false);
     h.retract(Some(&anna));
     // The seat motor stalls during the restore.
-    h.sim.0.set_stall("seat_position", true);
+    h.sim.0.set_stall(ax("seat_position"), true);
     h.signals(&[Signal::BrakePressed(true)]);
     h.settle();
     assert_eq!(
@@ -1828,7 +1837,7 @@ fn stall_faults_the_axis_which_automatic_motions_skip_until_a_manual_move() {
     assert_eq!(h.sim.running(), 0, "the stalled motor was told to stop");
 
     // The motor is fine again, but the core keeps the fault: the next easy exit skips it.
-    h.sim.0.set_stall("seat_position", false);
+    h.sim.0.set_stall(ax("seat_position"), false);
     h.signals(&[Signal::Gear(Gear::D), Signal::BrakePressed(false)]);
     h.moved();
     h.retract(Some(&anna));
@@ -1862,7 +1871,7 @@ fn a_backend_fault_halts_the_motion_and_faults_the_axis() {
     h.advance(200);
     h.core.feedback(
         Feedback::Fault {
-            axis: "seat_position".into(),
+            axis: ax("seat_position"),
             message: "over-current".into(),
         },
         h.now,

@@ -19,7 +19,7 @@ use crate::access::{Access, Roles};
 use crate::config::{AxisConfig, Config, VehicleSource};
 use crate::core::store::Profile as StoredProfile;
 use crate::core::view::{AxisView, View};
-use crate::core::{self, Reply, Request, Signal, quote};
+use crate::core::{self, AxisId, Reply, Request, Signal, quote};
 use crate::engine::Call;
 use crate::names;
 
@@ -556,10 +556,9 @@ impl Actuator {
     ) -> Result<(), Error> {
         let method = "Actuator.MoveTo";
         self.shared.allow(conn, &hdr, method, Roles::UI).await?;
-        let axis = self.config().name.clone();
         self.shared
             .call(Request::MoveTo {
-                axis,
+                axis: AxisId::new(self.index),
                 target: position,
             })
             .await
@@ -575,7 +574,7 @@ impl Actuator {
         let method = "Actuator.Stop";
         self.shared.allow(conn, &hdr, method, Roles::ANY).await?;
         no_args(&hdr)?;
-        let axis = self.config().name.clone();
+        let axis = AxisId::new(self.index);
         self.shared.call(Request::StopAxis { axis }).await.map(drop)
     }
 

@@ -9,8 +9,8 @@ use zbus::{Connection, interface};
 
 use super::error::Error;
 use crate::access::{Access, Roles};
+use crate::backend::BackendAxis;
 use crate::backend::mock::Mock;
-use crate::config::AxisConfig;
 use crate::core::{self, check_position, quote};
 
 pub struct MockControl {
@@ -31,11 +31,11 @@ impl MockControl {
             .await?)
     }
 
-    fn axis(&self, axis: &str) -> Result<&AxisConfig, Error> {
+    fn axis(&self, axis: &str) -> Result<&BackendAxis, Error> {
         self.mock
             .axes()
             .iter()
-            .find(|a| a.name == axis)
+            .find(|(_, a)| a.name == axis)
             .ok_or_else(|| {
                 Error::Core(core::Error::NotFound(format!(
                     "no actuator {}",
@@ -75,7 +75,7 @@ impl MockControl {
         #[zbus(header)] hdr: Header<'_>,
     ) -> Result<(), Error> {
         self.allow(conn, &hdr, "Mock.InjectFault").await?;
-        self.axis(&axis)?;
+        let (id, _) = self.axis(&axis)?;
         let stalled = match MockFault::parse(&kind) {
             Some(MockFault::Stall) => true,
             Some(MockFault::None) => false,
@@ -86,7 +86,7 @@ impl MockControl {
                 )));
             }
         };
-        self.mock.set_stall(&axis, stalled);
+        self.mock.set_stall(*id, stalled);
         Ok(())
     }
 
@@ -99,8 +99,9 @@ impl MockControl {
         #[zbus(header)] hdr: Header<'_>,
     ) -> Result<(), Error> {
         self.allow(conn, &hdr, "Mock.SetPosition").await?;
-        check_position(self.axis(&axis)?, position)?;
-        self.mock.set_position(&axis, position);
+        let (id, a) = self.axis(&axis)?;
+        check_position(a, position)?;
+        self.mock.set_position(*id, position);
         Ok(())
     }
 }

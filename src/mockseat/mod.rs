@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::mock::sim::Sim;
 use crate::config::{AxisConfig, Config};
-use crate::core::{BackendCommand, Feedback};
+use crate::core::{AxisId, BackendCommand, Feedback};
 use crate::kuksa::{self as dk, Backoff, proto, value};
 use driverprofiled_kuksa::connect::{Address, Client};
 use proto::open_provider_stream_request::Action as Req;
@@ -303,10 +303,12 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), Fatal> {
         .parse::<Address>()
         .map_err(|e| Fatal::Config(format!("[kuksa] address: {e}")))?;
     let axes = axes_at(&cfg, &opts).map_err(Fatal::Config)?;
-    let mut sim = Sim::new(&axes);
+    let mut sim = Sim::new(AxisId::all(&axes));
     sim.set_speed_factor(opts.speed_factor);
     for a in &opts.stall {
-        sim.set_stall(a, true);
+        if let Some(i) = axes.iter().position(|x| x.name == *a) {
+            sim.set_stall(AxisId::new(i), true);
+        }
     }
     let n = axes.len();
     let mut seat = Seat {
@@ -404,7 +406,8 @@ impl Seat {
         let since = self.last.elapsed().as_secs_f64();
         for fb in self.sim.stop_all(since) {
             if let Feedback::Position { axis, position } = fb {
-                tracing::warn!(axis = %axis, position, "axis stopped: the broker is gone");
+                let name = &self.axes[axis.index()].name;
+                tracing::warn!(axis = %name, position, "axis stopped: the broker is gone");
             }
         }
         self.last = Instant::now();
@@ -428,12 +431,12 @@ impl Seat {
     }
 
     fn stall(&mut self, axis: &str, stalled: bool) {
-        if self.index(axis).is_none() {
+        let Some(i) = self.index(axis) else {
             tracing::warn!("stall {axis}: no such axis");
             return;
-        }
+        };
         tracing::info!(axis, stalled, "stall");
-        self.sim.set_stall(axis, stalled);
+        self.sim.set_stall(AxisId::new(i), stalled);
     }
 
     /// Read the signals' metadata: the axes must be numeric actuators (else [`Fatal::Config`]);
@@ -696,9 +699,8 @@ impl Seat {
             .into_iter()
             .filter_map(|fb| match fb {
                 Feedback::Position { axis, .. } => {
-                    let i = self.index(&axis)?;
                     // Arrived: published even if its rounded value did not change.
-                    Some((i, !self.sim.is_commanded(&axis)))
+                    Some((axis.index(), !self.sim.is_commanded(axis)))
                 }
                 _ => None,
             })
@@ -713,7 +715,7 @@ impl Seat {
     }
 
     fn pos(&self, i: usize) -> f64 {
-        self.sim.position(&self.axes[i].name).unwrap_or(f64::NAN)
+        self.sim.position(AxisId::new(i)).unwrap_or(f64::NAN)
     }
 
     /// Publish where the axes `which` are on the provider stream: each converted to its
@@ -855,7 +857,7 @@ impl Seat {
         // daemon's stop may have crossed a newer report on the way).
         let is_stop = req.value.is_some()
             && (req.value == self.published[i]
-                || (self.sim.is_commanded(&name)
+                || (self.sim.is_commanded(AxisId::new(i))
                     && self.recent[i]
                         .iter()
                         .any(|(t, v)| t.elapsed() < STOP_WINDOW && req.value.as_ref() == Some(v))));
@@ -874,9 +876,13 @@ impl Seat {
         }
         let since = now.duration_since(self.last).as_secs_f64();
         if is_stop {
-            let was = self.sim.is_commanded(&name);
-            self.sim
-                .command(&BackendCommand::Stop { axis: name.clone() }, since);
+            let was = self.sim.is_commanded(AxisId::new(i));
+            self.sim.command(
+                &BackendCommand::Stop {
+                    axis: AxisId::new(i),
+                },
+                since,
+            );
             if was {
                 tracing::info!(axis = %name, position = self.pos(i), "stop");
             }
@@ -884,8 +890,9 @@ impl Seat {
         } else {
             tracing::info!(axis = %name, target, "move");
             self.recent[i].clear();
+            let axis = AxisId::new(i);
             self.sim
-                .command(&BackendCommand::Move { axis: name, target }, since);
+                .command(&BackendCommand::Move { axis, target }, since);
         }
         Ok((ErrorCode::Ok, String::new()))
     }
@@ -947,7 +954,7 @@ impl Seat {
         let since = now.duration_since(self.last).as_secs_f64();
         self.sim.command(
             &BackendCommand::Move {
-                axis: axis.to_string(),
+                axis: AxisId::new(i),
                 target,
             },
             since,
@@ -962,7 +969,7 @@ impl Seat {
             .hands
             .keys()
             .copied()
-            .filter(|&i| !self.sim.is_commanded(&self.axes[i].name))
+            .filter(|&i| !self.sim.is_commanded(AxisId::new(i)))
             .collect();
         for i in done {
             self.publish(link, &[i], true)?;
@@ -1024,7 +1031,7 @@ impl Seat {
             .stop_all(since)
             .into_iter()
             .filter_map(|fb| match fb {
-                Feedback::Position { axis, .. } => self.index(&axis),
+                Feedback::Position { axis, .. } => Some(axis.index()),
                 _ => None,
             })
             .collect();

@@ -421,7 +421,7 @@ const PANIC_CHILD: &str = "DRIVERPROFILED_TEST_PANIC_CHILD";
 #[test]
 fn panic_child() {
     use driverprofiled::backend::Router;
-    use driverprofiled::core::{BackendCommand, Feedback};
+    use driverprofiled::core::{AxisId, BackendCommand, Feedback};
     if std::env::var_os(PANIC_CHILD).is_none() {
         return;
     }
@@ -440,7 +440,7 @@ fn panic_child() {
         // The hook the daemon installs at start.
         driverprofiled::failsafe::stop_on_panic(router.clone());
         router.command(&BackendCommand::Move {
-            axis: "seat_position".into(),
+            axis: AxisId::of(&cfg, "seat_position").unwrap(),
             target: 250.0,
         });
         // The seat runs.

@@ -671,7 +671,7 @@ async fn a_slow_actuation_of_one_axis_does_not_hold_back_another() {
 #[tokio::test]
 async fn stop_all_works_while_the_backends_runtime_is_blocked() {
     use driverprofiled::backend::Router;
-    use driverprofiled::core::{BackendCommand, Feedback};
+    use driverprofiled::core::{AxisId, BackendCommand, Feedback};
 
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
@@ -697,17 +697,18 @@ async fn stop_all_works_while_the_backends_runtime_is_blocked() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (router, known) = Router::start(&cfg, None, &tx).await.unwrap();
     assert!(known.is_empty(), "positions come as feedback");
+    let seat_id = AxisId::of(&cfg, "seat_position").unwrap();
     let mut sent = false;
     let moving = async {
         loop {
             match rx.recv().await.unwrap() {
-                Feedback::Position { axis, position } if axis == "seat_position" => {
+                Feedback::Position { axis, position } if axis == seat_id => {
                     if position > 130.0 {
                         return position;
                     }
                     if !std::mem::replace(&mut sent, true) {
                         router.command(&BackendCommand::Move {
-                            axis: axis.clone(),
+                            axis,
                             target: 250.0,
                         });
                     }
@@ -867,7 +868,7 @@ async fn a_broken_link_stops_the_running_seat_at_once() {
 #[tokio::test]
 async fn the_backend_sends_no_move_blind_nor_stopped_nor_after_stop_all() {
     use driverprofiled::backend::Router;
-    use driverprofiled::core::{BackendCommand, Feedback};
+    use driverprofiled::core::{AxisId, BackendCommand, Feedback};
 
     let b = start_broker(any_port()).await;
     let config = kuksa_config(&b.address(), &[]);
@@ -878,19 +879,20 @@ async fn the_backend_sends_no_move_blind_nor_stopped_nor_after_stop_all() {
     let cfg = driverprofiled::config::parse("test.toml", &config).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (router, _) = Router::start(&cfg, None, &tx).await.unwrap();
+    let id = |name: &str| AxisId::of(&cfg, name).unwrap();
     let fault = async |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Feedback>| loop {
         match tokio::time::timeout(TIMEOUT, rx.recv())
             .await
             .unwrap()
             .unwrap()
         {
-            Feedback::Fault { axis, message } if axis == "seat_position" => return message,
+            Feedback::Fault { axis, message } if axis == id("seat_position") => return message,
             _ => {}
         }
     };
     let move_seat = || {
         router.command(&BackendCommand::Move {
-            axis: "seat_position".into(),
+            axis: id("seat_position"),
             target: 200.0,
         })
     };
@@ -899,7 +901,7 @@ async fn the_backend_sends_no_move_blind_nor_stopped_nor_after_stop_all() {
             .await
             .unwrap()
             .unwrap()
-            && axis == name
+            && axis == id(name)
         {
             return;
         }
@@ -917,7 +919,7 @@ async fn the_backend_sends_no_move_blind_nor_stopped_nor_after_stop_all() {
     // tasks run again): only the stop, where the seat is, reaches the broker.
     move_seat();
     router.command(&BackendCommand::Stop {
-        axis: "seat_position".into(),
+        axis: id("seat_position"),
     });
     let (path, v) = tokio::time::timeout(TIMEOUT, actuations.recv())
         .await

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
-use super::{Backend, Driver, FeedbackSender, StartError, StartFuture, Started};
-use crate::config::{AxisConfig, Config};
-use crate::core::{BackendCommand, Feedback};
+use super::{Backend, BackendAxis, Driver, FeedbackSender, StartError, StartFuture, Started};
+use crate::config::Config;
+use crate::core::{AxisId, BackendCommand, Feedback};
 use sim::Sim;
 
 /// How often a moving simulated axis reports its position.
@@ -34,15 +34,15 @@ pub const DRIVER: Driver = Driver {
 enum Msg {
     Command(BackendCommand),
     SpeedFactor(f64),
-    Stall { axis: String, stalled: bool },
-    SetPosition { axis: String, position: f64 },
+    Stall { axis: AxisId, stalled: bool },
+    SetPosition { axis: AxisId, position: f64 },
 }
 
 /// Handle to the running simulation; cheap to clone.
 #[derive(Clone)]
 pub struct Mock {
     tx: mpsc::UnboundedSender<Msg>,
-    axes: Arc<[AxisConfig]>,
+    axes: Arc<[BackendAxis]>,
     /// The simulation, shared with the task that runs it so that [`Backend::stop_all`] can
     /// halt it at once, without a message and without awaiting (also from a panic hook).
     state: Arc<Mutex<State>>,
@@ -56,28 +56,29 @@ struct State {
 }
 
 /// The simulation needs no probing: it starts at once.
-fn start<'a>(cfg: &'a Config, axes: &'a [AxisConfig], feedback: FeedbackSender) -> StartFuture<'a> {
+fn start<'a>(
+    cfg: &'a Config,
+    axes: &'a [BackendAxis],
+    feedback: FeedbackSender,
+) -> StartFuture<'a> {
     Box::pin(std::future::ready(start_now(cfg, axes, feedback)))
 }
 
 fn start_now(
     cfg: &Config,
-    axes: &[AxisConfig],
+    axes: &[BackendAxis],
     feedback: FeedbackSender,
 ) -> Result<Started, StartError> {
     let delay = Duration::from_millis(cfg.mock.positions_after_ms);
-    let mut sim = Sim::new(axes);
+    let mut sim = Sim::new(axes.iter().map(|(id, a)| (*id, a)));
     sim.set_speed_factor(cfg.mock.speed_factor);
-    let positions: BTreeMap<String, f64> = if delay.is_zero() {
-        sim.positions().map(|(a, p)| (a.to_string(), p)).collect()
+    let positions: BTreeMap<AxisId, f64> = if delay.is_zero() {
+        sim.positions().collect()
     } else {
         // Known only later, as feedback.
         let later: Vec<Feedback> = sim
             .positions()
-            .map(|(axis, position)| Feedback::Position {
-                axis: axis.to_string(),
-                position,
-            })
+            .map(|(axis, position)| Feedback::Position { axis, position })
             .collect();
         let fb = feedback.clone();
         tokio::spawn(async move {
@@ -96,7 +97,7 @@ fn start_now(
 
 impl Mock {
     /// Run `sim` on the current tokio runtime.
-    fn start(sim: Sim, axes: &[AxisConfig], feedback: FeedbackSender) -> Mock {
+    fn start(sim: Sim, axes: &[BackendAxis], feedback: FeedbackSender) -> Mock {
         let (tx, rx) = mpsc::unbounded_channel();
         let state = Arc::new(Mutex::new(State {
             sim,
@@ -112,8 +113,16 @@ impl Mock {
     }
 
     /// The simulated axes.
-    pub fn axes(&self) -> &[AxisConfig] {
+    pub fn axes(&self) -> &[BackendAxis] {
         &self.axes
+    }
+
+    /// The name of axis `id`, for the log.
+    fn name(&self, id: AxisId) -> &str {
+        self.axes
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map_or("?", |(_, a)| a.name.as_str())
     }
 
     fn send(&self, msg: Msg) {
@@ -126,19 +135,13 @@ impl Mock {
         self.send(Msg::SpeedFactor(factor));
     }
 
-    pub fn set_stall(&self, axis: &str, stalled: bool) {
-        self.send(Msg::Stall {
-            axis: axis.into(),
-            stalled,
-        });
+    pub fn set_stall(&self, axis: AxisId, stalled: bool) {
+        self.send(Msg::Stall { axis, stalled });
     }
 
     /// As if the occupant moved the axis by hand.
-    pub fn set_position(&self, axis: &str, position: f64) {
-        self.send(Msg::SetPosition {
-            axis: axis.into(),
-            position,
-        });
+    pub fn set_position(&self, axis: AxisId, position: f64) {
+        self.send(Msg::SetPosition { axis, position });
     }
 }
 
@@ -172,7 +175,8 @@ impl Backend for Mock {
         }
         for fb in stopped {
             if let Feedback::Position { axis, position } = &fb {
-                tracing::warn!(axis = %axis, position, "mock: axis stopped (stop all)");
+                let name = self.name(*axis);
+                tracing::warn!(axis = %name, position, "mock: axis stopped (stop all)");
             }
             let _ = self.feedback.send(fb);
         }
@@ -232,11 +236,11 @@ impl State {
                 Vec::new()
             }
             Some(Msg::Stall { axis, stalled }) => {
-                sim.set_stall(&axis, stalled);
+                sim.set_stall(axis, stalled);
                 Vec::new()
             }
             Some(Msg::SetPosition { axis, position }) => {
-                sim.set_position(&axis, position).into_iter().collect()
+                sim.set_position(axis, position).into_iter().collect()
             }
         }
     }
@@ -252,10 +256,13 @@ mod tests {
     async fn stop_all_halts_the_simulation_at_once() {
         let cfg = config::builtin().unwrap();
         let (fb_tx, mut fb_rx) = mpsc::unbounded_channel();
-        let mock = Mock::start(Sim::new(&cfg.axes), &cfg.axes, fb_tx);
+        let axes: Vec<BackendAxis> = AxisId::all(&cfg.axes)
+            .map(|(id, a)| (id, a.clone()))
+            .collect();
+        let mock = Mock::start(Sim::new(AxisId::all(&cfg.axes)), &axes, fb_tx);
         let seat = &cfg.axes[0];
         mock.command(&BackendCommand::Move {
-            axis: seat.name.clone(),
+            axis: AxisId::new(0),
             target: seat.max,
         });
         // The first report on the way says it runs.

@@ -4,11 +4,11 @@
 //! fake clock, so that there is one model of a motor, not three.
 
 use crate::config::AxisConfig;
-use crate::core::{BackendCommand, Feedback};
+use crate::core::{AxisId, BackendCommand, Feedback};
 
 #[derive(Debug, Clone)]
 struct SimAxis {
-    name: String,
+    id: AxisId,
     min: f64,
     max: f64,
     speed: f64,
@@ -24,13 +24,13 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// Every axis at its configured `initial` position.
-    pub fn new(axes: &[AxisConfig]) -> Sim {
+    /// Every axis at its configured `initial` position (e.g. `AxisId::all(&cfg.axes)`).
+    pub fn new<'a>(axes: impl IntoIterator<Item = (AxisId, &'a AxisConfig)>) -> Sim {
         Sim {
             axes: axes
-                .iter()
-                .map(|a| SimAxis {
-                    name: a.name.clone(),
+                .into_iter()
+                .map(|(id, a)| SimAxis {
+                    id,
                     min: a.min,
                     max: a.max,
                     speed: a.speed,
@@ -43,27 +43,22 @@ impl Sim {
         }
     }
 
-    fn axis_mut(&mut self, name: &str) -> Option<&mut SimAxis> {
-        self.axes.iter_mut().find(|a| a.name == name)
+    fn axis_mut(&mut self, id: AxisId) -> Option<&mut SimAxis> {
+        self.axes.iter_mut().find(|a| a.id == id)
     }
 
     /// Every axis' position, as reported at start.
-    pub fn positions(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.axes.iter().map(|a| (a.name.as_str(), a.position))
+    pub fn positions(&self) -> impl Iterator<Item = (AxisId, f64)> {
+        self.axes.iter().map(|a| (a.id, a.position))
     }
 
-    pub fn position(&self, axis: &str) -> Option<f64> {
-        self.axes
-            .iter()
-            .find(|a| a.name == axis)
-            .map(|a| a.position)
+    pub fn position(&self, axis: AxisId) -> Option<f64> {
+        self.axes.iter().find(|a| a.id == axis).map(|a| a.position)
     }
 
     /// Whether `axis` is commanded to move (it has a target it has not reached).
-    pub fn is_commanded(&self, axis: &str) -> bool {
-        self.axes
-            .iter()
-            .any(|a| a.name == axis && a.target.is_some())
+    pub fn is_commanded(&self, axis: AxisId) -> bool {
+        self.axes.iter().any(|a| a.id == axis && a.target.is_some())
     }
 
     /// How many axes are commanded to move.
@@ -81,12 +76,12 @@ impl Sim {
         let factor = self.factor;
         match cmd {
             BackendCommand::Move { axis, target } => {
-                let a = self.axis_mut(axis)?;
+                let a = self.axis_mut(*axis)?;
                 a.target = Some(target.clamp(a.min, a.max));
                 None
             }
             BackendCommand::Stop { axis } => {
-                let a = self.axis_mut(axis)?;
+                let a = self.axis_mut(*axis)?;
                 advance(a, since_step * factor);
                 a.target = None;
                 Some(report(a))
@@ -133,19 +128,19 @@ impl Sim {
     }
 
     /// A stalled axis stops moving while commanded.
-    pub fn set_stall(&mut self, axis: &str, stalled: bool) {
+    pub fn set_stall(&mut self, axis: AxisId, stalled: bool) {
         if let Some(a) = self.axis_mut(axis) {
             a.stalled = stalled;
         }
     }
 
     /// As if the occupant moved the axis by hand.
-    pub fn set_position(&mut self, axis: &str, position: f64) -> Option<Feedback> {
+    pub fn set_position(&mut self, axis: AxisId, position: f64) -> Option<Feedback> {
         let a = self.axis_mut(axis)?;
         a.position = position.clamp(a.min, a.max);
         a.target = None;
         Some(Feedback::Manual {
-            axis: a.name.clone(),
+            axis: a.id,
             position: a.position,
         })
     }
@@ -168,7 +163,7 @@ fn advance(a: &mut SimAxis, sim_secs: f64) {
 
 fn report(a: &SimAxis) -> Feedback {
     Feedback::Position {
-        axis: a.name.clone(),
+        axis: a.id,
         position: a.position,
     }
 }
@@ -181,26 +176,27 @@ mod tests {
     #[test]
     fn moves_at_speed_and_stops_on_arrival() {
         let cfg = config::builtin().unwrap();
-        let mut sim = Sim::new(&cfg.axes);
-        let seat = cfg.axes.iter().find(|a| a.name == "seat_position").unwrap();
+        let mut sim = Sim::new(AxisId::all(&cfg.axes));
+        let id = AxisId::of(&cfg, "seat_position").unwrap();
+        let seat = &cfg.axes[id.index()];
         sim.command(
             &BackendCommand::Move {
-                axis: seat.name.clone(),
+                axis: id,
                 target: seat.initial + 10.0,
             },
             0.0,
         );
         let fb = sim.step(0.2);
         assert_eq!(fb.len(), 1);
-        let p = sim.position(&seat.name).unwrap();
+        let p = sim.position(id).unwrap();
         assert!((p - (seat.initial + seat.speed * 0.2)).abs() < 1e-9, "{p}");
         sim.step(10.0);
-        assert_eq!(sim.position(&seat.name), Some(seat.initial + 10.0));
+        assert_eq!(sim.position(id), Some(seat.initial + 10.0));
         assert_eq!(sim.running(), 0);
-        sim.set_stall(&seat.name, true);
+        sim.set_stall(id, true);
         sim.command(
             &BackendCommand::Move {
-                axis: seat.name.clone(),
+                axis: id,
                 target: seat.min,
             },
             0.0,
@@ -212,7 +208,7 @@ mod tests {
         assert_eq!(
             stopped,
             vec![Feedback::Position {
-                axis: seat.name.clone(),
+                axis: id,
                 position: seat.initial + 10.0,
             }]
         );
