@@ -1,47 +1,7 @@
-//! The vehicle signals from the KUKSA databroker (`[vehicle] source = "kuksa"`): the VSS signals
-//! of `[kuksa.signals]`, subscribed to at the broker and fed to the core as
-//! [`Request::UpdateSignals`] through the engine's request channel, the path a D-Bus
-//! `Vehicle.UpdateSignals` call takes (which is refused then: one source of truth).
-//!
-//! - At start ([`check`]): connect and read every signal's metadata. A signal the broker does not
-//!   know, or of a type the daemon cannot read, is a config mismatch ([`StartError::Config`]:
-//!   the daemon exits 78). An unreachable broker, or one that does not answer within
-//!   `connect_timeout_s` (every call is bounded: a broker may keep the connection alive and
-//!   answer nothing), is fatal ([`StartError::Failed`], exit 1) only with `[kuksa] required =
-//!   true`; else the daemon starts interlocked (gear and speed not reported) and keeps trying
-//!   with [`Backoff`].
-//! - Then ([`spawn`]): subscribe to all of them. The broker's first response carries every
-//!   signal (a value or none), later ones the changes. The stream is read all the time into
-//!   the latest value of each path, and what came in while the core applied a batch goes as the
-//!   next one, merged: a response carries only what changed, and the broker drops the oldest
-//!   responses of a subscriber that falls behind, so waiting for the core before reading on
-//!   could lose a change for good.
-//! - Broker lost (the stream ends or fails): gear and speed become unknown (the interlock holds
-//!   and a motion in progress halts, outcome "interlocked", as when a gateway reports leaving
-//!   P), the rear seat counts as occupied and the doors as locked (see below); reconnect with
-//!   backoff (reset only after a subscription that stayed up [`Backoff::STABLE`]), check the
-//!   metadata again (a mismatch then is logged and retried, never acted on), subscribe again:
-//!   the first response brings every value back. A gear that comes back as P is not a shift
-//!   into P (the core's rule): no easy exit.
-//!
-//! How values map (VSS 6.0 types). Unknown is never the value that lets something move:
-//! - gear (`SelectedGear`, int8; any integer type accepted): 126 = P, 127 = D, 0 = N,
-//!   negative = R, 1..=125 = a forward gear (D); no value, or any other number = unknown
-//!   (interlocked).
-//! - speed (numeric, km/h): its magnitude (a reversing car may report a negative speed); no
-//!   value or not finite = unknown (interlocked).
-//! - rear seat occupancy (string): EMPTY = false; OCCUPIED, UNKNOWN, no value, a broker lost =
-//!   true (the rear guard limits the easy-exit retract). Doors' lock (boolean): no value or a
-//!   broker lost = locked (no automatic motion until the lock reports unlocked). Their false
-//!   is the permissive value, so only a report gives it.
-//! - driver's door, belt, driver's seat occupancy (OCCUPIED = true, EMPTY = false), brake
-//!   (numeric: pressed above `brake_threshold`, or boolean): no value, or UNKNOWN, is not
-//!   reported and the daemon keeps what it had (false if never reported). They start or select
-//!   automatic motions (restore, retract, key approach), each of which also needs the
-//!   interlock and a lock reported unlocked.
-//! - manual switches: the manual control is in use while any of them is engaged. A switch
-//!   without a value counts as not engaged (providers often publish a switch only once used;
-//!   taking that as engaged would interlock such a car for good).
+//! The vehicle signals from the KUKSA databroker (`[vehicle] source = "kuksa"`): [`check`] reads
+//! their metadata at start, [`spawn`] subscribes and feeds them to the core as
+//! [`Request::UpdateSignals`]. What is checked, how VSS values map and what a lost broker
+//! means: `docs/kuksa.md` in the repository.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,39 +1,7 @@
-//! The `kuksa` backend: axes driven through the Eclipse KUKSA databroker (kuksa.val.v2). Each
-//! axis is the VSS actuator its `vss` names; a provider (the seat's ECU, or
-//! `driverprofiled-mock-seat`) claims it at the broker, moves it and publishes where it is.
-//!
-//! - Start: connect, `ListMetadata` for every axis. An axis the broker does not have, one that
-//!   is not an actuator, not a number, of another unit, whose configured range does not fit
-//!   the signal's (its min/max and its type), or an integer signal whose axis tolerance is
-//!   below 0.5 (targets are rounded to whole units), whose min/max are not whole, or whose
-//!   speed × stall_ms is under 2 units (the stall watch would see no change) is a config mismatch ([`StartError::Config`]:
-//!   the daemon exits 78). A broker that cannot be reached is fatal with `[kuksa] required =
-//!   true` ([`StartError::Failed`], exit 1); otherwise the daemon starts with the positions
-//!   not known and keeps trying ([`Backoff`]), checking the metadata when it connects (a
-//!   mismatch found then faults every axis and nothing moves).
-//! - Positions: `Subscribe` to the axes' paths; every value is a [`Feedback::Position`].
-//!   Until the broker has a value for an axis, its position is not known (never assumed).
-//! - Move: `Actuate` the target (converted to the signal's type), refused (a fault) while
-//!   the backend does not know the axis' position. Stop: `Actuate` the last reported
-//!   position; a provider takes an actuation of where the axis is as "stop". Each axis has
-//!   its own queue, in order: a stop never overtakes the move it stops, never waits behind
-//!   another axis' actuation, and drops the axis' moves not sent yet. A stop that cannot be
-//!   sent (refused, no broker, position not known) is owed: sent at the axis' next position
-//!   report (a stop sent again is no blind retry of a motion).
-//!   The broker's refusals (no provider: UNAVAILABLE; NOT_FOUND, PERMISSION_DENIED,
-//!   UNAUTHENTICATED, INVALID_ARGUMENT, no answer in time) are [`Feedback::Fault`]s with the
-//!   broker's words (quoted, at most [`crate::core::QUOTE_MAX`] characters). The core's
-//!   stall, timeout and duty rules apply as for any backend: a provider that accepts and
-//!   never moves is a stall.
-//! - Broker lost (the subscription ends or fails): the axes that were commanded are told at
-//!   once, over a fresh connection, to stop where they were last reported; every position is
-//!   forgotten ([`Feedback::PositionUnknown`]: a motion halts with outcome `fault`, the axes
-//!   show the loss as their fault until their first fresh position). Reconnect at once when
-//!   a stop is owed, then with backoff; subscribe again, fresh positions arrive as feedback.
-//!   Nothing is resumed or sent again: an axis that was running when the link went is told
-//!   once more to stop where it then is, once the broker reports that position again
-//!   (unless it was commanded anew before).
-//! - [`Backend::stop_all`]: see [`Kuksa::stop_all`].
+//! The `kuksa` backend: axes driven through the Eclipse KUKSA databroker (kuksa.val.v2), each
+//! axis being the VSS actuator its `vss` names, which a provider claims, moves and reports.
+//! What it checks at start, how it moves and stops, and what it does when the broker is lost:
+//! `docs/kuksa.md` in the repository.
 
 use std::collections::BTreeMap;
 use std::future::Future;
