@@ -17,15 +17,30 @@ pub(super) struct Axis {
     /// The last commanded target (`None` before any).
     pub target: Option<f64>,
     pub moving: bool,
-    /// "" when healthy.
-    pub fault: String,
-    /// `fault` is the loss of the link to the axis ([`super::Feedback::PositionUnknown`]),
-    /// not a fault of the axis: the next position report (the link is back) clears it.
-    pub link_fault: bool,
+    /// `None` when healthy.
+    pub fault: Option<Fault>,
     /// While running: when the position last changed, and to what.
     pub progress_at: Millis,
     pub progress_pos: f64,
     pub duty: Duty,
+}
+
+/// What is wrong with an axis.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Fault {
+    /// A fault of the axis itself (the backend's report, a stall, the duty limit): it stays
+    /// until the axis moves again.
+    Axis(String),
+    /// The link to the axis is lost ([`super::Feedback::PositionUnknown`]): no fault of the
+    /// axis; the next position report (the link is back) clears it.
+    Link(String),
+}
+
+impl Fault {
+    pub fn message(&self) -> &str {
+        let (Fault::Axis(m) | Fault::Link(m)) = self;
+        m
+    }
 }
 
 /// Running time of an axis within the sliding duty window.
@@ -92,8 +107,7 @@ impl Axes {
                     last_publish: None,
                     target: p,
                     moving: false,
-                    fault: String::new(),
-                    link_fault: false,
+                    fault: None,
                     progress_at: 0,
                     progress_pos: p.unwrap_or(0.0),
                     duty: Duty::default(),
@@ -154,8 +168,22 @@ impl Axes {
     /// moves again).
     pub fn set_fault(&mut self, i: usize, message: String) {
         let a = &mut self.state[i];
-        a.fault = message;
-        a.link_fault = false;
+        a.fault = Some(Fault::Axis(message));
+    }
+
+    /// Axis `i` reports `position`: it is known there (an axis not known before stands where
+    /// it is), and a lost link is back. Returns the link fault this clears, if any.
+    pub fn reported(&mut self, i: usize, position: f64) -> Option<String> {
+        let a = &mut self.state[i];
+        a.position = Some(position);
+        a.target.get_or_insert(position);
+        match a.fault.take() {
+            Some(Fault::Link(why)) => Some(why),
+            other => {
+                a.fault = other;
+                None
+            }
+        }
     }
 
     /// Axis `i`'s position is no longer known (`why`: its link is lost): it is as if it had
@@ -169,8 +197,7 @@ impl Axes {
         a.target = None;
         a.moving = false;
         a.duty.stop(now, window);
-        a.fault = why;
-        a.link_fault = true;
+        a.fault = Some(Fault::Link(why));
         self.publish(i, now);
     }
 
@@ -433,7 +460,7 @@ mod tests {
         // its fault says why; whatever needs its position is refused NotReady.
         let v = &c.view().axes[seat];
         assert_eq!((v.position, v.target), (None, None));
-        assert_eq!(v.fault, lost);
+        assert_eq!(v.fault, Some(lost));
         assert!(!v.moving);
         let r = c.request(Request::CreateProfile { name: "A".into() }, 20, st);
         assert!(
@@ -461,7 +488,7 @@ mod tests {
         );
         let v = &c.view().axes[seat];
         assert_eq!((v.position, v.target), (Some(161.0), Some(161.0)));
-        assert_eq!(v.fault, "", "a link fault clears at the next report");
+        assert_eq!(v.fault, None, "a link fault clears at the next report");
         assert!(c.take_effects().is_empty(), "nothing resumes");
     }
 
@@ -486,7 +513,7 @@ mod tests {
             0,
         );
         report(&mut c, 131.0);
-        assert_eq!(c.view().axes[seat].fault, "over-current");
+        assert_eq!(c.view().axes[seat].fault.as_deref(), Some("over-current"));
         // A fault found while the link was down (its signals do not match, say) stays too.
         c.feedback(
             Feedback::PositionUnknown {
@@ -503,7 +530,7 @@ mod tests {
             30,
         );
         report(&mut c, 132.0);
-        assert_eq!(c.view().axes[seat].fault, "mismatch");
+        assert_eq!(c.view().axes[seat].fault.as_deref(), Some("mismatch"));
         assert_eq!(c.view().axes[seat].position, Some(132.0));
     }
 }

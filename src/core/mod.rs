@@ -626,13 +626,8 @@ impl Core {
                 if !position.is_finite() {
                     return;
                 }
-                let a = self.axes.get_mut(i);
-                a.position = Some(position);
-                a.target.get_or_insert(position);
-                if a.link_fault {
-                    // Reported again: the link is back.
-                    a.fault.clear();
-                    a.link_fault = false;
+                if let Some(why) = self.axes.reported(i, position) {
+                    tracing::info!("{axis}: reported again, link fault cleared: {why}");
                 }
                 self.axes.publish(i, now);
                 if self.motion.involves(i) {
@@ -1157,7 +1152,7 @@ impl Core {
                     position: a.published,
                     target: a.target,
                     moving: a.moving,
-                    fault: a.fault.clone(),
+                    fault: a.fault.as_ref().map(|f| f.message().to_string()),
                 })
                 .collect(),
             moving: self.is_moving(),

@@ -147,22 +147,15 @@ impl Motion {
         let tol = cx.axes.config(i).tolerance;
         let name = cx.axes.config(i).name.clone();
         let slot = self.running_slot(i);
-        let a = cx.axes.get_mut(i);
-        a.position = Some(position);
-        // The first report of an axis not known at start (or since its link was lost): it
-        // stands where it is.
-        a.target.get_or_insert(position);
-        if a.link_fault {
+        if let Some(why) = cx.axes.reported(i, position) {
             // The link is back: its loss was no fault of the axis.
-            tracing::info!("{name}: reported again, link fault cleared: {}", a.fault);
-            a.fault.clear();
-            a.link_fault = false;
+            tracing::info!("{name}: reported again, link fault cleared: {why}");
         }
+        let a = cx.axes.get_mut(i);
         if slot.is_some() && (position - a.progress_pos).abs() > tol / 10.0 {
             a.progress_at = now;
             a.progress_pos = position;
-            if !a.fault.is_empty() {
-                a.fault.clear();
+            if a.fault.take().is_some() {
                 tracing::info!("{name}: moving again, fault cleared");
             }
         }
@@ -374,7 +367,7 @@ pub(super) fn automatic_targets(
         .into_iter()
         .filter(|&(i, _)| {
             let a = axes.get(i);
-            let skip = !a.fault.is_empty() || a.position.is_none() || axes.duty_exhausted(i, now);
+            let skip = a.fault.is_some() || a.position.is_none() || axes.duty_exhausted(i, now);
             if skip {
                 tracing::info!(
                     "{}: left out of an automatic motion (fault, duty limit or position unknown)",

@@ -12,8 +12,8 @@ pub struct AxisView {
     pub position: Option<f64>,
     pub target: Option<f64>,
     pub moving: bool,
-    /// "" when healthy.
-    pub fault: String,
+    /// What is wrong with the axis; `None` when healthy.
+    pub fault: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

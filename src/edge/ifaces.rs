@@ -627,7 +627,7 @@ impl Actuator {
     /// "" when healthy, else what went wrong (e.g. "stalled at 120 mm ...").
     #[zbus(property)]
     fn fault(&self) -> String {
-        self.read(|a| a.fault.clone())
+        self.read(|a| a.fault.clone().unwrap_or_default())
     }
 }
 

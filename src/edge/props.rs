@@ -229,7 +229,7 @@ pub fn actuator(a: &AxisView) -> Props {
         ("Position", PropValue::F64(position(a))),
         ("Target", PropValue::F64(target(a))),
         ("Moving", PropValue::Bool(a.moving)),
-        ("Fault", PropValue::Str(a.fault.clone())),
+        ("Fault", PropValue::Str(a.fault.clone().unwrap_or_default())),
     ]
 }
 
