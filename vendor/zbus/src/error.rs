@@ -219,10 +219,19 @@ impl fmt::Display for Error {
             Error::Utf8(e) => write!(f, "{e}"),
             Error::PaddingNot0(b) => write!(f, "Unexpected non-0 padding byte `{b}`"),
             Error::UnknownFd => write!(f, "File descriptor not in the given FD index"),
-            Error::SignatureMismatch(provided, expected) => write!(
-                f,
-                "Signature mismatch: got `{provided}`, expected {expected}",
-            ),
+            // The provided signature is often a peer's (up to 255 characters): at most 64 of
+            // them are shown (patched in for driverprofiled). Signatures are ASCII.
+            Error::SignatureMismatch(provided, expected) => {
+                let provided = provided.to_string();
+                match provided.get(..64).filter(|_| provided.len() > 64) {
+                    Some(cut) => write!(
+                        f,
+                        "Signature mismatch: got `{cut}`… ({} characters), expected {expected}",
+                        provided.len()
+                    ),
+                    None => write!(f, "Signature mismatch: got `{provided}`, expected {expected}"),
+                }
+            }
             Error::OutOfBounds => write!(
                 f,
                 // FIXME: using the `Debug` impl of `Range` because it doesn't impl `Display`.

@@ -238,3 +238,31 @@ mod tests {
         }));
     }
 }
+
+/// Client-supplied text (a name, a path) for an error message: control and bidi characters
+/// escaped, and at most 64 characters of the escaped text shown, longer text ending in `…` and
+/// its length in bytes. Patched in for driverprofiled (see README.driverprofiled.md at this crate's root).
+#[cfg(feature = "service")]
+pub(crate) fn quote(s: &str) -> String {
+    const MAX: usize = 64;
+    let mut out = String::from("'");
+    let mut shown = 0;
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        let invisible = matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{feff}');
+        let esc: String = if c.is_control() || bidi || invisible {
+            format!("\\u{{{:x}}}", c as u32)
+        } else {
+            c.escape_debug().collect()
+        };
+        let n = esc.chars().count();
+        if shown + n > MAX {
+            out.push_str(&format!("'… ({} bytes)", s.len()));
+            return out;
+        }
+        shown += n;
+        out.push_str(&esc);
+    }
+    out.push('\'');
+    out
+}

@@ -32,7 +32,7 @@ impl Introspectable {
         let root = server.root().read().await;
         let node = root
             .get_child(path)
-            .ok_or_else(|| Error::UnknownObject(format!("Unknown object '{path}'")))?;
+            .ok_or_else(|| Error::UnknownObject(format!("Unknown object {}", crate::utils::quote(&path))))?;
 
         Ok(node.introspect().await)
     }

@@ -117,7 +117,7 @@ impl ObjectManager {
         let root = server.root().read().await;
         let node = root
             .get_child(path)
-            .ok_or_else(|| Error::UnknownObject(format!("Unknown object '{path}'")))?;
+            .ok_or_else(|| Error::UnknownObject(format!("Unknown object {}", crate::utils::quote(&path))))?;
 
         node.get_managed_objects(server, connection).await
     }

@@ -40,7 +40,7 @@ impl Properties {
             .get_child(path)
             .and_then(|node| node.interface_lock(interface_name.as_ref()))
             .ok_or_else(|| {
-                Error::UnknownInterface(format!("Unknown interface '{interface_name}'"))
+                Error::UnknownInterface(format!("Unknown interface {}", crate::utils::quote(&interface_name)))
             })?;
 
         let res = iface
@@ -50,7 +50,7 @@ impl Properties {
             .get(property_name, server, conn, Some(&header), &emitter)
             .await;
         res.unwrap_or_else(|| {
-            Err(Error::UnknownProperty(format!("Unknown property '{property_name}'")).into())
+            Err(Error::UnknownProperty(format!("Unknown property {}", crate::utils::quote(&property_name))).into())
         })
     }
 
@@ -72,10 +72,10 @@ impl Properties {
             .get_child(path)
             .and_then(|node| node.interface_lock(interface_name.as_ref()))
             .ok_or_else(|| {
-                Error::UnknownInterface(format!("Unknown interface '{interface_name}'"))
+                Error::UnknownInterface(format!("Unknown interface {}", crate::utils::quote(&interface_name)))
             })?;
 
-        match iface.instance.read().await.set(
+        let not_settable = match iface.instance.read().await.set(
             property_name,
             value,
             server,
@@ -83,15 +83,29 @@ impl Properties {
             Some(&header),
             &emitter,
         ) {
-            zbus::object_server::DispatchResult::RequiresMut => {}
-            zbus::object_server::DispatchResult::NotFound => {
-                return Err(
-                    Error::UnknownProperty(format!("Unknown property '{property_name}'")).into(),
-                );
-            }
+            zbus::object_server::DispatchResult::RequiresMut => false,
+            zbus::object_server::DispatchResult::NotFound => true,
             zbus::object_server::DispatchResult::Async(f) => {
                 return f.await;
             }
+        };
+        if not_settable {
+            // A property without a setter is read-only if it can be read (patched in for
+            // driverprofiled: zbus answered UnknownProperty for both).
+            let readable = iface
+                .instance
+                .read()
+                .await
+                .get(property_name, server, connection, Some(&header), &emitter)
+                .await
+                .is_some();
+            let shown = crate::utils::quote(property_name);
+            return Err(if readable {
+                Error::PropertyReadOnly(format!("Property {shown} is read-only"))
+            } else {
+                Error::UnknownProperty(format!("Unknown property {shown}"))
+            }
+            .into());
         }
         let res = iface
             .instance
@@ -107,7 +121,7 @@ impl Properties {
             )
             .await;
         res.unwrap_or_else(|| {
-            Err(Error::UnknownProperty(format!("Unknown property '{property_name}'")).into())
+            Err(Error::UnknownProperty(format!("Unknown property {}", crate::utils::quote(&property_name))).into())
         })
     }
 
@@ -126,7 +140,7 @@ impl Properties {
             .get_child(path)
             .and_then(|node| node.interface_lock(interface_name.as_ref()))
             .ok_or_else(|| {
-                Error::UnknownInterface(format!("Unknown interface '{interface_name}'"))
+                Error::UnknownInterface(format!("Unknown interface {}", crate::utils::quote(&interface_name)))
             })?;
 
         let res = iface

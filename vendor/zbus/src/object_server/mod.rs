@@ -425,7 +425,7 @@ impl ObjectServer {
         trace!("acquired read lock on interface `{}`", iface_name);
         match read_lock.call(self, connection, msg, member.as_ref()) {
             DispatchResult::NotFound => {
-                return Err(fdo::Error::UnknownMethod(format!("Unknown method '{member}'")).into());
+                return Err(fdo::Error::UnknownMethod(format!("Unknown method {}", crate::utils::quote(&member))).into());
             }
             DispatchResult::Async(f) => {
                 return f.await;
@@ -444,7 +444,7 @@ impl ObjectServer {
             }
         }
         drop(write_lock);
-        Err(fdo::Error::UnknownMethod(format!("Unknown method '{member}'")).into())
+        Err(fdo::Error::UnknownMethod(format!("Unknown method {}", crate::utils::quote(&member))).into())
     }
 
     async fn dispatch_method_call_try(
@@ -488,10 +488,10 @@ impl ObjectServer {
 
             let node = root
                 .get_child(&path)
-                .ok_or_else(|| fdo::Error::UnknownObject(format!("Unknown object '{path}'")))?;
+                .ok_or_else(|| fdo::Error::UnknownObject(format!("Unknown object {}", crate::utils::quote(&path))))?;
 
             let iface = node.interface_lock(iface_name.as_ref()).ok_or_else(|| {
-                fdo::Error::UnknownInterface(format!("Unknown interface '{iface_name}'"))
+                fdo::Error::UnknownInterface(format!("Unknown interface {}", crate::utils::quote(&iface_name)))
             })?;
             (iface.instance, iface.spawn_tasks_for_methods)
         };
