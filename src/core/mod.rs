@@ -170,11 +170,52 @@ impl fmt::Display for Error {
     }
 }
 
-/// Client input quoted for a message: at most [`QUOTE_MAX`] characters, escaped.
+/// Client input quoted for a message: escaped (control and bidi characters as `\u{..}`), and at
+/// most [`QUOTE_MAX`] characters of the escaped text are shown; longer input ends in `…` and its
+/// length in bytes.
 pub fn quote(s: &str) -> String {
-    match s.char_indices().nth(QUOTE_MAX) {
-        Some((cut, _)) => format!("{:?}… ({} bytes)", &s[..cut], s.len()),
-        None => format!("{s:?}"),
+    let mut out = String::with_capacity(s.len().min(QUOTE_MAX) + 2);
+    out.push('"');
+    let mut shown = 0;
+    for c in s.chars() {
+        let esc = escape_char(c);
+        let n = esc.chars().count();
+        if shown + n > QUOTE_MAX {
+            out.push_str(&format!("\"… ({} bytes)", s.len()));
+            return out;
+        }
+        shown += n;
+        out.push_str(&esc);
+    }
+    out.push('"');
+    out
+}
+
+/// One character as [`quote`] shows it.
+fn escape_char(c: char) -> String {
+    // Bidi controls reorder the text around them; other format characters are invisible.
+    let bidi = matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let invisible =
+        matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{feff}');
+    if c.is_control() || bidi || invisible {
+        match c {
+            '\n' => "\\n".into(),
+            '\r' => "\\r".into(),
+            '\t' => "\\t".into(),
+            _ => format!("\\u{{{:x}}}", c as u32),
+        }
+    } else {
+        c.escape_debug().collect()
+    }
+}
+
+/// A number the client sent, for a message: short whatever its size (`1e308`, not 309 digits).
+pub fn quote_num(v: f64) -> String {
+    let plain = format!("{v}");
+    if plain.len() <= 16 {
+        plain
+    } else {
+        format!("{v:e}")
     }
 }
 
@@ -961,7 +1002,8 @@ impl Core {
             let reading = if rssi {
                 if !d.is_finite() || !RSSI_RANGE_DBM.contains(&d) {
                     return Err(Error::InvalidArgs(format!(
-                        "RSSI {d} of key {} is not within {}..{} dBm",
+                        "RSSI {} of key {} is not within {}..{} dBm",
+                        quote_num(d),
                         quote(&key),
                         RSSI_RANGE_DBM.start(),
                         RSSI_RANGE_DBM.end()
@@ -971,7 +1013,8 @@ impl Core {
             } else {
                 if !d.is_finite() || !(0.0..=MAX_DISTANCE_M).contains(&d) {
                     return Err(Error::InvalidArgs(format!(
-                        "distance {d} of key {} is not within 0..{MAX_DISTANCE_M} m",
+                        "distance {} of key {} is not within 0..{MAX_DISTANCE_M} m",
+                        quote_num(d),
                         quote(&key)
                     )));
                 }
@@ -1177,14 +1220,16 @@ impl Core {
 pub fn check_position(ac: &AxisConfig, v: f64) -> Result<(), Error> {
     if !v.is_finite() {
         return Err(Error::InvalidArgs(format!(
-            "{}: {v} is not a number",
-            ac.name
+            "{}: {} is not a number",
+            ac.name,
+            quote_num(v)
         )));
     }
     if v < ac.min || v > ac.max {
         return Err(Error::OutOfRange(format!(
-            "{}: {v} is outside {}..{} {}",
+            "{}: {} is outside {}..{} {}",
             ac.name,
+            quote_num(v),
             fmt_num(ac.min),
             fmt_num(ac.max),
             ac.unit.as_str()

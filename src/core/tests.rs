@@ -2468,3 +2468,66 @@ fn an_inhibitor_halts_an_easy_exit_and_a_key_approach_alike() {
     assert!(matches!(r, Err(Error::InvalidArgs(_))), "{r:?}");
     assert_eq!(h.core.inhibitors().len(), 1);
 }
+
+/// The escaped text between the quotes of `quote`'s result.
+fn quoted_text(q: &str) -> &str {
+    let inner = &q[1..];
+    &inner[..inner.rfind('"').expect("a closing quote")]
+}
+
+#[test]
+fn quote_escapes_control_characters_and_bounds_the_escaped_text() {
+    assert_eq!(quote("seat"), "\"seat\"");
+    assert_eq!(quote("a\nb\0\u{1b}"), "\"a\\nb\\u{0}\\u{1b}\"");
+    // Each NUL shows as 5 characters: 64 of them must not show as 320.
+    let q = quote(&"\0".repeat(64));
+    assert!(quoted_text(&q).chars().count() <= QUOTE_MAX, "{q}");
+    assert!(q.ends_with("… (64 bytes)"), "{q}");
+    assert!(!q.chars().any(char::is_control), "{q}");
+}
+
+#[test]
+fn quote_escapes_bidi_characters() {
+    let q = quote("abc\u{202e}fed\u{2066}");
+    assert_eq!(q, "\"abc\\u{202e}fed\\u{2066}\"");
+    let q = quote(&"\u{202e}".repeat(1000));
+    assert!(quoted_text(&q).chars().count() <= QUOTE_MAX, "{q}");
+    assert!(!q.contains('\u{202e}'), "{q}");
+}
+
+#[test]
+fn quote_bounds_long_strings() {
+    let s = "x".repeat(1 << 20);
+    let q = quote(&s);
+    assert_eq!(quoted_text(&q), "x".repeat(QUOTE_MAX));
+    assert!(q.ends_with("… (1048576 bytes)"), "{q}");
+    // Exactly QUOTE_MAX characters are shown whole.
+    let s = "é".repeat(QUOTE_MAX);
+    assert_eq!(quote(&s), format!("\"{s}\""));
+}
+
+#[test]
+fn quote_num_is_short_for_huge_and_tiny_doubles() {
+    assert_eq!(quote_num(1e308), "1e308");
+    assert_eq!(
+        quote_num(-1.7976931348623157e308),
+        "-1.7976931348623157e308"
+    );
+    assert_eq!(quote_num(5e-324), "5e-324");
+    assert_eq!(quote_num(12.5), "12.5");
+    assert_eq!(quote_num(f64::NAN), "NaN");
+    for v in [f64::MAX, f64::MIN_POSITIVE, 1.0 / 3.0, 123456789012345678.0] {
+        assert!(quote_num(v).len() <= 24, "{v}: {}", quote_num(v));
+    }
+}
+
+#[test]
+fn position_errors_show_huge_doubles_short() {
+    let cfg = config::builtin().unwrap();
+    let ac = &cfg.axes[0];
+    let e = check_position(ac, 1e308).unwrap_err();
+    assert!(e.message().contains("1e308"), "{e}");
+    assert!(e.message().len() < 120, "{e}");
+    let e = check_position(ac, -1e300).unwrap_err();
+    assert!(e.message().len() < 120, "{e}");
+}

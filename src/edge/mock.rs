@@ -11,7 +11,7 @@ use super::error::Error;
 use crate::access::{Access, Roles};
 use crate::backend::BackendAxis;
 use crate::backend::mock::Mock;
-use crate::core::{self, check_position, quote};
+use crate::core::{self, check_position, quote, quote_num};
 
 pub struct MockControl {
     mock: Mock,
@@ -59,7 +59,8 @@ impl MockControl {
         self.allow(conn, &hdr, "Mock.SetSpeedFactor").await?;
         if !(factor.is_finite() && factor > 0.0 && factor <= 10_000.0) {
             return Err(Error::invalid_args(format!(
-                "speed factor must be in (0, 10000], not {factor}"
+                "speed factor must be in (0, 10000], not {}",
+                quote_num(factor)
             )));
         }
         self.mock.set_speed_factor(factor);

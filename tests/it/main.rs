@@ -24,3 +24,4 @@ mod motion;
 mod schema;
 mod storage;
 mod systemd;
+mod zbus_replies;

@@ -1,0 +1,3 @@
+mod issue_1145;
+mod issue_1819;
+mod issue_59;
