@@ -1,32 +1,58 @@
-//! Command-line parsing (a handful of flags: no parser crate needed).
+//! The daemon's command line (clap, as the other tools of the workspace).
 
 use std::path::PathBuf;
 
+use clap::Parser;
 use driverprofiled::edge::Bus;
 
-pub const USAGE: &str = "\
-usage: driverprofiled [--config PATH] [--state-dir DIR] [--bus system|session|ADDRESS]
-                      [--mock] [--private-bus]
-       driverprofiled --check-config PATH
-       driverprofiled --help | --version
+const EXIT_CODES: &str = "\
+Exit codes: 0 after SIGTERM/SIGINT, 1 bus unreachable or name taken, 64 usage, 78 bad config";
 
-  --config PATH      configuration (default /etc/driverprofiled/config.toml when present,
-                     else the built-in defaults)
-  --state-dir DIR    where profiles.toml lives (default /var/lib/driverprofiled)
-  --bus BUS          system (default), session, or a D-Bus address (unix:path=...)
-  --mock             drive the simulated actuators whatever the config says
-  --private-bus      start a private dbus-daemon, serve on it and print
-                     DBUS_SESSION_BUS_ADDRESS=<address> on stdout
-  --check-config P   validate a configuration file and exit 0 (valid) or 78 (invalid)
+#[derive(Parser, Debug)]
+#[command(
+    name = "driverprofiled",
+    version,
+    about = "Driver profiles over D-Bus: seat, headrest and steering-wheel positions",
+    after_help = EXIT_CODES,
+    // As before clap: a flag given twice takes the last value (repeatable ones add up).
+    args_override_self = true
+)]
+struct Args {
+    /// Configuration (default /etc/driverprofiled/config.toml when present, else the built-in
+    /// defaults)
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Where profiles.toml lives
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/driverprofiled")]
+    state_dir: PathBuf,
+    /// system (the default), session, or a D-Bus address (unix:path=...)
+    #[arg(long, value_name = "BUS", value_parser = bus)]
+    bus: Option<Bus>,
+    /// Drive the simulated actuators whatever the config says
+    #[arg(long)]
+    mock: bool,
+    /// Start a private dbus-daemon, serve on it and print DBUS_SESSION_BUS_ADDRESS=<address>
+    /// on stdout
+    #[arg(long, conflicts_with = "bus")]
+    private_bus: bool,
+    /// Validate a configuration file and exit 0 (valid) or 78 (invalid)
+    #[arg(long, value_name = "PATH", exclusive = true)]
+    check_config: Option<PathBuf>,
+}
 
-exit codes: 0 after SIGTERM/SIGINT, 1 bus unreachable or name taken, 64 usage, 78 bad config";
+fn bus(s: &str) -> Result<Bus, String> {
+    match s {
+        "system" => Ok(Bus::System),
+        "session" => Ok(Bus::Session),
+        a if a.contains(':') => Ok(Bus::Address(a.to_string())),
+        _ => Err("expected system, session or an address".into()),
+    }
+}
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Run(Options),
     CheckConfig(PathBuf),
-    Help,
-    Version,
 }
 
 #[derive(Debug, PartialEq)]
@@ -38,62 +64,27 @@ pub struct Options {
     pub private_bus: bool,
 }
 
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
-    let mut opts = Options {
-        config: None,
-        state_dir: PathBuf::from("/var/lib/driverprofiled"),
-        bus: Bus::System,
-        mock: false,
-        private_bus: false,
-    };
-    let mut bus_given = false;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(Command::Help),
-            "--version" | "-V" => return Ok(Command::Version),
-            "--check-config" => return Ok(Command::CheckConfig(value("--check-config")?.into())),
-            "--config" => opts.config = Some(value("--config")?.into()),
-            "--state-dir" => opts.state_dir = value("--state-dir")?.into(),
-            "--bus" => {
-                bus_given = true;
-                opts.bus = match value("--bus")?.as_str() {
-                    "system" => Bus::System,
-                    "session" => Bus::Session,
-                    a if a.contains(':') => Bus::Address(a.to_string()),
-                    a => {
-                        return Err(format!(
-                            "--bus {a:?}: expected system, session or an address"
-                        ));
-                    }
-                }
-            }
-            "--mock" => opts.mock = true,
-            "--private-bus" => opts.private_bus = true,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+/// The command line, or clap's error: help and version are errors too (`use_stderr()` false,
+/// exit 0), so the caller prints it and picks the exit code.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, clap::Error> {
+    let a = Args::try_parse_from(std::iter::once("driverprofiled".to_string()).chain(args))?;
+    if let Some(path) = a.check_config {
+        return Ok(Command::CheckConfig(path));
     }
-    if opts.private_bus && bus_given {
-        return Err("--private-bus and --bus exclude each other".into());
-    }
-    Ok(Command::Run(opts))
+    Ok(Command::Run(Options {
+        config: a.config,
+        state_dir: a.state_dir,
+        bus: a.bus.unwrap_or(Bus::System),
+        mock: a.mock,
+        private_bus: a.private_bus,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn p(args: &[&str]) -> Result<Command, String> {
+    fn p(args: &[&str]) -> Result<Command, clap::Error> {
         parse(args.iter().map(|s| s.to_string()))
     }
 
@@ -103,14 +94,27 @@ mod tests {
             panic!()
         };
         assert_eq!(o.bus, Bus::System);
+        assert_eq!(o.state_dir, PathBuf::from("/var/lib/driverprofiled"));
         let Ok(Command::Run(o)) = p(&["--bus", "unix:path=/x", "--mock", "--state-dir=/s"]) else {
             panic!()
         };
         assert_eq!(o.bus, Bus::Address("unix:path=/x".into()));
         assert!(o.mock);
         assert_eq!(o.state_dir, PathBuf::from("/s"));
+        let Ok(Command::Run(o)) = p(&["--state-dir", "/a", "--state-dir", "/b"]) else {
+            panic!()
+        };
+        assert_eq!(o.state_dir, PathBuf::from("/b"), "the last one wins");
+        assert_eq!(
+            p(&["--check-config", "/c"]).ok(),
+            Some(Command::CheckConfig("/c".into()))
+        );
         assert!(p(&["--bogus"]).is_err());
         assert!(p(&["--config"]).is_err());
+        assert!(p(&["--bus", "nowhere"]).is_err());
         assert!(p(&["--private-bus", "--bus", "session"]).is_err());
+        assert!(p(&["--check-config", "/c", "--mock"]).is_err());
+        let help = p(&["--help"]).err().map(|e| e.use_stderr());
+        assert_eq!(help, Some(false), "help goes to stdout with exit 0");
     }
 }

@@ -30,14 +30,6 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 fn main() -> ExitCode {
     let opts = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Run(opts)) => opts,
-        Ok(cli::Command::Help) => {
-            println!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Ok(cli::Command::Version) => {
-            println!("driverprofiled {VERSION}");
-            return ExitCode::SUCCESS;
-        }
         Ok(cli::Command::CheckConfig(path)) => {
             return match config::load(&path) {
                 Ok(cfg) => {
@@ -52,9 +44,10 @@ fn main() -> ExitCode {
                 }
             };
         }
+        // Help and version (to stdout, exit 0) or a usage error (to stderr, exit 64).
         Err(e) => {
-            eprintln!("driverprofiled: {e}\n\n{}", cli::USAGE);
-            return ExitCode::from(EXIT_USAGE);
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
     let bad_filter = init_logging();

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use driverprofiled::config;
-use driverprofiled::mockseat::{self, Command, Fatal};
+use driverprofiled::mockseat::{self, Fatal};
 
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 64;
@@ -14,14 +14,11 @@ const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let opts = match mockseat::parse_args(std::env::args().skip(1)) {
-        Ok(Command::Run(o)) => o,
-        Ok(Command::Help) => {
-            println!("{}", mockseat::USAGE);
-            return ExitCode::SUCCESS;
-        }
+        Ok(o) => o,
+        // Help and version (to stdout, exit 0) or a usage error (to stderr, exit 64).
         Err(e) => {
-            eprintln!("driverprofiled-mock-seat: {e}\n\n{}", mockseat::USAGE);
-            return ExitCode::from(EXIT_USAGE);
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
     init_logging();
@@ -37,7 +34,7 @@ fn main() -> ExitCode {
         }
     };
     if let Err(e) = mockseat::axes_at(&cfg, &opts) {
-        eprintln!("driverprofiled-mock-seat: {e}\n\n{}", mockseat::USAGE);
+        eprintln!("driverprofiled-mock-seat: {e} (see --help)");
         return ExitCode::from(EXIT_USAGE);
     }
     let rt = match tokio::runtime::Builder::new_current_thread()

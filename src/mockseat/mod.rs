@@ -46,22 +46,7 @@ pub const STOP_WINDOW: Duration = Duration::from_millis(500);
 /// How long to wait for the broker's answer to a claim, or to see the first positions.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub const USAGE: &str = "\
-usage: driverprofiled-mock-seat [--config PATH] [--address ADDR] [--token-file FILE]
-                                [--speed-factor F] [--stall AXIS]... [--at AXIS=POS]...
-
-A VSS provider at the KUKSA databroker for the configured axes: claims their actuators,
-publishes their positions and moves them (at the axes' speeds) when the broker forwards an
-Actuate. An Actuate of the position an axis reports stops it.
-
-  --config PATH      the daemon's configuration (default: the built-in one): its [[axis]]
-                     list, [kuksa] address and token_file, [kuksa.signals] manual_switches
-  --address ADDR     the broker: host:port, http://host:port or unix:/path ([kuksa] address)
-  --token-file FILE  a bearer token (JWT) for a broker with authorisation ([kuksa] token_file)
-  --speed-factor F   move F times faster than the configured speeds (default 1)
-  --stall AXIS       the axis accepts targets and never moves (repeatable)
-  --at AXIS=POS      start the axis at POS instead of its `initial` (repeatable)
-
+const AFTER_HELP: &str = "\
 stdin, one command per line:
   stall AXIS on|off  stall (or release) an axis
   speed F            change the speed factor
@@ -70,65 +55,54 @@ stdin, one command per line:
   quit               stop every axis and exit
 
 stdout: `ready` each time the actuators are claimed and the positions published.
-exit codes: 0 quit, 64 usage, 78 bad config or a VSS that does not fit it";
+Exit codes: 0 quit, 64 usage, 78 bad config or a VSS that does not fit it";
 
 /// The command line.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, clap::Parser)]
+#[command(
+    name = "driverprofiled-mock-seat",
+    version,
+    about = "A VSS provider at the KUKSA databroker for the configured axes: claims their \
+             actuators, publishes their positions and moves them (at the axes' speeds) when \
+             the broker forwards an Actuate. An Actuate of the position an axis reports stops it.",
+    after_help = AFTER_HELP,
+    // As before clap: a flag given twice takes the last value (repeatable ones add up).
+    args_override_self = true
+)]
 pub struct Options {
+    /// The daemon's configuration (default: the built-in one): its [[axis]] list, [kuksa]
+    /// address and token_file, [kuksa.signals] manual_switches
+    #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// The broker: host:port, http://host:port or unix:/path ([kuksa] address)
+    #[arg(long, value_name = "ADDR")]
     pub address: Option<String>,
+    /// A bearer token (JWT) for a broker with authorisation ([kuksa] token_file)
+    #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Move F times faster than the configured speeds (0 < F <= 10000)
+    #[arg(long, value_name = "F", default_value = "1", value_parser = speed_factor)]
     pub speed_factor: f64,
+    /// The axis accepts targets and never moves (repeatable)
+    #[arg(long, value_name = "AXIS")]
     pub stall: Vec<String>,
+    /// Start the axis at POS instead of its `initial` (repeatable)
+    #[arg(long, value_name = "AXIS=POS", value_parser = axis_at)]
     pub at: Vec<(String, f64)>,
 }
 
-/// What the command line asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    Run(Options),
-    Help,
+/// The command line, or clap's error: help and version are errors too (`use_stderr()` false,
+/// exit 0), so the caller prints it and picks the exit code.
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
+    use clap::Parser;
+    Options::try_parse_from(std::iter::once("driverprofiled-mock-seat".to_string()).chain(args))
 }
 
-pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
-    let mut o = Options {
-        config: None,
-        address: None,
-        token_file: None,
-        speed_factor: 1.0,
-        stall: Vec::new(),
-        at: Vec::new(),
-    };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(Command::Help),
-            "--config" => o.config = Some(PathBuf::from(value()?)),
-            "--address" => o.address = Some(value()?),
-            "--token-file" => o.token_file = Some(PathBuf::from(value()?)),
-            "--speed-factor" => o.speed_factor = speed_factor(&value()?)?,
-            "--stall" => o.stall.push(value()?),
-            "--at" => {
-                let v = value()?;
-                let (axis, pos) = v
-                    .split_once('=')
-                    .ok_or_else(|| format!("--at needs AXIS=POS, not {v:?}"))?;
-                o.at.push((axis.to_string(), number(pos)?));
-            }
-            _ => return Err(format!("unknown argument {arg:?}")),
-        }
-    }
-    Ok(Command::Run(o))
+fn axis_at(v: &str) -> Result<(String, f64), String> {
+    let (axis, pos) = v
+        .split_once('=')
+        .ok_or_else(|| "expected AXIS=POS".to_string())?;
+    Ok((axis.to_string(), number(pos)?))
 }
 
 fn number(s: &str) -> Result<f64, String> {
@@ -1102,7 +1076,7 @@ mod tests {
     #[test]
     fn command_lines() {
         let args = |s: &str| parse_args(s.split_whitespace().map(String::from));
-        let Ok(Command::Run(o)) =
+        let Ok(o) =
             args("--address unix:/tmp/s --stall seat_tilt --at seat_position=100 --speed-factor=4")
         else {
             panic!()
@@ -1116,7 +1090,11 @@ mod tests {
         assert!(args("--bogus").is_err());
         let cfg = crate::config::builtin().unwrap();
         assert!(axes_at(&cfg, &o).is_ok());
-        let Ok(Command::Run(o)) = args("--at seat_position=1000") else {
+        assert_eq!(args("").map(|o| o.speed_factor).ok(), Some(1.0));
+        let two = args("--stall seat_tilt --stall seat_height --at a=1 --at b=2");
+        assert_eq!(two.as_ref().map(|o| o.stall.len()).ok(), Some(2));
+        assert_eq!(two.map(|o| o.at.len()).ok(), Some(2));
+        let Ok(o) = args("--at seat_position=1000") else {
             panic!()
         };
         assert!(axes_at(&cfg, &o).is_err());

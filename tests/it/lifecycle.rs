@@ -220,7 +220,7 @@ fn check_config_accepts_the_shipped_config() {
 fn bad_usage_exits_64() {
     let (code, _, err) = run(&["--frobnicate"]);
     assert_eq!(code, Some(64));
-    assert!(err.contains("usage:"), "{err}");
+    assert!(err.contains("Usage:"), "{err}");
 }
 
 #[tokio::test]

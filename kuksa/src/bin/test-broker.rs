@@ -9,89 +9,58 @@ use std::sync::Arc;
 
 use driverprofiled_kuksa::broker::{self, Listen, Vss};
 
-const USAGE: &str = "\
-usage: driverprofiled-test-broker [--vss FILE] [--address ADDRESS] [--token-file FILE]
-                                  [--set PATH=VALUE]...
-
-A kuksa.val.v2 test broker (a subset of the Eclipse KUKSA databroker) for developing without
-a car. Prints `listening on ADDRESS` once it accepts connections.
-
-  --vss FILE         the VSS tree, in the JSON format of the real broker's --vss
-                     (default: the built-in test VSS, a VSS 6.0 extract)
-  --address ADDRESS  host:port (default 127.0.0.1:55555) or unix:/path/to/socket
-  --token-file FILE  require `authorization: Bearer <the file's token>` on every call
-  --set PATH=VALUE   an initial value (repeatable), e.g.
-                     --set Vehicle.Powertrain.Transmission.SelectedGear=126
-
+const AFTER_HELP: &str = "\
 Commands on stdin, one per line:
   set PATH VALUE     publish a value (`none` = no value), as a sensor provider would
   get PATH           print the current value
-  quit               stop (at the end of input it keeps serving: stop it with a signal)
-";
+  quit               stop (at the end of input it keeps serving: stop it with a signal)";
 
 const EX_USAGE: u8 = 64;
 
+/// A kuksa.val.v2 test broker (a subset of the Eclipse KUKSA databroker) for developing
+/// without a car. Prints `listening on ADDRESS` once it accepts connections.
+#[derive(clap::Parser)]
+#[command(
+    name = "driverprofiled-test-broker",
+    version,
+    after_help = AFTER_HELP,
+    args_override_self = true
+)]
 struct Args {
+    /// The VSS tree, in the JSON format of the real broker's --vss (default: the built-in test
+    /// VSS, a VSS 6.0 extract)
+    #[arg(long, value_name = "FILE")]
     vss: Option<PathBuf>,
+    /// host:port or unix:/path/to/socket
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:55555", value_parser = listen)]
     address: Listen,
+    /// Require `authorization: Bearer <the file's token>` on every call
+    #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// An initial value (repeatable), e.g. --set Vehicle.Powertrain.Transmission.SelectedGear=126
+    #[arg(long = "set", value_name = "PATH=VALUE", value_parser = path_value)]
     sets: Vec<(String, String)>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let mut vss = None;
-    let mut address = None;
-    let mut token_file = None;
-    let mut sets = Vec::new();
-    while let Some(a) = args.next() {
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (a.clone(), None),
-        };
-        let mut value = |what: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs {what}"))
-        };
-        match name.as_str() {
-            "-h" | "--help" => return Err(String::new()),
-            "--vss" => vss = Some(PathBuf::from(value("a file")?)),
-            "--address" => address = Some(value("an address")?.parse::<Listen>()?),
-            "--token-file" => token_file = Some(PathBuf::from(value("a file")?)),
-            "--set" => {
-                let v = value("PATH=VALUE")?;
-                let (p, x) = v
-                    .split_once('=')
-                    .ok_or_else(|| format!("--set needs PATH=VALUE, not {v:?}"))?;
-                sets.push((p.to_string(), x.to_string()));
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    let address = match address {
-        Some(a) => a,
-        None => "127.0.0.1:55555".parse()?,
-    };
-    Ok(Args {
-        vss,
-        address,
-        token_file,
-        sets,
-    })
+fn listen(s: &str) -> Result<Listen, String> {
+    s.parse::<Listen>()
+}
+
+fn path_value(v: &str) -> Result<(String, String), String> {
+    let (p, x) = v
+        .split_once('=')
+        .ok_or_else(|| "expected PATH=VALUE".to_string())?;
+    Ok((p.to_string(), x.to_string()))
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    use clap::Parser;
+    let args = match Args::try_parse() {
         Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+        // Help and version (to stdout, exit 0) or a usage error (to stderr, exit 64).
         Err(e) => {
-            eprintln!("driverprofiled-test-broker: {e}\n\n{USAGE}");
-            return ExitCode::from(EX_USAGE);
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EX_USAGE } else { 0 });
         }
     };
     match run(args) {

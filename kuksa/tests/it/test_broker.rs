@@ -103,9 +103,10 @@ async fn usage_errors_exit_64() {
     ] {
         let out = Command::new(BIN).args(args).output().await.unwrap();
         assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("usage:"),
-            "{args:?}"
+            err.starts_with("error:") && err.contains("--help"),
+            "{args:?}: {err}"
         );
     }
     let out = Command::new(BIN).arg("--help").output().await.unwrap();
