@@ -1,15 +1,20 @@
 //! A small in-test VSS provider for the `kuksa` backend's tests: it claims the axes'
 //! actuators at a broker (OpenProviderStream + ProvideActuationRequest), records every
-//! actuation it receives, and moves each axis towards its target at the axis' speed times a
-//! factor, publishing the positions (PublishValue) as it goes. An actuation of where the axis
-//! is stops it. It can be told to stall (accept actuations and never move) and to publish a
-//! position (as if the axis were moved by hand, or to report where it is at start).
+//! actuation it receives, and moves the axes with the daemon's own actuator simulator
+//! (`backend::mock::sim`, at the axis' speed times a factor), publishing the positions
+//! (PublishValue) as it goes. An actuation of where the axis is stops it. It can be told to
+//! stall (accept actuations and never move) and to publish a position (as if the axis were
+//! moved by hand, or to report where it is at start). Unlike the mock seat it answers to the
+//! test directly (actuations recorded, a stall of every axis at once) and gives an axis no
+//! value until the test publishes one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use driverprofiled::backend::mock::sim::Sim;
 use driverprofiled::config::AxisConfig;
+use driverprofiled::core::{AxisId, BackendCommand, Feedback};
 use driverprofiled_kuksa::connect::{self, Address, Bearer, Client};
 use driverprofiled_kuksa::proto::{
     self, BatchActuateStreamResponse, DataType, Datapoint, ListMetadataRequest,
@@ -46,11 +51,11 @@ pub struct Provider {
 }
 
 struct Axis {
+    id: AxisId,
     path: String,
     ty: DataType,
-    speed: f64,
+    /// Where it is, once published (an actuation of an axis without a value does nothing).
     at: Option<f64>,
-    target: Option<f64>,
 }
 
 impl Provider {
@@ -69,7 +74,7 @@ impl Provider {
             .unwrap();
         let mut by_path = BTreeMap::new();
         let mut ids = HashMap::new();
-        for a in axes {
+        for (id, a) in AxisId::all(axes) {
             let m = client
                 .list_metadata(ListMetadataRequest {
                     root: a.vss.clone(),
@@ -86,11 +91,10 @@ impl Provider {
             by_path.insert(
                 a.vss.clone(),
                 Axis {
+                    id,
                     path: a.vss.clone(),
                     ty: DataType::try_from(m.data_type).unwrap(),
-                    speed: a.speed * speed_factor,
                     at: None,
-                    target: None,
                 },
             );
         }
@@ -131,7 +135,10 @@ impl Provider {
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let (act_tx, actuations) = mpsc::unbounded_channel();
         let published = Published::default();
+        let mut sim = Sim::new(AxisId::all(axes));
+        sim.set_speed_factor(speed_factor);
         let mut run = Run {
+            sim,
             published: published.clone(),
             client,
             axes: by_path,
@@ -207,6 +214,7 @@ impl Drop for Provider {
 }
 
 struct Run {
+    sim: Sim,
     published: Published,
     client: Client,
     axes: BTreeMap<String, Axis>,
@@ -218,7 +226,16 @@ struct Run {
 }
 
 impl Run {
+    /// Publish `x` as where `path` is now, moved there from outside the simulator (it stops).
     async fn publish(&mut self, path: &str, x: f64) {
+        if let Some(a) = self.axes.get(path) {
+            self.sim.set_position(a.id, x);
+        }
+        self.publish_at(path, x).await;
+    }
+
+    /// Publish where the simulator has moved `path` to.
+    async fn publish_at(&mut self, path: &str, x: f64) {
         let a = self
             .axes
             .get_mut(path)
@@ -248,7 +265,7 @@ impl Run {
         let mut tick = tokio::time::interval(TICK);
         let mut last = tokio::time::Instant::now();
         loop {
-            let moving = self.axes.values().any(|a| a.target.is_some()) && !self.stalled;
+            let moving = self.sim.is_moving() && !self.stalled;
             tokio::select! {
                 m = incoming.message() => match m {
                     Ok(Some(m)) => {
@@ -261,13 +278,14 @@ impl Run {
                     _ => return,
                 },
                 c = ctl.recv() => match c {
-                    Some(Ctl::Publish(path, x)) => {
-                        if let Some(a) = self.axes.get_mut(&path) {
-                            a.target = None;
+                    Some(Ctl::Publish(path, x)) => self.publish(&path, x).await,
+                    Some(Ctl::Stall(s)) => {
+                        self.stalled = s;
+                        let ids: Vec<AxisId> = self.axes.values().map(|a| a.id).collect();
+                        for id in ids {
+                            self.sim.set_stall(id, s);
                         }
-                        self.publish(&path, x).await;
                     }
-                    Some(Ctl::Stall(s)) => self.stalled = s,
                     Some(Ctl::Sync(done)) => {
                         let _ = done.send(());
                     }
@@ -277,18 +295,10 @@ impl Run {
                     let now = tokio::time::Instant::now();
                     let dt = now.duration_since(last).as_secs_f64().min(0.1);
                     last = now;
-                    let mut steps = Vec::new();
-                    for a in self.axes.values_mut() {
-                        let (Some(at), Some(to)) = (a.at, a.target) else { continue };
-                        let step = a.speed * dt;
-                        let next = if (to - at).abs() <= step { to } else { at + step * (to - at).signum() };
-                        if next == to {
-                            a.target = None;
-                        }
-                        steps.push((a.path.clone(), next));
-                    }
-                    for (path, x) in steps {
-                        self.publish(&path, x).await;
+                    for fb in self.sim.step(dt) {
+                        let Feedback::Position { axis, position } = fb else { continue };
+                        let Some(path) = self.axes.values().find(|a| a.id == axis).map(|a| a.path.clone()) else { continue };
+                        self.publish_at(&path, position).await;
                     }
                 }
             }
@@ -326,6 +336,18 @@ impl Run {
                 .and_then(|v| value::to_f64(&v))
                 == Some(x)
         });
-        a.target = if here { None } else { Some(x) };
+        let id = a.id;
+        let command = if here {
+            BackendCommand::Stop { axis: id }
+        } else if a.at.is_some() {
+            BackendCommand::Move {
+                axis: id,
+                target: x,
+            }
+        } else {
+            return;
+        };
+        // A stop's own report is not published: the stop's value is where the axis is.
+        let _ = self.sim.command(&command, 0.0);
     }
 }
