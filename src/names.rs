@@ -9,7 +9,7 @@ use crate::core::{Gear, Outcome, Reason, Signal};
 pub fn reason(r: Reason) -> WireReason {
     match r {
         Reason::Recall => WireReason::Recall,
-        Reason::Manual => WireReason::Manual,
+        Reason::MoveTo => WireReason::Manual,
         Reason::KeyApproach => WireReason::KeyApproach,
         Reason::EasyExit => WireReason::EasyExit,
         Reason::Restore => WireReason::Restore,
@@ -37,7 +37,7 @@ pub fn boolean_signal(key: &str) -> Option<fn(bool) -> Signal> {
         sig::DRIVER_BELT_BUCKLED => Signal::DriverBeltBuckled,
         sig::BRAKE_PRESSED => Signal::BrakePressed,
         sig::REAR_OCCUPIED => Signal::RearOccupied,
-        sig::MANUAL_CONTROL => Signal::ManualControl,
+        sig::MANUAL_CONTROL => Signal::SeatSwitch,
         sig::DOORS_LOCKED => Signal::DoorsLocked,
         _ => return None,
     })

@@ -473,7 +473,7 @@ impl Decoder {
             }
         }
         if switch_changed {
-            out.push(Signal::ManualControl(self.switches.values().any(|&b| b)));
+            out.push(Signal::SeatSwitch(self.switches.values().any(|&b| b)));
         }
         out
     }
@@ -690,21 +690,18 @@ mod tests {
                 Signal::DriverBeltBuckled(true),
                 Signal::Gear(Gear::P),
                 Signal::SpeedKmh(0.0),
-                Signal::ManualControl(true),
+                Signal::SeatSwitch(true),
             ]
         );
         assert_eq!(
             decode(&mut d, &[(s1, on.clone())]),
-            [Signal::ManualControl(true)]
+            [Signal::SeatSwitch(true)]
         );
         assert_eq!(
             decode(&mut d, &[(s0, off.clone())]),
-            [Signal::ManualControl(true)]
+            [Signal::SeatSwitch(true)]
         );
-        assert_eq!(
-            decode(&mut d, &[(s1, None)]),
-            [Signal::ManualControl(false)]
-        );
+        assert_eq!(decode(&mut d, &[(s1, None)]), [Signal::SeatSwitch(false)]);
     }
 
     /// The core stalls on a batch: the feed still reads the broker's stream (else the broker
@@ -777,7 +774,7 @@ mod tests {
         assert!(batches < n, "{batches} batches for {n} responses");
         assert_eq!(v.gear, Some(Gear::D));
         assert_eq!(v.speed_kmh, Some(2.0));
-        assert!(v.manual_control, "switch 1 engaged");
+        assert!(v.seat_switch, "switch 1 engaged");
         assert!(!v.rear_occupied);
     }
 

@@ -359,7 +359,7 @@ fn signal_json(s: &Signal) -> (&'static str, String) {
         Signal::DriverBeltBuckled(v) => (sig::DRIVER_BELT_BUCKLED, b(v)),
         Signal::BrakePressed(v) => (sig::BRAKE_PRESSED, b(v)),
         Signal::RearOccupied(v) => (sig::REAR_OCCUPIED, b(v)),
-        Signal::ManualControl(v) => (sig::MANUAL_CONTROL, b(v)),
+        Signal::SeatSwitch(v) => (sig::MANUAL_CONTROL, b(v)),
         Signal::DoorsLocked(v) => (sig::DOORS_LOCKED, b(v)),
     }
 }
@@ -1084,7 +1084,7 @@ mod tests {
                     Signal::DriverBeltBuckled(true),
                     Signal::BrakePressed(false),
                     Signal::RearOccupied(true),
-                    Signal::ManualControl(false),
+                    Signal::SeatSwitch(false),
                 ]),
             ),
             line(

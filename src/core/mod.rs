@@ -92,8 +92,11 @@ pub const QUOTE_MAX: usize = 64;
 /// Why a motion runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// A profile recalled on a client's request (`SelectProfile`).
     Recall,
-    Manual,
+    /// One axis moved to a target on a client's request (`Actuator.MoveTo`; "manual" on the
+    /// bus).
+    MoveTo,
     /// The selected key approached the driver's door.
     KeyApproach,
     /// The car was parked: seat back, wheel up and in.
@@ -305,8 +308,9 @@ pub enum Reply {
 pub enum Feedback {
     /// The axis is at `position` (at start, while it moves and when it stops).
     Position { axis: AxisId, position: f64 },
-    /// The occupant moved the axis by hand (a seat switch): the occupant wins.
-    Manual { axis: AxisId, position: f64 },
+    /// The occupant moved the axis by hand (a seat switch, as the backend saw it): the
+    /// occupant wins. Not [`Signal::SeatSwitch`], the vehicle's "a switch is held" signal.
+    HandMoved { axis: AxisId, position: f64 },
     /// The backend detected a fault on the axis (over-current, lost calibration, ...). It
     /// stays until the axis moves again.
     Fault { axis: AxisId, message: String },
@@ -334,7 +338,7 @@ impl BackendCommand {
 impl Feedback {
     pub fn axis(&self) -> AxisId {
         let (Feedback::Position { axis, .. }
-        | Feedback::Manual { axis, .. }
+        | Feedback::HandMoved { axis, .. }
         | Feedback::Fault { axis, .. }
         | Feedback::PositionUnknown { axis, .. }) = self;
         *axis
@@ -663,7 +667,7 @@ impl Core {
                 let (m, mut cx) = self.engine();
                 m.position_update(&mut cx, i, position, now);
             }
-            Feedback::Manual { position, .. } => {
+            Feedback::HandMoved { position, .. } => {
                 if !position.is_finite() {
                     return;
                 }
@@ -934,11 +938,11 @@ impl Core {
         let i = self.axis(axis)?;
         check_position(self.axes.config(i), target)?;
         self.not_inhibited("cannot move now")?;
-        if let Some(why) = self.interlock_for(Reason::Manual) {
+        if let Some(why) = self.interlock_for(Reason::MoveTo) {
             return Err(Error::Interlocked(format!("cannot move now: {why}")));
         }
         motion::admit(&self.axes, &[(i, target)], now)?;
-        self.start_motion(Reason::Manual, None, vec![(i, target)], now);
+        self.start_motion(Reason::MoveTo, None, vec![(i, target)], now);
         Ok(())
     }
 
@@ -951,7 +955,7 @@ impl Core {
         let before = self.vehicle.clone();
         self.vehicle.apply(signals)?;
         if let Some(reason) = self.motion.reason() {
-            if self.vehicle.manual_control {
+            if self.vehicle.seat_switch {
                 tracing::info!("manual switch pressed during motion: the occupant wins");
                 self.halt(Outcome::Overridden, now);
             } else if let Some(why) = self.interlock_for(reason) {

@@ -201,7 +201,7 @@ fn stall_is_detected_on_the_fake_clock_and_cleared_by_movement() {
         "{v:?}"
     );
     assert!(c.take_effects().contains(&Effect::MotionFinished {
-        reason: Reason::Manual,
+        reason: Reason::MoveTo,
         outcome: Outcome::Fault
     }));
     // Idle again: no timer at all.
@@ -527,7 +527,7 @@ mod property {
 
     fn signal() -> impl Strategy<Value = Signal> {
         let booleans: [fn(bool) -> Signal; 7] = [
-            Signal::ManualControl,
+            Signal::SeatSwitch,
             Signal::DoorsLocked,
             Signal::DriverDoorOpen,
             Signal::DriverSeatOccupied,
@@ -1699,7 +1699,7 @@ impl Halt {
                 })
                 .unwrap();
             }
-            Halt::ManualSwitch => h.signals(&[Signal::ManualControl(true)]),
+            Halt::ManualSwitch => h.signals(&[Signal::SeatSwitch(true)]),
             Halt::HandMove => {
                 let fb = h.sim.0.set_position(ax("wheel_tilt"), 10.0).unwrap();
                 h.core.feedback(fb, h.now);
@@ -1861,8 +1861,8 @@ fn stall_faults_the_axis_which_automatic_motions_skip_until_a_manual_move() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::Manual, None),
-            Finished(Reason::Manual, Outcome::Completed)
+            Started(Reason::MoveTo, None),
+            Finished(Reason::MoveTo, Outcome::Completed)
         ]
     );
     h.assert_at("seat_position", 120.0);
@@ -1885,8 +1885,8 @@ fn a_backend_fault_halts_the_motion_and_faults_the_axis() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::Manual, None),
-            Finished(Reason::Manual, Outcome::Fault)
+            Started(Reason::MoveTo, None),
+            Finished(Reason::MoveTo, Outcome::Fault)
         ]
     );
     assert_eq!(
@@ -1910,8 +1910,8 @@ fn a_motion_past_its_timeout_is_halted_with_a_fault() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::Manual, None),
-            Finished(Reason::Manual, Outcome::Fault)
+            Started(Reason::MoveTo, None),
+            Finished(Reason::MoveTo, Outcome::Fault)
         ]
     );
     assert_eq!(h.sim.running(), 0);
@@ -1932,8 +1932,8 @@ fn an_axis_over_its_duty_limit_is_stopped_and_refused_until_rested() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::Manual, None),
-            Finished(Reason::Manual, Outcome::Fault)
+            Started(Reason::MoveTo, None),
+            Finished(Reason::MoveTo, Outcome::Fault)
         ]
     );
     let seat = h.shown("seat_position");
@@ -1961,8 +1961,8 @@ fn an_axis_over_its_duty_limit_is_stopped_and_refused_until_rested() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::Manual, None),
-            Finished(Reason::Manual, Outcome::Completed)
+            Started(Reason::MoveTo, None),
+            Finished(Reason::MoveTo, Outcome::Completed)
         ]
     );
     // Once the run has slid out of the window, the seat may move again.

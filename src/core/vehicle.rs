@@ -21,7 +21,9 @@ pub enum Signal {
     DriverBeltBuckled(bool),
     BrakePressed(bool),
     RearOccupied(bool),
-    ManualControl(bool),
+    /// A seat or wheel switch is held ("manual_control" on the bus): no motion starts, one in
+    /// progress halts (the occupant wins).
+    SeatSwitch(bool),
     DoorsLocked(bool),
     /// The gear is no longer reported (a source lost, or its value UNKNOWN): interlocked.
     GearUnknown,
@@ -39,7 +41,7 @@ pub struct Vehicle {
     pub driver_belt_buckled: bool,
     pub brake_pressed: bool,
     pub rear_occupied: bool,
-    pub manual_control: bool,
+    pub seat_switch: bool,
     pub doors_locked: bool,
 }
 
@@ -61,7 +63,7 @@ impl Vehicle {
                 Signal::DriverBeltBuckled(b) => v.driver_belt_buckled = b,
                 Signal::BrakePressed(b) => v.brake_pressed = b,
                 Signal::RearOccupied(b) => v.rear_occupied = b,
-                Signal::ManualControl(b) => v.manual_control = b,
+                Signal::SeatSwitch(b) => v.seat_switch = b,
                 Signal::DoorsLocked(b) => v.doors_locked = b,
                 Signal::GearUnknown => v.gear = None,
                 Signal::SpeedUnknown => v.speed_kmh = None,
@@ -92,7 +94,7 @@ impl Vehicle {
             }
             Some(_) => {}
         }
-        if self.manual_control {
+        if self.seat_switch {
             return Some("a manual seat or wheel switch is in use".into());
         }
         None

@@ -817,7 +817,7 @@ impl Vehicle {
     /// A physical seat or wheel switch is being pressed.
     #[zbus(property)]
     fn manual_control(&self) -> bool {
-        self.shared.read(|v| v.vehicle.manual_control)
+        self.shared.read(|v| v.vehicle.seat_switch)
     }
 
     /// The doors are locked: no automatic motion (relay attacks on phone keys are real).

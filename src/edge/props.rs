@@ -153,7 +153,7 @@ pub fn vehicle(v: &View) -> Props {
         ("DriverBeltBuckled", PropValue::Bool(s.driver_belt_buckled)),
         ("BrakePressed", PropValue::Bool(s.brake_pressed)),
         ("RearOccupied", PropValue::Bool(s.rear_occupied)),
-        ("ManualControl", PropValue::Bool(s.manual_control)),
+        ("ManualControl", PropValue::Bool(s.seat_switch)),
         ("DoorsLocked", PropValue::Bool(s.doors_locked)),
         (
             "NearestKey",

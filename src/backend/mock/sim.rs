@@ -139,7 +139,7 @@ impl Sim {
         let a = self.axis_mut(axis)?;
         a.position = position.clamp(a.min, a.max);
         a.target = None;
-        Some(Feedback::Manual {
+        Some(Feedback::HandMoved {
             axis: a.id,
             position: a.position,
         })
