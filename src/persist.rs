@@ -33,9 +33,6 @@ const HEADER: &str =
 
 pub struct FileStorage {
     dir: PathBuf,
-    /// Why the profile store may not be written (one that could not be read must not be
-    /// overwritten; one of a newer schema is served read-only).
-    store_frozen: Option<String>,
     /// Why the easy-exit state may not be written (it could be neither read nor moved aside).
     easy_exit_frozen: Option<String>,
     /// The `[units]` written with the store: each axis' unit in the config.
@@ -57,7 +54,8 @@ pub struct LoadedStore {
     /// `Manager.StoreStatus`: "" when the store was loaded as found; else what was done.
     pub status: String,
     /// Why the store must not be written (then `Manager.StorageError` says so): served
-    /// read-only, or not served and left untouched.
+    /// read-only, or not served and left untouched. The caller hands it to the core
+    /// (`Core::freeze_store`), the one place that refuses changes to a frozen store.
     pub frozen: Option<String>,
 }
 
@@ -72,7 +70,6 @@ impl FileStorage {
     pub fn at(dir: &Path) -> FileStorage {
         FileStorage {
             dir: dir.to_path_buf(),
-            store_frozen: None,
             easy_exit_frozen: None,
             units: BTreeMap::new(),
         }
@@ -85,11 +82,6 @@ impl FileStorage {
             self.units
                 .insert(a.name.clone(), a.unit.as_str().to_string());
         }
-    }
-
-    /// Write no profile store from now on, saying `why` to whoever tries.
-    pub fn freeze_store(&mut self, why: String) {
-        self.store_frozen = Some(why);
     }
 
     /// Write no easy-exit state from now on, saying `why` to whoever tries.
@@ -147,7 +139,7 @@ impl FileStorage {
             status,
             frozen,
         };
-        let loaded = match fs::read(&path) {
+        match fs::read(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => empty(String::new(), None),
             Err(e) => {
                 let why = format!(
@@ -191,11 +183,7 @@ impl FileStorage {
                     }
                 },
             },
-        };
-        if let Some(why) = &loaded.frozen {
-            self.freeze_store(why.clone());
         }
-        loaded
     }
 
     /// Serve a store file that parsed: check its units, migrate schema 1, serve a newer one
@@ -369,11 +357,7 @@ impl FileStorage {
 
     /// Write `value` to `name` atomically and durably.
     fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), String> {
-        let frozen = match name {
-            FILE_NAME => &self.store_frozen,
-            _ => &self.easy_exit_frozen,
-        };
-        if let Some(why) = frozen {
+        if let (EASY_EXIT_FILE, Some(why)) = (name, &self.easy_exit_frozen) {
             return Err(why.clone());
         }
         let text = toml::to_string(value).map_err(|e| e.to_string())?;
@@ -573,9 +557,7 @@ mod tests {
             "{}",
             loaded.status
         );
-        let before = files(dir.path());
-        assert_eq!(fs_.save(&loaded.store), Err(why));
-        assert_eq!(files(dir.path()), before);
+        // Loading wrote nothing; the core refuses changes (`Core::freeze_store`).
         // The easy-exit state is a file of its own: still written.
         fs_.save_easy_exit(&EasyExitState::default()).unwrap();
         assert_eq!(fs::read_to_string(fs_.path()).unwrap(), text);
@@ -591,7 +573,6 @@ mod tests {
         assert!(loaded.status.contains("schema 7"), "{}", loaded.status);
         assert!(loaded.status.contains("untouched"), "{}", loaded.status);
         assert_eq!(loaded.frozen.as_deref(), Some(loaded.status.as_str()));
-        assert!(fs_.save(&Store::default()).is_err());
         assert_eq!(files(dir.path()), before);
     }
 
@@ -609,7 +590,6 @@ mod tests {
             why.contains("seat_position in deg but the config says mm"),
             "{why}"
         );
-        assert!(fs_.save(&Store::default()).is_err());
         assert_eq!(files(dir.path()), before);
     }
 

@@ -282,6 +282,32 @@ fn failed_save_changes_nothing() {
 }
 
 #[test]
+fn a_frozen_store_is_never_written_and_its_profiles_still_recall() {
+    let mut c = core();
+    let id = create(&mut c, "Anna");
+    c.freeze_store("read-only: a newer schema".into());
+    let mut disk = Disk::default();
+    let r = c.request(Request::CreateProfile { name: "Ben".into() }, 0, &mut disk);
+    assert!(
+        matches!(&r, Err(Error::Failed(why)) if why.contains("read-only: a newer schema")),
+        "{r:?}"
+    );
+    assert_eq!(c.store().profiles.len(), 1);
+    assert!(
+        c.view()
+            .storage_error
+            .is_some_and(|e| e.contains("read-only")),
+        "Manager.StorageError says why"
+    );
+    // Selecting still works: the active profile is kept in memory only.
+    park(&mut c);
+    let r = c.request(Request::SelectProfile { id: id.clone() }, 0, &mut disk);
+    assert_eq!(r, Ok(Reply::Done));
+    assert_eq!(c.store().active.as_deref(), Some(id.as_str()));
+    assert!(disk.store.is_none(), "nothing written");
+}
+
+#[test]
 fn bad_signal_batch_applies_nothing() {
     let mut c = core();
     let r = c.request(
