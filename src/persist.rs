@@ -543,7 +543,7 @@ mod tests {
 
     #[test]
     fn a_readable_newer_schema_is_served_read_only_and_never_written() {
-        let (dir, mut fs_) = storage();
+        let (_dir, mut fs_) = storage();
         let text = V1.replace("schema = 1", "schema = 3\nfuture = true")
             + "[units]\nseat_position = \"mm\"\n";
         fs::write(fs_.path(), &text).unwrap();

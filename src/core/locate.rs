@@ -915,17 +915,10 @@ impl Locator {
         })
     }
 
-    /// New settings with the same anchors (a config reload): the filters stay valid if the
-    /// geometry is the same, else they start again.
+    /// New settings with the same anchors and geometry (a config reload refuses a change to
+    /// either): the filters stay valid; the models are made again from the new settings.
     pub fn set_config(&mut self, cfg: KeyConfig) {
-        if cfg.geometry != self.cfg.geometry {
-            self.keys.clear();
-        }
-        if let Some(g) = &cfg.geometry {
-            self.anchors = g.anchors.clone();
-            self.spot = g.driver_spot;
-            self.side = Side::new(g, cfg.driver_anchor);
-        }
+        debug_assert_eq!(cfg.geometry, self.cfg.geometry);
         self.models = Models::new(&cfg);
         self.cfg = cfg;
     }

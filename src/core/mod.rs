@@ -147,6 +147,8 @@ pub enum Error {
     NotReady(String),
     /// Motion is inhibited: an inhibitor is held ([`Request::Inhibit`]).
     Inhibited(String),
+    /// The config does not provide for this request (RSSI without `[keys.geometry]`).
+    NotSupported(String),
 }
 
 impl Error {
@@ -162,7 +164,8 @@ impl Error {
         | Error::DutyLimit(m)
         | Error::Failed(m)
         | Error::NotReady(m)
-        | Error::Inhibited(m)) = self;
+        | Error::Inhibited(m)
+        | Error::NotSupported(m)) = self;
         m
     }
 }
@@ -489,6 +492,11 @@ impl Core {
             != (&old.keys.anchors, old.keys.driver_anchor)
         {
             return Err(format!("[keys] anchors differ: {restart}"));
+        }
+        if cfg.keys.geometry != old.keys.geometry {
+            // The car's shape: `Vehicle.KeyGeometry` is constant while the daemon runs, and
+            // whether RSSI is taken at all depends on it.
+            return Err(format!("[keys.geometry] differs: {restart}"));
         }
         let changed: Vec<&'static str> = [
             (
@@ -984,8 +992,8 @@ impl Core {
         now: Millis,
     ) -> Result<(), Error> {
         if rssi && !self.keys.has_geometry() {
-            return Err(Error::InvalidArgs(
-                "RSSI needs the car's geometry ([keys.geometry] in the config)".into(),
+            return Err(Error::NotSupported(
+                "RSSI needs the car's geometry: the config has no [keys.geometry]".into(),
             ));
         }
         if readings.len() > MAX_READINGS {

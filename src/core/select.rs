@@ -21,13 +21,12 @@ impl Selector {
         }
     }
 
-    /// New settings with the same anchors (a config reload). Readings are kept where they
-    /// stay valid.
+    /// New settings with the same anchors and geometry (a config reload refuses a change
+    /// to either): the readings and the filters stay valid.
     pub fn set_config(&mut self, cfg: KeyConfig) {
         match self {
-            Selector::Locator(l) if cfg.geometry.is_some() => l.set_config(cfg),
-            Selector::Distances(t) if cfg.geometry.is_none() => t.set_config(cfg),
-            _ => *self = Selector::new(cfg),
+            Selector::Locator(l) => l.set_config(cfg),
+            Selector::Distances(t) => t.set_config(cfg),
         }
     }
 

@@ -2016,6 +2016,44 @@ fn a_reload_that_changes_access_is_refused_whole() {
     assert_eq!(c.cfg.max_profiles, 10, "nothing applied");
 }
 
+#[test]
+fn a_reload_that_changes_the_key_geometry_is_refused_and_tunables_apply() {
+    let mut c = core();
+    let mut cfg = (*c.cfg).clone();
+    let Some(g) = cfg.keys.geometry.as_mut() else {
+        panic!("the shipped config has [keys.geometry]")
+    };
+    g.driver_spot[0] -= 0.2;
+    let r = c.reconfigure(Arc::new(cfg.clone()), 0);
+    assert!(
+        r.as_ref().is_err_and(|e| e.contains("[keys.geometry]")),
+        "{r:?}"
+    );
+    // Without geometry: RSSI could no longer be taken, so also a restart.
+    cfg.keys.geometry = None;
+    assert!(c.reconfigure(Arc::new(cfg), 0).is_err());
+    assert!(c.cfg.keys.geometry.is_some(), "nothing applied");
+    // What is tuned (not the car's shape) applies.
+    let mut tuned = (*c.cfg).clone();
+    tuned.keys.locator.select_probability =
+        (tuned.keys.locator.select_probability + 0.05).min(0.99);
+    assert_eq!(c.reconfigure(Arc::new(tuned), 0), Ok(vec!["keys"]));
+}
+
+#[test]
+fn rssi_without_geometry_is_not_supported() {
+    let mut cfg = config::builtin().unwrap();
+    cfg.keys.geometry = None;
+    let mut c = core_with(Arc::new(cfg));
+    let anchor = c.cfg.keys.anchors[0].clone();
+    let r = c.request(
+        Request::ReportRssi(vec![("fob".into(), anchor, -60.0)]),
+        0,
+        &mut NoStorage,
+    );
+    assert!(matches!(r, Err(Error::NotSupported(_))), "{r:?}");
+}
+
 fn item(name: &str, positions: &[(&str, f64)], keys: &[&str]) -> store::ImportItem {
     store::ImportItem {
         name: name.into(),

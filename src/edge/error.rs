@@ -51,6 +51,7 @@ impl Error {
             core::Error::Failed(_) => N::Failed,
             core::Error::NotReady(_) => N::NotReady,
             core::Error::Inhibited(_) => N::Inhibited,
+            core::Error::NotSupported(_) => N::NotSupported,
         }
         .as_str()
     }

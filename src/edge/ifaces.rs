@@ -29,6 +29,10 @@ use crate::names;
 pub struct Shared {
     pub calls: mpsc::Sender<Call>,
     pub view: Arc<RwLock<View>>,
+    /// The config the daemon started with. The edge reads only what a reload may not change
+    /// (the axes, the vehicle source, access, the key geometry: `Core::reconfigure` refuses a
+    /// change to any of them), so this copy never goes stale; everything a reload may change
+    /// is the core's and reaches the edge in the view.
     pub cfg: Arc<Config>,
     pub access: Arc<Access>,
 }
@@ -754,11 +758,6 @@ impl Vehicle {
         self.shared
             .allow(conn, &hdr, method, Roles::GATEWAY)
             .await?;
-        if self.shared.cfg.keys.geometry.is_none() {
-            return Err(Error::NotSupported(
-                "RSSI needs the car's geometry: the config has no [keys.geometry]".into(),
-            ));
-        }
         self.shared
             .call(Request::ReportRssi(readings))
             .await
