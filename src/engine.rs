@@ -27,7 +27,9 @@ use tokio::time::{sleep_until, timeout};
 use crate::backend::Router;
 use crate::config::Config;
 use crate::core::view::View;
-use crate::core::{self, Core, Effect, Feedback, Millis, Outcome, Reason, Reply, Request, Storage};
+use crate::core::{
+    self, Core, Effect, Feedback, Millis, Outcome, ProfileId, Reason, Reply, Request, Storage,
+};
 use crate::names;
 use crate::systemd::{self, Notifier};
 
@@ -50,7 +52,7 @@ pub trait Edge {
     fn motion_started(
         &self,
         reason: Reason,
-        profile: Option<&str>,
+        profile: Option<ProfileId>,
     ) -> impl Future<Output = ()> + Send;
     /// A motion ended.
     fn motion_finished(&self, reason: Reason, outcome: Outcome) -> impl Future<Output = ()> + Send;
@@ -279,10 +281,10 @@ impl<E: Edge> Engine<E> {
                 Effect::MotionStarted { reason, profile } => {
                     tracing::info!(
                         reason = names::reason(reason).as_str(),
-                        profile = profile.as_deref().unwrap_or(""),
+                        profile = profile.map(|p| p.to_string()).unwrap_or_default(),
                         "motion started"
                     );
-                    self.edge.motion_started(reason, profile.as_deref()).await;
+                    self.edge.motion_started(reason, profile).await;
                 }
                 Effect::MotionFinished { reason, outcome } => {
                     tracing::info!(

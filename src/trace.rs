@@ -17,7 +17,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::backend::mock::sim::Sim;
 use crate::config::Config;
 use crate::core::locate::Estimate;
-use crate::core::store::Store;
+use crate::core::store::{ProfileId, Store};
 use crate::core::{
     AxisId, Core, Effect, Feedback, Gear, Millis, NoStorage, Outcome, Reason, Reply, Request,
     Signal, quote,
@@ -728,7 +728,7 @@ struct Replay {
     ticked_at: Option<Millis>,
     selected: Option<String>,
     /// The last key-approach recall not yet taken by a door opening: (when, profile id).
-    key_recall: Option<(Millis, String)>,
+    key_recall: Option<(Millis, ProfileId)>,
     head_start: HeadStart,
     truths: BTreeMap<String, Vec<(Millis, f64, f64)>>,
     out: Vec<Decision>,
@@ -742,7 +742,7 @@ impl Replay {
         });
     }
 
-    fn profile_name(&self, id: &str) -> String {
+    fn profile_name(&self, id: ProfileId) -> String {
         self.core
             .store()
             .get(id)
@@ -810,9 +810,9 @@ impl Replay {
                     }
                     Effect::MotionStarted { reason, profile } => {
                         if let (Reason::KeyApproach, Some(id)) = (reason, &profile) {
-                            self.key_recall = Some((self.now, id.clone()));
+                            self.key_recall = Some((self.now, *id));
                         }
-                        let profile = profile.map(|id| self.profile_name(&id));
+                        let profile = profile.map(|id| self.profile_name(id));
                         self.push(What::MotionStarted { reason, profile });
                     }
                     Effect::MotionFinished { reason, outcome } => {
@@ -943,10 +943,10 @@ pub fn replay_numbered(
         out: Vec::new(),
     };
     // Profile name -> id, in the order created.
-    let mut profiles: Vec<(String, String)> = Vec::new();
-    let mut create = |r: &mut Replay, name: &str, line: usize| -> Option<String> {
+    let mut profiles: Vec<(String, ProfileId)> = Vec::new();
+    let mut create = |r: &mut Replay, name: &str, line: usize| -> Option<ProfileId> {
         if let Some((_, id)) = profiles.iter().find(|(n, _)| n == name) {
-            return Some(id.clone());
+            return Some(*id);
         }
         let k = profiles.len();
         let Some(Reply::Created(id)) = r.request(
@@ -964,14 +964,8 @@ pub fn replay_numbered(
                 (a.name.clone(), (v * 10.0).round() / 10.0)
             })
             .collect();
-        r.request(
-            Request::SetPositions {
-                id: id.clone(),
-                positions,
-            },
-            line,
-        );
-        profiles.push((name.to_string(), id.clone()));
+        r.request(Request::SetPositions { id, positions }, line);
+        profiles.push((name.to_string(), id));
         Some(id)
     };
     let mut own_made: BTreeSet<String> = BTreeSet::new();
@@ -988,7 +982,7 @@ pub fn replay_numbered(
         match &l.event {
             TraceEvent::Signals(s) => {
                 let before = r.core.vehicle().driver_door_open;
-                let active = r.core.store().active.clone();
+                let active = r.core.store().active;
                 let res = r
                     .core
                     .request(Request::UpdateSignals(s.clone()), r.now, &mut NoStorage);
@@ -1001,9 +995,7 @@ pub fn replay_numbered(
                 }
                 if !before && after {
                     let head_start = match r.key_recall.take() {
-                        Some((t, id)) if active.as_deref() == Some(id.as_str()) => {
-                            HeadStart::Ms(r.now - t)
-                        }
+                        Some((t, id)) if active == Some(id) => HeadStart::Ms(r.now - t),
                         _ => HeadStart::NoRecall,
                     };
                     r.head_start = head_start;
@@ -1051,7 +1043,7 @@ pub fn replay_numbered(
             TraceEvent::Truth { .. } => {}
         }
     }
-    let active = r.core.store().active.clone().map(|id| r.profile_name(&id));
+    let active = r.core.store().active.map(|id| r.profile_name(id));
     let end = What::End {
         selected: r.core.nearest_key().map(str::to_string),
         active,

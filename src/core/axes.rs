@@ -256,8 +256,8 @@ mod tests {
     use crate::config;
     use crate::core::store::Store;
     use crate::core::{
-        AxisId, BackendCommand, Core, Effect, Error, Feedback, Gear, NoStorage, Reply, Request,
-        Signal,
+        AxisId, BackendCommand, Core, Effect, Error, Feedback, Gear, NoStorage, ProfileId, Reply,
+        Request, Signal,
     };
 
     /// The id of the built-in config's axis `name`.
@@ -328,7 +328,7 @@ mod tests {
             "it stands where it is"
         );
         let r = c.request(Request::CreateProfile { name: "A".into() }, 20, st);
-        assert_eq!(r, Ok(Reply::Created("1".into())));
+        assert_eq!(r, Ok(Reply::Created(ProfileId::new(1))));
         assert_eq!(c.store().profiles[0].positions["wheel_tilt"], 42.0);
     }
 
@@ -350,7 +350,13 @@ mod tests {
             )
             .unwrap();
         c.store = store;
-        let r = c.request(Request::SelectProfile { id: "1".into() }, 0, st);
+        let r = c.request(
+            Request::SelectProfile {
+                id: ProfileId::new(1),
+            },
+            0,
+            st,
+        );
         assert!(matches!(r, Err(Error::NotReady(_))), "{r:?}");
         assert!(c.take_effects().is_empty(), "nothing moves");
         assert_eq!(c.store().active, None, "nothing changes");
@@ -362,8 +368,14 @@ mod tests {
             },
             5,
         );
-        c.request(Request::SelectProfile { id: "1".into() }, 10, st)
-            .unwrap();
+        c.request(
+            Request::SelectProfile {
+                id: ProfileId::new(1),
+            },
+            10,
+            st,
+        )
+        .unwrap();
         let moved: Vec<String> = c
             .take_effects()
             .into_iter()

@@ -25,6 +25,7 @@ mod motion;
 pub mod plan;
 pub mod select;
 pub mod store;
+pub use store::ProfileId;
 mod vehicle;
 pub mod view;
 
@@ -231,34 +232,34 @@ pub enum Request {
         name: String,
     },
     SelectProfile {
-        id: String,
+        id: ProfileId,
     },
     Stop,
     Rename {
-        id: String,
+        id: ProfileId,
         name: String,
     },
     SetPositions {
-        id: String,
+        id: ProfileId,
         positions: Vec<(String, f64)>,
     },
     SaveCurrentPositions {
-        id: String,
+        id: ProfileId,
     },
     BindKey {
-        id: String,
+        id: ProfileId,
         key: String,
     },
     UnbindKey {
-        id: String,
+        id: ProfileId,
         key: String,
     },
     SetEasyExit {
-        id: String,
+        id: ProfileId,
         enabled: bool,
     },
     Delete {
-        id: String,
+        id: ProfileId,
     },
     MoveTo {
         axis: AxisId,
@@ -299,9 +300,9 @@ pub enum Request {
 pub enum Reply {
     Done,
     /// The id of a newly created profile.
-    Created(String),
+    Created(ProfileId),
     /// The ids of the imported profiles, in the order given (none on a dry run).
-    Imported(Vec<String>),
+    Imported(Vec<ProfileId>),
     /// The id of a newly taken inhibitor.
     Inhibitor(u64),
 }
@@ -354,7 +355,7 @@ pub enum Effect {
     MotionStarted {
         reason: Reason,
         /// The profile id recalled (or active, for easy exit and restore).
-        profile: Option<String>,
+        profile: Option<ProfileId>,
     },
     MotionFinished {
         reason: Reason,
@@ -620,7 +621,7 @@ impl Core {
     fn start_motion(
         &mut self,
         reason: Reason,
-        profile: Option<String>,
+        profile: Option<ProfileId>,
         targets: Vec<(usize, f64)>,
         now: Millis,
     ) {
@@ -772,26 +773,26 @@ impl Core {
                 self.halt(Outcome::Stopped, now);
                 Ok(Reply::Done)
             }
-            Request::Rename { id, name } => done(self.mutate(storage, |s| s.rename(&id, name))),
+            Request::Rename { id, name } => done(self.mutate(storage, |s| s.rename(id, name))),
             Request::SetPositions { id, positions } => {
                 done(self.set_positions(id, positions, storage))
             }
             Request::SaveCurrentPositions { id } => {
-                self.profile(&id)?;
+                self.profile(id)?;
                 let positions = self.current_positions()?;
-                done(self.mutate(storage, |s| s.replace_positions(&id, positions)))
+                done(self.mutate(storage, |s| s.replace_positions(id, positions)))
             }
             Request::BindKey { id, key } => {
-                done(self.mutate(storage, |s| s.bind_key(&id, key, max_keys)))
+                done(self.mutate(storage, |s| s.bind_key(id, key, max_keys)))
             }
             Request::UnbindKey { id, key } => {
-                done(self.mutate(storage, |s| s.unbind_key(&id, &key)))
+                done(self.mutate(storage, |s| s.unbind_key(id, &key)))
             }
             Request::SetEasyExit { id, enabled } => {
-                done(self.mutate(storage, |s| s.set_easy_exit(&id, enabled)))
+                done(self.mutate(storage, |s| s.set_easy_exit(id, enabled)))
             }
             Request::Delete { id } => {
-                self.mutate(storage, |s| s.delete(&id))?;
+                self.mutate(storage, |s| s.delete(id))?;
                 tracing::info!("profile {id} deleted");
                 Ok(Reply::Done)
             }
@@ -909,18 +910,18 @@ impl Core {
 
     fn select_profile(
         &mut self,
-        id: String,
+        id: ProfileId,
         now: Millis,
         storage: &mut dyn Storage,
     ) -> Result<(), Error> {
-        let profile = self.profile(&id)?;
+        let profile = self.profile(id)?;
         let targets = self.profile_targets(profile);
         self.not_inhibited("cannot recall now")?;
         if let Some(why) = self.interlock_for(Reason::Recall) {
             return Err(Error::Interlocked(format!("cannot recall now: {why}")));
         }
         motion::admit(&self.axes, &targets, now)?;
-        self.make_active(&id, storage)?;
+        self.make_active(id, storage)?;
         self.easy_exit.end();
         self.start_motion(Reason::Recall, Some(id), targets, now);
         Ok(())
@@ -928,18 +929,18 @@ impl Core {
 
     fn set_positions(
         &mut self,
-        id: String,
+        id: ProfileId,
         positions: Vec<(String, f64)>,
         storage: &mut dyn Storage,
     ) -> Result<(), Error> {
-        self.profile(&id)?;
+        self.profile(id)?;
         for (axis, v) in &positions {
             let Some(i) = self.axes.index(axis) else {
                 return Err(Error::InvalidArgs(format!("unknown axis {}", quote(axis))));
             };
             check_position(self.axes.config(i), *v)?;
         }
-        self.mutate(storage, |s| s.set_positions(&id, positions))
+        self.mutate(storage, |s| s.set_positions(id, positions))
     }
 
     fn move_to(&mut self, axis: AxisId, target: f64, now: Millis) -> Result<(), Error> {
@@ -1061,8 +1062,8 @@ impl Core {
             self.easy_exit.drop_pending();
             return;
         }
-        let active = self.store.active.clone();
-        let enabled = match active.as_deref().and_then(|id| self.store.get(id)) {
+        let active = self.store.active;
+        let enabled = match active.and_then(|id| self.store.get(id)) {
             Some(p) => p.easy_exit,
             None => self.cfg.easy_exit.enabled,
         };
@@ -1098,9 +1099,9 @@ impl Core {
             self.easy_exit.restore_refused();
             return;
         }
-        let active = self.store.active.clone();
+        let active = self.store.active;
         let pre_retract = self.easy_exit.restoring();
-        let targets = match active.as_deref().and_then(|id| self.store.get(id)) {
+        let targets = match active.and_then(|id| self.store.get(id)) {
             Some(p) => self.profile_targets(p),
             None => pre_retract,
         };
@@ -1147,7 +1148,7 @@ impl Core {
             return;
         }
         self.key_recall_pending = false;
-        let id = profile.id.clone();
+        let id = profile.id;
         let mut targets = self.profile_targets(profile);
         if self.easy_exit.is_active() {
             // The car is retracted: bring it to the profile's entry pose; the restore
@@ -1156,10 +1157,10 @@ impl Core {
         }
         let targets = motion::automatic_targets(&self.axes, targets, now);
         let reached = targets.iter().all(|&(i, p)| self.axes.at(i, p));
-        if self.store.active.as_deref() == Some(id.as_str()) && reached {
+        if self.store.active == Some(id) && reached {
             return;
         }
-        if let Err(e) = self.make_active(&id, storage) {
+        if let Err(e) = self.make_active(id, storage) {
             tracing::error!("key approach: cannot make profile {id} active: {e}");
             return;
         }
@@ -1169,7 +1170,7 @@ impl Core {
 
     /// Make `id` the active profile: saved, or, while the store may not be written, kept in
     /// memory only (a read-only store's profiles can still be recalled).
-    fn make_active(&mut self, id: &str, storage: &mut dyn Storage) -> Result<(), Error> {
+    fn make_active(&mut self, id: ProfileId, storage: &mut dyn Storage) -> Result<(), Error> {
         if self.store_frozen.is_some() {
             return self.store.set_active(id);
         }
@@ -1185,7 +1186,7 @@ impl Core {
             .collect()
     }
 
-    fn profile(&self, id: &str) -> Result<&Profile, Error> {
+    fn profile(&self, id: ProfileId) -> Result<&Profile, Error> {
         self.store.get(id).ok_or_else(|| store::not_found(id))
     }
 
@@ -1198,7 +1199,7 @@ impl Core {
     /// Everything the bus shows, as of now.
     pub fn view(&self) -> View {
         View {
-            active_profile: self.store.active.clone(),
+            active_profile: self.store.active,
             profiles: self.store.profiles.clone(),
             axes: self
                 .axes

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use super::axes::Axes;
 use super::plan::{self, Piece, Travel};
-use super::{AxisId, BackendCommand, Effect, Error, Millis, Outcome, Reason, fmt_num};
+use super::{AxisId, BackendCommand, Effect, Error, Millis, Outcome, ProfileId, Reason, fmt_num};
 
 /// What the engine acts on: the axes, and the effects it produces.
 pub(super) struct Cx<'a> {
@@ -268,7 +268,7 @@ impl Motion {
         &mut self,
         cx: &mut Cx<'_>,
         reason: Reason,
-        profile: Option<String>,
+        profile: Option<ProfileId>,
         targets: Vec<(usize, f64)>,
         now: Millis,
     ) {

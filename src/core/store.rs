@@ -8,6 +8,48 @@ use serde::{Deserialize, Serialize};
 use super::{Error, quote};
 use crate::config::AxisConfig;
 
+/// A profile: the number it was created with (1, 2, ...; never reused). On the bus it is the
+/// last element of the profile's object path; in `profiles.toml`, a string of that number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProfileId(u64);
+
+impl ProfileId {
+    pub const fn new(n: u64) -> ProfileId {
+        ProfileId(n)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The id written as `s` (decimal, no leading zero, not 0), if it is one.
+    pub fn parse(s: &str) -> Option<ProfileId> {
+        let n: u64 = s.parse().ok()?;
+        (n != 0 && n.to_string() == s).then_some(ProfileId(n))
+    }
+}
+
+impl std::fmt::Display for ProfileId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl TryFrom<String> for ProfileId {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<ProfileId, String> {
+        ProfileId::parse(&s).ok_or_else(|| format!("profile id {} is not a number", quote(&s)))
+    }
+}
+
+impl From<ProfileId> for String {
+    fn from(id: ProfileId) -> String {
+        id.to_string()
+    }
+}
+
 /// Most problems an import's error message lists.
 pub const IMPORT_PROBLEMS_LISTED: usize = 20;
 
@@ -50,7 +92,7 @@ pub struct Store {
     /// Next profile id to hand out: ids are never reused.
     pub next_id: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active: Option<String>,
+    pub active: Option<ProfileId>,
     #[serde(default, rename = "profile")]
     pub profiles: Vec<Profile>,
 }
@@ -58,7 +100,7 @@ pub struct Store {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
-    pub id: String,
+    pub id: ProfileId,
     pub name: String,
     #[serde(default)]
     pub keys: Vec<String>,
@@ -83,8 +125,8 @@ impl Default for Store {
     }
 }
 
-pub(super) fn not_found(id: &str) -> Error {
-    Error::NotFound(format!("no profile {}", quote(id)))
+pub(super) fn not_found(id: ProfileId) -> Error {
+    Error::NotFound(format!("no profile {id}"))
 }
 
 /// Why a profile name is unacceptable, if it is.
@@ -114,20 +156,20 @@ pub fn check_key(key: &str) -> Result<(), String> {
 }
 
 impl Store {
-    pub fn get(&self, id: &str) -> Option<&Profile> {
+    pub fn get(&self, id: ProfileId) -> Option<&Profile> {
         self.profiles.iter().find(|p| p.id == id)
     }
 
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut Profile> {
+    pub fn get_mut(&mut self, id: ProfileId) -> Option<&mut Profile> {
         self.profiles.iter_mut().find(|p| p.id == id)
     }
 
     /// The profile holding `name` (ignoring case), other than `except`.
-    pub fn name_taken(&self, name: &str, except: Option<&str>) -> Option<&Profile> {
+    pub fn name_taken(&self, name: &str, except: Option<ProfileId>) -> Option<&Profile> {
         let lower = name.to_lowercase();
         self.profiles
             .iter()
-            .find(|p| Some(p.id.as_str()) != except && p.name.to_lowercase() == lower)
+            .find(|p| Some(p.id) != except && p.name.to_lowercase() == lower)
     }
 
     pub fn key_owner(&self, key: &str) -> Option<&Profile> {
@@ -140,11 +182,11 @@ impl Store {
         self.profiles.iter().map(|p| p.keys.len()).sum()
     }
 
-    fn profile_mut(&mut self, id: &str) -> Result<&mut Profile, Error> {
+    fn profile_mut(&mut self, id: ProfileId) -> Result<&mut Profile, Error> {
         self.get_mut(id).ok_or_else(|| not_found(id))
     }
 
-    fn check_name_free(&self, name: &str, except: Option<&str>) -> Result<(), Error> {
+    fn check_name_free(&self, name: &str, except: Option<ProfileId>) -> Result<(), Error> {
         check_name(name).map_err(Error::InvalidArgs)?;
         match self.name_taken(name, except) {
             Some(p) => Err(Error::AlreadyExists(format!(
@@ -161,20 +203,16 @@ impl Store {
         name: String,
         positions: BTreeMap<String, f64>,
         max_profiles: usize,
-    ) -> Result<String, Error> {
+    ) -> Result<ProfileId, Error> {
         self.check_name_free(&name, None)?;
         if self.profiles.len() >= max_profiles {
             return Err(Error::LimitReached(format!(
                 "at most {max_profiles} profiles can be kept"
             )));
         }
-        let id = self.next_id.to_string();
-        self.next_id = self
-            .next_id
-            .checked_add(1)
-            .ok_or_else(|| Error::LimitReached("no profile ids are left".into()))?;
+        let id = self.take_id()?;
         self.profiles.push(Profile {
-            id: id.clone(),
+            id,
             name,
             keys: Vec::new(),
             easy_exit: true,
@@ -183,7 +221,17 @@ impl Store {
         Ok(id)
     }
 
-    pub fn rename(&mut self, id: &str, name: String) -> Result<(), Error> {
+    /// A new id: `next_id`, never handed out before.
+    fn take_id(&mut self) -> Result<ProfileId, Error> {
+        let id = ProfileId(self.next_id);
+        self.next_id = self
+            .next_id
+            .checked_add(1)
+            .ok_or_else(|| Error::LimitReached("no profile ids are left".into()))?;
+        Ok(id)
+    }
+
+    pub fn rename(&mut self, id: ProfileId, name: String) -> Result<(), Error> {
         self.profile_mut(id)?;
         self.check_name_free(&name, Some(id))?;
         self.profile_mut(id)?.name = name;
@@ -191,21 +239,25 @@ impl Store {
     }
 
     /// Update some positions (already checked against the axes).
-    pub fn set_positions(&mut self, id: &str, positions: Vec<(String, f64)>) -> Result<(), Error> {
+    pub fn set_positions(
+        &mut self,
+        id: ProfileId,
+        positions: Vec<(String, f64)>,
+    ) -> Result<(), Error> {
         self.profile_mut(id)?.positions.extend(positions);
         Ok(())
     }
 
     pub fn replace_positions(
         &mut self,
-        id: &str,
+        id: ProfileId,
         positions: BTreeMap<String, f64>,
     ) -> Result<(), Error> {
         self.profile_mut(id)?.positions = positions;
         Ok(())
     }
 
-    pub fn bind_key(&mut self, id: &str, key: String, max_keys: usize) -> Result<(), Error> {
+    pub fn bind_key(&mut self, id: ProfileId, key: String, max_keys: usize) -> Result<(), Error> {
         self.profile_mut(id)?;
         check_key(&key).map_err(Error::InvalidArgs)?;
         match self.key_owner(&key) {
@@ -228,7 +280,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn unbind_key(&mut self, id: &str, key: &str) -> Result<(), Error> {
+    pub fn unbind_key(&mut self, id: ProfileId, key: &str) -> Result<(), Error> {
         let p = self.profile_mut(id)?;
         let before = p.keys.len();
         p.keys.retain(|k| k != key);
@@ -242,22 +294,22 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_easy_exit(&mut self, id: &str, enabled: bool) -> Result<(), Error> {
+    pub fn set_easy_exit(&mut self, id: ProfileId, enabled: bool) -> Result<(), Error> {
         self.profile_mut(id)?.easy_exit = enabled;
         Ok(())
     }
 
-    pub fn set_active(&mut self, id: &str) -> Result<(), Error> {
+    pub fn set_active(&mut self, id: ProfileId) -> Result<(), Error> {
         self.profile_mut(id)?;
-        self.active = Some(id.to_string());
+        self.active = Some(id);
         Ok(())
     }
 
     /// Remove a profile (and its key bindings).
-    pub fn delete(&mut self, id: &str) -> Result<(), Error> {
+    pub fn delete(&mut self, id: ProfileId) -> Result<(), Error> {
         self.profile_mut(id)?;
         self.profiles.retain(|p| p.id != id);
-        if self.active.as_deref() == Some(id) {
+        if self.active == Some(id) {
             self.active = None;
         }
         Ok(())
@@ -274,7 +326,7 @@ impl Store {
         axes: &[AxisConfig],
         max_profiles: usize,
         max_keys: usize,
-    ) -> Result<Vec<String>, Error> {
+    ) -> Result<Vec<ProfileId>, Error> {
         let mut problems: Vec<(Problem, String)> = Vec::new();
         let merge = mode == ImportMode::Merge;
         // Lower-cased name -> its index in `items`; key -> its index.
@@ -282,12 +334,12 @@ impl Store {
         let mut keys: std::collections::HashMap<&str, usize> = Default::default();
         let label = |i: usize, name: &str| format!("#{} {}", i + 1, quote(name));
         // Existing profiles an item updates in place (merge), by index.
-        let mut updates: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut updates: Vec<Option<ProfileId>> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let at = label(i, &item.name);
             let mut bad = |p: Problem, m: String| problems.push((p, format!("{at}: {m}")));
             let existing = if merge {
-                self.name_taken(&item.name, None).map(|p| p.id.clone())
+                self.name_taken(&item.name, None).map(|p| p.id)
             } else {
                 None
             };
@@ -332,7 +384,7 @@ impl Store {
         let kept: Vec<&Profile> = if merge {
             self.profiles
                 .iter()
-                .filter(|p| !updates.iter().any(|u| u.as_deref() == Some(p.id.as_str())))
+                .filter(|p| !updates.contains(&Some(p.id)))
                 .collect()
         } else {
             Vec::new()
@@ -407,13 +459,9 @@ impl Store {
             let id = match update {
                 Some(id) => id,
                 None => {
-                    let id = next.next_id.to_string();
-                    next.next_id = next
-                        .next_id
-                        .checked_add(1)
-                        .ok_or_else(|| Error::LimitReached("no profile ids are left".into()))?;
+                    let id = next.take_id()?;
                     next.profiles.push(Profile {
-                        id: id.clone(),
+                        id,
                         name: String::new(),
                         keys: Vec::new(),
                         easy_exit: true,
@@ -422,7 +470,7 @@ impl Store {
                     id
                 }
             };
-            let p = next.profile_mut(&id)?;
+            let p = next.profile_mut(id)?;
             p.name = item.name;
             p.easy_exit = item.easy_exit;
             p.positions = positions;
@@ -445,14 +493,12 @@ impl Store {
         let mut names = HashSet::new();
         let mut keys = HashSet::new();
         for p in &self.profiles {
-            let n: u64 =
-                p.id.parse()
-                    .map_err(|_| format!("profile id {:?} is not a number", p.id))?;
-            if n == 0 || n >= self.next_id || p.id != n.to_string() {
-                return Err(format!("profile id {:?} is out of sequence", p.id));
+            // Not a number at all, or 0, is refused as the file is read.
+            if p.id.get() >= self.next_id {
+                return Err(format!("profile id \"{}\" is out of sequence", p.id));
             }
-            if !ids.insert(p.id.as_str()) {
-                return Err(format!("profile id {:?} appears twice", p.id));
+            if !ids.insert(p.id) {
+                return Err(format!("profile id \"{}\" appears twice", p.id));
             }
             check_name(&p.name).map_err(|e| format!("profile {}: {e}", p.id))?;
             if !names.insert(p.name.to_lowercase()) {
@@ -472,9 +518,9 @@ impl Store {
             }
         }
         if let Some(a) = &self.active
-            && !ids.contains(a.as_str())
+            && !ids.contains(a)
         {
-            return Err(format!("active profile {a:?} does not exist"));
+            return Err(format!("active profile \"{a}\" does not exist"));
         }
         Ok(())
     }
@@ -484,9 +530,9 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn profile(id: &str, name: &str) -> Profile {
+    fn profile(id: u64, name: &str) -> Profile {
         Profile {
-            id: id.into(),
+            id: ProfileId(id),
             name: name.into(),
             keys: vec![],
             easy_exit: true,
@@ -513,10 +559,39 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_id_is_a_canonical_nonzero_number() {
+        assert_eq!(ProfileId::parse("1"), Some(ProfileId(1)));
+        assert_eq!(ProfileId::parse("42"), Some(ProfileId(42)));
+        for bad in [
+            "",
+            "0",
+            "01",
+            "-1",
+            "+1",
+            " 1",
+            "1a",
+            "x",
+            "18446744073709551616",
+        ] {
+            assert_eq!(ProfileId::parse(bad), None, "{bad:?}");
+        }
+        // In the store file it is a string, as it always was; anything else is refused.
+        let p: Profile = toml::from_str("id = \"7\"\nname = \"Anna\"\n").unwrap();
+        assert_eq!(p.id, ProfileId(7));
+        assert!(toml::to_string(&p).unwrap().contains("id = \"7\""));
+        let e = toml::from_str::<Profile>("id = \"x\"\nname = \"Anna\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("profile id \"x\" is not a number"),
+            "{e}"
+        );
+        assert!(toml::from_str::<Profile>("id = 7\nname = \"Anna\"\n").is_err());
+    }
+
+    #[test]
     fn validate_catches_inconsistencies() {
         let mut s = Store {
             next_id: 3,
-            profiles: vec![profile("1", "Anna"), profile("2", "Ben")],
+            profiles: vec![profile(1, "Anna"), profile(2, "Ben")],
             ..Store::default()
         };
         assert!(s.validate().is_ok());
@@ -526,9 +601,9 @@ mod tests {
         s.next_id = 2;
         assert!(s.validate().is_err());
         s.next_id = 3;
-        s.active = Some("7".into());
+        s.active = Some(ProfileId::new(7));
         assert!(s.validate().is_err());
-        s.active = Some("2".into());
+        s.active = Some(ProfileId::new(2));
         s.profiles[0].keys = vec!["k".into()];
         s.profiles[1].keys = vec!["k".into()];
         assert!(s.validate().is_err());
@@ -538,8 +613,8 @@ mod tests {
     fn toml_round_trip() {
         let mut s = Store {
             next_id: 2,
-            active: Some("1".into()),
-            profiles: vec![profile("1", "Anna")],
+            active: Some(ProfileId::new(1)),
+            profiles: vec![profile(1, "Anna")],
             ..Store::default()
         };
         s.profiles[0]

@@ -35,7 +35,7 @@ fn park(c: &mut Core) {
     assert_eq!(r, Ok(Reply::Done));
 }
 
-fn create(c: &mut Core, name: &str) -> String {
+fn create(c: &mut Core, name: &str) -> ProfileId {
     match c.request(
         Request::CreateProfile { name: name.into() },
         0,
@@ -63,7 +63,7 @@ fn moves(effects: &[Effect]) -> Vec<(String, f64)> {
 fn recall_is_interlocked_until_parked_and_still() {
     let mut c = core();
     let id = create(&mut c, "Anna");
-    let r = c.request(Request::SelectProfile { id: id.clone() }, 0, &mut NoStorage);
+    let r = c.request(Request::SelectProfile { id }, 0, &mut NoStorage);
     assert!(matches!(r, Err(Error::Interlocked(_))), "{r:?}");
     assert!(c.take_effects().is_empty());
     assert_eq!(c.store().active, None);
@@ -84,7 +84,7 @@ fn recall_moves_axes_and_completes_on_arrival() {
     let id = create(&mut c, "Anna");
     c.request(
         Request::SetPositions {
-            id: id.clone(),
+            id,
             positions: vec![("seat_position".into(), 200.0), ("wheel_tilt".into(), 80.0)],
         },
         0,
@@ -92,12 +92,8 @@ fn recall_moves_axes_and_completes_on_arrival() {
     )
     .unwrap();
     park(&mut c);
-    c.request(
-        Request::SelectProfile { id: id.clone() },
-        10,
-        &mut NoStorage,
-    )
-    .unwrap();
+    c.request(Request::SelectProfile { id }, 10, &mut NoStorage)
+        .unwrap();
     let fx = c.take_effects();
     let mut m = moves(&fx);
     m.sort_by(|a, b| a.0.cmp(&b.0));
@@ -145,7 +141,7 @@ fn leaving_park_halts_every_axis_in_the_same_step() {
     let id = create(&mut c, "Anna");
     c.request(
         Request::SetPositions {
-            id: id.clone(),
+            id,
             positions: vec![("seat_position".into(), 10.0)],
         },
         0,
@@ -301,9 +297,9 @@ fn a_frozen_store_is_never_written_and_its_profiles_still_recall() {
     );
     // Selecting still works: the active profile is kept in memory only.
     park(&mut c);
-    let r = c.request(Request::SelectProfile { id: id.clone() }, 0, &mut disk);
+    let r = c.request(Request::SelectProfile { id }, 0, &mut disk);
     assert_eq!(r, Ok(Reply::Done));
-    assert_eq!(c.store().active.as_deref(), Some(id.as_str()));
+    assert_eq!(c.store().active, Some(id));
     assert!(disk.store.is_none(), "nothing written");
 }
 
@@ -411,15 +407,8 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
         if travels.is_empty() {
             continue;
         }
-        c.request(
-            Request::SetPositions {
-                id: id.clone(),
-                positions,
-            },
-            0,
-            &mut NoStorage,
-        )
-        .unwrap();
+        c.request(Request::SetPositions { id, positions }, 0, &mut NoStorage)
+            .unwrap();
         let mut sim = Sim::new(&cfg);
         let start: Millis = 1000;
         c.request(Request::SelectProfile { id }, start, &mut NoStorage)
@@ -472,7 +461,7 @@ fn reconfigure_applies_limits_keeps_motion_and_refuses_new_axes() {
     let id = create(&mut c, "Anna");
     c.request(
         Request::SetPositions {
-            id: id.clone(),
+            id,
             positions: vec![("seat_position".into(), 250.0)],
         },
         0,
@@ -630,12 +619,12 @@ mod property {
             let mut c = core_with(cfg.clone());
             let st = &mut NoStorage;
             let ids = [create(&mut c, "A"), create(&mut c, "B")];
-            for (n, id) in ids.iter().enumerate() {
+            for (n, &id) in ids.iter().enumerate() {
                 let positions = cfg.axes.iter()
                     .map(|a| (a.name.clone(), a.min + (a.max - a.min) * (0.2 + 0.6 * n as f64)))
                     .collect();
-                c.request(Request::SetPositions { id: id.clone(), positions }, 0, st).unwrap();
-                c.request(Request::BindKey { id: id.clone(), key: format!("k{n}") }, 0, st).unwrap();
+                c.request(Request::SetPositions { id, positions }, 0, st).unwrap();
+                c.request(Request::BindKey { id, key: format!("k{n}") }, 0, st).unwrap();
             }
             c.take_effects();
             let mut sim = Sim::new(&cfg);
@@ -647,7 +636,7 @@ mod property {
                         let _ = c.request(Request::UpdateSignals(list), now, st);
                     }
                     Op::Select(p) => {
-                        let _ = c.request(Request::SelectProfile { id: ids[p].clone() }, now, st);
+                        let _ = c.request(Request::SelectProfile { id: ids[p] }, now, st);
                     }
                     Op::MoveTo(a, f) => {
                         let ac = &cfg.axes[a];
@@ -718,7 +707,7 @@ mod property {
 /// A motion the core announced.
 #[derive(Debug, Clone, PartialEq)]
 enum Ev {
-    Started(Reason, Option<String>),
+    Started(Reason, Option<ProfileId>),
     Finished(Reason, Outcome),
 }
 use Ev::{Finished, Started};
@@ -844,20 +833,17 @@ impl Harness {
     }
 
     /// A profile at the current positions but for `positions`, with `keys` bound.
-    fn profile(&mut self, name: &str, positions: &[(&str, f64)], keys: &[&str]) -> String {
+    fn profile(&mut self, name: &str, positions: &[(&str, f64)], keys: &[&str]) -> ProfileId {
         let Ok(Reply::Created(id)) = self.request(Request::CreateProfile { name: name.into() })
         else {
             panic!("cannot create {name}");
         };
         let positions = positions.iter().map(|(a, p)| (a.to_string(), *p)).collect();
-        self.request(Request::SetPositions {
-            id: id.clone(),
-            positions,
-        })
-        .unwrap();
+        self.request(Request::SetPositions { id, positions })
+            .unwrap();
         for k in keys {
             self.request(Request::BindKey {
-                id: id.clone(),
+                id,
                 key: k.to_string(),
             })
             .unwrap();
@@ -866,7 +852,7 @@ impl Harness {
     }
 
     /// A driver with one key: the seat at `seat`, the wheel tilted to a quarter of that.
-    fn driver(&mut self, name: &str, key: &str, seat: f64) -> String {
+    fn driver(&mut self, name: &str, key: &str, seat: f64) -> ProfileId {
         self.profile(
             name,
             &[("seat_position", seat), ("wheel_tilt", seat / 4.0)],
@@ -874,8 +860,8 @@ impl Harness {
         )
     }
 
-    fn select(&mut self, id: &str) -> Result<Reply, Error> {
-        self.request(Request::SelectProfile { id: id.into() })
+    fn select(&mut self, id: ProfileId) -> Result<Reply, Error> {
+        self.request(Request::SelectProfile { id })
     }
 
     fn move_to(&mut self, axis: &str, target: f64) -> Result<Reply, Error> {
@@ -967,8 +953,8 @@ impl Harness {
         assert_eq!(self.shown(axis).position, Some(p), "{axis} shown");
     }
 
-    fn active(&self) -> Option<String> {
-        self.core.store().active.clone()
+    fn active(&self) -> Option<ProfileId> {
+        self.core.store().active
     }
 
     fn easy_exit_active(&self) -> bool {
@@ -1064,7 +1050,7 @@ fn a_driver_walking_up_is_recalled_before_the_door_opens() {
     assert_eq!(h.selections(), [some("anna-phone")]);
     assert_eq!(
         h.events(),
-        [Started(Reason::KeyApproach, Some(anna.clone()))],
+        [Started(Reason::KeyApproach, Some(anna))],
         "the recall starts while she walks"
     );
     h.stand_until_idle(&[("anna-phone", (-1.3, 0.0))]);
@@ -1099,7 +1085,7 @@ fn driver_at_driver_door_beats_passenger_at_passenger_door() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::KeyApproach, Some(anna.clone())),
+            Started(Reason::KeyApproach, Some(anna)),
             Finished(Reason::KeyApproach, Outcome::Completed)
         ],
         "Ben's key never caused a motion"
@@ -1122,10 +1108,7 @@ fn the_nearer_of_two_keys_wins_without_flip_flop() {
         20,
     );
     assert_eq!(h.selections(), [some("anna")]);
-    assert_eq!(
-        h.events(),
-        [Started(Reason::KeyApproach, Some(anna.clone()))]
-    );
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(anna))]);
     // Ben steps up beside her, 0.3 m nearer: within the hysteresis, nothing changes.
     h.stand(&[("anna", (-1.3, 1.0)), ("ben", (-1.2, 0.7))], 15);
     h.stand_until_idle(&[("anna", (-1.3, 1.0)), ("ben", (-1.2, 0.7))]);
@@ -1265,12 +1248,12 @@ fn an_active_profile_already_in_place_does_not_move() {
     let mut h = Harness::with(key_config());
     let anna = h.driver("Anna", "anna", 200.0);
     h.park();
-    h.select(&anna).unwrap();
+    h.select(anna).unwrap();
     h.settle();
     assert_eq!(
         h.events(),
         [
-            Started(Reason::Recall, Some(anna.clone())),
+            Started(Reason::Recall, Some(anna)),
             Finished(Reason::Recall, Outcome::Completed)
         ]
     );
@@ -1346,7 +1329,7 @@ fn a_seated_driver_is_never_overridden() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::KeyApproach, Some(anna.clone())),
+            Started(Reason::KeyApproach, Some(anna)),
             Finished(Reason::KeyApproach, Outcome::Completed)
         ]
     );
@@ -1383,7 +1366,7 @@ fn a_seated_driver_is_never_overridden() {
 impl Harness {
     /// Park, recall `profile` (if any), then drive off with the driver seated and belted:
     /// the next P at standstill is a real transition into Park.
-    fn drive_with(&mut self, profile: Option<&str>, brake: bool) {
+    fn drive_with(&mut self, profile: Option<ProfileId>, brake: bool) {
         self.park();
         if let Some(p) = profile {
             self.select(p).unwrap();
@@ -1391,7 +1374,7 @@ impl Harness {
             assert_eq!(
                 self.events(),
                 [
-                    Started(Reason::Recall, Some(p.into())),
+                    Started(Reason::Recall, Some(p)),
                     Finished(Reason::Recall, Outcome::Completed)
                 ]
             );
@@ -1411,13 +1394,13 @@ impl Harness {
     }
 
     /// Shift into P and let the easy exit that starts complete.
-    fn retract(&mut self, profile: Option<&str>) {
+    fn retract(&mut self, profile: Option<ProfileId>) {
         self.shift_to_park();
         self.settle();
         assert_eq!(
             self.events(),
             [
-                Started(Reason::EasyExit, profile.map(str::to_string)),
+                Started(Reason::EasyExit, profile),
                 Finished(Reason::EasyExit, Outcome::Completed)
             ]
         );
@@ -1434,7 +1417,7 @@ impl Harness {
 }
 
 /// Anna: seat 150, wheel tilt 37.5.
-fn with_anna(cfg: Config) -> (Harness, String) {
+fn with_anna(cfg: Config) -> (Harness, ProfileId) {
     let mut h = Harness::with(cfg);
     let anna = h.driver("Anna", "anna", 150.0);
     (h, anna)
@@ -1443,12 +1426,12 @@ fn with_anna(cfg: Config) -> (Harness, String) {
 #[test]
 fn park_retracts_seat_back_and_wheel_up_and_in() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     assert!(!h.easy_exit_active());
     h.assert_at("seat_position", 150.0);
     let seat = h.at("seat_position");
     h.shift_to_park();
-    assert_eq!(h.events(), [Started(Reason::EasyExit, Some(anna.clone()))]);
+    assert_eq!(h.events(), [Started(Reason::EasyExit, Some(anna))]);
     assert!(h.easy_exit_active(), "active from the start of the retract");
     h.settle();
     assert_eq!(h.events(), [Finished(Reason::EasyExit, Outcome::Completed)]);
@@ -1471,7 +1454,7 @@ fn park_and_unbuckle_waits_for_the_belt() {
     let mut cfg = config::builtin().unwrap();
     cfg.easy_exit.trigger = config::EasyExitTrigger::ParkAndUnbuckle;
     let (mut h, anna) = with_anna(cfg);
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     h.shift_to_park();
     h.assert_no_motion();
     h.signals(&[Signal::DriverBeltBuckled(false)]);
@@ -1501,11 +1484,11 @@ fn the_first_report_after_a_restart_moves_nothing() {
 fn easy_exit_can_be_disabled_per_profile_and_without_a_profile() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
     h.request(Request::SetEasyExit {
-        id: anna.clone(),
+        id: anna,
         enabled: false,
     })
     .unwrap();
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     h.shift_to_park();
     h.assert_no_motion();
 
@@ -1529,10 +1512,10 @@ fn rear_guard_limits_the_seat_going_back() {
         let mut cfg = config::builtin().unwrap();
         cfg.easy_exit.rear_occupied_back_mm = back;
         let (mut h, anna) = with_anna(cfg);
-        h.drive_with(Some(&anna), false);
+        h.drive_with(Some(anna), false);
         h.signals(&[Signal::RearOccupied(true)]);
         let from = h.at("seat_position");
-        h.retract(Some(&anna));
+        h.retract(Some(anna));
         // `seat` from 150: from where the recall left it, in fact.
         h.assert_at("seat_position", from + seat - 150.0);
         h.assert_at("wheel_tilt", 100.0);
@@ -1543,8 +1526,8 @@ fn rear_guard_limits_the_seat_going_back() {
 fn restore_on_a_fresh_brake_press_with_the_driver_seated() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
     // The driver holds the brake while shifting into P: that press must not undo the retract.
-    h.drive_with(Some(&anna), true);
-    h.retract(Some(&anna));
+    h.drive_with(Some(anna), true);
+    h.retract(Some(anna));
     h.signals(&[Signal::BrakePressed(true)]);
     assert_eq!(h.events(), []);
     assert!(h.easy_exit_active());
@@ -1561,7 +1544,7 @@ fn restore_on_a_fresh_brake_press_with_the_driver_seated() {
         Signal::DriverSeatOccupied(true),
     ]);
     h.signals(&[Signal::BrakePressed(true)]);
-    assert_eq!(h.events(), [Started(Reason::Restore, Some(anna.clone()))]);
+    assert_eq!(h.events(), [Started(Reason::Restore, Some(anna))]);
     assert!(!h.easy_exit_active());
     h.settle();
     assert_eq!(h.events(), [Finished(Reason::Restore, Outcome::Completed)]);
@@ -1600,12 +1583,12 @@ fn restore_on_the_belt_and_without_a_profile_goes_back_to_before_the_retract() {
 #[test]
 fn a_restart_while_retracted_still_restores() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
-    h.retract(Some(&anna));
+    h.drive_with(Some(anna), false);
+    h.retract(Some(anna));
     // An OTA update restarts the daemon while the car is parked and retracted.
     h.restart();
     assert!(h.easy_exit_active(), "the retract was forgotten");
-    assert_eq!(h.active(), Some(anna.clone()));
+    assert_eq!(h.active(), Some(anna));
     // The gateway reports again (not a transition into P: nothing moves), then the driver
     // presses the brake.
     h.signals(&[
@@ -1631,8 +1614,8 @@ fn a_restart_while_retracted_still_restores() {
 fn a_key_approaching_a_retracted_car_gets_its_entry_pose() {
     let (mut h, anna) = with_anna(key_config());
     let ben = h.driver("Ben", "ben", 100.0);
-    h.drive_with(Some(&anna), false);
-    h.retract(Some(&anna));
+    h.drive_with(Some(anna), false);
+    h.retract(Some(anna));
     // Anna gets out and walks away.
     for s in [
         Signal::DriverDoorOpen(true),
@@ -1647,11 +1630,11 @@ fn a_key_approaching_a_retracted_car_gets_its_entry_pose() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::KeyApproach, Some(ben.clone())),
+            Started(Reason::KeyApproach, Some(ben)),
             Finished(Reason::KeyApproach, Outcome::Completed)
         ]
     );
-    assert_eq!(h.active(), Some(ben.clone()));
+    assert_eq!(h.active(), Some(ben));
     assert!(h.easy_exit_active());
     h.assert_at("seat_position", 150.0); // Ben's 100 mm + 50
     h.assert_at("wheel_tilt", 100.0);
@@ -1744,14 +1727,14 @@ fn every_cause_halts_a_recall_and_an_easy_exit_alike() {
             // Seat 130 -> 150 for the recall, 150 -> 200 for the retract.
             let (from, to) = if reason == Reason::Recall {
                 h.park();
-                h.select(&anna).unwrap();
+                h.select(anna).unwrap();
                 (130.0, 150.0)
             } else {
-                h.drive_with(Some(&anna), false);
+                h.drive_with(Some(anna), false);
                 h.shift_to_park();
                 (150.0, 200.0)
             };
-            assert_eq!(h.events(), [Started(reason, Some(anna.clone()))], "{what}");
+            assert_eq!(h.events(), [Started(reason, Some(anna))], "{what}");
             h.advance_until("under way", |h| h.at("seat_position") > from + 1.0);
             h.stopped();
             cause.apply(&mut h);
@@ -1784,13 +1767,13 @@ fn every_cause_halts_a_recall_and_an_easy_exit_alike() {
 fn locked_doors_hold_automatic_motion_but_not_a_requested_recall() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
     let ben = h.driver("Ben", "ben", 100.0);
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     h.signals(&[Signal::DoorsLocked(true)]);
     h.shift_to_park();
     h.assert_no_motion();
     assert_eq!(h.moved(), Vec::<String>::new());
     // A recall the occupant asks for from the UI is not automatic.
-    h.select(&ben).unwrap();
+    h.select(ben).unwrap();
     h.settle();
     assert_eq!(
         h.events(),
@@ -1805,7 +1788,7 @@ fn locked_doors_hold_automatic_motion_but_not_a_requested_recall() {
 fn a_retract_held_back_by_locked_doors_runs_when_they_unlock() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
     // Locked while driving; the gateway reports P before the car unlocks itself.
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     h.signals(&[Signal::DoorsLocked(true)]);
     h.shift_to_park();
     h.assert_no_motion();
@@ -1822,7 +1805,7 @@ fn a_retract_held_back_by_locked_doors_runs_when_they_unlock() {
 
     // But not once the driver has left: nobody is there to be helped out.
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     h.signals(&[Signal::DoorsLocked(true)]);
     h.shift_to_park();
     h.signals(&[Signal::DriverSeatOccupied(false)]);
@@ -1831,7 +1814,7 @@ fn a_retract_held_back_by_locked_doors_runs_when_they_unlock() {
 
     // Nor out of P.
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     h.signals(&[Signal::DoorsLocked(true)]);
     h.shift_to_park();
     h.signals(&[Signal::Gear(Gear::D)]);
@@ -1842,8 +1825,8 @@ fn a_retract_held_back_by_locked_doors_runs_when_they_unlock() {
 #[test]
 fn stall_faults_the_axis_which_automatic_motions_skip_until_a_manual_move() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
-    h.retract(Some(&anna));
+    h.drive_with(Some(anna), false);
+    h.retract(Some(anna));
     // The seat motor stalls during the restore.
     h.sim.0.set_stall(ax("seat_position"), true);
     h.signals(&[Signal::BrakePressed(true)]);
@@ -1851,7 +1834,7 @@ fn stall_faults_the_axis_which_automatic_motions_skip_until_a_manual_move() {
     assert_eq!(
         h.events(),
         [
-            Started(Reason::Restore, Some(anna.clone())),
+            Started(Reason::Restore, Some(anna)),
             Finished(Reason::Restore, Outcome::Fault)
         ]
     );
@@ -1871,7 +1854,7 @@ fn stall_faults_the_axis_which_automatic_motions_skip_until_a_manual_move() {
     h.sim.0.set_stall(ax("seat_position"), false);
     h.signals(&[Signal::Gear(Gear::D), Signal::BrakePressed(false)]);
     h.moved();
-    h.retract(Some(&anna));
+    h.retract(Some(anna));
     assert!(
         !h.moved().contains(&"seat_position".to_string()),
         "a faulted axis moved automatically"
@@ -1973,7 +1956,7 @@ fn an_axis_over_its_duty_limit_is_stopped_and_refused_until_rested() {
     // Refused, nothing moves, nothing changes.
     let r = h.move_to("seat_position", 10.0);
     assert!(matches!(r, Err(Error::DutyLimit(_))), "{r:?}");
-    let r = h.select(&anna);
+    let r = h.select(anna);
     assert!(matches!(r, Err(Error::DutyLimit(_))), "{r:?}");
     assert_eq!(
         h.active(),
@@ -1993,7 +1976,7 @@ fn an_axis_over_its_duty_limit_is_stopped_and_refused_until_rested() {
     );
     // Once the run has slid out of the window, the seat may move again.
     h.advance(window);
-    h.select(&anna).unwrap();
+    h.select(anna).unwrap();
     h.settle();
     assert_eq!(
         h.events(),
@@ -2091,19 +2074,19 @@ fn an_imported_profile_that_omits_an_axis_leaves_it_where_it_is_on_recall() {
     let Ok(Reply::Imported(ids)) = r else {
         panic!("{r:?}")
     };
-    assert_eq!(ids, vec!["1".to_string()]);
+    assert_eq!(ids, vec![ProfileId::new(1)]);
     assert_eq!(
         h.disk.store.as_ref().unwrap().profiles[0].positions.len(),
         1,
         "the store keeps only the axis given"
     );
-    h.select(&ids[0]).unwrap();
+    h.select(ids[0]).unwrap();
     assert_eq!(h.moved(), vec!["seat_position".to_string()]);
     h.settle();
     assert_eq!(
         h.events(),
         vec![
-            Started(Reason::Recall, Some("1".into())),
+            Started(Reason::Recall, Some(ProfileId::new(1))),
             Finished(Reason::Recall, Outcome::Completed)
         ]
     );
@@ -2121,7 +2104,7 @@ fn import_replace_deletes_everything_and_never_reuses_ids() {
     h.park();
     let a = h.driver("Anna", "fob-a", 100.0);
     let b = h.driver("Ben", "fob-b", 150.0);
-    h.select(&a).unwrap();
+    h.select(a).unwrap();
     h.settle();
     let r = h.import(
         vec![
@@ -2131,13 +2114,19 @@ fn import_replace_deletes_everything_and_never_reuses_ids() {
         store::ImportMode::Replace,
         false,
     );
-    assert_eq!(r, Ok(Reply::Imported(vec!["3".into(), "4".into()])));
+    assert_eq!(
+        r,
+        Ok(Reply::Imported(vec![ProfileId::new(3), ProfileId::new(4)]))
+    );
     let s = h.core.store();
-    assert!(s.get(&a).is_none() && s.get(&b).is_none());
+    assert!(s.get(a).is_none() && s.get(b).is_none());
     assert_eq!(s.active, None, "the active profile was deleted");
     assert_eq!(s.next_id, 5);
-    assert_eq!(s.get("3").unwrap().name, "anna");
-    assert_eq!(s.get("3").unwrap().keys, vec!["fob-b".to_string()]);
+    assert_eq!(s.get(ProfileId::new(3)).unwrap().name, "anna");
+    assert_eq!(
+        s.get(ProfileId::new(3)).unwrap().keys,
+        vec!["fob-b".to_string()]
+    );
     assert_eq!(h.disk.store.as_ref(), Some(s));
 }
 
@@ -2147,7 +2136,7 @@ fn import_merge_updates_by_name_ignoring_case_and_keeps_the_rest() {
     h.park();
     let a = h.driver("Anna", "fob-a", 100.0);
     let b = h.driver("Ben", "fob-b", 150.0);
-    h.select(&a).unwrap();
+    h.select(a).unwrap();
     let mut anna = item("ANNA", &[("seat_position", 20.0)], &["fob-c"]);
     anna.easy_exit = false;
     let r = h.import(
@@ -2155,9 +2144,9 @@ fn import_merge_updates_by_name_ignoring_case_and_keeps_the_rest() {
         store::ImportMode::Merge,
         false,
     );
-    assert_eq!(r, Ok(Reply::Imported(vec!["3".into(), a.clone()])));
+    assert_eq!(r, Ok(Reply::Imported(vec![ProfileId::new(3), a])));
     let s = h.core.store();
-    let p = s.get(&a).unwrap();
+    let p = s.get(a).unwrap();
     assert_eq!(p.name, "ANNA");
     assert!(!p.easy_exit);
     assert_eq!(p.keys, vec!["fob-c".to_string()]);
@@ -2165,8 +2154,8 @@ fn import_merge_updates_by_name_ignoring_case_and_keeps_the_rest() {
         p.positions,
         BTreeMap::from([("seat_position".to_string(), 20.0)])
     );
-    assert_eq!(s.get(&b).unwrap().name, "Ben", "kept");
-    assert_eq!(s.active.as_deref(), Some(a.as_str()), "still active");
+    assert_eq!(s.get(b).unwrap().name, "Ben", "kept");
+    assert_eq!(s.active, Some(a), "still active");
     assert_eq!(s.profiles.len(), 3);
 }
 
@@ -2292,7 +2281,7 @@ fn a_failed_or_dry_import_changes_nothing() {
     assert!(m.contains("#20 \"\"") && !m.contains("#21 \"\""), "{m}");
     assert!(m.ends_with("; and 11 more; nothing was imported"), "{m}");
     check(&h);
-    assert_eq!(h.core.store().get(&a).unwrap().name, "Anna");
+    assert_eq!(h.core.store().get(a).unwrap().name, "Anna");
 }
 
 #[test]
@@ -2320,7 +2309,7 @@ fn a_failed_write_imports_nothing() {
         "{r:?}"
     );
     assert_eq!(c.store(), &before);
-    assert!(c.store().get(&a).is_some());
+    assert!(c.store().get(a).is_some());
     assert!(c.view().storage_error.is_some());
 }
 
@@ -2355,8 +2344,8 @@ fn assert_inhibited<T: std::fmt::Debug>(r: Result<T, Error>) {
 fn an_inhibitor_halts_the_motion_at_once_and_refuses_requested_motion() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
     h.park();
-    h.select(&anna).unwrap();
-    assert_eq!(h.events(), [Started(Reason::Recall, Some(anna.clone()))]);
+    h.select(anna).unwrap();
+    assert_eq!(h.events(), [Started(Reason::Recall, Some(anna))]);
     h.advance_until("under way", |h| h.at("seat_position") > 131.0);
     h.stopped();
     let ota = h.inhibit("ota");
@@ -2379,19 +2368,19 @@ fn an_inhibitor_halts_the_motion_at_once_and_refuses_requested_motion() {
     );
 
     // Requested motion fails, changing nothing; Stop and edits still work.
-    assert_inhibited(h.select(&anna));
+    assert_inhibited(h.select(anna));
     assert_inhibited(h.move_to("seat_position", 100.0));
     assert_inhibited(h.core.not_inhibited("cannot import now"));
     assert_eq!(h.request(Request::Stop), Ok(Reply::Done));
     h.request(Request::SetPositions {
-        id: anna.clone(),
+        id: anna,
         positions: vec![("seat_position".into(), 160.0)],
     })
     .unwrap();
     // A second inhibitor; the first released: still inhibited.
     let diag = h.inhibit("diag");
     h.uninhibit(ota);
-    assert_inhibited(h.select(&anna));
+    assert_inhibited(h.select(anna));
     let whos: Vec<String> = h.core.inhibitors().iter().map(|i| i.who.clone()).collect();
     assert_eq!(whos, ["diag"]);
     h.uninhibit(diag);
@@ -2403,7 +2392,7 @@ fn an_inhibitor_halts_the_motion_at_once_and_refuses_requested_motion() {
     assert_eq!(h.moved(), Vec::<String>::new());
     assert_eq!(h.at("seat_position"), p);
     // Motion works again.
-    h.select(&anna).unwrap();
+    h.select(anna).unwrap();
     h.settle();
     assert_eq!(
         h.events(),
@@ -2418,7 +2407,7 @@ fn an_inhibitor_halts_the_motion_at_once_and_refuses_requested_motion() {
 #[test]
 fn inhibited_easy_exit_does_not_retract_nor_later() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     let id = h.inhibit("ota");
     h.shift_to_park();
     h.assert_no_motion();
@@ -2430,7 +2419,7 @@ fn inhibited_easy_exit_does_not_retract_nor_later() {
 
     // A retract held back by locked doors is dropped too when an inhibitor comes.
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     h.signals(&[Signal::DoorsLocked(true)]);
     h.shift_to_park();
     h.assert_no_motion();
@@ -2442,14 +2431,14 @@ fn inhibited_easy_exit_does_not_retract_nor_later() {
     h.assert_no_motion();
     // The next real P transition retracts as ever.
     h.signals(&[Signal::Gear(Gear::D)]);
-    h.retract(Some(&anna));
+    h.retract(Some(anna));
 }
 
 #[test]
 fn inhibited_restore_keeps_the_car_retracted_until_a_fresh_trigger() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
-    h.retract(Some(&anna));
+    h.drive_with(Some(anna), false);
+    h.retract(Some(anna));
     let id = h.inhibit("ota");
     // A fresh press of the brake with the driver seated: no restore.
     h.signals(&[Signal::BrakePressed(true)]);
@@ -2496,7 +2485,7 @@ fn inhibited_key_approach_does_not_recall_nor_later() {
 #[test]
 fn an_inhibitor_halts_an_easy_exit_and_a_key_approach_alike() {
     let (mut h, anna) = with_anna(config::builtin().unwrap());
-    h.drive_with(Some(&anna), false);
+    h.drive_with(Some(anna), false);
     h.shift_to_park();
     assert_eq!(h.events(), [Started(Reason::EasyExit, Some(anna))]);
     h.advance_until("under way", |h| h.at("seat_position") > 151.0);

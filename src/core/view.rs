@@ -2,7 +2,7 @@
 //! turns it into objects and properties and signals whatever differs from the previous one,
 //! so no code path can forget to signal a change.
 
-use super::store::Profile;
+use super::store::{Profile, ProfileId};
 use super::{Inhibitor, Vehicle};
 
 /// One axis, in config order. `None` = not known yet (position) or never commanded (target).
@@ -19,7 +19,7 @@ pub struct AxisView {
 #[derive(Debug, Clone, PartialEq)]
 pub struct View {
     /// The active profile's id.
-    pub active_profile: Option<String>,
+    pub active_profile: Option<ProfileId>,
     /// Oldest first.
     pub profiles: Vec<Profile>,
     /// In config order.
@@ -44,7 +44,7 @@ pub struct View {
 }
 
 impl View {
-    pub fn profile(&self, id: &str) -> Option<&Profile> {
+    pub fn profile(&self, id: ProfileId) -> Option<&Profile> {
         self.profiles.iter().find(|p| p.id == id)
     }
 }

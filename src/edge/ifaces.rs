@@ -19,7 +19,7 @@ use crate::access::{Access, Roles};
 use crate::config::{AxisConfig, Config, VehicleSource};
 use crate::core::store::Profile as StoredProfile;
 use crate::core::view::{AxisView, View};
-use crate::core::{self, AxisId, Reply, Request, Signal, quote};
+use crate::core::{self, AxisId, ProfileId, Reply, Request, Signal, quote};
 use crate::engine::Call;
 use crate::names;
 
@@ -88,9 +88,9 @@ fn no_args(hdr: &Header<'_>) -> Result<(), Error> {
 }
 
 /// The profile id an object path names; anything else is not found.
-fn profile_id(p: &ObjectPath<'_>) -> Result<String, Error> {
+fn profile_id(p: &ObjectPath<'_>) -> Result<ProfileId, Error> {
     paths::profile_id(p.as_str())
-        .map(str::to_string)
+        .and_then(ProfileId::parse)
         .ok_or_else(|| {
             Error::Core(core::Error::NotFound(format!(
                 "{} is not a profile",
@@ -123,7 +123,7 @@ impl Manager {
         let method = "Manager.CreateProfile";
         self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         match self.shared.call(Request::CreateProfile { name }).await? {
-            Reply::Created(id) => Ok(path(&paths::profile_path(&id))),
+            Reply::Created(id) => Ok(path(&props::profile_path(id))),
             _ => Err(Error::Core(core::Error::Failed(
                 "no profile was created".into(),
             ))),
@@ -260,7 +260,7 @@ impl Manager {
         match self.shared.call(request).await? {
             Reply::Imported(ids) => Ok(ids
                 .iter()
-                .map(|id| path(&paths::profile_path(id)))
+                .map(|&id| path(&props::profile_path(id)))
                 .collect()),
             _ => Err(Error::Core(core::Error::Failed(
                 "nothing was imported".into(),
@@ -358,7 +358,7 @@ impl Manager {
 }
 
 pub struct Profile {
-    pub id: String,
+    pub id: ProfileId,
     pub shared: Shared,
 }
 
@@ -366,12 +366,12 @@ impl Profile {
     /// Read the profile; a deleted one (its object is a tombstone) is NotFound.
     fn read<T>(&self, f: impl FnOnce(&StoredProfile) -> T) -> Result<T, Error> {
         self.shared
-            .read(|v| v.profile(&self.id).map(f))
+            .read(|v| v.profile(self.id).map(f))
             .ok_or_else(|| Error::Core(core::Error::NotFound(format!("no profile {}", self.id))))
     }
 
-    fn id(&self) -> String {
-        self.id.clone()
+    fn id(&self) -> ProfileId {
+        self.id
     }
 }
 
@@ -467,7 +467,7 @@ impl Profile {
     /// Stable id, never reused.
     #[zbus(property, name = "Id")]
     fn id_property(&self) -> Result<String, Error> {
-        self.read(|p| p.id.clone())
+        self.read(|p| p.id.to_string())
     }
 
     /// Display name; writable (rename). Errors as for CreateProfile.

@@ -25,7 +25,7 @@ use crate::access::Access;
 use crate::backend::Router;
 use crate::config::Config;
 use crate::core::view::View;
-use crate::core::{Outcome, Reason};
+use crate::core::{Outcome, ProfileId, Reason};
 use crate::engine::{Call, Edge};
 use crate::names;
 use ifaces::{Actuator, Manager, Profile, Shared, Vehicle};
@@ -54,7 +54,7 @@ pub struct Dbus {
     conn: Connection,
     shared: Shared,
     /// Ids of deleted profiles whose objects still answer NotFound, oldest first.
-    tombstones: VecDeque<String>,
+    tombstones: VecDeque<ProfileId>,
 }
 
 /// Connect, export every object for `view` (the mock's controls too, if the mock backend
@@ -113,17 +113,17 @@ pub async fn connect(
     }
     // Live profiles, and tombstones for the most recently deleted ids (also after a
     // restart: a client may hold a path from before it).
-    let tombstones: VecDeque<String> = (next_id
+    let tombstones: VecDeque<ProfileId> = (next_id
         .saturating_sub(objects::TOMBSTONES_AT_START as u64)
         .max(1)..next_id)
-        .map(|n| n.to_string())
-        .filter(|id| view.profile(id).is_none())
+        .map(ProfileId::new)
+        .filter(|&id| view.profile(id).is_none())
         .collect();
-    for id in view.profiles.iter().map(|p| &p.id).chain(&tombstones) {
+    for &id in view.profiles.iter().map(|p| &p.id).chain(&tombstones) {
         b = b.serve_at(
-            paths::profile_path(id),
+            props::profile_path(id),
             Profile {
-                id: id.clone(),
+                id,
                 shared: shared.clone(),
             },
         );
@@ -150,7 +150,7 @@ impl Edge for Dbus {
         self.show(old, new).await;
     }
 
-    async fn motion_started(&self, reason: Reason, profile: Option<&str>) {
+    async fn motion_started(&self, reason: Reason, profile: Option<ProfileId>) {
         let p = props::profile_path_or_none(profile);
         let r = match self.emitter(paths::ROOT) {
             Ok(em) => {
@@ -207,12 +207,12 @@ impl Dbus {
     async fn show(&mut self, old: &View, view: &View) {
         let server = self.conn.object_server();
         for p in &view.profiles {
-            if old.profile(&p.id).is_none() {
+            if old.profile(p.id).is_none() {
                 let obj = Profile {
-                    id: p.id.clone(),
+                    id: p.id,
                     shared: self.shared.clone(),
                 };
-                if let Err(e) = server.at(paths::profile_path(&p.id), obj).await {
+                if let Err(e) = server.at(props::profile_path(p.id), obj).await {
                     tracing::error!("could not export profile {}: {e}", p.id);
                 }
             }
@@ -233,9 +233,9 @@ impl Dbus {
         )
         .await;
         for p in &view.profiles {
-            if let Some(was) = old.profile(&p.id) {
+            if let Some(was) = old.profile(p.id) {
                 self.emit_changed(
-                    &paths::profile_path(&p.id),
+                    &props::profile_path(p.id),
                     interface::PROFILE,
                     &props::profile(was),
                     props::profile(p),
@@ -258,15 +258,15 @@ impl Dbus {
             )
             .await;
         }
-        let deleted: Vec<String> = old
+        let deleted: Vec<ProfileId> = old
             .profiles
             .iter()
-            .filter(|p| view.profile(&p.id).is_none())
-            .map(|p| p.id.clone())
+            .filter(|p| view.profile(p.id).is_none())
+            .map(|p| p.id)
             .collect();
         for id in deleted {
             // The object stays as a tombstone that answers NotFound; for clients it is gone.
-            let path = paths::profile_path(&id);
+            let path = props::profile_path(id);
             let r = match self.emitter(paths::ROOT) {
                 Ok(em) => {
                     objects::ObjectManager::interfaces_removed(
@@ -289,7 +289,7 @@ impl Dbus {
             let Some(id) = self.tombstones.pop_front() else {
                 break;
             };
-            if let Err(e) = server.remove::<Profile, _>(paths::profile_path(&id)).await {
+            if let Err(e) = server.remove::<Profile, _>(props::profile_path(id)).await {
                 tracing::error!("could not unexport profile {id}: {e}");
             }
         }

@@ -57,7 +57,7 @@ fn managed_objects(v: &View, cfg: &Config) -> ManagedObjects {
     for p in &v.profiles {
         entry(
             &mut out,
-            path::profile_path(&p.id),
+            props::profile_path(p.id),
             interface::PROFILE,
             props::profile(p),
         );

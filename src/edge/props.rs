@@ -4,7 +4,7 @@
 use driverprofiled_api::{State, path};
 
 use crate::config::{AxisConfig, Config};
-use crate::core::store::Profile;
+use crate::core::store::{Profile, ProfileId};
 use crate::core::view::{AxisView, View};
 
 /// A property value, free of any D-Bus library type.
@@ -69,22 +69,24 @@ pub fn changed(old: &Props, new: Props) -> Props {
 }
 
 /// A profile path, or "/" for none.
-pub fn profile_path_or_none(id: Option<&str>) -> String {
-    id.map(path::profile_path)
+/// The object path of profile `id`.
+pub fn profile_path(id: ProfileId) -> String {
+    path::profile_path(&id.to_string())
+}
+
+pub fn profile_path_or_none(id: Option<ProfileId>) -> String {
+    id.map(profile_path)
         .unwrap_or_else(|| path::NONE.to_string())
 }
 
 // Manager
 
 pub fn active_profile(v: &View) -> String {
-    profile_path_or_none(v.active_profile.as_deref())
+    profile_path_or_none(v.active_profile)
 }
 
 pub fn profiles(v: &View) -> Vec<String> {
-    v.profiles
-        .iter()
-        .map(|p| path::profile_path(&p.id))
-        .collect()
+    v.profiles.iter().map(|p| profile_path(p.id)).collect()
 }
 
 pub fn actuators(cfg: &Config) -> Vec<String> {
@@ -190,7 +192,7 @@ pub fn key_geometry(cfg: &Config) -> Vec<(String, f64, f64)> {
 
 pub fn profile(p: &Profile) -> Props {
     vec![
-        ("Id", PropValue::Str(p.id.clone())),
+        ("Id", PropValue::Str(p.id.to_string())),
         ("Name", PropValue::Str(p.name.clone())),
         ("Keys", PropValue::Strs(p.keys.clone())),
         (

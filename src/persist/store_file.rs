@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, line_col};
 use crate::core::quote;
-use crate::core::store::{Profile, SCHEMA_VERSION, Store};
+use crate::core::store::{Profile, ProfileId, SCHEMA_VERSION, Store};
 
 /// A store file as read: its schema as found, the store (in memory always of this daemon's
 /// schema) and its units (empty for schema 1, which has none).
@@ -61,7 +61,7 @@ struct Strict {
     schema: u32,
     next_id: u64,
     #[serde(default)]
-    active: Option<String>,
+    active: Option<ProfileId>,
     #[serde(default)]
     units: Option<BTreeMap<String, String>>,
     #[serde(default, rename = "profile")]
@@ -73,7 +73,7 @@ struct Strict {
 struct Lenient {
     next_id: u64,
     #[serde(default)]
-    active: Option<String>,
+    active: Option<ProfileId>,
     units: Option<BTreeMap<String, String>>,
     #[serde(default, rename = "profile")]
     profiles: Vec<LenientProfile>,
@@ -81,7 +81,7 @@ struct Lenient {
 
 #[derive(Deserialize)]
 struct LenientProfile {
-    id: String,
+    id: ProfileId,
     name: String,
     #[serde(default)]
     keys: Vec<String>,
@@ -101,7 +101,7 @@ pub(super) struct Written<'a> {
     pub schema: u32,
     pub next_id: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub active: &'a Option<String>,
+    pub active: &'a Option<ProfileId>,
     pub units: &'a BTreeMap<String, String>,
     #[serde(rename = "profile")]
     pub profiles: &'a [Profile],
