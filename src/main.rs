@@ -182,7 +182,9 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
     let mut problems: Vec<String> = storage
         .check()
         .err()
-        .map(|why| format!("{why}; changes will fail until it can"))
+        .map(|e| {
+            format!("the state directory cannot be written ({e}); changes will fail until it can")
+        })
         .into_iter()
         .collect();
     // A store that is not served as it is (a newer schema, units that differ, a file that

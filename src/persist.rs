@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::Config;
 use crate::core::store::{SCHEMA_VERSION, Store};
-use crate::core::{EasyExitState, Storage};
+use crate::core::{EasyExitState, SaveError, Storage};
 
 mod store_file;
 pub use store_file::{StateReport, StoreFile, Unreadable, check_state};
@@ -30,6 +30,54 @@ pub const EASY_EXIT_FILE: &str = "easy-exit.toml";
 
 const HEADER: &str =
     "# driverprofiled state. Written by the daemon; edit only while it is stopped.\n";
+
+/// Why state could not be written.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The file may not be written at all, because of what was found at start.
+    Frozen(String),
+    /// Writing, syncing or renaming `path` failed.
+    Io { path: PathBuf, source: io::Error },
+    /// The state could not be put into TOML (a value TOML cannot hold).
+    Encode(toml::ser::Error),
+}
+
+impl WriteError {
+    fn io(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
+        move |source| WriteError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The I/O error's kind (a full disk, a read-only file system, ...), if it is one.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            WriteError::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Frozen(why) => f.write_str(why),
+            WriteError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            WriteError::Encode(e) => write!(f, "cannot encode the state: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WriteError::Frozen(_) => None,
+            WriteError::Io { source, .. } => Some(source),
+            WriteError::Encode(e) => Some(e),
+        }
+    }
+}
 
 pub struct FileStorage {
     dir: PathBuf,
@@ -92,7 +140,7 @@ impl FileStorage {
     /// Whether state can be written here: creates the directory if needed, then writes,
     /// syncs and removes a probe file. A daemon whose state cannot be written runs on (the UI
     /// keeps working and Stop always works) but says so.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), WriteError> {
         let probe = self.dir.join(".write-check");
         let r = (|| -> io::Result<()> {
             fs::create_dir_all(&self.dir)?;
@@ -103,10 +151,7 @@ impl FileStorage {
         })();
         r.map_err(|e| {
             let _ = fs::remove_file(&probe);
-            format!(
-                "the state directory {} cannot be written: {e}",
-                self.dir.display()
-            )
+            WriteError::io(&self.dir)(e)
         })
     }
 
@@ -265,7 +310,7 @@ impl FileStorage {
 
     /// Keep `bytes` (the store of schema `old`) durably as a backup that overwrites nothing,
     /// then write `store` in this daemon's schema; the backup's path.
-    fn migrate(&mut self, old: u32, bytes: &[u8], store: &Store) -> Result<PathBuf, String> {
+    fn migrate(&mut self, old: u32, bytes: &[u8], store: &Store) -> Result<PathBuf, WriteError> {
         let base = format!("{FILE_NAME}.schema{old}.bak");
         let mut n = 0;
         let backup = loop {
@@ -280,16 +325,16 @@ impl FileStorage {
                     if let Err(e) = r {
                         drop(f);
                         let _ = fs::remove_file(&path);
-                        return Err(format!("{}: {e}", path.display()));
+                        return Err(WriteError::io(&path)(e));
                     }
                     break path;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-                Err(e) => return Err(format!("{}: {e}", path.display())),
+                Err(e) => return Err(WriteError::io(&path)(e)),
             }
         };
-        sync_dir(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        self.save(store)?;
+        sync_dir(&self.dir).map_err(WriteError::io(&self.dir))?;
+        self.write_store(store)?;
         Ok(backup)
     }
 
@@ -356,11 +401,11 @@ impl FileStorage {
     }
 
     /// Write `value` to `name` atomically and durably.
-    fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), String> {
+    fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), WriteError> {
         if let (EASY_EXIT_FILE, Some(why)) = (name, &self.easy_exit_frozen) {
-            return Err(why.clone());
+            return Err(WriteError::Frozen(why.clone()));
         }
-        let text = toml::to_string(value).map_err(|e| e.to_string())?;
+        let text = toml::to_string(value).map_err(WriteError::Encode)?;
         let path = self.dir.join(name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let write = || -> io::Result<()> {
@@ -378,8 +423,20 @@ impl FileStorage {
         };
         write().map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            format!("{}: {e}", path.display())
+            WriteError::io(&path)(e)
         })
+    }
+
+    /// Write the profile store in this daemon's schema, with the config's units.
+    fn write_store(&self, store: &Store) -> Result<(), WriteError> {
+        let written = store_file::Written {
+            schema: SCHEMA_VERSION,
+            next_id: store.next_id,
+            active: &store.active,
+            units: &self.units,
+            profiles: &store.profiles,
+        };
+        self.write(FILE_NAME, &written)
     }
 }
 
@@ -398,19 +455,12 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Storage for FileStorage {
-    fn save(&mut self, store: &Store) -> Result<(), String> {
-        let written = store_file::Written {
-            schema: SCHEMA_VERSION,
-            next_id: store.next_id,
-            active: &store.active,
-            units: &self.units,
-            profiles: &store.profiles,
-        };
-        self.write(FILE_NAME, &written)
+    fn save(&mut self, store: &Store) -> Result<(), SaveError> {
+        Ok(self.write_store(store)?)
     }
 
-    fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), String> {
-        self.write(EASY_EXIT_FILE, state)
+    fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), SaveError> {
+        Ok(self.write(EASY_EXIT_FILE, state)?)
     }
 }
 
@@ -483,13 +533,18 @@ mod tests {
     #[test]
     fn check_finds_a_directory_that_cannot_be_written() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(FileStorage::at(&dir.path().join("new")).check(), Ok(()));
+        assert!(FileStorage::at(&dir.path().join("new")).check().is_ok());
         assert!(dir.path().join("new").is_dir(), "created");
         // A file where the directory should be: never writable, whoever runs the test.
         let blocked = dir.path().join("blocked");
         fs::write(&blocked, b"").unwrap();
         let e = FileStorage::at(&blocked.join("state")).check().unwrap_err();
-        assert!(e.contains("cannot be written"), "{e}");
+        // The I/O error is kept, not only its text.
+        assert_eq!(e.io_kind(), Some(io::ErrorKind::NotADirectory), "{e}");
+        assert!(
+            e.to_string().starts_with(&blocked.display().to_string()),
+            "{e}"
+        );
     }
 
     #[test]

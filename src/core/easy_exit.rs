@@ -266,7 +266,8 @@ mod tests {
     use crate::config::{self, Config, EasyExitTrigger};
     use crate::core::store::Store;
     use crate::core::{
-        AxisId, Core, EasyExitState, Effect, Gear, NoStorage, Reason, Request, Signal, Storage,
+        AxisId, Core, EasyExitState, Effect, Gear, NoStorage, Reason, Request, SaveError, Signal,
+        Storage,
     };
 
     fn core_with(cfg: Config) -> Core {
@@ -408,10 +409,10 @@ mod tests {
     /// Storage whose easy-exit file cannot be written (a full disk).
     struct Full;
     impl Storage for Full {
-        fn save(&mut self, _: &Store) -> Result<(), String> {
+        fn save(&mut self, _: &Store) -> Result<(), SaveError> {
             Err("No space left on device".into())
         }
-        fn save_easy_exit(&mut self, _: &EasyExitState) -> Result<(), String> {
+        fn save_easy_exit(&mut self, _: &EasyExitState) -> Result<(), SaveError> {
             Err("No space left on device".into())
         }
     }

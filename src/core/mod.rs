@@ -363,12 +363,16 @@ pub enum Effect {
     },
 }
 
+/// Why a [`Storage`] could not save. The core only reports it; what it holds is the storage's
+/// own error (the daemon's file storage gives a `persist::WriteError`, with the I/O error).
+pub type SaveError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Where the store is made durable. Called before a change takes effect in memory.
 pub trait Storage {
-    fn save(&mut self, store: &Store) -> Result<(), String>;
+    fn save(&mut self, store: &Store) -> Result<(), SaveError>;
 
     /// Keep the easy-exit state across restarts (best effort: a failure is logged).
-    fn save_easy_exit(&mut self, _state: &EasyExitState) -> Result<(), String> {
+    fn save_easy_exit(&mut self, _state: &EasyExitState) -> Result<(), SaveError> {
         Ok(())
     }
 }
@@ -378,7 +382,7 @@ pub trait Storage {
 pub struct NoStorage;
 
 impl Storage for NoStorage {
-    fn save(&mut self, _store: &Store) -> Result<(), String> {
+    fn save(&mut self, _store: &Store) -> Result<(), SaveError> {
         Ok(())
     }
 }

@@ -260,7 +260,7 @@ fn positions_are_published_at_most_every_100ms_while_moving() {
 fn failed_save_changes_nothing() {
     struct Broken;
     impl Storage for Broken {
-        fn save(&mut self, _: &Store) -> Result<(), String> {
+        fn save(&mut self, _: &Store) -> Result<(), SaveError> {
             Err("disk full".into())
         }
     }
@@ -725,12 +725,12 @@ struct Disk {
 }
 
 impl Storage for Disk {
-    fn save(&mut self, store: &Store) -> Result<(), String> {
+    fn save(&mut self, store: &Store) -> Result<(), SaveError> {
         self.store = Some(store.clone());
         Ok(())
     }
 
-    fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), String> {
+    fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), SaveError> {
         self.easy_exit = Some(state.clone());
         Ok(())
     }
@@ -2288,7 +2288,7 @@ fn a_failed_or_dry_import_changes_nothing() {
 fn a_failed_write_imports_nothing() {
     struct Full;
     impl Storage for Full {
-        fn save(&mut self, _: &Store) -> Result<(), String> {
+        fn save(&mut self, _: &Store) -> Result<(), SaveError> {
             Err("disk full".into())
         }
     }
