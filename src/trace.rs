@@ -958,10 +958,10 @@ pub fn replay_numbered(
             return None;
         };
         let share = (k + 1) as f64 / (total + 2) as f64;
-        let positions = (cfg.axes.iter())
-            .map(|a| {
+        let positions = AxisId::all(&cfg.axes)
+            .map(|(axis, a)| {
                 let v = a.min + share * (a.max - a.min);
-                (a.name.clone(), (v * 10.0).round() / 10.0)
+                (axis, (v * 10.0).round() / 10.0)
             })
             .collect();
         r.request(Request::SetPositions { id, positions }, line);

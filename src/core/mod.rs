@@ -241,7 +241,7 @@ pub enum Request {
     },
     SetPositions {
         id: ProfileId,
-        positions: Vec<(String, f64)>,
+        positions: Vec<(AxisId, f64)>,
     },
     SaveCurrentPositions {
         id: ProfileId,
@@ -934,17 +934,18 @@ impl Core {
     fn set_positions(
         &mut self,
         id: ProfileId,
-        positions: Vec<(String, f64)>,
+        positions: Vec<(AxisId, f64)>,
         storage: &mut dyn Storage,
     ) -> Result<(), Error> {
         self.profile(id)?;
-        for (axis, v) in &positions {
-            let Some(i) = self.axes.index(axis) else {
-                return Err(Error::InvalidArgs(format!("unknown axis {}", quote(axis))));
-            };
-            check_position(self.axes.config(i), *v)?;
+        let mut named = Vec::with_capacity(positions.len());
+        for (axis, v) in positions {
+            let i = self.axis(axis)?;
+            let cfg = self.axes.config(i);
+            check_position(cfg, v)?;
+            named.push((cfg.name.clone(), v));
         }
-        self.mutate(storage, |s| s.set_positions(id, positions))
+        self.mutate(storage, |s| s.set_positions(id, named))
     }
 
     fn move_to(&mut self, axis: AxisId, target: f64, now: Millis) -> Result<(), Error> {

@@ -85,7 +85,7 @@ fn recall_moves_axes_and_completes_on_arrival() {
     c.request(
         Request::SetPositions {
             id,
-            positions: vec![("seat_position".into(), 200.0), ("wheel_tilt".into(), 80.0)],
+            positions: vec![(ax("seat_position"), 200.0), (ax("wheel_tilt"), 80.0)],
         },
         0,
         &mut NoStorage,
@@ -142,7 +142,7 @@ fn leaving_park_halts_every_axis_in_the_same_step() {
     c.request(
         Request::SetPositions {
             id,
-            positions: vec![("seat_position".into(), 10.0)],
+            positions: vec![(ax("seat_position"), 10.0)],
         },
         0,
         &mut NoStorage,
@@ -402,7 +402,7 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
                 to,
                 speed: a.speed,
             });
-            positions.push((a.name.clone(), to));
+            positions.push((AxisId::new(i), to));
         }
         if travels.is_empty() {
             continue;
@@ -462,7 +462,7 @@ fn reconfigure_applies_limits_keeps_motion_and_refuses_new_axes() {
     c.request(
         Request::SetPositions {
             id,
-            positions: vec![("seat_position".into(), 250.0)],
+            positions: vec![(ax("seat_position"), 250.0)],
         },
         0,
         &mut NoStorage,
@@ -620,8 +620,8 @@ mod property {
             let st = &mut NoStorage;
             let ids = [create(&mut c, "A"), create(&mut c, "B")];
             for (n, &id) in ids.iter().enumerate() {
-                let positions = cfg.axes.iter()
-                    .map(|a| (a.name.clone(), a.min + (a.max - a.min) * (0.2 + 0.6 * n as f64)))
+                let positions = AxisId::all(&cfg.axes)
+                    .map(|(axis, a)| (axis, a.min + (a.max - a.min) * (0.2 + 0.6 * n as f64)))
                     .collect();
                 c.request(Request::SetPositions { id, positions }, 0, st).unwrap();
                 c.request(Request::BindKey { id, key: format!("k{n}") }, 0, st).unwrap();
@@ -838,7 +838,7 @@ impl Harness {
         else {
             panic!("cannot create {name}");
         };
-        let positions = positions.iter().map(|(a, p)| (a.to_string(), *p)).collect();
+        let positions = positions.iter().map(|(a, p)| (self.id(a), *p)).collect();
         self.request(Request::SetPositions { id, positions })
             .unwrap();
         for k in keys {
@@ -2374,7 +2374,7 @@ fn an_inhibitor_halts_the_motion_at_once_and_refuses_requested_motion() {
     assert_eq!(h.request(Request::Stop), Ok(Reply::Done));
     h.request(Request::SetPositions {
         id: anna,
-        positions: vec![("seat_position".into(), 160.0)],
+        positions: vec![(ax("seat_position"), 160.0)],
     })
     .unwrap();
     // A second inhibitor; the first released: still inhibited.

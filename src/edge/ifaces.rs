@@ -389,11 +389,21 @@ impl Profile {
     ) -> Result<(), Error> {
         let method = "Profile.SetPositions";
         self.shared.allow(conn, &hdr, method, Roles::UI).await?;
-        let positions = positions
+        // A deleted profile is NotFound whatever it is sent.
+        self.read(|_| ())?;
+        // In name order, so that the first problem found is the same whatever the order sent.
+        let positions = (positions
             .into_iter()
             .collect::<BTreeMap<_, _>>()
-            .into_iter()
-            .collect();
+            .into_iter())
+        .map(|(name, v)| match AxisId::of(&self.shared.cfg, &name) {
+            Some(axis) => Ok((axis, v)),
+            None => Err(Error::Core(core::Error::InvalidArgs(format!(
+                "unknown axis {}",
+                quote(&name)
+            )))),
+        })
+        .collect::<Result<_, _>>()?;
         let id = self.id();
         self.shared
             .call(Request::SetPositions { id, positions })
