@@ -1,5 +1,5 @@
 //! `export` and `import`: profiles as JSON in VSS terms, so that another car (other axis
-//! names, other ranges) can take them. The format (README, "Export format"):
+//! names, other ranges) can take them. The format (docs/cli.md, "Export format"):
 //!
 //! ```json
 //! {"format": "driverprofiled-profiles", "version": 1,
