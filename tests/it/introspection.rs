@@ -156,7 +156,7 @@ fn interface_block<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 /// The XML files are golden files of the daemon's introspection, doc comments included: each
 /// file's `<interface>` block must be exactly what the daemon serves. After an intended change
 /// of the API's docs, rewrite the blocks with
-/// `DRIVERPROFILED_BLESS_XML=1 cargo test --test introspection`, and review the diff: the
+/// `DRIVERPROFILED_BLESS_XML=1 cargo test --test it introspection`, and review the diff: the
 /// XML is the contract (extend, never rename).
 #[tokio::test]
 async fn dbus_xml_docs_are_what_the_daemon_serves() {
