@@ -19,7 +19,7 @@ use crate::backend::StartError;
 use crate::config::{KuksaConfig, VssSignals};
 use crate::core::{Gear, Request, Signal};
 use crate::engine::Call;
-use crate::kuksa::{Backoff, LogOnce, connect, metadata, status_message, within};
+use crate::kuksa::{Backoff, BrokerError, LogOnce, connect, metadata, status_message, within};
 
 /// What a `[kuksa.signals]` entry feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,12 +134,13 @@ enum ConnectError {
 
 /// Connect and check every signal's metadata.
 async fn connect_checked(cfg: &KuksaConfig) -> Result<Client, ConnectError> {
-    let mut client = connect(cfg).await.map_err(ConnectError::Unreachable)?;
+    let unreachable = |e: BrokerError| ConnectError::Unreachable(e.to_string());
+    let mut client = connect(cfg).await.map_err(unreachable)?;
     let paths = paths(&cfg.signals);
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
     let found = within(cfg, "ListMetadata", metadata(&mut client, &refs))
         .await
-        .map_err(ConnectError::Unreachable)?
+        .map_err(unreachable)?
         .map_err(|s| {
             ConnectError::Unreachable(format!(
                 "the broker at {} did not list the signals' metadata: {}",
@@ -313,7 +314,7 @@ impl Feed {
                         status_message(&s)
                     ));
                 }
-                Err(why) => return Ok(why),
+                Err(why) => return Ok(why.to_string()),
             };
         // The broker sends every subscribed signal's current value at once.
         let first = match within(&self.cfg, "Subscribe with the values", stream.message()).await {
@@ -329,7 +330,7 @@ impl Feed {
                     status_message(&s)
                 ));
             }
-            Err(why) => return Ok(why),
+            Err(why) => return Ok(why.to_string()),
         };
         self.backoff.up();
         tracing::info!(

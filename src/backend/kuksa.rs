@@ -405,7 +405,7 @@ fn names(axes: &[AxisConfig]) -> String {
 async fn probe(ctx: &Ctx) -> Result<Client, Problem> {
     let mut client = crate::kuksa::connect(&ctx.cfg)
         .await
-        .map_err(Problem::Down)?;
+        .map_err(|e| Problem::Down(e.to_string()))?;
     let paths: Vec<&str> = ctx.by_path.keys().map(String::as_str).collect();
     let meta = match tokio::time::timeout(
         ctx.call_timeout(),
@@ -960,7 +960,9 @@ async fn send_stops(
     stops: &[StopMsg],
     wait: Duration,
 ) -> Result<Vec<Result<(), String>>, String> {
-    let client = crate::kuksa::connect(cfg).await?;
+    let client = crate::kuksa::connect(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(futures_util::future::join_all(stops.iter().map(|m| {
         let client = client.clone();
         let a = &axes[m.axis];

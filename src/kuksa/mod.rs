@@ -20,15 +20,50 @@ pub use driverprofiled_kuksa::{proto, value};
 /// would be lost (a position, a gear). The real broker allows up to 1000.
 pub const SUBSCRIBE_BUFFER: u32 = 100;
 
+/// Why the broker could not be reached, or did not answer in time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BrokerError {
+    /// The `[kuksa]` settings cannot be used as they are: the address, the token file or the
+    /// token in it. Retrying helps only once the file is put right.
+    Settings(String),
+    /// No connection could be made (the transport error, with its causes).
+    Connect(String),
+    /// The broker did not answer `what` within `[kuksa] connect_timeout_ms`.
+    Timeout {
+        address: String,
+        what: String,
+        limit: Duration,
+    },
+}
+
+impl std::fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BrokerError::Settings(m) | BrokerError::Connect(m) => f.write_str(m),
+            BrokerError::Timeout {
+                address,
+                what,
+                limit,
+            } => write!(
+                f,
+                "the broker at {address} did not answer {what} within {} ms",
+                limit.as_millis()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BrokerError {}
+
 /// Connect to the broker `cfg` names, with its token file (read at every attempt: a token
 /// renewed on disk is picked up at the next reconnect).
-pub async fn connect(cfg: &KuksaConfig) -> Result<Client, String> {
-    let address: Address = cfg.address.parse()?;
+pub async fn connect(cfg: &KuksaConfig) -> Result<Client, BrokerError> {
+    let address: Address = cfg.address.parse().map_err(BrokerError::Settings)?;
     let token = match &cfg.token_file {
-        Some(path) => Some(connect::read_token(path)?),
+        Some(path) => Some(connect::read_token(path).map_err(BrokerError::Settings)?),
         None => None,
     };
-    let bearer = Bearer::new(token.as_deref())?;
+    let bearer = Bearer::new(token.as_deref()).map_err(BrokerError::Settings)?;
     let limit = Duration::from_millis(cfg.connect_timeout_ms);
     // The endpoint's own timeout covers opening the socket; this bounds the whole of it
     // (a Unix socket's connector, the HTTP/2 handshake) as well.
@@ -38,6 +73,7 @@ pub async fn connect(cfg: &KuksaConfig) -> Result<Client, String> {
         connect::connect(&address, bearer, limit),
     )
     .await?
+    .map_err(BrokerError::Connect)
 }
 
 /// Reconnect delays: 500 ms, doubling up to `[kuksa] reconnect_max_s`.
@@ -132,15 +168,15 @@ pub async fn within<T>(
     cfg: &KuksaConfig,
     what: &str,
     fut: impl Future<Output = T>,
-) -> Result<T, String> {
+) -> Result<T, BrokerError> {
     let limit = Duration::from_millis(cfg.connect_timeout_ms);
-    tokio::time::timeout(limit, fut).await.map_err(|_| {
-        format!(
-            "the broker at {} did not answer {what} within {} ms",
-            cfg.address,
-            limit.as_millis()
-        )
-    })
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| BrokerError::Timeout {
+            address: cfg.address.clone(),
+            what: what.to_string(),
+            limit,
+        })
 }
 
 /// The metadata of each of `paths` (one `ListMetadata` per path: the broker takes a signal's

@@ -484,7 +484,7 @@ impl Seat {
     async fn serve(&mut self, ctl: &mut mpsc::UnboundedReceiver<Control>) -> Result<(), LinkError> {
         let mut client = dk::connect(&self.cfg.kuksa)
             .await
-            .map_err(LinkError::Lost)?;
+            .map_err(|e| LinkError::Lost(e.to_string()))?;
         tracing::info!("connected to the broker at {}", self.cfg.kuksa.address);
         self.learn(&mut client).await?;
 
