@@ -61,6 +61,18 @@ pub struct AxisConfig {
     /// A commanded axis whose position does not change for this long is stalled.
     pub stall_ms: u64,
     pub backend: String,
+    /// The motor group whose current budget the axis counts against (an index into
+    /// [`Config::groups`]); `None`: the main one, `[motion] max_concurrent`.
+    pub group: Option<usize>,
+}
+
+/// A motor group with a current budget of its own (`[motion.groups]`): the mirror motors on
+/// the door modules do not draw from the seat's supply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MotorGroup {
+    pub name: String,
+    /// At most this many of the group's motors run at once.
+    pub max_concurrent: usize,
 }
 
 impl AxisConfig {
@@ -150,8 +162,10 @@ pub struct Config {
     pub max_keys: usize,
     pub speed_threshold_kmh: f64,
     pub motion_timeout_ms: u64,
-    /// At most this many motors run at once (current budget).
+    /// At most this many motors run at once (current budget) among the axes of no group.
     pub max_concurrent: usize,
+    /// Motor groups with budgets of their own, by name.
+    pub groups: Vec<MotorGroup>,
     /// An axis may run this long within any `duty_window_ms`.
     pub duty_limit_ms: u64,
     pub duty_window_ms: u64,
@@ -166,6 +180,15 @@ pub struct Config {
     pub vehicle_source: VehicleSource,
     /// `[kuksa]`: the KUKSA databroker (vehicle signals and `backend = "kuksa"` axes).
     pub kuksa: KuksaConfig,
+}
+
+impl Config {
+    /// How many motors of a motor group may run at once (`None`: the axes of no group).
+    pub fn budget(&self, group: Option<usize>) -> usize {
+        group
+            .and_then(|g| self.groups.get(g))
+            .map_or(self.max_concurrent, |g| g.max_concurrent)
+    }
 }
 
 /// `[vehicle] source`.
@@ -453,6 +476,7 @@ struct RawMotion {
     duty_window_s: Spanned<f64>,
     /// For an axis without its own.
     stall_ms: Spanned<i64>,
+    groups: BTreeMap<Spanned<String>, Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -525,6 +549,7 @@ struct RawAxis {
     tolerance: Option<Spanned<f64>>,
     stall_ms: Option<Spanned<i64>>,
     backend: Spanned<String>,
+    group: Option<Spanned<String>>,
 }
 
 /// Turn a byte offset into 1-based line and column (columns count characters).
@@ -685,13 +710,26 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         format!("duty_limit_s ({duty_limit_s}) must not exceed duty_window_s ({duty_window_s})");
     src.ensure(duty_limit_s <= duty_window_s, at, message)?;
     let stall_ms = src.between(&m.stall_ms, "stall_ms", 50, 10_000)? as u64;
-    let axes = axes(&src, &raw.axis, stall_ms)?;
+    let groups = m
+        .groups
+        .iter()
+        .map(|(name, n)| {
+            let name = src.name(name, "motor group")?;
+            let what = format!("[motion.groups] {name}");
+            Ok(MotorGroup {
+                name: name.clone(),
+                max_concurrent: src.between(n, &what, 1, 64)? as usize,
+            })
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let axes = axes(&src, &raw.axis, stall_ms, &groups)?;
     Ok(Config {
         max_profiles: src.between(&raw.profiles.max_profiles, "max_profiles", 1, 1000)? as usize,
         max_keys: src.between(&raw.profiles.max_keys, "max_keys", 0, 10_000)? as usize,
         speed_threshold_kmh: src.positive(&m.speed_threshold_kmh, "speed_threshold_kmh", 10.0)?,
         motion_timeout_ms: ms(src.positive(&m.timeout_s, "timeout_s", 600.0)?),
         max_concurrent: src.between(&m.max_concurrent, "max_concurrent", 1, 64)? as usize,
+        groups,
         duty_limit_ms: ms(duty_limit_s),
         duty_window_ms: ms(duty_window_s),
         keys: keys(&src, &raw.keys)?,
@@ -817,6 +855,7 @@ fn axes(
     src: &Src<'_>,
     raw: &Spanned<Vec<RawAxis>>,
     stall_ms: u64,
+    groups: &[MotorGroup],
 ) -> Result<Vec<AxisConfig>, ConfigError> {
     let ok = !raw.get_ref().is_empty();
     src.ensure(ok, raw, "no [[axis]] declared: at least one axis is needed")?;
@@ -832,13 +871,11 @@ fn axes(
             &a.max,
             format!("max ({max}) must be greater than min ({min})"),
         )?;
+        // VSS percent actuators: 0..100 (the steering column), -100..100 (the mirrors).
         if a.unit == Unit::Percent {
-            src.ensure(min >= 0.0, &a.min, "a percent axis must lie within 0..100")?;
-            src.ensure(
-                max <= 100.0,
-                &a.max,
-                "a percent axis must lie within 0..100",
-            )?;
+            let within = "a percent axis must lie within -100..100";
+            src.ensure(min >= -100.0, &a.min, within)?;
+            src.ensure(max <= 100.0, &a.max, within)?;
         }
         let initial = src.finite(&a.initial, "initial")?;
         let ok = (min..=max).contains(&initial);
@@ -873,6 +910,20 @@ fn axes(
                 None => stall_ms,
             },
             backend: backend.clone(),
+            group: match &a.group {
+                None => None,
+                Some(g) => {
+                    let found = groups.iter().position(|x| x.name == *g.get_ref());
+                    let known: Vec<&str> = groups.iter().map(|x| x.name.as_str()).collect();
+                    let message = format!(
+                        "unknown motor group {:?} (declared in [motion.groups]: {})",
+                        g.get_ref(),
+                        known.join(", ")
+                    );
+                    src.ensure(found.is_some(), g, message)?;
+                    found
+                }
+            },
         });
     }
     Ok(axes)
@@ -1094,9 +1145,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_config_parses_with_eight_axes() {
+    fn default_config_parses_with_twelve_axes() {
         let cfg = builtin().unwrap();
-        assert_eq!(cfg.axes.len(), 8);
+        assert_eq!(cfg.axes.len(), 12);
         assert_eq!(cfg.max_profiles, 10);
         assert_eq!(cfg.max_keys, 19);
         assert_eq!(cfg.speed_threshold_kmh, 0.5);
@@ -1173,9 +1224,14 @@ mod tests {
             name: name.into(),
             vss: format!("Vehicle.{vss}"),
             unit, min, max, initial, speed,
-            tolerance: if whole.contains(&name) { 0.5 } else { ((max - min) / 1000.0).max(0.01) },
+            tolerance: if whole.contains(&name) || name.starts_with("mirror_") { 0.5 } else { ((max - min) / 1000.0).max(0.01) },
             stall_ms,
             backend: "mock".into(),
+            group: None,
+        };
+        let mirror = |name: &str, vss: &str, group| AxisConfig {
+            group: Some(group),
+            ..axis(name, vss, Unit::Percent, (-100.0, 100.0), 0.0, 25.0, 500)
         };
         let want = Config {
             max_profiles: 10,
@@ -1183,6 +1239,10 @@ mod tests {
             speed_threshold_kmh: 0.5,
             motion_timeout_ms: 60_000,
             max_concurrent: 2,
+            groups: vec![
+                MotorGroup { name: "driver_door_module".into(), max_concurrent: 1 },
+                MotorGroup { name: "passenger_door_module".into(), max_concurrent: 1 },
+            ],
             duty_limit_ms: 120_000,
             duty_window_ms: 300_000,
             axes: vec![
@@ -1194,6 +1254,10 @@ mod tests {
                 axis("headrest_angle", "Cabin.Seat.Row1.DriverSide.Headrest.Angle", Unit::Deg, (0.0, 20.0), 5.0, 4.0, 200),
                 axis("wheel_tilt", "Chassis.SteeringWheel.Tilt", Unit::Percent, (0.0, 100.0), 50.0, 10.0, 1000),
                 axis("wheel_extension", "Chassis.SteeringWheel.Extension", Unit::Percent, (0.0, 100.0), 50.0, 10.0, 1000),
+                mirror("mirror_driver_tilt", "Body.Mirrors.DriverSide.Tilt", 0),
+                mirror("mirror_driver_yaw", "Body.Mirrors.DriverSide.Yaw", 0),
+                mirror("mirror_passenger_tilt", "Body.Mirrors.PassengerSide.Tilt", 1),
+                mirror("mirror_passenger_yaw", "Body.Mirrors.PassengerSide.Yaw", 1),
             ],
             keys: KeyConfig {
                 anchors: ["driver_door", "passenger_door", "rear", "cabin"].map(String::from).to_vec(),
@@ -1419,7 +1483,10 @@ mod tests {
         for (from, to, message) in [
             ("max = 260", "max = -5", "must be greater than min"),
             ("initial = 130", "initial = 300", "must lie within min..max"),
-            ("max = 100", "max = 120", "percent axis must lie within 0..100"),
+            ("max = 100", "max = 120", "percent axis must lie within -100..100"),
+            ("min = -100", "min = -101", "percent axis must lie within -100..100"),
+            ("group = \"driver_door_module\"", "group = \"roof\"", "unknown motor group \"roof\" (declared in [motion.groups]: driver_door_module, passenger_door_module)"),
+            ("driver_door_module = 1", "driver_door_module = 0", "between 1 and 64"),
             ("tolerance = 0.5\n", "tolerance = 30\n", "tolerance must be greater than 0 and at most 26"),
             ("name = \"seat_height\"", "name = \"seat_position\"", "declared twice"),
             ("name = \"seat_height\"", "name = \"Seat\"", "axis name \"Seat\" must be"),

@@ -1,5 +1,6 @@
 //! State on disk, in the state directory:
-//! - `profiles.toml`: the profile store (schema 2, see [`store_file`]);
+//! - `profiles.toml`: the profile store (schema 2, or 3 once a profile uses AutoSave; see
+//!   [`store_file`]);
 //! - `easy-exit.toml`: whether the car is retracted, and the positions to restore without a
 //!   profile. Kept apart so that the profile store's schema does not change for it (an older
 //!   daemon after an OTA rollback still reads the profiles, and ignores this file).
@@ -162,12 +163,12 @@ impl FileStorage {
     /// Load the profile store at start, for `cfg`, and deal with what is found (each case is
     /// logged and told in [`LoadedStore::status`]):
     /// - none: no profiles;
-    /// - schema 2: served as it is, unless an axis' stored unit differs from the config's:
+    /// - schema 2 or 3: served as it is, unless an axis' stored unit differs from the config's:
     ///   then it is not served and left untouched (frozen) until the config or the file is
     ///   put right;
     /// - schema 1: migrated: its bytes are first copied durably to `profiles.toml.schema1.bak`
     ///   (an existing backup is never overwritten: the new one gets a suffix), then schema 2
-    ///   is written atomically with the config's units. Should that fail, the profiles are
+    ///   (the oldest that holds it) is written atomically with the config's units. Should that fail, the profiles are
     ///   served from the old file, which is not written (frozen);
     /// - a newer schema this daemon can read: served read-only (frozen), never written,
     ///   renamed or removed; one it cannot read: not served, left untouched (frozen);
@@ -258,7 +259,7 @@ impl FileStorage {
         if file.is_newer() {
             let why = format!(
                 "read-only: {shown} was written by a newer driverprofiled (schema {}); this one \
-                 writes schema {SCHEMA_VERSION}. Its profiles can be recalled but not changed, \
+                 reads schemas up to {SCHEMA_VERSION}. Its profiles can be recalled but not changed, \
                  and the file is left as it is",
                 file.schema
             );
@@ -272,7 +273,8 @@ impl FileStorage {
                 frozen: Some(why),
             };
         }
-        if file.schema == SCHEMA_VERSION {
+        // Schema 3 only adds to schema 2: both are served as they are.
+        if file.schema >= 2 {
             return LoadedStore {
                 store: file.store,
                 status: String::new(),
@@ -295,7 +297,7 @@ impl FileStorage {
             }
             Err(e) => {
                 let why = format!(
-                    "{shown} (schema {old}) could not be migrated to schema {SCHEMA_VERSION} \
+                    "{shown} (schema {old}) could not be migrated to schema 2 \
                      ({e}); its profiles are served but not changed until a restart migrates it"
                 );
                 tracing::error!("{why}");
@@ -427,10 +429,11 @@ impl FileStorage {
         })
     }
 
-    /// Write the profile store in this daemon's schema, with the config's units.
+    /// Write the profile store in the oldest schema that holds it (2, or 3 with AutoSave),
+    /// with the config's units.
     fn write_store(&self, store: &Store) -> Result<(), WriteError> {
         let written = store_file::Written {
-            schema: SCHEMA_VERSION,
+            schema: store.schema_needed(),
             next_id: store.next_id,
             active: &store.active,
             units: &self.units,
@@ -599,14 +602,14 @@ mod tests {
     #[test]
     fn a_readable_newer_schema_is_served_read_only_and_never_written() {
         let (_dir, mut fs_) = storage();
-        let text = V1.replace("schema = 1", "schema = 3\nfuture = true")
+        let text = V1.replace("schema = 1", "schema = 4\nfuture = true")
             + "[units]\nseat_position = \"mm\"\n";
         fs::write(fs_.path(), &text).unwrap();
         let loaded = fs_.load_store(&cfg());
         assert_eq!(loaded.store.profiles.len(), 1);
         let why = loaded.frozen.unwrap();
         assert!(why.starts_with("read-only: "), "{why}");
-        assert!(why.contains("newer driverprofiled (schema 3); this one writes schema 2"));
+        assert!(why.contains("newer driverprofiled (schema 4); this one reads schemas up to 3"));
         assert!(
             loaded.status.contains("served read-only"),
             "{}",

@@ -79,6 +79,10 @@ pub trait Profile {
     fn easy_exit(&self) -> zbus::Result<bool>;
     #[zbus(property)]
     fn set_easy_exit(&self, enabled: bool) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn auto_save(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn set_auto_save(&self, enabled: bool) -> zbus::Result<()>;
 }
 
 #[zbus::proxy(

@@ -219,6 +219,7 @@ pub struct Profile {
     pub name: String,
     pub keys: Vec<String>,
     pub easy_exit: bool,
+    pub auto_save: bool,
     pub positions: BTreeMap<String, f64>,
 }
 
@@ -238,6 +239,7 @@ impl Profile {
             name: p.str("Name"),
             keys: p.strings("Keys"),
             easy_exit: p.bool("EasyExit"),
+            auto_save: p.bool("AutoSave"),
             positions,
         })
     }
@@ -249,6 +251,7 @@ impl Profile {
             "name": self.name,
             "active": active,
             "easy_exit": self.easy_exit,
+            "auto_save": self.auto_save,
             "keys": self.keys,
             "positions": self.positions,
         })

@@ -72,12 +72,15 @@ pub enum Command {
     },
     /// Delete a profile.
     Delete { profile: String },
-    /// Set positions of a profile, all or nothing (one SetPositions call).
+    /// Set positions of a profile, all or nothing (one SetPositions call), and its AutoSave.
     Set {
         profile: String,
         /// e.g. seat_position=180 wheel_tilt=70 (in each axis' unit).
-        #[arg(value_name = "AXIS=VALUE", required = true)]
+        #[arg(value_name = "AXIS=VALUE", required_unless_present = "auto_save")]
         positions: Vec<String>,
+        /// Store the positions the driver leaves the axes at, at the end of each drive.
+        #[arg(long, value_name = "on|off", value_parser = on_off)]
+        auto_save: Option<bool>,
     },
     /// Store where the actuators are now in a profile.
     Save { profile: String },
@@ -163,4 +166,13 @@ pub struct ImportArgs {
     /// Check everything, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `on` or `off`.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?} is neither on nor off")),
+    }
 }

@@ -101,11 +101,20 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             Ok(())
         }
         Command::Delete { profile } => Ok(profile_proxy(&conn, &profile).await?.delete().await?),
-        Command::Set { profile, positions } => {
+        Command::Set {
+            profile,
+            positions,
+            auto_save,
+        } => {
             let positions = parse_positions(&positions)?;
             let p = profile_proxy(&conn, &profile).await?;
-            p.set_positions(positions.iter().map(|(k, v)| (k.as_str(), *v)).collect())
-                .await?;
+            if !positions.is_empty() {
+                p.set_positions(positions.iter().map(|(k, v)| (k.as_str(), *v)).collect())
+                    .await?;
+            }
+            if let Some(on) = auto_save {
+                p.set_auto_save(on).await?;
+            }
             Ok(())
         }
         Command::Save { profile } => Ok(profile_proxy(&conn, &profile)
@@ -391,6 +400,7 @@ async fn show(conn: &Connection, which: &str, json: bool) -> Result<(), Fail> {
         yes(active, " (active)", "")
     );
     println!("easy exit: {}", yes(p.easy_exit, "on", "off"));
+    println!("auto-save: {}", yes(p.auto_save, "on", "off"));
     println!(
         "keys: {}",
         if p.keys.is_empty() {

@@ -1002,10 +1002,13 @@ mod tests {
                     "seat_position" | "seat_height" => (DataType::Uint16, None),
                     "headrest_height" => (DataType::Uint8, None),
                     "wheel_tilt" | "wheel_extension" => (DataType::Uint8, Some(100.0)),
+                    n if n.starts_with("mirror_") => (DataType::Int8, Some(100.0)),
                     _ => (DataType::Float, None),
                 };
                 let mut m = meta(&a.vss, EntryType::Actuator, ty, vss_unit(a.unit));
-                if ty != DataType::Float {
+                if ty == DataType::Int8 {
+                    m.min = num(-100.0, ty);
+                } else if ty != DataType::Float {
                     m.min = num(0.0, ty);
                 }
                 m.max = max.and_then(|x| num(x, ty));

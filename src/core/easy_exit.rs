@@ -119,22 +119,18 @@ impl EasyExit {
     /// after a restart (no transition was seen). A retract held back only by locked doors
     /// runs when they unlock, while the driver is still seated and the car still in P.
     pub fn retract_due(&mut self, before: &Vehicle, v: &Vehicle, cfg: &Config) -> bool {
-        let threshold = cfg.speed_threshold_kmh;
-        let unbuckle = cfg.easy_exit.trigger == EasyExitTrigger::ParkAndUnbuckle;
-        let condition =
-            v.parked(threshold) && v.driver_seat_occupied && !(unbuckle && v.driver_belt_buckled);
-        if !condition {
+        if !end_of_drive_condition(v, cfg) {
             // The driver has left, buckled up, or the car moves: a held-back retract would
             // surprise whoever comes next.
             self.pending = false;
             return false;
         }
-        let into_park = v.gear == Some(Gear::P) && before.gear.is_some_and(|g| g != Gear::P);
-        let unbuckled = unbuckle && before.driver_belt_buckled && !v.driver_belt_buckled;
-        if into_park || unbuckled {
+        if drive_ended(before, v, cfg) {
             return true;
         }
-        self.pending && v.interlock_for(Reason::EasyExit, threshold).is_none()
+        self.pending
+            && v.interlock_for(Reason::EasyExit, cfg.speed_threshold_kmh)
+                .is_none()
     }
 
     /// After a signal update: whether the restore is due (a fresh press of the restore signal
@@ -237,6 +233,24 @@ impl EasyExit {
             })
             .collect()
     }
+}
+
+/// Parked at standstill with the driver seated (and, for `park_and_unbuckle`, unbuckled).
+fn end_of_drive_condition(v: &Vehicle, cfg: &Config) -> bool {
+    let unbuckle = cfg.easy_exit.trigger == EasyExitTrigger::ParkAndUnbuckle;
+    v.parked(cfg.speed_threshold_kmh)
+        && v.driver_seat_occupied
+        && !(unbuckle && v.driver_belt_buckled)
+}
+
+/// The end of a drive, the moment easy exit triggers (`easy_exit.trigger`), whether or not
+/// easy exit is on: the gear went into P (or, for `park_and_unbuckle`, the belt came off in
+/// P) at standstill with the driver seated. Only a transition counts.
+pub(super) fn drive_ended(before: &Vehicle, v: &Vehicle, cfg: &Config) -> bool {
+    let unbuckle = cfg.easy_exit.trigger == EasyExitTrigger::ParkAndUnbuckle;
+    let into_park = v.gear == Some(Gear::P) && before.gear.is_some_and(|g| g != Gear::P);
+    let unbuckled = unbuckle && before.driver_belt_buckled && !v.driver_belt_buckled;
+    end_of_drive_condition(v, cfg) && (into_park || unbuckled)
 }
 
 /// Whether the configured restore signal (brake or belt) is on.
@@ -404,6 +418,210 @@ mod tests {
         );
         assert!(!retracts(&mut c, vec![Signal::DriverBeltBuckled(true)], st));
         assert!(retracts(&mut c, vec![Signal::DriverBeltBuckled(false)], st));
+    }
+
+    /// Run the motion to its end on the simulated motors; every axis commanded to move.
+    fn run_out(c: &mut Core, sim: &mut Sim, mut fx: Vec<Effect>, t0: u64) -> Vec<AxisId> {
+        let mut moved = Vec::new();
+        for k in 1..10_000 {
+            for e in &fx {
+                if let Effect::Backend(cmd) = e {
+                    if let crate::core::BackendCommand::Move { axis, .. } = cmd {
+                        moved.push(*axis);
+                    }
+                    sim.command(cmd, 0.0);
+                }
+            }
+            for fb in sim.step(0.1) {
+                c.feedback(fb, t0 + k * 100);
+            }
+            fx = c.take_effects();
+            if !c.is_moving() {
+                break;
+            }
+        }
+        moved.sort();
+        moved.dedup();
+        moved
+    }
+
+    #[test]
+    fn the_restore_brings_back_what_the_retract_moved_and_leaves_the_mirrors() {
+        let cfg = config::builtin().unwrap();
+        let axis = |name: &str| {
+            AxisId::all(&cfg.axes)
+                .find(|(_, a)| a.name == name)
+                .unwrap()
+                .0
+        };
+        let (seat, height, wheel_tilt, wheel_ext, mirror) = (
+            axis("seat_position"),
+            axis("seat_height"),
+            axis("wheel_tilt"),
+            axis("wheel_extension"),
+            axis("mirror_passenger_tilt"),
+        );
+        // Anna's profile is active; on the way she lowered the seat and tilted the mirror.
+        let positions = [
+            ("seat_position", 130.0),
+            ("seat_height", 60.0),
+            ("wheel_tilt", 50.0),
+            ("wheel_extension", 50.0),
+            ("mirror_passenger_tilt", 40.0),
+        ];
+        let store = Store {
+            schema: crate::core::store::SCHEMA_VERSION,
+            next_id: 2,
+            active: Some(crate::core::ProfileId::new(1)),
+            profiles: vec![crate::core::store::Profile {
+                id: crate::core::ProfileId::new(1),
+                name: "Anna".into(),
+                keys: vec![],
+                easy_exit: true,
+                positions: positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
+                auto_save: false,
+            }],
+        };
+        let known: BTreeMap<AxisId, f64> = AxisId::all(&cfg.axes)
+            .map(|(id, a)| (id, if id == mirror { -30.0 } else { a.initial }))
+            .collect();
+        let mut c = Core::new(Arc::new(cfg.clone()), store, &known, "t".into(), "t".into());
+        let mut sim = Sim::new(AxisId::all(&cfg.axes));
+        sim.set_position(mirror, -30.0);
+        let st = &mut NoStorage;
+        let drive = vec![
+            Signal::Gear(Gear::D),
+            Signal::SpeedKmh(0.0),
+            Signal::DriverSeatOccupied(true),
+            Signal::DriverBeltBuckled(true),
+        ];
+        assert!(!retracts(&mut c, drive, st));
+        let fx = signals(&mut c, vec![Signal::Gear(Gear::P)], st);
+        assert!(retract_started(&fx));
+        let retracted = run_out(&mut c, &mut sim, fx, 0);
+        assert_eq!(
+            retracted,
+            [seat, wheel_tilt, wheel_ext],
+            "the retract's axes only"
+        );
+        // The brake: the retracted axes go back to the profile, nothing else moves.
+        signals(&mut c, vec![Signal::BrakePressed(false)], st);
+        let fx = signals(&mut c, vec![Signal::BrakePressed(true)], st);
+        assert!(fx.iter().any(|e| matches!(
+            e,
+            Effect::MotionStarted {
+                reason: Reason::Restore,
+                ..
+            }
+        )));
+        let restored = run_out(&mut c, &mut sim, fx, 100_000);
+        assert_eq!(restored, [seat, wheel_tilt, wheel_ext]);
+        assert!(!c.view().easy_exit_active);
+        let at = |a| sim.position(a).unwrap();
+        assert!((at(seat) - 130.0).abs() <= 0.5, "{}", at(seat));
+        assert!((at(wheel_tilt) - 50.0).abs() <= 0.5, "{}", at(wheel_tilt));
+        assert_eq!(at(height), 30.0, "the seat height she set stays");
+        assert_eq!(at(mirror), -30.0, "the mirror is left alone");
+    }
+
+    /// Storage that records what was written, in order.
+    #[derive(Default)]
+    struct Recorder(Vec<(&'static str, Option<Store>)>);
+    impl Storage for Recorder {
+        fn save(&mut self, s: &Store) -> Result<(), SaveError> {
+            self.0.push(("profiles", Some(s.clone())));
+            Ok(())
+        }
+        fn save_easy_exit(&mut self, _: &EasyExitState) -> Result<(), SaveError> {
+            self.0.push(("easy-exit", None));
+            Ok(())
+        }
+    }
+
+    /// A core whose active profile Anna (AutoSave `auto_save`) stores the seat's height at 60
+    /// and its position at 130, driving, seat height at 30.
+    fn anna_driving(auto_save: bool) -> Core {
+        let cfg = config::builtin().unwrap();
+        let store = Store {
+            schema: crate::core::store::SCHEMA_VERSION,
+            next_id: 2,
+            active: Some(crate::core::ProfileId::new(1)),
+            profiles: vec![crate::core::store::Profile {
+                id: crate::core::ProfileId::new(1),
+                name: "Anna".into(),
+                keys: vec![],
+                easy_exit: true,
+                positions: [
+                    ("seat_position".to_string(), 130.0),
+                    ("seat_height".to_string(), 60.0),
+                ]
+                .into_iter()
+                .collect(),
+                auto_save,
+            }],
+        };
+        let mut c = core_with(cfg);
+        c.store = store;
+        let drive = vec![
+            Signal::Gear(Gear::D),
+            Signal::SpeedKmh(0.0),
+            Signal::DriverSeatOccupied(true),
+            Signal::DriverBeltBuckled(true),
+        ];
+        assert!(!retracts(&mut c, drive, &mut NoStorage));
+        c
+    }
+
+    #[test]
+    fn auto_save_keeps_what_the_driver_left_before_the_retract_and_writes_only_changes() {
+        let mut c = anna_driving(true);
+        let mut rec = Recorder::default();
+        assert!(retracts(&mut c, vec![Signal::Gear(Gear::P)], &mut rec));
+        let kinds: Vec<&str> = rec.0.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            ["profiles", "easy-exit"],
+            "saved once, before the retract"
+        );
+        let saved = rec.0[0].1.as_ref().unwrap();
+        let p = &saved.profiles[0];
+        assert_eq!(p.positions["seat_height"], 30.0, "where the driver left it");
+        assert_eq!(p.positions["seat_position"], 130.0);
+        // Every axis known and healthy is kept, the mirrors too.
+        assert_eq!(p.positions.len(), c.axes.cfg.axes.len());
+        assert_eq!(saved.schema_needed(), 3);
+        assert_eq!(c.store.get(p.id), Some(p), "in effect once written");
+        // The next end of a drive with nothing changed writes nothing (the retract's
+        // positions are not the driver's: the restore first).
+        let mut c = anna_driving(true);
+        c.store.profiles[0].positions = p.positions.clone();
+        let mut rec = Recorder::default();
+        assert!(retracts(&mut c, vec![Signal::Gear(Gear::P)], &mut rec));
+        let kinds: Vec<&str> = rec.0.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, ["easy-exit"], "no profile write without a change");
+    }
+
+    #[test]
+    fn auto_save_off_or_no_active_profile_writes_nothing() {
+        let mut c = anna_driving(false);
+        let mut rec = Recorder::default();
+        assert!(retracts(&mut c, vec![Signal::Gear(Gear::P)], &mut rec));
+        assert!(rec.0.iter().all(|(k, _)| *k != "profiles"), "AutoSave off");
+        let mut c = anna_driving(true);
+        c.store.active = None;
+        let mut rec = Recorder::default();
+        assert!(retracts(&mut c, vec![Signal::Gear(Gear::P)], &mut rec));
+        assert!(
+            rec.0.iter().all(|(k, _)| *k != "profiles"),
+            "no active profile"
+        );
+        // With easy exit off, the same moment saves.
+        let mut c = anna_driving(true);
+        c.store.profiles[0].easy_exit = false;
+        let mut rec = Recorder::default();
+        assert!(!retracts(&mut c, vec![Signal::Gear(Gear::P)], &mut rec));
+        let kinds: Vec<&str> = rec.0.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, ["profiles"]);
     }
 
     /// Storage whose easy-exit file cannot be written (a full disk).

@@ -258,6 +258,11 @@ pub enum Request {
         id: ProfileId,
         enabled: bool,
     },
+    /// At the end of each drive, store the positions the driver left the axes at.
+    SetAutoSave {
+        id: ProfileId,
+        enabled: bool,
+    },
     Delete {
         id: ProfileId,
     },
@@ -514,12 +519,14 @@ impl Core {
                     cfg.speed_threshold_kmh,
                     cfg.motion_timeout_ms,
                     cfg.max_concurrent,
+                    &cfg.groups,
                     cfg.duty_limit_ms,
                     cfg.duty_window_ms,
                 ) != (
                     old.speed_threshold_kmh,
                     old.motion_timeout_ms,
                     old.max_concurrent,
+                    &old.groups,
                     old.duty_limit_ms,
                     old.duty_window_ms,
                 ),
@@ -795,6 +802,9 @@ impl Core {
             Request::SetEasyExit { id, enabled } => {
                 done(self.mutate(storage, |s| s.set_easy_exit(id, enabled)))
             }
+            Request::SetAutoSave { id, enabled } => {
+                done(self.mutate(storage, |s| s.set_auto_save(id, enabled)))
+            }
             Request::Delete { id } => {
                 self.mutate(storage, |s| s.delete(id))?;
                 tracing::info!("profile {id} deleted");
@@ -977,6 +987,10 @@ impl Core {
                 self.halt(Outcome::Interlocked, now);
             }
         }
+        if easy_exit::drive_ended(&before, &self.vehicle, &self.cfg) {
+            // Before any retract: what the driver left the axes at.
+            self.auto_save(storage);
+        }
         if self
             .easy_exit
             .retract_due(&before, &self.vehicle, &self.cfg)
@@ -1092,6 +1106,39 @@ impl Core {
         self.start_motion(Reason::EasyExit, active, targets, now);
     }
 
+    /// The end of a drive: the active profile, if its AutoSave is on, keeps the positions the
+    /// driver left the axes at: those known and not faulted that differ from the stored ones
+    /// by more than the axis' tolerance, in one write. Nothing is written when none differs.
+    fn auto_save(&mut self, storage: &mut dyn Storage) {
+        let Some(p) = self.store.active.and_then(|id| self.store.get(id)) else {
+            return;
+        };
+        if !p.auto_save {
+            return;
+        }
+        let id = p.id;
+        let changed: Vec<(String, f64)> = (self.cfg.axes.iter().enumerate())
+            .filter_map(|(i, ac)| {
+                let a = self.axes.get(i);
+                let at = a.position.filter(|_| a.fault.is_none())?;
+                let same = p
+                    .positions
+                    .get(&ac.name)
+                    .is_some_and(|s| (s - at).abs() <= ac.tolerance);
+                (!same).then(|| (ac.name.clone(), ac.clamp(at)))
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let axes: Vec<&str> = changed.iter().map(|(a, _)| a.as_str()).collect();
+        let axes = axes.join(", ");
+        match self.mutate(storage, |s| s.set_positions(id, changed)) {
+            Ok(()) => tracing::info!("auto-save: profile {id} keeps {axes}"),
+            Err(e) => tracing::warn!("auto-save: profile {id} not saved: {e}"),
+        }
+    }
+
     /// The restore after an easy exit, when its signal came.
     fn restore(&mut self, now: Millis) {
         if let Some(why) = self.interlock_for(Reason::Restore) {
@@ -1106,8 +1153,12 @@ impl Core {
         }
         let active = self.store.active;
         let pre_retract = self.easy_exit.restoring();
+        // Only the axes the retract moved come back: the rest (the mirrors, an axis the
+        // driver adjusted on the way) stays where the driver left it.
         let targets = match active.and_then(|id| self.store.get(id)) {
-            Some(p) => self.profile_targets(p),
+            Some(p) => (self.profile_targets(p).into_iter())
+                .filter(|(i, _)| pre_retract.iter().any(|(r, _)| r == i))
+                .collect(),
             None => pre_retract,
         };
         let targets = motion::automatic_targets(&self.axes, targets, now);

@@ -1,8 +1,10 @@
 //! The motion engine: every motion (recall, manual, key approach, easy exit, restore) runs
 //! here under the same rules.
 //!
-//! - Current budget: at most `max_concurrent` motors at once, planned by [`plan`] so that the
-//!   motion ends as early as the budget allows. Each budget slot runs its pieces in order.
+//! - Current budget: at most `max_concurrent` motors at once, and each motor group
+//!   (`[motion.groups]`, the mirrors on the door modules) at most its own budget beside it.
+//!   Each group is planned by [`plan`] on its own, so that its axes arrive as early as its
+//!   budget allows. Each budget slot runs its pieces in order.
 //! - Stall: a running axis whose position does not change for its `stall_ms` halts the motion
 //!   and gets a `Fault`.
 //! - Whole-motion timeout, and a duty limit per axis (running time within a sliding window).
@@ -306,8 +308,21 @@ impl Motion {
                 pending.push((i, target));
             }
         }
-        let slots = plan::plan(&travels, cfg.max_concurrent)
+        // One plan per motor group, each on slots of its own.
+        let mut groups: Vec<Option<usize>> =
+            travels.iter().map(|t| cfg.axes[t.axis].group).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let slots = groups
             .into_iter()
+            .flat_map(|g| {
+                let own: Vec<Travel> = travels
+                    .iter()
+                    .filter(|t| cfg.axes[t.axis].group == g)
+                    .copied()
+                    .collect();
+                plan::plan(&own, cfg.budget(g))
+            })
             .map(|pieces| Slot {
                 pieces: pieces.into(),
                 running: false,

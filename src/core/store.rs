@@ -82,8 +82,11 @@ enum Problem {
     Limit,
 }
 
-/// Schema version written into `profiles.toml`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The newest schema of `profiles.toml` this daemon reads and writes. Schema 3 adds a
+/// profile's `auto_save`; a store that uses nothing of schema 3 is written as schema 2
+/// ([`Store::schema_needed`]), so that an older daemon (after an update is rolled back) still
+/// serves it as it is, and one that does is served read-only by such a daemon, never lost.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +111,9 @@ pub struct Profile {
     pub easy_exit: bool,
     #[serde(default)]
     pub positions: BTreeMap<String, f64>,
+    /// At the end of each drive, store the positions the driver left the axes at (schema 3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_save: bool,
 }
 
 fn default_true() -> bool {
@@ -217,6 +223,7 @@ impl Store {
             keys: Vec::new(),
             easy_exit: true,
             positions,
+            auto_save: false,
         });
         Ok(id)
     }
@@ -297,6 +304,20 @@ impl Store {
     pub fn set_easy_exit(&mut self, id: ProfileId, enabled: bool) -> Result<(), Error> {
         self.profile_mut(id)?.easy_exit = enabled;
         Ok(())
+    }
+
+    pub fn set_auto_save(&mut self, id: ProfileId, enabled: bool) -> Result<(), Error> {
+        self.profile_mut(id)?.auto_save = enabled;
+        Ok(())
+    }
+
+    /// The oldest schema that holds this store: 3 once a profile uses AutoSave, else 2.
+    pub fn schema_needed(&self) -> u32 {
+        if self.profiles.iter().any(|p| p.auto_save) {
+            3
+        } else {
+            2
+        }
     }
 
     pub fn set_active(&mut self, id: ProfileId) -> Result<(), Error> {
@@ -466,6 +487,7 @@ impl Store {
                         keys: Vec::new(),
                         easy_exit: true,
                         positions: BTreeMap::new(),
+                        auto_save: false,
                     });
                     id
                 }
@@ -537,6 +559,7 @@ mod tests {
             keys: vec![],
             easy_exit: true,
             positions: BTreeMap::new(),
+            auto_save: false,
         }
     }
 

@@ -343,6 +343,19 @@ impl Sim {
         self.0.running()
     }
 
+    /// A motor group running more motors than its budget, if one does.
+    fn over_budget(&self, cfg: &Config) -> Option<String> {
+        let mut groups: Vec<Option<usize>> = cfg.axes.iter().map(|a| a.group).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        groups.into_iter().find_map(|g| {
+            let n = AxisId::all(&cfg.axes)
+                .filter(|(id, a)| a.group == g && self.0.is_commanded(*id))
+                .count();
+            (n > cfg.budget(g)).then(|| format!("{n} motors of group {g:?} run"))
+        })
+    }
+
     /// Advance `dt` ms to `now`, reporting every axis that moved or arrived.
     fn step(&mut self, core: &mut Core, now: Millis, dt: Millis) {
         for fb in self.0.step(dt as f64 / 1000.0) {
@@ -374,6 +387,9 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
     for case in 0..150 {
         let mut cfg = base.clone();
         cfg.max_concurrent = 1 + (rng.next() % 4) as usize;
+        for g in &mut cfg.groups {
+            g.max_concurrent = 1 + (rng.next() % 2) as usize;
+        }
         cfg.motion_timeout_ms = 600_000;
         cfg.duty_limit_ms = cfg.duty_window_ms;
         let cfg = Arc::new(cfg);
@@ -410,6 +426,13 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
         c.request(Request::SetPositions { id, positions }, 0, &mut NoStorage)
             .unwrap();
         let mut sim = Sim::new(&cfg);
+        let mut done_at: Vec<(Option<usize>, Option<Millis>)> = Vec::new();
+        for t in &travels {
+            let g = cfg.axes[t.axis].group;
+            if !done_at.iter().any(|(x, _)| *x == g) {
+                done_at.push((g, None));
+            }
+        }
         let start: Millis = 1000;
         c.request(Request::SelectProfile { id }, start, &mut NoStorage)
             .unwrap();
@@ -424,22 +447,49 @@ fn completion_time_is_within_5_percent_of_the_lower_bound() {
             }
             let fx = c.take_effects();
             sim.apply(&fx);
-            assert!(
-                sim.running() <= cfg.max_concurrent,
-                "case {case}: budget exceeded"
-            );
+            if let Some(over) = sim.over_budget(&cfg) {
+                panic!("case {case}: budget exceeded: {over}");
+            }
             if let Some(Effect::MotionFinished { outcome, .. }) = fx.last() {
                 assert_eq!(*outcome, Outcome::Completed, "case {case}");
             }
+            // Each motor group done: all its axes arrived and none commanded.
+            for (g, done) in &mut done_at {
+                let arrived = travels
+                    .iter()
+                    .filter(|t| cfg.axes[t.axis].group == *g)
+                    .all(|t| {
+                        let id = AxisId::new(t.axis);
+                        !sim.0.is_commanded(id)
+                            && sim
+                                .0
+                                .position(id)
+                                .is_some_and(|p| (p - t.to).abs() <= cfg.axes[t.axis].tolerance)
+                    });
+                if arrived && done.is_none() {
+                    *done = Some(now);
+                }
+            }
         }
-        let took = (now - start) as f64 / 1000.0;
-        let bound = plan::lower_bound(&travels, cfg.max_concurrent);
-        worst = worst.max(took / bound);
-        assert!(
-            took <= bound * 1.05,
-            "case {case}: {took:.3} s against a bound of {bound:.3} s ({} slots, {travels:?})",
-            cfg.max_concurrent
-        );
+        // Each group within 5 % of the least time its own budget allows, while the others run.
+        for (g, done) in &done_at {
+            let own: Vec<plan::Travel> = travels
+                .iter()
+                .filter(|t| cfg.axes[t.axis].group == *g)
+                .copied()
+                .collect();
+            let Some(done) = done else {
+                panic!("case {case}: group {g:?} never arrived");
+            };
+            let took = (done - start) as f64 / 1000.0;
+            let bound = plan::lower_bound(&own, cfg.budget(*g));
+            worst = worst.max(took / bound);
+            assert!(
+                took <= bound * 1.05,
+                "case {case}: group {g:?}: {took:.3} s against a bound of {bound:.3} s ({} slots, {own:?})",
+                cfg.budget(*g)
+            );
+        }
         for t in &travels {
             assert!(
                 sim.0
@@ -573,13 +623,12 @@ mod property {
     }
 
     /// The safety invariants, checked after every event.
-    fn check(c: &Core, sim: &Sim, moves: usize, budget: usize, what: &str) {
-        assert!(
-            sim.running() <= budget,
-            "{what}: {} motors run",
-            sim.running()
-        );
-        assert!(c.running_motors() <= budget, "{what}: engine over budget");
+    fn check(c: &Core, sim: &Sim, moves: usize, cfg: &Config, what: &str) {
+        if let Some(over) = sim.over_budget(cfg) {
+            panic!("{what}: {over}");
+        }
+        let total = cfg.max_concurrent + cfg.groups.iter().map(|g| g.max_concurrent).sum::<usize>();
+        assert!(c.running_motors() <= total, "{what}: engine over budget");
         if let Some(why) = c.interlock() {
             assert_eq!(moves, 0, "{what}: a move was commanded although {why}");
             assert!(!c.is_moving(), "{what}: still moving although {why}");
@@ -686,13 +735,13 @@ mod property {
                                 assert!(next.is_none_or(|d| d > now), "{what}: deadline {next:?} not after {now}");
                             }
                             let moves = sim.apply(&c.take_effects());
-                            check(&c, &sim, moves, budget, &what);
+                            check(&c, &sim, moves, &cfg, &what);
                         }
                         continue;
                     }
                 }
                 let moves = sim.apply(&c.take_effects());
-                check(&c, &sim, moves, budget, &what);
+                check(&c, &sim, moves, &cfg, &what);
             }
         }
     }

@@ -375,7 +375,7 @@ impl Profile {
     }
 }
 
-/// A driver profile. Its methods and setting Name or EasyExit need the ui role (else
+/// A driver profile. Its methods and setting Name, EasyExit or AutoSave need the ui role (else
 /// org.freedesktop.DBus.Error.AccessDenied).
 #[interface(name = "org.driverprofiled1.Profile")]
 impl Profile {
@@ -534,6 +534,32 @@ impl Profile {
         let id = self.id();
         self.shared
             .call(Request::SetEasyExit { id, enabled })
+            .await
+            .map(drop)
+    }
+
+    /// Whether the end of each drive (the gear into P with the driver seated, before any easy
+    /// exit) stores the positions the driver left the axes at in this profile: one write, only
+    /// axes whose position is known and not faulted, none when nothing changed; Positions
+    /// then changes (default false).
+    #[zbus(property)]
+    fn auto_save(&self) -> Result<bool, Error> {
+        self.read(|p| p.auto_save)
+    }
+
+    #[zbus(property)]
+    async fn set_auto_save(
+        &self,
+        enabled: bool,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Option<Header<'_>>,
+    ) -> Result<(), Error> {
+        let method = "Profile.AutoSave (set)";
+        let access = &self.shared.access;
+        access.check(conn, hdr.as_ref(), method, Roles::UI).await?;
+        let id = self.id();
+        self.shared
+            .call(Request::SetAutoSave { id, enabled })
             .await
             .map(drop)
     }

@@ -200,6 +200,7 @@ pub fn profile(p: &Profile) -> Props {
             PropValue::Map(p.positions.iter().map(|(k, v)| (k.clone(), *v)).collect()),
         ),
         ("EasyExit", PropValue::Bool(p.easy_exit)),
+        ("AutoSave", PropValue::Bool(p.auto_save)),
     ]
 }
 

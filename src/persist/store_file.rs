@@ -54,7 +54,7 @@ impl Unreadable {
     }
 }
 
-/// Schemas 1 and 2: every field known, nothing else allowed.
+/// Schemas 1 to 3: every field known, nothing else allowed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Strict {
@@ -89,13 +89,15 @@ struct LenientProfile {
     easy_exit: bool,
     #[serde(default)]
     positions: BTreeMap<String, f64>,
+    #[serde(default)]
+    auto_save: bool,
 }
 
 fn default_true() -> bool {
     true
 }
 
-/// What this daemon writes (schema 2).
+/// What this daemon writes (schema 2, or 3 when the store needs it).
 #[derive(Serialize)]
 pub(super) struct Written<'a> {
     pub schema: u32,
@@ -160,6 +162,7 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<StoreFile, Unreadable> {
                     keys: p.keys,
                     easy_exit: p.easy_exit,
                     positions: p.positions,
+                    auto_save: p.auto_save,
                 })
                 .collect(),
         };
@@ -278,8 +281,8 @@ pub fn check_state(dir: &Path, cfg: Option<&Config>) -> Result<StateReport, Stri
     })?;
     if file.is_newer() {
         problems.push(format!(
-            "{shown} was written by a newer driverprofiled (schema {}); this one writes schema \
-             {SCHEMA_VERSION} and would serve it read-only (profiles can be recalled, not changed)",
+            "{shown} was written by a newer driverprofiled (schema {}); this one reads schemas \
+             up to {SCHEMA_VERSION} and would serve it read-only (profiles can be recalled, not changed)",
             file.schema
         ));
     }
@@ -499,24 +502,24 @@ mod tests {
 
     #[test]
     fn a_readable_newer_schema_is_a_problem_not_an_error() {
-        let text = V2.replace("schema = 2", "schema = 3\nmirror_fold = true")
+        let text = V2.replace("schema = 2", "schema = 4\nmirror_fold = true")
             + "[profile.lumbar]\nx = 1\n";
         let d = dir_with(&text);
         let before = snapshot(d.path());
         let r = check_state(d.path(), Some(&cfg())).unwrap();
-        assert_eq!((r.schema, r.profiles), (3, 2));
+        assert_eq!((r.schema, r.profiles), (4, 2));
         assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
-        assert!(r.problems[0].contains("newer driverprofiled (schema 3)"));
+        assert!(r.problems[0].contains("newer driverprofiled (schema 4)"));
         assert!(r.problems[0].contains("read-only"));
         assert_eq!(snapshot(d.path()), before);
     }
 
     #[test]
     fn an_unreadable_newer_schema_is_an_error() {
-        let d = dir_with("schema = 3\nnext_id = \"three\"\n[units]\n");
+        let d = dir_with("schema = 4\nnext_id = \"three\"\n[units]\n");
         let before = snapshot(d.path());
         let e = check_state(d.path(), None).unwrap_err();
-        assert!(e.contains("newer driverprofiled (schema 3)"), "{e}");
+        assert!(e.contains("newer driverprofiled (schema 4)"), "{e}");
         assert!(e.contains("untouched"), "{e}");
         assert_eq!(snapshot(d.path()), before);
         // Valid TOML of a newer schema that does not validate: also unreadable, not corrupt.

@@ -22,7 +22,7 @@ async fn create_rename_delete_round_trip() {
     assert_eq!(m.version().await.unwrap(), env!("CARGO_PKG_VERSION"));
     assert_eq!(m.state().await.unwrap(), "idle");
     assert_eq!(m.active_profile().await.unwrap().as_str(), "/");
-    assert_eq!(m.actuators().await.unwrap().len(), 8);
+    assert_eq!(m.actuators().await.unwrap().len(), 12);
 
     let path = m.create_profile("Anna").await.unwrap();
     assert_eq!(path.as_str(), "/org/driverprofiled1/profiles/1");
@@ -33,7 +33,7 @@ async fn create_rename_delete_round_trip() {
     assert!(p.keys().await.unwrap().is_empty());
     // Captured from the current actuator positions (the config's initial values).
     let pos = p.positions().await.unwrap();
-    assert_eq!(pos.len(), 8);
+    assert_eq!(pos.len(), 12);
     assert_eq!(pos["seat_position"], 130.0);
     assert_eq!(pos["wheel_tilt"], 50.0);
 
@@ -284,7 +284,7 @@ async fn object_manager_lists_profiles_and_actuators() {
         .keys()
         .filter(|k| k.as_str().starts_with("/org/driverprofiled1/actuators/"))
         .count();
-    assert_eq!(act, 8);
+    assert_eq!(act, 12);
 }
 
 /// A deleted profile's path answers NotFound for every method and property, also after a
@@ -397,6 +397,6 @@ async fn nothing_is_stored_before_the_backend_reports_positions() {
     assert_eq!(last.position().await.unwrap(), 50.0);
     let p = m.create_profile("Anna").await.unwrap();
     let positions = s.profile(&p).await.positions().await.unwrap();
-    assert_eq!(positions.len(), 8);
+    assert_eq!(positions.len(), 12);
     assert_eq!(positions["seat_position"], 130.0);
 }

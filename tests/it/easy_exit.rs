@@ -6,6 +6,8 @@
 
 use crate::common;
 
+use std::collections::HashMap;
+
 use common::*;
 use zbus::{OwnedObjectPath, Variant};
 
@@ -189,4 +191,56 @@ fn bad_easy_exit_config_exits_78_with_line_and_column() {
         assert_eq!(out.status.code(), Some(78), "{to}: {err}");
         assert!(err.contains(&format!("c.toml:{line}:")), "{to}: {err}");
     }
+}
+
+/// AutoSave: the end of the drive stores where the driver left the axes — a mirror adjusted
+/// by hand on the way — before the retract, and the UI sees the profile's Positions change.
+#[tokio::test]
+async fn auto_save_stores_the_adjusted_mirror_at_park_before_the_retract() {
+    let (s, _d) = setup(&test_config(&[])).await;
+    let anna = driver(&s, "Anna", "anna", 150.0).await;
+    let p = s.profile(&anna).await;
+    assert!(!p.auto_save().await.unwrap(), "off by default");
+    p.set_auto_save(true).await.unwrap();
+    assert!(p.auto_save().await.unwrap());
+    let store = std::fs::read_to_string(s.state.path().join("profiles.toml")).unwrap();
+    assert!(store.contains("\nschema = 3\n"), "{store}");
+    assert!(store.contains("auto_save = true"), "{store}");
+    let (_m, mut st, mut fin) = drive_with(&s, Some(&anna), false).await;
+    // On the way, the driver turns the mirror by hand.
+    s.mock()
+        .await
+        .set_position("mirror_driver_yaw", 12.0)
+        .await
+        .unwrap();
+    wait_prop(&s, "mirror_driver_yaw", "Position", |v: &f64| *v == 12.0).await;
+    let props = s.properties(anna.as_str()).await;
+    let mut changes = props.receive_properties_changed().await.unwrap();
+    shift_to_park(&s).await;
+    let saved: HashMap<String, f64> = loop {
+        let c = next(&mut changes, "Positions saved").await;
+        let args = c.args().unwrap();
+        if let Some(v) = args.changed_properties().get("Positions") {
+            break v.try_to_owned().unwrap().try_into().unwrap();
+        }
+    };
+    assert_eq!(saved.get("mirror_driver_yaw"), Some(&12.0), "{saved:?}");
+    assert_near(
+        saved["seat_position"],
+        150.0,
+        tolerance("seat_position"),
+        "seat",
+    );
+    // Then the retract, which is not saved.
+    assert_eq!(
+        started(&mut st).await,
+        ("easy-exit".into(), anna.to_string())
+    );
+    assert_eq!(finished(&mut fin).await.1, "completed");
+    let after = p.positions().await.unwrap();
+    assert_eq!(after, saved, "the retract's positions are not the driver's");
+    // Off again: the store goes back to schema 2, readable by an older daemon.
+    p.set_auto_save(false).await.unwrap();
+    let store = std::fs::read_to_string(s.state.path().join("profiles.toml")).unwrap();
+    assert!(store.contains("\nschema = 2\n"), "{store}");
 }

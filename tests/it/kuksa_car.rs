@@ -101,6 +101,9 @@ async fn recall_completes_with_positions_from_the_broker() {
         ("seat_height", 40.0),
         ("backrest_recline", 30.0),
         ("wheel_tilt", 70.0),
+        // int8 at the broker, below zero: the glass tilted down, turned left.
+        ("mirror_passenger_tilt", -30.0),
+        ("mirror_driver_yaw", -15.0),
     ];
     s.profile(&path)
         .await

@@ -213,7 +213,7 @@ fn check_config_accepts_the_shipped_config() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/config/driverprofiled.toml"),
     ]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("valid, 8 axes"), "{out}");
+    assert!(out.contains("valid, 12 axes"), "{out}");
 }
 
 #[test]

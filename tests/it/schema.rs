@@ -15,7 +15,7 @@ const V1: &str = "schema = 1\nnext_id = 3\nactive = \"2\"\n\
     [profile.positions]\nseat_position = 120.0\n";
 
 /// Written by a "future" daemon: a field and a table this one does not know.
-const V3: &str = "schema = 3\nnext_id = 3\nfleet_sync = \"2027-01-01\"\n\
+const V4: &str = "schema = 4\nnext_id = 3\nfleet_sync = \"2027-01-01\"\n\
     [units]\nseat_position = \"mm\"\n\
     [[profile]]\nid = \"2\"\nname = \"Anna\"\nkeys = [\"fob-1\"]\n\
     [profile.positions]\nseat_position = 120.0\n\
@@ -86,18 +86,20 @@ async fn schema_1_is_migrated_and_the_old_file_kept() {
 
 #[tokio::test]
 async fn a_newer_schema_is_served_read_only_and_never_written() {
-    let mut s = start_with_store(V3).await;
+    let mut s = start_with_store(V4).await;
     let m = manager(&s).await;
     let status = m.store_status().await.unwrap();
     assert!(
-        status.contains("newer driverprofiled (schema 3)"),
+        status.contains("newer driverprofiled (schema 4)"),
         "{status}"
     );
     assert!(status.contains("read-only"), "{status}");
     let why = m.storage_error().await.unwrap();
     assert!(why.starts_with("read-only: "), "{why}");
     assert!(
-        why.contains("written by a newer driverprofiled (schema 3); this one writes schema 2"),
+        why.contains(
+            "written by a newer driverprofiled (schema 4); this one reads schemas up to 3"
+        ),
         "{why}"
     );
     assert!(s.daemon.stderr().contains("read-only"));
@@ -134,7 +136,7 @@ async fn a_newer_schema_is_served_read_only_and_never_written() {
     );
     assert_eq!(m.profiles().await.unwrap(), p);
     assert_eq!(anna.name().await.unwrap(), "Anna");
-    assert_eq!(store_bytes(s.state.path()), V3.as_bytes());
+    assert_eq!(store_bytes(s.state.path()), V4.as_bytes());
     assert_eq!(
         m.storage_error().await.unwrap(),
         why,
@@ -142,7 +144,7 @@ async fn a_newer_schema_is_served_read_only_and_never_written() {
     );
 
     s.stop_daemon();
-    assert_eq!(store_bytes(s.state.path()), V3.as_bytes());
+    assert_eq!(store_bytes(s.state.path()), V4.as_bytes());
     assert!(
         !names(s.state.path())
             .iter()
@@ -155,19 +157,19 @@ async fn a_newer_schema_is_served_read_only_and_never_written() {
 #[tokio::test]
 async fn an_unreadable_newer_schema_is_left_untouched_and_not_served() {
     // A newer schema whose next_id this daemon cannot read.
-    let text = V3.replace("next_id = 3", "next_id = { seq = 3 }");
+    let text = V4.replace("next_id = 3", "next_id = { seq = 3 }");
     let mut s = start_with_store(&text).await;
     let m = manager(&s).await;
     assert!(m.profiles().await.unwrap().is_empty());
     let status = m.store_status().await.unwrap();
     assert!(
-        status.contains("newer driverprofiled (schema 3)"),
+        status.contains("newer driverprofiled (schema 4)"),
         "{status}"
     );
     assert!(status.contains("cannot read it"), "{status}");
     assert!(status.contains("leaving it untouched"), "{status}");
     let why = m.storage_error().await.unwrap();
-    assert!(why.contains("schema 3"), "{why}");
+    assert!(why.contains("schema 4"), "{why}");
     assert_eq!(
         err_name(m.create_profile("Ben").await),
         ErrorName::Failed.as_str()
@@ -179,8 +181,8 @@ async fn an_unreadable_newer_schema_is_left_untouched_and_not_served() {
 
 #[tokio::test]
 async fn a_unit_that_differs_from_the_config_stops_the_store_from_being_served() {
-    let text = V3
-        .replace("schema = 3", "schema = 2")
+    let text = V4
+        .replace("schema = 4", "schema = 2")
         .replace("fleet_sync = \"2027-01-01\"\n", "")
         .replace("[profile.massage]\nprogram = \"wave\"\n", "")
         .replace("seat_position = \"mm\"", "seat_position = \"deg\"");
@@ -222,4 +224,51 @@ async fn a_corrupt_store_is_moved_aside_and_status_says_where() {
     assert_eq!(m.storage_error().await.unwrap(), "");
     m.create_profile("Ben").await.unwrap();
     assert_eq!(std::fs::read(aside).unwrap(), garbage.as_bytes());
+}
+
+/// Written before the mirrors existed: the seat's and the column's eight axes only.
+const BEFORE_MIRRORS: &str = "schema = 2\nnext_id = 3\n\
+    [units]\nseat_position = \"mm\"\nseat_height = \"mm\"\nseat_tilt = \"deg\"\n\
+    backrest_recline = \"deg\"\nheadrest_height = \"mm\"\nheadrest_angle = \"deg\"\n\
+    wheel_tilt = \"percent\"\nwheel_extension = \"percent\"\n\
+    [[profile]]\nid = \"2\"\nname = \"Anna\"\nkeys = [\"fob-1\"]\n\
+    [profile.positions]\nseat_position = 200.0\nwheel_tilt = 70.0\n";
+
+#[tokio::test]
+async fn a_store_from_before_the_mirrors_checks_clean_and_recalls_without_moving_them() {
+    let s = start_with_store(BEFORE_MIRRORS).await;
+    let cfg = driverprofiled::config::builtin().unwrap();
+    let report = driverprofiled::persist::check_state(s.state.path(), Some(&cfg)).unwrap();
+    assert_eq!(
+        report.problems,
+        Vec::<String>::new(),
+        "no mirror positions is no problem"
+    );
+    assert_eq!(report.profiles, 1);
+    let m = manager(&s).await;
+    let p = m.profiles().await.unwrap();
+    let positions = s.profile(&p[0]).await.positions().await.unwrap();
+    assert!(
+        !positions.keys().any(|a| a.starts_with("mirror_")),
+        "{positions:?}"
+    );
+    s.mock().await.set_speed_factor(50.0).await.unwrap();
+    s.park().await;
+    let mut fin = recall(&s, &p[0]).await;
+    assert_eq!(
+        finished(&mut fin).await,
+        ("recall".into(), "completed".into())
+    );
+    assert_position(&s, "seat_position", 200.0).await;
+    assert_position(&s, "wheel_tilt", 70.0).await;
+    for axis in [
+        "mirror_driver_tilt",
+        "mirror_driver_yaw",
+        "mirror_passenger_tilt",
+        "mirror_passenger_yaw",
+    ] {
+        let a = s.actuator(axis).await;
+        assert_eq!(a.position().await.unwrap(), 0.0, "{axis} was moved");
+        assert!(!a.moving().await.unwrap(), "{axis}");
+    }
 }

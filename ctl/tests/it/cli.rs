@@ -472,7 +472,7 @@ async fn check_config_uses_the_daemons_parser() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("valid, 8 axes"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("valid, 12 axes"));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[profiles]\nmax_profiles = \"ten\"\n").unwrap();
     let o = std::process::Command::new(CTL)
@@ -571,7 +571,7 @@ async fn check_state_and_check_config_against_a_store() {
     std::fs::write(&cfg, test_config(&[("max = 260", "max = 200")])).unwrap();
     let c = cfg.to_str().unwrap();
     let e = env.ctl(&["check-config", c, "--state", s]).expect(65);
-    assert!(e.stdout().contains("valid, 8 axes"), "{}", e.stdout());
+    assert!(e.stdout().contains("valid, 12 axes"), "{}", e.stdout());
     assert!(e.stderr().contains("seat_position"), "{}", e.stderr());
     let same = env.dir.path().join("same.toml");
     std::fs::write(&same, test_config(&[])).unwrap();

@@ -361,8 +361,8 @@ pub async fn started(s: &mut MotionStartedStream) -> (String, String) {
 }
 
 #[cfg(feature = "kuksa")]
-/// The eight axes of the default config.
-pub const AXES: [&str; 8] = [
+/// The twelve axes of the default config.
+pub const AXES: [&str; 12] = [
     "seat_position",
     "seat_height",
     "seat_tilt",
@@ -371,6 +371,10 @@ pub const AXES: [&str; 8] = [
     "headrest_angle",
     "wheel_tilt",
     "wheel_extension",
+    "mirror_driver_tilt",
+    "mirror_driver_yaw",
+    "mirror_passenger_tilt",
+    "mirror_passenger_yaw",
 ];
 
 // Test configs: the shipped defaults, with stall and timeout limits no loaded machine reaches.
