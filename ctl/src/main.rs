@@ -3,6 +3,7 @@
 //! `driverprofiled-api` proxies); only `check-config` and `check-state` read files, with the
 //! daemon's own parsers.
 
+mod bar;
 mod bus;
 mod check;
 mod cli;
@@ -10,7 +11,8 @@ mod inhibit;
 mod monitor;
 mod transfer;
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -128,7 +130,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             .await?
             .unbind_key(&key)
             .await?),
-        Command::Select { profile, wait } => select(&conn, &profile, wait).await,
+        Command::Select { profile, wait } => select(&conn, &profile, wait, json).await,
         Command::Stop => Ok(ManagerProxy::new(&conn).await?.stop().await?),
         Command::Monitor { keys: false } => monitor::run(&conn, json).await,
         Command::Monitor { keys: true } => monitor::keys::run(&conn, json).await,
@@ -452,7 +454,7 @@ async fn create(conn: &Connection, name: &str, positions: &[String]) -> Result<(
 
 /// Select; with `wait`, the outcome of the motion it started. The signals are subscribed
 /// before the call: the daemon emits `MotionStarted` before its reply.
-async fn select(conn: &Connection, which: &str, wait: bool) -> Result<(), Fail> {
+async fn select(conn: &Connection, which: &str, wait: bool, json: bool) -> Result<(), Fail> {
     let snap = Snapshot::read(conn).await?;
     let p = snap.find(which)?;
     let target = p.path.clone();
@@ -467,6 +469,11 @@ async fn select(conn: &Connection, which: &str, wait: bool) -> Result<(), Fail> 
     } else {
         None
     };
+    // On a terminal, the recall's progress as the axes report where they are.
+    let mut progress = match wait && !json && std::io::stdout().is_terminal() {
+        true => Some(Progress::start(conn, &snap, p).await?),
+        false => None,
+    };
     let m = ManagerProxy::new(conn).await?;
     m.select_profile(&zbus::ObjectPath::try_from(target.as_str())?)
         .await?;
@@ -474,7 +481,18 @@ async fn select(conn: &Connection, which: &str, wait: bool) -> Result<(), Fail> 
         return Ok(());
     };
     let mut ours = false;
-    while let Some(msg) = signals.next().await {
+    loop {
+        let msg = match &mut progress {
+            Some(pr) => tokio::select! {
+                msg = signals.next() => msg,
+                Some(Ok(change)) = pr.changes.next() => {
+                    pr.update(&change);
+                    continue;
+                }
+            },
+            None => signals.next().await,
+        };
+        let Some(msg) = msg else { break };
         let msg = msg?;
         let h = msg.header();
         match h.member().map(|m| m.as_str()) {
@@ -485,6 +503,9 @@ async fn select(conn: &Connection, which: &str, wait: bool) -> Result<(), Fail> 
             }
             Some("MotionFinished") if ours => {
                 let (_, outcome): (String, String) = msg.body().deserialize()?;
+                if let Some(pr) = &mut progress {
+                    pr.finish(&outcome);
+                }
                 if outcome == Outcome::Completed.as_str() {
                     return Ok(());
                 }
@@ -500,6 +521,121 @@ async fn select(conn: &Connection, which: &str, wait: bool) -> Result<(), Fail> 
         exit::UNAVAILABLE,
         "the bus connection ended before the motion did",
     ))
+}
+
+/// `select --wait` on a terminal: one line redrawn in place, the share of the recall's travel
+/// done (each axis' distance from where it started to its target) and which axes move.
+struct Progress {
+    name: String,
+    axes: Vec<AxisProgress>,
+    changes: zbus::MessageStream,
+}
+
+/// One axis of the recall: where it started, its target, where it is, whether it runs.
+struct AxisProgress {
+    path: String,
+    name: String,
+    from: f64,
+    to: f64,
+    now: f64,
+    moving: bool,
+}
+
+impl Progress {
+    async fn start(conn: &Connection, snap: &Snapshot, p: &bus::Profile) -> Result<Progress, Fail> {
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .sender(BUS_NAME)
+            .interface("org.freedesktop.DBus.Properties")
+            .member("PropertiesChanged")
+            .path_namespace(driverprofiled_api::path::ACTUATORS)
+            .build()?;
+        let changes = zbus::MessageStream::for_match_rule(rule, conn, None).await?;
+        let axes = snap
+            .actuators
+            .iter()
+            .filter_map(|a| {
+                let to = (*p.positions.get(&a.name)?).clamp(a.min(), a.max());
+                let from = a.position()?;
+                Some(AxisProgress {
+                    path: a.path.clone(),
+                    name: a.name.clone(),
+                    from,
+                    to,
+                    now: from,
+                    moving: false,
+                })
+            })
+            .collect();
+        let pr = Progress {
+            name: p.name.clone(),
+            axes,
+            changes,
+        };
+        pr.draw();
+        Ok(pr)
+    }
+
+    fn update(&mut self, msg: &zbus::Message) {
+        let h = msg.header();
+        let Some(path) = h.path() else { return };
+        type Changed = (String, HashMap<String, zbus::OwnedVariant>, Vec<String>);
+        let Ok((_, changed, _)) = msg.body().deserialize::<Changed>() else {
+            return;
+        };
+        let Some(a) = self.axes.iter_mut().find(|a| a.path == path.as_str()) else {
+            return;
+        };
+        if let Some(v) = changed.get("Position").and_then(|v| f64::try_from(v).ok())
+            && v.is_finite()
+        {
+            a.now = v;
+        }
+        if let Some(m) = changed.get("Moving").and_then(|v| bool::try_from(v).ok()) {
+            a.moving = m;
+        }
+        self.draw();
+    }
+
+    /// Travel done over travel to do, across the axes that have any.
+    fn done(&self) -> f64 {
+        let (mut done, mut all) = (0.0, 0.0);
+        for a in &self.axes {
+            let span = (a.to - a.from).abs();
+            all += span;
+            done += (span - (a.to - a.now).abs()).clamp(0.0, span);
+        }
+        if all > 0.0 { done / all } else { 1.0 }
+    }
+
+    fn draw(&self) {
+        let moving: Vec<&str> = (self.axes.iter())
+            .filter(|a| a.moving)
+            .map(|a| a.name.as_str())
+            .collect();
+        let moving = match moving.is_empty() {
+            true => String::new(),
+            false => format!("  moving: {}", moving.join(", ")),
+        };
+        print!(
+            "\r\x1b[2Krecall of {}  {}{moving}",
+            self.name,
+            bar::progress(self.done(), 30)
+        );
+        flush();
+    }
+
+    fn finish(&mut self, outcome: &str) {
+        if outcome == Outcome::Completed.as_str() {
+            self.axes.iter_mut().for_each(|a| a.now = a.to);
+        }
+        println!(
+            "\r\x1b[2Krecall of {}  {}  {outcome}",
+            self.name,
+            bar::progress(self.done(), 30)
+        );
+        flush();
+    }
 }
 
 /// Wait until the name has an owner and every `Actuator.Position` is known: on

@@ -206,7 +206,11 @@ fn plain(v: &Value) -> String {
     }
 }
 
-/// The live view: every axis, redrawn in place.
+/// Cells of an axis' bar in the live view.
+const BAR: usize = 30;
+
+/// The live view: every axis, redrawn in place: its numbers, and a bar between its limits
+/// with the target marked, so that the seat and the mirrors are seen to travel.
 struct Live {
     snap: Snapshot,
     lines: usize,
@@ -258,18 +262,26 @@ impl Live {
                 }
             ),
             format!(
-                "{:<18} {:>9} {:>9} {:<7} {:<6} FAULT",
-                "AXIS", "POSITION", "TARGET", "UNIT", "MOVING"
+                "{:<22} {:>8} {:>8} {:<7} {:<6} {:<w$}  FAULT",
+                "AXIS",
+                "POSITION",
+                "TARGET",
+                "UNIT",
+                "MOVING",
+                "MIN [# position | target] MAX",
+                w = BAR + 2
             ),
         ];
         for a in &s.actuators {
+            let target = a.props.f64("Target");
             lines.push(format!(
-                "{:<18} {:>9} {:>9} {:<7} {:<6} {}",
+                "{:<22} {:>8} {:>8} {:<7} {:<6} [{}]  {}",
                 a.name,
                 num(a.position()),
-                num(a.props.f64("Target")),
+                num(target),
                 a.unit(),
                 if a.props.bool("Moving") { "yes" } else { "-" },
+                crate::bar::axis(a.min(), a.max(), a.position(), target, BAR),
                 a.props.str("Fault")
             ));
         }

@@ -5,3 +5,4 @@ mod common;
 
 mod cli;
 mod monitor_keys;
+mod terminal;
