@@ -99,6 +99,30 @@ async fn changes_and_their_exit_codes() {
     let j = env.ctl(&["--json", "show", "anna"]).expect(0).json();
     assert_eq!(j["positions"]["seat_position"], 100.0);
     assert_eq!(j["positions"]["seat_height"], 50.0);
+    // AutoSave: off by default, on and off again; shown in text and JSON.
+    assert_eq!(j["auto_save"], false);
+    env.ctl(&["set", "anna", "--auto-save", "on"]).expect(0);
+    let j = env.ctl(&["--json", "show", "anna"]).expect(0).json();
+    assert_eq!(j["auto_save"], true);
+    assert_eq!(
+        j["positions"]["seat_position"], 100.0,
+        "positions untouched"
+    );
+    let s = env.ctl(&["show", "anna"]).expect(0).stdout();
+    assert!(s.contains("auto-save: on"), "{s}");
+    let e = env.ctl(&["set", "anna", "--auto-save", "maybe"]).expect(64);
+    assert!(e.stderr().contains("neither on nor off"), "{}", e.stderr());
+    env.ctl(&["set", "anna"]).expect(64);
+    env.ctl(&["set", "anna", "seat_height=40", "--auto-save", "off"])
+        .expect(0);
+    let j = env.ctl(&["--json", "show", "anna"]).expect(0).json();
+    assert_eq!(
+        (
+            j["auto_save"].clone(),
+            j["positions"]["seat_height"].clone()
+        ),
+        (false.into(), 40.0.into())
+    );
     // save stores where the actuators are.
     env.ctl(&["save", "anna"]).expect(0);
     let j = env.ctl(&["--json", "show", "anna"]).expect(0).json();
