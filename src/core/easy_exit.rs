@@ -469,19 +469,7 @@ mod tests {
             ("wheel_extension", 50.0),
             ("mirror_passenger_tilt", 40.0),
         ];
-        let store = Store {
-            schema: crate::core::store::SCHEMA_VERSION,
-            next_id: 2,
-            active: Some(crate::core::ProfileId::new(1)),
-            profiles: vec![crate::core::store::Profile {
-                id: crate::core::ProfileId::new(1),
-                name: "Anna".into(),
-                keys: vec![],
-                easy_exit: true,
-                positions: positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
-                auto_save: false,
-            }],
-        };
+        let store = anna_store(&positions, false);
         let known: BTreeMap<AxisId, f64> = AxisId::all(&cfg.axes)
             .map(|(id, a)| (id, if id == mirror { -30.0 } else { a.initial }))
             .collect();
@@ -489,13 +477,7 @@ mod tests {
         let mut sim = Sim::new(AxisId::all(&cfg.axes));
         sim.set_position(mirror, -30.0);
         let st = &mut NoStorage;
-        let drive = vec![
-            Signal::Gear(Gear::D),
-            Signal::SpeedKmh(0.0),
-            Signal::DriverSeatOccupied(true),
-            Signal::DriverBeltBuckled(true),
-        ];
-        assert!(!retracts(&mut c, drive, st));
+        drive_seated(&mut c);
         let fx = signals(&mut c, vec![Signal::Gear(Gear::P)], st);
         assert!(retract_started(&fx));
         let retracted = run_out(&mut c, &mut sim, fx, 0);
@@ -538,11 +520,9 @@ mod tests {
         }
     }
 
-    /// A core whose active profile Anna (AutoSave `auto_save`) stores the seat's height at 60
-    /// and its position at 130, driving, seat height at 30.
-    fn anna_driving(auto_save: bool) -> Core {
-        let cfg = config::builtin().unwrap();
-        let store = Store {
+    /// A store whose one profile, Anna (AutoSave `auto_save`), is active with `positions`.
+    fn anna_store(positions: &[(&str, f64)], auto_save: bool) -> Store {
+        Store {
             schema: crate::core::store::SCHEMA_VERSION,
             next_id: 2,
             active: Some(crate::core::ProfileId::new(1)),
@@ -551,24 +531,32 @@ mod tests {
                 name: "Anna".into(),
                 keys: vec![],
                 easy_exit: true,
-                positions: [
-                    ("seat_position".to_string(), 130.0),
-                    ("seat_height".to_string(), 60.0),
-                ]
-                .into_iter()
-                .collect(),
+                positions: positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
                 auto_save,
             }],
-        };
-        let mut c = core_with(cfg);
-        c.store = store;
+        }
+    }
+
+    /// In D at standstill, the driver seated and belted (no retract).
+    fn drive_seated(c: &mut Core) {
         let drive = vec![
             Signal::Gear(Gear::D),
             Signal::SpeedKmh(0.0),
             Signal::DriverSeatOccupied(true),
             Signal::DriverBeltBuckled(true),
         ];
-        assert!(!retracts(&mut c, drive, &mut NoStorage));
+        assert!(!retracts(c, drive, &mut NoStorage));
+    }
+
+    /// A core whose active profile Anna (AutoSave `auto_save`) stores the seat's height at 60
+    /// and its position at 130, driving, seat height at 30.
+    fn anna_driving(auto_save: bool) -> Core {
+        let mut c = core_with(config::builtin().unwrap());
+        c.store = anna_store(
+            &[("seat_position", 130.0), ("seat_height", 60.0)],
+            auto_save,
+        );
+        drive_seated(&mut c);
         c
     }
 
