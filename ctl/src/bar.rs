@@ -30,6 +30,36 @@ pub fn axis(
         .collect()
 }
 
+/// (columns, rows) of the terminal on standard output: its window size, else `COLUMNS` and
+/// `LINES`, else 80×24.
+pub fn terminal_size() -> (usize, usize) {
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct it is given, nothing else.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+    };
+    let cols = if ok && ws.ws_col > 0 {
+        ws.ws_col as usize
+    } else {
+        env("COLUMNS").unwrap_or(80)
+    };
+    let rows = if ok && ws.ws_row > 0 {
+        ws.ws_row as usize
+    } else {
+        env("LINES").unwrap_or(24)
+    };
+    (cols, rows)
+}
+
+/// `line` cut to `cols` characters, so that a redraw in place never wraps.
+pub fn fit(line: &str, cols: usize) -> String {
+    line.chars().take(cols).collect()
+}
+
 /// A fraction done (0..1), `width` cells of `#` and `.`, and the percentage.
 pub fn progress(done: f64, width: usize) -> String {
     let done = if done.is_finite() {
@@ -62,6 +92,13 @@ mod tests {
             "###",
             "clamped to the range"
         );
+    }
+
+    #[test]
+    fn a_line_is_cut_to_the_terminal() {
+        assert_eq!(fit("abcdef", 4), "abcd");
+        assert_eq!(fit("ab", 4), "ab");
+        assert_eq!(fit("ééé", 2), "éé");
     }
 
     #[test]

@@ -477,6 +477,10 @@ async fn select(conn: &Connection, which: &str, wait: bool, json: bool) -> Resul
     let m = ManagerProxy::new(conn).await?;
     m.select_profile(&zbus::ObjectPath::try_from(target.as_str())?)
         .await?;
+    if let Some(pr) = &progress {
+        // Only once the recall was accepted: an error is printed on a line of its own.
+        pr.draw();
+    }
     let Some(signals) = signals.as_mut() else {
         return Ok(());
     };
@@ -555,7 +559,8 @@ impl Progress {
             .actuators
             .iter()
             .filter_map(|a| {
-                let to = (*p.positions.get(&a.name)?).clamp(a.min(), a.max());
+                // Min/Max as the daemon shows them; a missing one (NaN) clamps nothing.
+                let to = (*p.positions.get(&a.name)?).max(a.min()).min(a.max());
                 let from = a.position()?;
                 Some(AxisProgress {
                     path: a.path.clone(),
@@ -567,13 +572,11 @@ impl Progress {
                 })
             })
             .collect();
-        let pr = Progress {
+        Ok(Progress {
             name: p.name.clone(),
             axes,
             changes,
-        };
-        pr.draw();
-        Ok(pr)
+        })
     }
 
     fn update(&mut self, msg: &zbus::Message) {
@@ -617,11 +620,14 @@ impl Progress {
             true => String::new(),
             false => format!("  moving: {}", moving.join(", ")),
         };
-        print!(
-            "\r\x1b[2Krecall of {}  {}{moving}",
+        let line = format!(
+            "recall of {}  {}{moving}",
             self.name,
             bar::progress(self.done(), 30)
         );
+        // One screen row, or the next redraw would not clear it all.
+        let (cols, _) = bar::terminal_size();
+        print!("\r\x1b[2K{}", bar::fit(&line, cols.saturating_sub(1)));
         flush();
     }
 

@@ -207,7 +207,7 @@ fn plain(v: &Value) -> String {
 }
 
 /// Cells of an axis' bar in the live view.
-const BAR: usize = 30;
+const BAR: usize = 20;
 
 /// The live view: every axis, redrawn in place: its numbers, and a bar between its limits
 /// with the target marked, so that the seat and the mirrors are seen to travel.
@@ -262,20 +262,20 @@ impl Live {
                 }
             ),
             format!(
-                "{:<22} {:>8} {:>8} {:<7} {:<6} {:<w$}  FAULT",
+                "{:<21} {:>7} {:>7} {:<7} {:<6} {:<w$} FAULT",
                 "AXIS",
                 "POSITION",
                 "TARGET",
                 "UNIT",
                 "MOVING",
-                "MIN [# position | target] MAX",
+                "[# at | target]",
                 w = BAR + 2
             ),
         ];
         for a in &s.actuators {
             let target = a.props.f64("Target");
             lines.push(format!(
-                "{:<22} {:>8} {:>8} {:<7} {:<6} [{}]  {}",
+                "{:<21} {:>7} {:>7} {:<7} {:<6} [{}] {}",
                 a.name,
                 num(a.position()),
                 num(target),
@@ -286,9 +286,11 @@ impl Live {
             ));
         }
         lines.push(format!("last: {last}"));
+        // One screen row per line, or moving up by `lines` would not land on the first.
+        let (cols, _) = crate::bar::terminal_size();
         for l in &lines {
             out += "\r\x1b[2K";
-            out += l;
+            out += &crate::bar::fit(l, cols);
             out += "\n";
         }
         self.lines = lines.len();

@@ -191,7 +191,7 @@ struct Screen {
 
 impl Screen {
     fn draw(&mut self, geometry: &Geometry, keys: &Keys, note: &str) {
-        let (cols, rows) = terminal_size();
+        let (cols, rows) = crate::bar::terminal_size();
         let mut lines = draw_keys(geometry, &keys.estimates, &keys.nearest, cols, rows);
         if !note.is_empty()
             && let Some(last) = lines.last_mut()
@@ -212,31 +212,6 @@ impl Screen {
         out += "\x1b[J";
         print!("{out}");
     }
-}
-
-/// (columns, rows) of the terminal on standard output: its window size, else `COLUMNS` and
-/// `LINES`, else 80×24.
-fn terminal_size() -> (usize, usize) {
-    // SAFETY: TIOCGWINSZ writes one winsize into the struct it is given, nothing else.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
-    let env = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|&n| n > 0)
-    };
-    let cols = if ok && ws.ws_col > 0 {
-        ws.ws_col as usize
-    } else {
-        env("COLUMNS").unwrap_or(80)
-    };
-    let rows = if ok && ws.ws_row > 0 {
-        ws.ws_row as usize
-    } else {
-        env("LINES").unwrap_or(24)
-    };
-    (cols, rows)
 }
 
 /// At most `cols` characters of `s`.

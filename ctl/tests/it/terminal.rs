@@ -18,8 +18,9 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// A detached 200x50 session running `command` in a shell. In CI, tmux must be there.
-    fn start(command: &str) -> Option<Tmux> {
+    /// A detached `cols`x30 session running `command` in a shell, once [`Tmux::go`] says so
+    /// (so that the pane can be piped first). In CI, tmux must be there.
+    fn start(command: &str, cols: u16) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
             assert!(!ci, "tmux is needed for the terminal tests in CI");
@@ -31,7 +32,16 @@ impl Tmux {
             socket: dir.path().join("tmux.sock"),
             _dir: dir,
         };
-        t.run(&["new-session", "-d", "-x", "200", "-y", "50", command]);
+        let command = format!("tmux wait-for go; {command}");
+        t.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            "30",
+            &command,
+        ]);
         Some(t)
     }
 
@@ -51,9 +61,25 @@ impl Tmux {
         self.run(&["capture-pane", "-p"])
     }
 
-    /// Block until the pane's command signals `channel` (`tmux wait-for -S`).
+    /// Let the pane's command run.
+    fn go(&self) {
+        self.run(&["wait-for", "-S", "go"]);
+    }
+
+    /// Block until the pane's command signals `channel` (`tmux wait-for -S`); a guard of a
+    /// minute against a hung client.
     fn wait_for(&self, channel: &str) {
-        self.run(&["wait-for", channel]);
+        let out = Command::new("timeout")
+            .args(["60", "tmux", "-S"])
+            .arg(&self.socket)
+            .args(["wait-for", channel])
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "no {channel} within a minute:\n{}",
+            self.pane()
+        );
     }
 
     /// The pane once it shows `text`. There is no signal for "the pane was redrawn": this reads
@@ -111,12 +137,15 @@ async fn select_wait_on_a_terminal_shows_the_recall_progress_and_its_outcome() {
         "{}; echo EXIT=$?; tmux wait-for -S done; sleep 60",
         ctl_line(&env, "select anna --wait")
     );
-    let Some(t) = Tmux::start(&cmd) else { return };
+    let Some(t) = Tmux::start(&cmd, 100) else {
+        return;
+    };
     t.run(&[
         "pipe-pane",
         "-o",
         &format!("cat >> {}", shell_quote(&log.display().to_string())),
     ]);
+    t.go();
     t.wait_for("done");
     let pane = t.pane_showing("EXIT=");
     assert!(
@@ -141,7 +170,7 @@ async fn select_wait_on_a_terminal_shows_the_recall_progress_and_its_outcome() {
 }
 
 #[tokio::test]
-async fn select_wait_piped_prints_nothing_but_the_outcome() {
+async fn select_wait_piped_draws_no_progress() {
     let env = Env::new().await;
     env.ctl(&["create", "Anna", "seat_position=140"]).expect(0);
     env.park().await;
@@ -163,9 +192,13 @@ async fn monitor_draws_each_axis_between_its_limits_with_the_target() {
     env.park().await;
     env.speed_factor(50.0).await;
     let cmd = format!("{}; sleep 60", ctl_line(&env, "monitor"));
-    let Some(t) = Tmux::start(&cmd) else { return };
+    // 80 columns: every row fits, so the redraw in place never wraps.
+    let Some(t) = Tmux::start(&cmd, 80) else {
+        return;
+    };
+    t.go();
     let before = t.pane_showing("mirror_passenger_yaw");
-    // At the start: the mirror centred (0 in -100..100: cell 15 of 0..29), its target there.
+    // At the start: the mirror centred (0 in -100..100: cell 10 of 0..19), its target there.
     let row = |pane: &str, axis: &str| {
         pane.lines()
             .find(|l| l.starts_with(&format!("{axis} ")))
@@ -175,25 +208,26 @@ async fn monitor_draws_each_axis_between_its_limits_with_the_target() {
     assert!(
         row(&before, "mirror_driver_tilt").contains(&format!(
             "[{}|{}]",
-            "#".repeat(15),
-            ".".repeat(14)
+            "#".repeat(10),
+            ".".repeat(9)
         )),
         "{before}"
     );
     env.ctl(&["select", "anna", "--wait"]).expect(0);
     let after = t.pane_showing("MotionFinished reason=recall outcome=completed");
-    // -60: cell 6; the seat at its max: the target at the last cell, all filled before it.
+    // -60: cell 4; the seat at its max: the target at the last cell, all filled before it.
     assert!(
         row(&after, "mirror_driver_tilt").contains(&format!(
             "[{}|{}]",
-            "#".repeat(6),
-            ".".repeat(23)
+            "#".repeat(4),
+            ".".repeat(15)
         )),
         "{after}"
     );
     assert!(
-        row(&after, "seat_position").contains(&format!("[{}|]", "#".repeat(29))),
+        row(&after, "seat_position").contains(&format!("[{}|]", "#".repeat(19))),
         "{after}"
     );
-    assert!(after.contains("MIN [# position | target] MAX"), "{after}");
+    assert!(after.contains("[# at | target]"), "{after}");
+    assert!(after.lines().all(|l| l.chars().count() <= 80), "{after}");
 }
