@@ -172,6 +172,7 @@ pub struct Config {
     pub axes: Vec<AxisConfig>,
     pub keys: KeyConfig,
     pub easy_exit: EasyExitConfig,
+    pub reverse_tilt: ReverseTiltConfig,
     /// `[backend.mock]`: the simulated actuators.
     pub mock: MockConfig,
     /// `[access]`: who may change anything.
@@ -359,6 +360,21 @@ pub struct EasyExitConfig {
     pub retract: Vec<(usize, Retract)>,
 }
 
+/// `[reverse_tilt]`: the mirrors tilting down while reversing, the one motion allowed
+/// outside P.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReverseTiltConfig {
+    pub enabled: bool,
+    /// The axes that tilt (indices; mirror axes only).
+    pub axes: Vec<usize>,
+    /// Only below this speed in R; above it, a tilted mirror returns at once.
+    pub max_speed_kmh: f64,
+    /// A tilted mirror returns this long after the gear left R.
+    pub return_delay_ms: u64,
+    /// Where a tilt goes, relative to where the mirror is (in the axis unit).
+    pub default_offset: f64,
+}
+
 /// A configuration error with its location.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
@@ -391,11 +407,22 @@ struct RawConfig {
     motion: RawMotion,
     keys: RawKeys,
     easy_exit: RawEasyExit,
+    reverse_tilt: RawReverseTilt,
     axis: Spanned<Vec<RawAxis>>,
     backend: RawBackend,
     access: RawAccess,
     vehicle: RawVehicle,
     kuksa: RawKuksa,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReverseTilt {
+    enabled: bool,
+    axes: Vec<Spanned<String>>,
+    max_speed_kmh: Spanned<f64>,
+    return_delay_s: Spanned<f64>,
+    default_offset: Spanned<f64>,
 }
 
 #[derive(Deserialize)]
@@ -734,6 +761,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         duty_window_ms: ms(duty_window_s),
         keys: keys(&src, &raw.keys)?,
         easy_exit: easy_exit(&src, &raw.easy_exit, &axes)?,
+        reverse_tilt: reverse_tilt(&src, &raw.reverse_tilt, &axes)?,
         axes,
         mock: MockConfig {
             speed_factor: src.positive(&raw.backend.mock.speed_factor, "speed_factor", 10_000.0)?,
@@ -976,6 +1004,57 @@ fn easy_exit(
         rear_occupied_back_mm: *back.get_ref(),
         rear_guard_axis: axis(&raw.rear_guard_axis, "rear_guard_axis")?,
         retract,
+    })
+}
+
+/// The prefix of the VSS actuators that may move outside P (the outside mirrors).
+pub const MIRRORS_VSS: &str = "Vehicle.Body.Mirrors.";
+
+fn reverse_tilt(
+    src: &Src<'_>,
+    raw: &RawReverseTilt,
+    axes: &[AxisConfig],
+) -> Result<ReverseTiltConfig, ConfigError> {
+    let mut list = Vec::new();
+    for name in &raw.axes {
+        let i = axes.iter().position(|a| a.name == *name.get_ref());
+        // As in [easy_exit]: an axis only the shipped defaults name is skipped when the file
+        // declares no such axis.
+        let ok = i.is_some() || src.is_default(name);
+        let what = format!("reverse_tilt: no axis {:?} is declared", name.get_ref());
+        src.ensure(ok, name, what)?;
+        let Some(i) = i else { continue };
+        let a = &axes[i];
+        let mirror = a.vss.starts_with(MIRRORS_VSS);
+        let what = format!(
+            "reverse_tilt: {} ({}) is not a mirror: only {MIRRORS_VSS}* axes may move outside P",
+            a.name, a.vss
+        );
+        src.ensure(mirror, name, what)?;
+        let twice = format!("reverse_tilt: {} is listed twice", a.name);
+        src.ensure(!list.contains(&i), name, twice)?;
+        list.push(i);
+    }
+    let offset = src.finite(&raw.default_offset, "default_offset")?;
+    let ok = (-100.0..=100.0).contains(&offset);
+    src.ensure(
+        ok,
+        &raw.default_offset,
+        "default_offset must lie within -100..100",
+    )?;
+    let delay = src.finite(&raw.return_delay_s, "return_delay_s")?;
+    let ok = (0.0..=60.0).contains(&delay);
+    src.ensure(
+        ok,
+        &raw.return_delay_s,
+        "return_delay_s must be between 0 and 60",
+    )?;
+    Ok(ReverseTiltConfig {
+        enabled: raw.enabled,
+        axes: list,
+        max_speed_kmh: src.positive(&raw.max_speed_kmh, "max_speed_kmh", 30.0)?,
+        return_delay_ms: ms(delay),
+        default_offset: offset,
     })
 }
 
@@ -1290,6 +1369,13 @@ mod tests {
                 rear_guard_axis: Some(0),
                 retract: vec![(0, Retract::Relative(50.0)), (7, Retract::Min), (6, Retract::Max)],
             },
+            reverse_tilt: ReverseTiltConfig {
+                enabled: true,
+                axes: vec![10],
+                max_speed_kmh: 15.0,
+                return_delay_ms: 5000,
+                default_offset: -25.0,
+            },
             mock: MockConfig {
                 speed_factor: 1.0,
                 positions_after_ms: 0,
@@ -1441,6 +1527,11 @@ mod tests {
                 retract: vec![(0, Retract::Relative(50.0))],
                 ..shipped.easy_exit.clone()
             },
+            // Likewise the shipped mirror of [reverse_tilt].
+            reverse_tilt: ReverseTiltConfig {
+                axes: vec![],
+                ..shipped.reverse_tilt.clone()
+            },
             ..shipped
         };
         assert_eq!(cfg, want);
@@ -1518,6 +1609,12 @@ mod tests {
             ("seat_position = \"+50\"", "seat_position = \"sideways\"", "must be \"+N\", \"-N\", \"min\", \"max\" or a number"),
             ("seat_position = \"+50\"", "seat_position = \"+x\"", "not a relative amount"),
             ("seat_position = \"+50\"", "seat_position = true", "a retract target"),
+            ("axes = [\"mirror_passenger_tilt\"]", "axes = [\"seat_position\"]", "reverse_tilt: seat_position (Vehicle.Cabin.Seat.Row1.DriverSide.Position) is not a mirror: only Vehicle.Body.Mirrors.* axes may move outside P"),
+            ("axes = [\"mirror_passenger_tilt\"]", "axes = [\"mirror\"]", "reverse_tilt: no axis \"mirror\" is declared"),
+            ("axes = [\"mirror_passenger_tilt\"]", "axes = [\"mirror_passenger_tilt\", \"mirror_passenger_tilt\"]", "listed twice"),
+            ("max_speed_kmh = 15.0", "max_speed_kmh = 31", "max_speed_kmh must be greater than 0 and at most 30"),
+            ("return_delay_s = 5.0", "return_delay_s = -1", "return_delay_s must be between 0 and 60"),
+            ("default_offset = -25.0", "default_offset = -125", "default_offset must lie within -100..100"),
         ] {
             let (text, line) = edited(from, to);
             let e = parse("x.toml", &text).unwrap_err();

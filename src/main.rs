@@ -205,6 +205,20 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
         }
     };
 
+    let reverse_tilt = match storage.load_reverse_tilt() {
+        Ok(loaded) => loaded.value,
+        Err(e) => {
+            let why = format!(
+                "the reverse-tilt state in {} can be neither read nor moved aside ({e}); \
+                 no mirror tilts for reversing until a restart",
+                opts.state_dir.display()
+            );
+            storage.freeze_reverse_tilt(why.clone());
+            problems.push(why);
+            Default::default()
+        }
+    };
+
     // The vehicle signals' source is checked before anything is served: a signal the broker
     // does not know (or of another type) stops the daemon here, never a motion later.
     #[cfg(not(feature = "kuksa"))]
@@ -262,6 +276,7 @@ async fn serve(opts: cli::Options, cfg: Arc<Config>) -> Result<u8, String> {
         VERSION.into(),
     );
     core.resume_easy_exit(easy_exit);
+    core.resume_reverse_tilt(reverse_tilt);
     core.set_store_status(loaded.status);
     if let Some(why) = loaded.frozen {
         core.freeze_store(why);

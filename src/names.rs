@@ -13,6 +13,8 @@ pub fn reason(r: Reason) -> WireReason {
         Reason::KeyApproach => WireReason::KeyApproach,
         Reason::EasyExit => WireReason::EasyExit,
         Reason::Restore => WireReason::Restore,
+        Reason::ReverseTilt => WireReason::ReverseTilt,
+        Reason::ReverseReturn => WireReason::ReverseReturn,
     }
 }
 

@@ -21,13 +21,15 @@ use serde::de::DeserializeOwned;
 
 use crate::config::Config;
 use crate::core::store::{SCHEMA_VERSION, Store};
-use crate::core::{EasyExitState, SaveError, Storage};
+use crate::core::{EasyExitState, ReverseTiltState, SaveError, Storage};
 
 mod store_file;
 pub use store_file::{StateReport, StoreFile, Unreadable, check_state};
 
 pub const FILE_NAME: &str = "profiles.toml";
 pub const EASY_EXIT_FILE: &str = "easy-exit.toml";
+/// Where tilted mirrors were before reversing (a file of its own, like easy exit's).
+pub const REVERSE_TILT_FILE: &str = "reverse-tilt.toml";
 
 const HEADER: &str =
     "# driverprofiled state. Written by the daemon; edit only while it is stopped.\n";
@@ -84,6 +86,8 @@ pub struct FileStorage {
     dir: PathBuf,
     /// Why the easy-exit state may not be written (it could be neither read nor moved aside).
     easy_exit_frozen: Option<String>,
+    /// Why the reverse-tilt state may not be written (likewise): then no mirror tilts.
+    reverse_tilt_frozen: Option<String>,
     /// The `[units]` written with the store: each axis' unit in the config.
     units: BTreeMap<String, String>,
 }
@@ -120,6 +124,7 @@ impl FileStorage {
         FileStorage {
             dir: dir.to_path_buf(),
             easy_exit_frozen: None,
+            reverse_tilt_frozen: None,
             units: BTreeMap::new(),
         }
     }
@@ -136,6 +141,11 @@ impl FileStorage {
     /// Write no easy-exit state from now on, saying `why` to whoever tries.
     pub fn freeze_easy_exit(&mut self, why: String) {
         self.easy_exit_frozen = Some(why);
+    }
+
+    /// Write no reverse-tilt state from now on (so no mirror tilts), saying `why`.
+    pub fn freeze_reverse_tilt(&mut self, why: String) {
+        self.reverse_tilt_frozen = Some(why);
     }
 
     /// Whether state can be written here: creates the directory if needed, then writes,
@@ -363,6 +373,11 @@ impl FileStorage {
         self.load_file(EASY_EXIT_FILE, |s: &EasyExitState| s.validate())
     }
 
+    /// Load the reverse-tilt state; see [`FileStorage::load_file`].
+    pub fn load_reverse_tilt(&self) -> io::Result<Loaded<ReverseTiltState>> {
+        self.load_file(REVERSE_TILT_FILE, |s: &ReverseTiltState| s.validate())
+    }
+
     /// Load `name`. A missing file is the default; a corrupt one is renamed aside and the
     /// default returned. Fails only if a corrupt file cannot be moved out of the way (then
     /// starting would risk overwriting it).
@@ -404,7 +419,12 @@ impl FileStorage {
 
     /// Write `value` to `name` atomically and durably.
     fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), WriteError> {
-        if let (EASY_EXIT_FILE, Some(why)) = (name, &self.easy_exit_frozen) {
+        let frozen = match name {
+            EASY_EXIT_FILE => &self.easy_exit_frozen,
+            REVERSE_TILT_FILE => &self.reverse_tilt_frozen,
+            _ => &None,
+        };
+        if let Some(why) = frozen {
             return Err(WriteError::Frozen(why.clone()));
         }
         let text = toml::to_string(value).map_err(WriteError::Encode)?;
@@ -464,6 +484,10 @@ impl Storage for FileStorage {
 
     fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), SaveError> {
         Ok(self.write(EASY_EXIT_FILE, state)?)
+    }
+
+    fn save_reverse_tilt(&mut self, state: &ReverseTiltState) -> Result<(), SaveError> {
+        Ok(self.write(REVERSE_TILT_FILE, state)?)
     }
 }
 

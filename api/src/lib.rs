@@ -157,6 +157,10 @@ wire_enum! {
         EasyExit = "easy-exit",
         /// The driver is in again after an easy exit.
         Restore = "restore",
+        /// The gear went into R: the mirrors tilt down.
+        ReverseTilt = "reverse-tilt",
+        /// The gear has left R: the tilted mirrors return.
+        ReverseReturn = "reverse-return",
     }
 }
 

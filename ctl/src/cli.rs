@@ -45,7 +45,7 @@ pub enum Command {
     Status,
     /// Every profile, oldest first.
     List,
-    /// One profile: its positions, keys and easy-exit flag.
+    /// One profile: its positions, keys, and its easy-exit and auto-save flags.
     Show {
         /// A profile id, or a name (ignoring case).
         profile: String,

@@ -9,6 +9,7 @@
 //! - `axes::Axes`: positions (known once a backend reports them), targets, faults, duty;
 //! - `motion::Motion`: the one engine every motion runs in, with its budget slots;
 //! - `easy_exit::EasyExit`: trigger, restore and the pre-retract positions;
+//! - `reverse::Reverse`: the mirrors tilted down in R, and when they return;
 //! - [`keys::Tracker`]: nearest-key selection;
 //! - [`Vehicle`]: the latest signals and the interlock they make;
 //! - `inhibit::Inhibitors`: who keeps every actuator still, and why ([`Request::Inhibit`]).
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod locate;
 mod motion;
 pub mod plan;
+mod reverse;
 pub mod select;
 pub mod store;
 pub use store::ProfileId;
@@ -40,6 +42,8 @@ pub use easy_exit::EasyExitState;
 pub use inhibit::Inhibitor;
 use inhibit::Inhibitors;
 use motion::{Cx, Motion};
+use reverse::Reverse;
+pub use reverse::ReverseTiltState;
 use store::{Profile, Store};
 pub use vehicle::{Gear, Signal, Vehicle};
 use view::{AxisView, View};
@@ -104,6 +108,11 @@ pub enum Reason {
     EasyExit,
     /// The driver is in again after an easy exit.
     Restore,
+    /// The gear went into R: the mirrors of `[reverse_tilt]` tilt down (the one motion
+    /// allowed outside P, and only for those axes).
+    ReverseTilt,
+    /// The gear has left R: the tilted mirrors go back to where they were.
+    ReverseReturn,
 }
 
 impl Reason {
@@ -380,6 +389,11 @@ pub trait Storage {
     fn save_easy_exit(&mut self, _state: &EasyExitState) -> Result<(), SaveError> {
         Ok(())
     }
+
+    /// Keep the positions of tilted mirrors across restarts; a tilt runs only once saved.
+    fn save_reverse_tilt(&mut self, _state: &ReverseTiltState) -> Result<(), SaveError> {
+        Ok(())
+    }
 }
 
 /// Storage that keeps nothing: for tests of the core.
@@ -399,6 +413,9 @@ pub struct Core {
     axes: Axes,
     motion: Motion,
     easy_exit: EasyExit,
+    reverse: Reverse,
+    /// The reverse-tilt state last written (or loaded).
+    reverse_saved: ReverseTiltState,
     keys: select::Selector,
     inhibitors: Inhibitors,
     /// The selected key's profile still has to be recalled once conditions allow.
@@ -436,6 +453,8 @@ impl Core {
             axes: Axes::new(cfg.clone(), known),
             motion: Motion::default(),
             easy_exit: EasyExit::default(),
+            reverse: Reverse::default(),
+            reverse_saved: ReverseTiltState::default(),
             inhibitors: Inhibitors::default(),
             cfg,
             store,
@@ -449,6 +468,12 @@ impl Core {
     /// Take up the easy-exit state kept from before a restart.
     pub fn resume_easy_exit(&mut self, state: EasyExitState) {
         self.easy_exit.resume(state, &self.axes);
+    }
+
+    /// Take up the reverse-tilt state kept from before a restart (a mirror left tilted).
+    pub fn resume_reverse_tilt(&mut self, state: ReverseTiltState) {
+        self.reverse.resume(state, &self.axes);
+        self.reverse_saved = self.reverse.state(&self.axes);
     }
 
     /// Report that state cannot be written (found by the edge's check at start).
@@ -596,8 +621,12 @@ impl Core {
 
     /// Why a motion for `reason` is not allowed now, or `None` when it is.
     pub fn interlock_for(&self, reason: Reason) -> Option<String> {
-        self.vehicle
-            .interlock_for(reason, self.cfg.speed_threshold_kmh)
+        let max = self.cfg.reverse_tilt.max_speed_kmh;
+        match reason {
+            Reason::ReverseTilt => self.vehicle.reverse_interlock(true, max),
+            Reason::ReverseReturn => self.vehicle.reverse_interlock(false, max),
+            _ => (self.vehicle).interlock_for(reason, self.cfg.speed_threshold_kmh),
+        }
     }
 
     /// The engine and what it acts on.
@@ -640,6 +669,13 @@ impl Core {
             tracing::error!("motion ({reason:?}) not started: inhibited");
             return;
         }
+        let reverse = matches!(reason, Reason::ReverseTilt | Reason::ReverseReturn);
+        if !reverse {
+            // Where this motion takes a tilted mirror, no return undoes it.
+            for (i, _) in &targets {
+                self.reverse.forget(*i);
+            }
+        }
         let (m, mut cx) = self.engine();
         m.start(&mut cx, reason, profile, targets, now);
     }
@@ -656,6 +692,7 @@ impl Core {
             self.axes.next_publish(),
             self.keys.next_deadline(),
             self.motion.deadline(&self.axes),
+            self.reverse.deadline(self.motion.reason().is_some()),
         ]
         .into_iter()
         .flatten()
@@ -669,6 +706,8 @@ impl Core {
         let (m, mut cx) = self.engine();
         m.tick(&mut cx, now);
         self.key_step(now, storage);
+        let v = self.vehicle.clone();
+        self.reverse_step(&v, now, storage);
     }
 
     /// Handle actuator feedback.
@@ -756,9 +795,12 @@ impl Core {
         now: Millis,
         storage: &mut dyn Storage,
     ) -> Result<Reply, Error> {
+        let before = self.vehicle.clone();
         let result = self.handle(req, now, storage);
         // Signals, ranges and key bindings all bear on the key selection.
         self.key_step(now, storage);
+        // Signals, inhibitors and motions bear on the mirrors tilted for reversing.
+        self.reverse_step(&before, now, storage);
         // The end of an easy exit (a retract saves its state before it starts).
         if self.easy_exit.unsaved() {
             match storage.save_easy_exit(&self.easy_exit.state(&self.axes)) {
@@ -1106,10 +1148,79 @@ impl Core {
         self.start_motion(Reason::EasyExit, active, targets, now);
     }
 
+    /// Reverse tilt-down after an event (`before`: the signals before it): tilt in R, return
+    /// once out of it, and keep on disk what is tilted.
+    fn reverse_step(&mut self, before: &Vehicle, now: Millis, storage: &mut dyn Storage) {
+        let running = self.motion.reason().is_some();
+        let step = (self.reverse).step(before, &self.vehicle, &self.cfg, &self.axes, running, now);
+        match step {
+            reverse::Step::Nothing | reverse::Step::Untilted => {}
+            reverse::Step::Tilt(targets) => {
+                let refused = if self.inhibited() {
+                    Some("inhibited".to_string())
+                } else {
+                    self.interlock_for(Reason::ReverseTilt)
+                };
+                if let Some(why) = refused {
+                    tracing::info!("reverse tilt: not now ({why})");
+                    self.reverse.tilt_refused();
+                    return;
+                }
+                // Where the mirrors were, on disk before they move.
+                let state = self.reverse.state(&self.axes);
+                if let Err(e) = storage.save_reverse_tilt(&state) {
+                    self.storage_failed(format!(
+                        "could not save the reverse-tilt state: {e}; the mirrors do not tilt"
+                    ));
+                    self.reverse.tilt_refused();
+                    return;
+                }
+                self.reverse_saved = state;
+                let targets = motion::automatic_targets(&self.axes, targets, now);
+                let active = self.store.active;
+                self.start_motion(Reason::ReverseTilt, active, targets, now);
+            }
+            reverse::Step::Return(targets) => {
+                let refused = if self.inhibited() {
+                    Some("inhibited".to_string())
+                } else {
+                    self.interlock_for(Reason::ReverseReturn)
+                };
+                if let Some(why) = refused {
+                    tracing::info!("reverse return: not now ({why})");
+                    self.reverse.return_refused();
+                    return;
+                }
+                let targets = motion::automatic_targets(&self.axes, targets, now);
+                let active = self.store.active;
+                self.start_motion(Reason::ReverseReturn, active, targets, now);
+                if self.motion.reason().is_none() {
+                    // Nothing to move (already there, or faulted): the return is over.
+                    let v = self.vehicle.clone();
+                    (self.reverse).step(&v, &v, &self.cfg, &self.axes, false, now);
+                }
+            }
+        }
+        let state = self.reverse.state(&self.axes);
+        if state != self.reverse_saved {
+            match storage.save_reverse_tilt(&state) {
+                Ok(()) => self.reverse_saved = state,
+                Err(e) => {
+                    self.storage_failed(format!("could not save the reverse-tilt state: {e}"))
+                }
+            }
+        }
+    }
+
     /// The end of a drive: the active profile, if its AutoSave is on, keeps the positions the
     /// driver left the axes at: those known and not faulted that differ from the stored ones
     /// by more than the axis' tolerance, in one write. Nothing is written when none differs.
     fn auto_save(&mut self, storage: &mut dyn Storage) {
+        if self.easy_exit.is_active() {
+            // Still retracted (a retract halted by a quick shift out of P, or an unbuckle
+            // again in P): these positions are the retract's, not the driver's.
+            return;
+        }
         let Some(p) = self.store.active.and_then(|id| self.store.get(id)) else {
             return;
         };
@@ -1121,6 +1232,8 @@ impl Core {
             .filter_map(|(i, ac)| {
                 let a = self.axes.get(i);
                 let at = a.position.filter(|_| a.fault.is_none())?;
+                // A mirror tilted for reversing: where the driver had it.
+                let at = self.reverse.pre_tilt(i).unwrap_or(at);
                 let same = p
                     .positions
                     .get(&ac.name)
@@ -1155,12 +1268,18 @@ impl Core {
         let pre_retract = self.easy_exit.restoring();
         // Only the axes the retract moved come back: the rest (the mirrors, an axis the
         // driver adjusted on the way) stays where the driver left it.
-        let targets = match active.and_then(|id| self.store.get(id)) {
-            Some(p) => (self.profile_targets(p).into_iter())
-                .filter(|(i, _)| pre_retract.iter().any(|(r, _)| r == i))
-                .collect(),
-            None => pre_retract,
-        };
+        // The profile's position of each, or where it was before when the profile has none.
+        let profile = active.and_then(|id| self.store.get(id));
+        let wanted = profile.map(|p| self.profile_targets(p)).unwrap_or_default();
+        let targets = (pre_retract.into_iter())
+            .map(|(i, before)| {
+                let t = wanted
+                    .iter()
+                    .find(|(w, _)| *w == i)
+                    .map_or(before, |(_, t)| *t);
+                (i, t)
+            })
+            .collect();
         let targets = motion::automatic_targets(&self.axes, targets, now);
         self.start_motion(Reason::Restore, active, targets, now);
     }

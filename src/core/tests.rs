@@ -328,10 +328,17 @@ impl Sim {
 
     /// Carry out the core's commands; returns how many moves were commanded.
     fn apply(&mut self, effects: &[Effect]) -> usize {
-        let mut moves = 0;
+        self.apply_moved(effects).len()
+    }
+
+    /// Carry out the core's commands; returns the axes commanded to move.
+    fn apply_moved(&mut self, effects: &[Effect]) -> Vec<AxisId> {
+        let mut moves = Vec::new();
         for e in effects {
             if let Effect::Backend(cmd) = e {
-                moves += usize::from(matches!(cmd, BackendCommand::Move { .. }));
+                if let BackendCommand::Move { axis, .. } = cmd {
+                    moves.push(*axis);
+                }
                 // A stop at once after a step reports the position the core already has.
                 self.0.command(cmd, 0.0);
             }
@@ -611,33 +618,64 @@ mod property {
         prop_oneof![
             4 => prop::collection::vec(signal(), 1..4).prop_map(Op::Signals),
             2 => (0..2usize).prop_map(Op::Select),
-            2 => (0..8usize, 0.0..1.0f64).prop_map(|(a, f)| Op::MoveTo(a, f)),
+            2 => (0..12usize, 0.0..1.0f64).prop_map(|(a, f)| Op::MoveTo(a, f)),
             1 => Just(Op::Stop),
             3 => (0..3usize, 0.2..8.0f64, 0.2..8.0f64).prop_map(|(k, d, o)| Op::Ranges(k, d, o)),
-            1 => (0..8usize, 0.0..1.0f64).prop_map(|(a, f)| Op::Manual(a, f)),
-            1 => (0..8usize).prop_map(Op::Fault),
+            2 => (0..12usize, 0.0..1.0f64).prop_map(|(a, f)| Op::Manual(a, f)),
+            1 => (0..12usize).prop_map(Op::Fault),
             5 => (1..3000u64).prop_map(Op::Advance),
             1 => Just(Op::Inhibit),
             1 => Just(Op::Uninhibit),
         ]
     }
 
-    /// The safety invariants, checked after every event.
-    fn check(c: &Core, sim: &Sim, moves: usize, cfg: &Config, what: &str) {
+    /// The safety invariants, checked after every event. Outside P at standstill only the
+    /// mirrors of `[reverse_tilt]` may move, and only for reversing.
+    fn check(c: &Core, sim: &Sim, moved: &[AxisId], cfg: &Config, what: &str) {
         if let Some(over) = sim.over_budget(cfg) {
             panic!("{what}: {over}");
         }
         let total = cfg.max_concurrent + cfg.groups.iter().map(|g| g.max_concurrent).sum::<usize>();
         assert!(c.running_motors() <= total, "{what}: engine over budget");
-        if let Some(why) = c.interlock() {
-            assert_eq!(moves, 0, "{what}: a move was commanded although {why}");
-            assert!(!c.is_moving(), "{what}: still moving although {why}");
-            assert_eq!(
-                sim.running(),
-                0,
-                "{what}: a motor still runs although {why}"
+        let reversing = |a: AxisId| cfg.reverse_tilt.axes.contains(&a.index());
+        let reverse_motion = matches!(
+            c.motion_reason(),
+            Some(Reason::ReverseTilt | Reason::ReverseReturn)
+        );
+        if reverse_motion {
+            let commanded = AxisId::all(&cfg.axes)
+                .map(|(a, _)| a)
+                .filter(|a| sim.0.is_commanded(*a));
+            for a in commanded {
+                assert!(reversing(a), "{what}: {a} runs in a reverse tilt");
+            }
+        }
+        if c.motion_reason() == Some(Reason::ReverseTilt) {
+            let v = c.vehicle();
+            let slow = v
+                .speed_kmh
+                .is_some_and(|s| s < cfg.reverse_tilt.max_speed_kmh);
+            assert!(
+                v.gear == Some(Gear::R) && slow,
+                "{what}: a tilt runs out of R or too fast"
             );
         }
+        if let Some(why) = c.interlock() {
+            for &a in moved {
+                assert!(reversing(a), "{what}: {a} was commanded although {why}");
+            }
+            if !reverse_motion {
+                assert!(!c.is_moving(), "{what}: still moving although {why}");
+            }
+            for (a, _) in AxisId::all(&cfg.axes) {
+                let runs = sim.0.is_commanded(a);
+                assert!(
+                    !runs || reversing(a),
+                    "{what}: {a} still runs although {why}"
+                );
+            }
+        }
+        let moves = moved.len();
         if c.inhibited() {
             assert_eq!(moves, 0, "{what}: a move was commanded while inhibited");
             assert!(!c.is_moving(), "{what}: moving while inhibited");
@@ -659,10 +697,14 @@ mod property {
         #[test]
         fn no_move_while_interlocked_or_inhibited_halt_at_once_budget_kept(
             budget in 1..4usize,
+            door in 1..3usize,
             ops in prop::collection::vec(op(), 1..120),
         ) {
             let mut cfg = config::builtin().unwrap();
             cfg.max_concurrent = budget;
+            for g in &mut cfg.groups {
+                g.max_concurrent = door;
+            }
             cfg.duty_limit_ms = 20_000;
             let cfg = Arc::new(cfg);
             let mut c = core_with(cfg.clone());
@@ -734,14 +776,14 @@ mod property {
                                 let next = c.next_deadline();
                                 assert!(next.is_none_or(|d| d > now), "{what}: deadline {next:?} not after {now}");
                             }
-                            let moves = sim.apply(&c.take_effects());
-                            check(&c, &sim, moves, &cfg, &what);
+                            let moved = sim.apply_moved(&c.take_effects());
+                            check(&c, &sim, &moved, &cfg, &what);
                         }
                         continue;
                     }
                 }
-                let moves = sim.apply(&c.take_effects());
-                check(&c, &sim, moves, &cfg, &what);
+                let moved = sim.apply_moved(&c.take_effects());
+                check(&c, &sim, &moved, &cfg, &what);
             }
         }
     }
@@ -771,6 +813,7 @@ const WALK_MS: Millis = 100;
 struct Disk {
     store: Option<Store>,
     easy_exit: Option<EasyExitState>,
+    reverse_tilt: Option<ReverseTiltState>,
 }
 
 impl Storage for Disk {
@@ -781,6 +824,11 @@ impl Storage for Disk {
 
     fn save_easy_exit(&mut self, state: &EasyExitState) -> Result<(), SaveError> {
         self.easy_exit = Some(state.clone());
+        Ok(())
+    }
+
+    fn save_reverse_tilt(&mut self, state: &ReverseTiltState) -> Result<(), SaveError> {
+        self.reverse_tilt = Some(state.clone());
         Ok(())
     }
 }
@@ -832,6 +880,9 @@ impl Harness {
         self.core = Core::new(self.cfg.clone(), store, &known, "sim".into(), "test".into());
         if let Some(state) = self.disk.easy_exit.clone() {
             self.core.resume_easy_exit(state);
+        }
+        if let Some(state) = self.disk.reverse_tilt.clone() {
+            self.core.resume_reverse_tilt(state);
         }
         self.pump();
     }
@@ -1745,7 +1796,7 @@ impl Halt {
     /// Do it (the seat and the wheel tilt are under way).
     fn apply(self, h: &mut Harness) {
         match self {
-            Halt::LeavePark => h.signals(&[Signal::Gear(Gear::R)]),
+            Halt::LeavePark => h.signals(&[Signal::Gear(Gear::D)]),
             Halt::SpeedUp => h.signals(&[Signal::SpeedKmh(4.0)]),
             Halt::DoorsLocked => h.signals(&[Signal::DoorsLocked(true)]),
             Halt::Stop => {
@@ -2632,4 +2683,185 @@ fn position_errors_show_huge_doubles_short() {
     assert!(e.message().len() < 120, "{e}");
     let e = check_position(ac, -1e300).unwrap_err();
     assert!(e.message().len() < 120, "{e}");
+}
+
+// Reverse tilt-down: the mirror of [reverse_tilt] (mirror_passenger_tilt, at 0) tilts by
+// -25 in R and returns 5 s after R is left.
+
+const MIRROR: &str = "mirror_passenger_tilt";
+
+impl Harness {
+    /// Parked with the driver seated, then into R at standstill.
+    fn shift_into_reverse(&mut self) {
+        self.park();
+        self.signals(&[
+            Signal::DriverSeatOccupied(true),
+            Signal::DriverBeltBuckled(true),
+        ]);
+        self.events();
+        self.moved();
+        self.signals(&[Signal::Gear(Gear::R)]);
+    }
+}
+
+#[test]
+fn reverse_tilts_the_mirror_only_and_returns_it_after_the_delay() {
+    let mut h = Harness::new();
+    h.shift_into_reverse();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::ReverseTilt, None),
+            Finished(Reason::ReverseTilt, Outcome::Completed)
+        ]
+    );
+    assert_eq!(h.moved(), [MIRROR], "only the mirror moves outside P");
+    assert!((h.at(MIRROR) + 25.0).abs() <= 0.5, "{}", h.at(MIRROR));
+    let kept = h.disk.reverse_tilt.clone().unwrap();
+    assert_eq!(
+        kept.pre_tilt.get(MIRROR),
+        Some(&0.0),
+        "written before the tilt"
+    );
+    // Out of R: nothing for 5 s, then back to where it was.
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.advance(4900);
+    assert_eq!(h.events(), [], "not before the delay");
+    h.advance(200);
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::ReverseReturn, None),
+            Finished(Reason::ReverseReturn, Outcome::Completed)
+        ]
+    );
+    assert_eq!(h.moved(), [MIRROR]);
+    assert!(h.at(MIRROR).abs() <= 0.5, "{}", h.at(MIRROR));
+    assert!(h.disk.reverse_tilt.clone().unwrap().pre_tilt.is_empty());
+    assert_eq!(h.core.next_deadline(), None, "idle again: no timer");
+}
+
+#[test]
+fn reverse_and_back_within_the_delay_does_not_bounce_and_speed_returns_at_once() {
+    let mut h = Harness::new();
+    h.shift_into_reverse();
+    h.settle();
+    h.events();
+    h.moved();
+    // R -> D -> R within the delay: the mirror stays down, nothing moves.
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.advance(3000);
+    h.signals(&[Signal::Gear(Gear::R)]);
+    h.advance(10_000);
+    assert_eq!(h.events(), []);
+    assert_eq!(h.moved(), Vec::<String>::new());
+    // Faster than 15 km/h in R: back at once.
+    h.signals(&[Signal::SpeedKmh(16.0)]);
+    assert_eq!(h.events(), [Started(Reason::ReverseReturn, None)]);
+    h.settle();
+    assert!(h.at(MIRROR).abs() <= 0.5, "{}", h.at(MIRROR));
+    // Slower again in R: no second tilt (only going into R tilts).
+    h.signals(&[Signal::SpeedKmh(3.0)]);
+    h.advance(1000);
+    assert_eq!(
+        h.events(),
+        [Finished(Reason::ReverseReturn, Outcome::Completed)]
+    );
+}
+
+#[test]
+fn a_restart_while_tilted_still_returns_the_mirror() {
+    let mut h = Harness::new();
+    h.shift_into_reverse();
+    h.settle();
+    h.events();
+    h.restart();
+    // The new daemon hears the car already out of R: the mirror returns at once.
+    h.signals(&[Signal::Gear(Gear::D), Signal::SpeedKmh(0.0)]);
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::ReverseReturn, None),
+            Finished(Reason::ReverseReturn, Outcome::Completed)
+        ]
+    );
+    assert!(h.at(MIRROR).abs() <= 0.5, "{}", h.at(MIRROR));
+}
+
+#[test]
+fn the_occupant_and_inhibitors_win_over_reverse_tilt() {
+    // Stop halts the tilt; the mirror still returns when R is left.
+    let mut h = Harness::new();
+    h.shift_into_reverse();
+    h.advance(200);
+    h.request(Request::Stop).unwrap();
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.advance(6000);
+    h.settle();
+    let ev = h.events();
+    assert_eq!(
+        ev[1],
+        Finished(Reason::ReverseTilt, Outcome::Stopped),
+        "{ev:?}"
+    );
+    assert_eq!(ev[2], Started(Reason::ReverseReturn, None), "{ev:?}");
+    assert!(h.at(MIRROR).abs() <= 0.5);
+    // A hand on the mirror during the tilt: overridden, the hand wins.
+    let mut h = Harness::new();
+    h.shift_into_reverse();
+    h.advance(200);
+    let fb = h.sim.0.set_position(h.id(MIRROR), -60.0).unwrap();
+    h.core.feedback(fb, h.now);
+    h.pump();
+    assert_eq!(
+        h.events()[1],
+        Finished(Reason::ReverseTilt, Outcome::Overridden)
+    );
+    assert_eq!(h.at(MIRROR), -60.0);
+    // An inhibitor: no tilt at all.
+    let mut h = Harness::new();
+    h.request(Request::Inhibit {
+        who: "ota".into(),
+        why: "update".into(),
+        uid: 0,
+        pid: 0,
+    })
+    .unwrap();
+    h.shift_into_reverse();
+    h.advance(1000);
+    assert_eq!(h.events(), []);
+    assert_eq!(h.at(MIRROR), 0.0);
+}
+
+#[test]
+fn auto_save_at_park_keeps_the_mirror_where_it_was_before_the_tilt() {
+    let mut h = Harness::new();
+    let anna = h.profile("Anna", &[(MIRROR, 10.0)], &[]);
+    h.park();
+    h.select(anna).unwrap();
+    h.settle();
+    h.request(Request::SetAutoSave {
+        id: anna,
+        enabled: true,
+    })
+    .unwrap();
+    h.shift_into_reverse();
+    h.settle();
+    assert!(
+        (h.at(MIRROR) + 15.0).abs() <= 0.5,
+        "tilted from 10: {}",
+        h.at(MIRROR)
+    );
+    // Straight from R into P: the drive ends; the profile keeps 10, not the tilt.
+    h.request(Request::SetPositions {
+        id: anna,
+        positions: vec![(h.id(MIRROR), 12.0)],
+    })
+    .unwrap();
+    h.signals(&[Signal::Gear(Gear::P)]);
+    let p = h.core.store().get(anna).unwrap().positions[MIRROR];
+    assert!((p - 10.0).abs() <= 0.5, "saved {p}");
 }

@@ -100,6 +100,30 @@ impl Vehicle {
         None
     }
 
+    /// Why a reverse tilt-down motion is not allowed now: the tilt (`tilt`) only in R below
+    /// `max_speed` km/h, its return in any reported gear at any reported speed; neither with a
+    /// switch held. These motions move only the mirrors `[reverse_tilt]` names.
+    pub fn reverse_interlock(&self, tilt: bool, max_speed: f64) -> Option<String> {
+        if self.seat_switch {
+            return Some("a manual seat or wheel switch is in use".into());
+        }
+        let Some(g) = self.gear else {
+            return Some("gear not reported yet".into());
+        };
+        let Some(s) = self.speed_kmh else {
+            return Some("vehicle speed not reported yet".into());
+        };
+        if tilt && g != Gear::R {
+            return Some(format!("gear is {g:?}, not R"));
+        }
+        if tilt && s >= max_speed {
+            return Some(format!(
+                "vehicle speed {s} km/h is not below {max_speed} km/h"
+            ));
+        }
+        None
+    }
+
     /// Why a motion for `reason` is not allowed now: the interlock, and for automatic motions
     /// also locked doors.
     pub fn interlock_for(&self, reason: Reason, threshold: f64) -> Option<String> {

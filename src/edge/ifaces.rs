@@ -337,8 +337,10 @@ impl Manager {
         self.shared.read(|v| v.store_status.clone())
     }
 
-    /// A motion began. reason: "recall", "manual", "key-approach", "easy-exit" or "restore";
-    /// profile: the profile recalled (or active, for easy exit and restore), or "/".
+    /// A motion began. reason: "recall", "manual", "key-approach", "easy-exit", "restore",
+    /// "reverse-tilt" or "reverse-return" (the mirrors tilting down in R and back, the only
+    /// motions outside P); profile: the profile recalled (or active, for easy exit, restore and
+    /// reverse tilt), or "/".
     #[zbus(signal)]
     pub async fn motion_started(
         emitter: &SignalEmitter<'_>,

@@ -1,9 +1,11 @@
 //! The profile store's file format, by schema, and a read-only check of a state directory.
 //!
 //! - Schema 1: `schema`, `next_id`, `active`, `[[profile]]`.
-//! - Schema 2 (written now): schema 1 plus `[units]`, axis name to the unit the axis had in
-//!   the config when the file was written, so that a config changing an axis' unit can never
-//!   make the daemon read stored numbers in another unit.
+//! - Schema 2: schema 1 plus `[units]`, axis name to the unit the axis had in the config when
+//!   the file was written, so that a config changing an axis' unit can never make the daemon
+//!   read stored numbers in another unit.
+//! - Schema 3: schema 2 plus a profile's `auto_save`. The daemon writes the oldest schema that
+//!   holds the store (2 until a profile turns AutoSave on).
 //! - A newer schema (a newer daemon wrote it; this one runs after an OTA rollback) is read
 //!   leniently: unknown fields are ignored, what this daemon knows must still be there and
 //!   validate. It is then served read-only (see `super::LoadedStore`).
@@ -180,6 +182,14 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<StoreFile, Unreadable> {
         (_, Some(u)) => u,
         (_, None) => return Err(corrupt(format!("{path}: the [units] table is missing"))),
     };
+    // What an older daemon would call corrupt is not clean here either.
+    if s.schema < 3 && s.profiles.iter().any(|p| p.auto_save) {
+        let why = format!(
+            "{path}: auto_save needs schema 3, the file says {}",
+            s.schema
+        );
+        return Err(corrupt(why));
+    }
     let store = Store {
         schema: SCHEMA_VERSION,
         next_id: s.next_id,

@@ -360,7 +360,7 @@ async fn sighup_keeps_the_running_config_when_the_new_one_is_invalid_or_needs_a_
         log.contains("config not reloaded, keeping the running one:") && log.contains(&at),
         "{log}"
     );
-    // Valid but a different shape (one axis instead of eight): refused.
+    // Valid but a different shape (one axis instead of twelve): refused.
     reload(
         &mut r,
         "[motion]\nspeed_threshold_kmh = 5.0\n\n[easy_exit]\nrear_guard_axis = \"seat_position\"\n\

@@ -21,6 +21,7 @@ mod layers;
 mod lifecycle;
 mod mock_seat;
 mod motion;
+mod reverse_tilt;
 mod schema;
 mod storage;
 mod systemd;

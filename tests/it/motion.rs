@@ -66,7 +66,13 @@ async fn recall_moves_every_axis_to_the_profile() {
 
 #[tokio::test]
 async fn recall_and_manual_move_refused_out_of_park() {
-    let (s, _d) = setup(&test_config(&[])).await;
+    // Without reverse tilt: R moves nothing at all here (the mirror's tilt in R is tested in
+    // reverse_tilt.rs).
+    let (s, _d) = setup(&test_config(&[(
+        "axes = [\"mirror_passenger_tilt\"]",
+        "axes = []",
+    )]))
+    .await;
     let m = s.manager().await;
     let path = m.create_profile("Anna").await.unwrap();
     s.profile(&path)

@@ -226,6 +226,13 @@ async fn a_corrupt_store_is_moved_aside_and_status_says_where() {
     assert_eq!(std::fs::read(aside).unwrap(), garbage.as_bytes());
 }
 
+const MIRRORS: [&str; 4] = [
+    "mirror_driver_tilt",
+    "mirror_driver_yaw",
+    "mirror_passenger_tilt",
+    "mirror_passenger_yaw",
+];
+
 /// Written before the mirrors existed: the seat's and the column's eight axes only.
 const BEFORE_MIRRORS: &str = "schema = 2\nnext_id = 3\n\
     [units]\nseat_position = \"mm\"\nseat_height = \"mm\"\nseat_tilt = \"deg\"\n\
@@ -253,6 +260,12 @@ async fn a_store_from_before_the_mirrors_checks_clean_and_recalls_without_moving
         "{positions:?}"
     );
     s.mock().await.set_speed_factor(50.0).await.unwrap();
+    // The mirrors somewhere else than where they start: a recall that drove an axis the
+    // profile lacks to its initial position would show.
+    for axis in MIRRORS {
+        s.mock().await.set_position(axis, -40.0).await.unwrap();
+        wait_prop(&s, axis, "Position", |v: &f64| *v == -40.0).await;
+    }
     s.park().await;
     let mut fin = recall(&s, &p[0]).await;
     assert_eq!(
@@ -261,14 +274,9 @@ async fn a_store_from_before_the_mirrors_checks_clean_and_recalls_without_moving
     );
     assert_position(&s, "seat_position", 200.0).await;
     assert_position(&s, "wheel_tilt", 70.0).await;
-    for axis in [
-        "mirror_driver_tilt",
-        "mirror_driver_yaw",
-        "mirror_passenger_tilt",
-        "mirror_passenger_yaw",
-    ] {
+    for axis in MIRRORS {
         let a = s.actuator(axis).await;
-        assert_eq!(a.position().await.unwrap(), 0.0, "{axis} was moved");
+        assert_eq!(a.position().await.unwrap(), -40.0, "{axis} was moved");
         assert!(!a.moving().await.unwrap(), "{axis}");
     }
 }

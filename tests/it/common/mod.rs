@@ -616,7 +616,7 @@ impl Halt {
     /// Do it (the seat is the axis under way).
     pub async fn apply(self, s: &Setup) {
         match self {
-            Halt::LeavePark => s.signals(&[("gear", Variant::from("R"))]).await.unwrap(),
+            Halt::LeavePark => s.signals(&[("gear", Variant::from("D"))]).await.unwrap(),
             Halt::SpeedUp => s
                 .signals(&[("speed_kmh", Variant::from(4.0))])
                 .await
