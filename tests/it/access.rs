@@ -85,7 +85,7 @@ impl Role {
 }
 
 /// Every mutating call: the client's command, the method as the daemon names it, the role.
-const CALLS: [(&str, &str, Need); 19] = [
+const CALLS: [(&str, &str, Need); 20] = [
     ("CreateProfile", "Manager.CreateProfile", Need::Ui),
     ("SelectProfile", "Manager.SelectProfile", Need::Ui),
     ("Stop", "Manager.Stop", Need::Any),
@@ -102,6 +102,7 @@ const CALLS: [(&str, &str, Need); 19] = [
     ("Delete", "Profile.Delete", Need::Ui),
     ("SetName", "Profile.Name (set)", Need::Ui),
     ("SetEasyExit", "Profile.EasyExit (set)", Need::Ui),
+    ("SetAutoSave", "Profile.AutoSave (set)", Need::Ui),
     ("MoveTo", "Actuator.MoveTo", Need::Ui),
     ("ActuatorStop", "Actuator.Stop", Need::Any),
     ("UpdateSignals", "Vehicle.UpdateSignals", Need::Gateway),
@@ -645,6 +646,10 @@ async fn command(conn: &Connection, w: &[&str]) -> zbus::Result<()> {
         "SetEasyExit" => {
             let v = zbus::Variant::from(false);
             call(conn, arg(1), props, "Set", &(PROFILE, "EasyExit", v)).await
+        }
+        "SetAutoSave" => {
+            let v = zbus::Variant::from(true);
+            call(conn, arg(1), props, "Set", &(PROFILE, "AutoSave", v)).await
         }
         "MoveTo" => call(conn, &axis, ACTUATOR, "MoveTo", &(num(2),)).await,
         "ActuatorStop" => call(conn, &axis, ACTUATOR, "Stop", &()).await,
