@@ -1,6 +1,6 @@
 //! State on disk, in the state directory:
-//! - `profiles.toml`: the profile store (schema 2, or 3 once a profile uses AutoSave; see
-//!   [`store_file`]);
+//! - `profiles.toml`: the profile store (schema 2, or 3 once a profile uses AutoSave or its
+//!   reverse tilt settings; see [`store_file`]);
 //! - `easy-exit.toml`: whether the car is retracted, and the positions to restore without a
 //!   profile. Kept apart so that the profile store's schema does not change for it (an older
 //!   daemon after an OTA rollback still reads the profiles, and ignores this file).
@@ -449,8 +449,8 @@ impl FileStorage {
         })
     }
 
-    /// Write the profile store in the oldest schema that holds it (2, or 3 with AutoSave),
-    /// with the config's units.
+    /// Write the profile store in the oldest schema that holds it (2, or 3 with AutoSave or
+    /// reverse tilt settings), with the config's units.
     fn write_store(&self, store: &Store) -> Result<(), WriteError> {
         let written = store_file::Written {
             schema: store.schema_needed(),

@@ -83,6 +83,14 @@ pub trait Profile {
     fn auto_save(&self) -> zbus::Result<bool>;
     #[zbus(property)]
     fn set_auto_save(&self, enabled: bool) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn reverse_tilt(&self) -> zbus::Result<HashMap<String, f64>>;
+    #[zbus(property)]
+    fn set_reverse_tilt(&self, positions: HashMap<String, f64>) -> zbus::Result<()>;
+    #[zbus(property)]
+    fn reverse_tilt_enabled(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn set_reverse_tilt_enabled(&self, enabled: bool) -> zbus::Result<()>;
 }
 
 #[zbus::proxy(

@@ -221,12 +221,15 @@ pub struct Profile {
     pub easy_exit: bool,
     pub auto_save: bool,
     pub positions: BTreeMap<String, f64>,
+    /// On unless the daemon says off.
+    pub reverse_tilt_enabled: bool,
+    pub reverse_tilt: BTreeMap<String, f64>,
 }
 
 impl Profile {
     fn from_props(path: &str, p: &Props) -> Option<Profile> {
         let id = path::profile_id(path)?.to_string();
-        let positions = match p.json("Positions") {
+        let map = |name| match p.json(name) {
             Value::Object(m) => m
                 .into_iter()
                 .filter_map(|(k, v)| Some((k, v.as_f64()?)))
@@ -240,7 +243,9 @@ impl Profile {
             keys: p.strings("Keys"),
             easy_exit: p.bool("EasyExit"),
             auto_save: p.bool("AutoSave"),
-            positions,
+            positions: map("Positions"),
+            reverse_tilt_enabled: !p.has("ReverseTiltEnabled") || p.bool("ReverseTiltEnabled"),
+            reverse_tilt: map("ReverseTilt"),
         })
     }
 
@@ -254,6 +259,8 @@ impl Profile {
             "auto_save": self.auto_save,
             "keys": self.keys,
             "positions": self.positions,
+            "reverse_tilt_enabled": self.reverse_tilt_enabled,
+            "reverse_tilt": self.reverse_tilt,
         })
     }
 }

@@ -72,15 +72,24 @@ pub enum Command {
     },
     /// Delete a profile.
     Delete { profile: String },
-    /// Set positions of a profile, all or nothing (one SetPositions call), and its AutoSave.
+    /// Set positions of a profile (all or nothing: one SetPositions call), its AutoSave and its
+    /// reverse tilt. The reverse positions are set first, then the positions, then the rest.
     Set {
         profile: String,
         /// e.g. seat_position=180 wheel_tilt=70 (in each axis' unit).
-        #[arg(value_name = "AXIS=VALUE", required_unless_present = "auto_save")]
+        #[arg(
+            value_name = "AXIS=VALUE",
+            required_unless_present_any = ["auto_save", "reverse_tilt"]
+        )]
         positions: Vec<String>,
         /// Store the positions the driver leaves the axes at, at the end of each drive.
         #[arg(long, value_name = "on|off", value_parser = on_off)]
         auto_save: Option<bool>,
+        /// Reverse tilt-down with this profile: on or off, or where a mirror goes while
+        /// reversing (mirror_passenger_tilt=-40; AXIS=default: the configured offset). Other
+        /// axes' reverse positions are kept. Repeatable.
+        #[arg(long, value_name = "on|off|AXIS=VALUE", value_parser = reverse_tilt)]
+        reverse_tilt: Vec<ReverseTilt>,
     },
     /// Store where the actuators are now in a profile.
     Save { profile: String },
@@ -169,6 +178,35 @@ pub struct ImportArgs {
 }
 
 /// `on` or `off`.
+/// One `--reverse-tilt` argument.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReverseTilt {
+    Enabled(bool),
+    /// An axis' reverse position; `None`: back to the configured offset.
+    Position(String, Option<f64>),
+}
+
+fn reverse_tilt(s: &str) -> Result<ReverseTilt, String> {
+    if let Ok(on) = on_off(s) {
+        return Ok(ReverseTilt::Enabled(on));
+    }
+    let bad = || format!("{s:?}: expected on, off, AXIS=VALUE or AXIS=default");
+    let (axis, v) = s.split_once('=').ok_or_else(bad)?;
+    if axis.is_empty() {
+        return Err(bad());
+    }
+    let v = match v.trim() {
+        "default" => None,
+        v => Some(
+            v.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(bad)?,
+        ),
+    };
+    Ok(ReverseTilt::Position(axis.to_string(), v))
+}
+
 fn on_off(s: &str) -> Result<bool, String> {
     match s {
         "on" => Ok(true),

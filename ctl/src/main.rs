@@ -107,15 +107,39 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             profile,
             positions,
             auto_save,
+            reverse_tilt,
         } => {
             let positions = parse_positions(&positions)?;
             let p = profile_proxy(&conn, &profile).await?;
+            let mut enabled = None;
+            let mut tilt = None;
+            for arg in reverse_tilt {
+                match arg {
+                    cli::ReverseTilt::Enabled(on) => enabled = Some(on),
+                    cli::ReverseTilt::Position(axis, v) => {
+                        if tilt.is_none() {
+                            tilt = Some(p.reverse_tilt().await?);
+                        }
+                        let map = tilt.get_or_insert_default();
+                        match v {
+                            Some(v) => map.insert(axis, v),
+                            None => map.remove(&axis),
+                        };
+                    }
+                }
+            }
+            if let Some(map) = tilt {
+                p.set_reverse_tilt(map).await?;
+            }
             if !positions.is_empty() {
                 p.set_positions(positions.iter().map(|(k, v)| (k.as_str(), *v)).collect())
                     .await?;
             }
             if let Some(on) = auto_save {
                 p.set_auto_save(on).await?;
+            }
+            if let Some(on) = enabled {
+                p.set_reverse_tilt_enabled(on).await?;
             }
             Ok(())
         }
@@ -224,7 +248,13 @@ async fn status(conn: &Connection, json: bool) -> Result<(), Fail> {
             "daemon_version": m.str("Version"),
             "backend": m.str("Backend"),
             "state": m.str("State"),
-            "active_profile": active.map(|p| json!({"id": p.id, "name": p.name})),
+            "active_profile": active.map(|p| json!({
+                "id": p.id,
+                "name": p.name,
+                "auto_save": p.auto_save,
+                "reverse_tilt_enabled": p.reverse_tilt_enabled,
+                "reverse_tilt": p.reverse_tilt,
+            })),
             "easy_exit_active": m.bool("EasyExitActive"),
             "vehicle": vehicle,
             "vehicle_source": v.str("Source"),
@@ -249,6 +279,10 @@ async fn status(conn: &Connection, json: bool) -> Result<(), Fail> {
         "active profile: {}",
         describe_path(&snap, &snap.active_path())
     );
+    if let Some(p) = active {
+        println!("auto-save:      {}", yes(p.auto_save, "on", "off"));
+        println!("reverse tilt:   {}", describe_reverse_tilt(&snap, p));
+    }
     println!(
         "easy exit:      {}",
         if m.bool("EasyExitActive") {
@@ -403,6 +437,7 @@ async fn show(conn: &Connection, which: &str, json: bool) -> Result<(), Fail> {
     );
     println!("easy exit: {}", yes(p.easy_exit, "on", "off"));
     println!("auto-save: {}", yes(p.auto_save, "on", "off"));
+    println!("reverse tilt: {}", describe_reverse_tilt(&snap, p));
     println!(
         "keys: {}",
         if p.keys.is_empty() {
@@ -416,6 +451,23 @@ async fn show(conn: &Connection, which: &str, json: bool) -> Result<(), Fail> {
         println!("  {axis:<18} {:>8} {unit}", fmt_num(Some(*v)));
     }
     Ok(())
+}
+
+/// "on, mirror_passenger_tilt -40 percent", "on (the configured offset)", "off".
+fn describe_reverse_tilt(snap: &Snapshot, p: &bus::Profile) -> String {
+    if !p.reverse_tilt_enabled {
+        return "off".into();
+    }
+    if p.reverse_tilt.is_empty() {
+        return "on (the configured offset)".into();
+    }
+    let axes: Vec<String> = (p.reverse_tilt.iter())
+        .map(|(axis, v)| {
+            let unit = snap.actuator(axis).map(|a| a.unit()).unwrap_or_default();
+            format!("{axis} {} {unit}", fmt_num(Some(*v)))
+        })
+        .collect();
+    format!("on, {}", axes.join(", "))
 }
 
 async fn create(conn: &Connection, name: &str, positions: &[String]) -> Result<(), Fail> {

@@ -527,12 +527,9 @@ mod tests {
             next_id: 2,
             active: Some(crate::core::ProfileId::new(1)),
             profiles: vec![crate::core::store::Profile {
-                id: crate::core::ProfileId::new(1),
-                name: "Anna".into(),
-                keys: vec![],
-                easy_exit: true,
                 positions: positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
                 auto_save,
+                ..crate::core::store::Profile::new(crate::core::ProfileId::new(1), "Anna".into())
             }],
         }
     }

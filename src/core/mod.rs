@@ -272,6 +272,17 @@ pub enum Request {
         id: ProfileId,
         enabled: bool,
     },
+    /// Replace the profile's reverse positions (only `[reverse_tilt]` axes); empty: the
+    /// configured offset for every axis.
+    SetReverseTilt {
+        id: ProfileId,
+        positions: Vec<(AxisId, f64)>,
+    },
+    /// Whether the mirrors tilt down in reverse with this profile active.
+    SetReverseTiltEnabled {
+        id: ProfileId,
+        enabled: bool,
+    },
     Delete {
         id: ProfileId,
     },
@@ -734,6 +745,8 @@ impl Core {
                     tracing::info!("{axis}: reported again, link fault cleared: {why}");
                 }
                 self.axes.publish(i, now);
+                self.reverse
+                    .hand_moved(i, self.vehicle.gear == Some(Gear::R));
                 if self.motion.involves(i) {
                     tracing::info!("{axis} moved by hand during a motion: the occupant wins");
                     self.halt(Outcome::Overridden, now);
@@ -846,6 +859,12 @@ impl Core {
             }
             Request::SetAutoSave { id, enabled } => {
                 done(self.mutate(storage, |s| s.set_auto_save(id, enabled)))
+            }
+            Request::SetReverseTilt { id, positions } => {
+                done(self.set_reverse_tilt(id, positions, storage))
+            }
+            Request::SetReverseTiltEnabled { id, enabled } => {
+                done(self.mutate(storage, |s| s.set_reverse_tilt_enabled(id, enabled)))
             }
             Request::Delete { id } => {
                 self.mutate(storage, |s| s.delete(id))?;
@@ -1000,6 +1019,29 @@ impl Core {
         self.mutate(storage, |s| s.set_positions(id, named))
     }
 
+    fn set_reverse_tilt(
+        &mut self,
+        id: ProfileId,
+        positions: Vec<(AxisId, f64)>,
+        storage: &mut dyn Storage,
+    ) -> Result<(), Error> {
+        self.profile(id)?;
+        let mut named = BTreeMap::new();
+        for (axis, v) in positions {
+            let i = self.axis(axis)?;
+            let cfg = self.axes.config(i);
+            if !self.cfg.reverse_tilt.axes.contains(&i) {
+                return Err(Error::InvalidArgs(format!(
+                    "{} does not tilt in reverse (not in the config's [reverse_tilt] axes)",
+                    cfg.name
+                )));
+            }
+            check_position(cfg, v)?;
+            named.insert(cfg.name.clone(), v);
+        }
+        self.mutate(storage, |s| s.set_reverse_tilt(id, named))
+    }
+
     fn move_to(&mut self, axis: AxisId, target: f64, now: Millis) -> Result<(), Error> {
         let i = self.axis(axis)?;
         check_position(self.axes.config(i), target)?;
@@ -1152,7 +1194,10 @@ impl Core {
     /// once out of it, and keep on disk what is tilted.
     fn reverse_step(&mut self, before: &Vehicle, now: Millis, storage: &mut dyn Storage) {
         let running = self.motion.reason().is_some();
-        let step = (self.reverse).step(before, &self.vehicle, &self.cfg, &self.axes, running, now);
+        let profile = self.store.active.and_then(|id| self.store.get(id));
+        let (v, cfg, axes) = (&self.vehicle, &self.cfg, &self.axes);
+        let step = (self.reverse).step(before, v, cfg, axes, profile, running, now);
+        self.remember_reverse_tilt(storage);
         match step {
             reverse::Step::Nothing | reverse::Step::Untilted => {}
             reverse::Step::Tilt(targets) => {
@@ -1197,7 +1242,7 @@ impl Core {
                 if self.motion.reason().is_none() {
                     // Nothing to move (already there, or faulted): the return is over.
                     let v = self.vehicle.clone();
-                    (self.reverse).step(&v, &v, &self.cfg, &self.axes, false, now);
+                    (self.reverse).step(&v, &v, &self.cfg, &self.axes, None, false, now);
                 }
             }
         }
@@ -1209,6 +1254,30 @@ impl Core {
                     self.storage_failed(format!("could not save the reverse-tilt state: {e}"))
                 }
             }
+        }
+    }
+
+    /// The occupant adjusted a tilted mirror by hand in R and has left R: the active profile
+    /// keeps where it was left as its reverse position, in one write, before the return.
+    fn remember_reverse_tilt(&mut self, storage: &mut dyn Storage) {
+        let remembered = self.reverse.take_remembered();
+        let Some(id) = self.store.active else {
+            return;
+        };
+        if remembered.is_empty() {
+            return;
+        }
+        let named: Vec<(String, f64)> = (remembered.into_iter())
+            .map(|(i, at)| {
+                let ac = self.axes.config(i);
+                (ac.name.clone(), ac.clamp(at))
+            })
+            .collect();
+        let axes: Vec<&str> = named.iter().map(|(a, _)| a.as_str()).collect();
+        let axes = axes.join(", ");
+        match self.mutate(storage, |s| s.remember_reverse_tilt(id, named)) {
+            Ok(()) => tracing::info!("reverse tilt: profile {id} keeps {axes} as set by hand"),
+            Err(e) => tracing::warn!("reverse tilt: profile {id} could not keep {axes}: {e}"),
         }
     }
 

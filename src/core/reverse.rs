@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::axes::Axes;
+use super::store::Profile;
 use super::{Gear, Millis, Vehicle};
 use crate::config::Config;
 
@@ -39,6 +40,11 @@ pub(super) struct Reverse {
     /// The return motion has been started: when it ends, however it ends, nothing is tilted
     /// any more (a hand or a Stop that halts it leaves the mirror where the occupant wants).
     returning: bool,
+    /// Tilted axes the occupant moved by hand while in R: where they are left becomes the
+    /// profile's reverse position when the gear leaves R.
+    adjusted: Vec<usize>,
+    /// Reverse positions to remember now (axis, position), for [`Reverse::take_remembered`].
+    remembered: Vec<(usize, f64)>,
 }
 
 /// What the core should do about reverse tilt after an event.
@@ -91,14 +97,33 @@ impl Reverse {
         }
     }
 
+    /// The occupant moved axis `i` by hand (`in_r`: with the gear in R). A tilted mirror
+    /// adjusted while reversing is remembered as the profile's reverse position once the gear
+    /// leaves R.
+    pub fn hand_moved(&mut self, i: usize, in_r: bool) {
+        if in_r && !self.returning && self.pre_tilt(i).is_some() && !self.adjusted.contains(&i) {
+            self.adjusted.push(i);
+        }
+    }
+
+    /// The reverse positions the occupant set by hand, to store in the active profile: filled
+    /// when the gear leaves R (or the speed passes the limit in R), before the return.
+    pub fn take_remembered(&mut self) -> Vec<(usize, f64)> {
+        std::mem::take(&mut self.remembered)
+    }
+
     /// After new vehicle signals (`before` → `v`) or the passing of time: what to do.
     /// `motion_running`: whether the engine runs a motion now (a return waits for it).
+    /// `profile`: the active profile, whose reverse positions the mirrors tilt to (an axis it
+    /// has none for moves by the configured offset) and whose setting may turn the tilt off.
+    #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
         before: &Vehicle,
         v: &Vehicle,
         cfg: &Config,
         axes: &Axes,
+        profile: Option<&Profile>,
         motion_running: bool,
         now: Millis,
     ) -> Step {
@@ -109,6 +134,7 @@ impl Reverse {
             }
             self.returning = false;
             self.pre_tilt.clear();
+            self.adjusted.clear();
             return Step::Untilted;
         }
         let in_r = v.gear == Some(Gear::R);
@@ -118,6 +144,13 @@ impl Reverse {
                 // Back in R within the delay (R -> D -> R while parking): stay tilted.
                 self.return_at = None;
             } else if self.return_at.is_none() {
+                // The occupant's hand adjustments in R are what they want when reversing.
+                self.remembered = (self.adjusted.drain(..))
+                    .filter_map(|i| {
+                        let a = axes.get(i);
+                        Some((i, a.position.filter(|_| a.fault.is_none())?))
+                    })
+                    .collect();
                 // Out of R (after the delay), or too fast in R, or out of R at a restart
                 // (at once: how long ago is not known).
                 let delay = if in_r || before.gear.is_none() {
@@ -135,14 +168,18 @@ impl Reverse {
             return Step::Nothing;
         }
         let into_r = in_r && before.gear.is_some_and(|g| g != Gear::R);
-        if !(rt.enabled && into_r && slow) {
+        let wanted = profile.is_none_or(|p| p.reverse_tilt_enabled);
+        if !(rt.enabled && wanted && into_r && slow) {
             return Step::Nothing;
         }
         let (pre, targets): (Vec<_>, Vec<_>) = (rt.axes.iter())
             .filter_map(|&i| {
                 let a = axes.get(i);
                 let at = a.position.filter(|_| a.fault.is_none())?;
-                Some(((i, at), (i, axes.config(i).clamp(at + rt.default_offset))))
+                let ac = axes.config(i);
+                let stored = profile.and_then(|p| p.reverse_tilt.get(&ac.name));
+                let target = stored.copied().unwrap_or(at + rt.default_offset);
+                Some(((i, at), (i, ac.clamp(target))))
             })
             .unzip();
         if targets.is_empty() {
@@ -155,6 +192,7 @@ impl Reverse {
     /// The tilt could not be persisted: it does not run, and nothing is tilted.
     pub fn tilt_refused(&mut self) {
         self.pre_tilt.clear();
+        self.adjusted.clear();
     }
 
     /// The return could not start now (an inhibitor, a switch): it is tried again later.
@@ -167,6 +205,7 @@ impl Reverse {
     pub fn forget(&mut self, i: usize) -> bool {
         let before = self.pre_tilt.len();
         self.pre_tilt.retain(|(a, _)| *a != i);
+        self.adjusted.retain(|a| *a != i);
         if self.pre_tilt.is_empty() {
             self.return_at = None;
         }

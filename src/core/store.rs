@@ -114,10 +114,50 @@ pub struct Profile {
     /// At the end of each drive, store the positions the driver left the axes at (schema 3).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_save: bool,
+    /// Where the `[reverse_tilt]` axes go while reversing: axis name to position (schema 3).
+    /// An axis not here moves by the configured offset.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reverse_tilt: BTreeMap<String, f64>,
+    /// Whether the mirrors tilt down in reverse with this profile active (schema 3 when off).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub reverse_tilt_enabled: bool,
 }
 
 fn default_true() -> bool {
     true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl Profile {
+    /// A new profile: no keys, no positions, easy exit and reverse tilt on, AutoSave off.
+    pub fn new(id: ProfileId, name: String) -> Profile {
+        Profile {
+            id,
+            name,
+            keys: Vec::new(),
+            easy_exit: true,
+            positions: BTreeMap::new(),
+            auto_save: false,
+            reverse_tilt: BTreeMap::new(),
+            reverse_tilt_enabled: true,
+        }
+    }
+
+    /// A field of this profile that only schema 3 can hold, if it uses one.
+    pub fn schema_3_field(&self) -> Option<&'static str> {
+        if self.auto_save {
+            Some("auto_save")
+        } else if !self.reverse_tilt.is_empty() {
+            Some("reverse_tilt")
+        } else if !self.reverse_tilt_enabled {
+            Some("reverse_tilt_enabled")
+        } else {
+            None
+        }
+    }
 }
 
 impl Default for Store {
@@ -218,12 +258,8 @@ impl Store {
         }
         let id = self.take_id()?;
         self.profiles.push(Profile {
-            id,
-            name,
-            keys: Vec::new(),
-            easy_exit: true,
             positions,
-            auto_save: false,
+            ..Profile::new(id, name)
         });
         Ok(id)
     }
@@ -311,9 +347,35 @@ impl Store {
         Ok(())
     }
 
-    /// The oldest schema that holds this store: 3 once a profile uses AutoSave, else 2.
+    /// Replace the profile's reverse positions (already checked against the axes).
+    pub fn set_reverse_tilt(
+        &mut self,
+        id: ProfileId,
+        positions: BTreeMap<String, f64>,
+    ) -> Result<(), Error> {
+        self.profile_mut(id)?.reverse_tilt = positions;
+        Ok(())
+    }
+
+    /// Keep some reverse positions (a hand adjustment in R), the others as they are.
+    pub fn remember_reverse_tilt(
+        &mut self,
+        id: ProfileId,
+        positions: Vec<(String, f64)>,
+    ) -> Result<(), Error> {
+        self.profile_mut(id)?.reverse_tilt.extend(positions);
+        Ok(())
+    }
+
+    pub fn set_reverse_tilt_enabled(&mut self, id: ProfileId, enabled: bool) -> Result<(), Error> {
+        self.profile_mut(id)?.reverse_tilt_enabled = enabled;
+        Ok(())
+    }
+
+    /// The oldest schema that holds this store: 3 once a profile uses AutoSave or reverse
+    /// tilt settings, else 2.
     pub fn schema_needed(&self) -> u32 {
-        if self.profiles.iter().any(|p| p.auto_save) {
+        if self.profiles.iter().any(|p| p.schema_3_field().is_some()) {
             3
         } else {
             2
@@ -481,14 +543,7 @@ impl Store {
                 Some(id) => id,
                 None => {
                     let id = next.take_id()?;
-                    next.profiles.push(Profile {
-                        id,
-                        name: String::new(),
-                        keys: Vec::new(),
-                        easy_exit: true,
-                        positions: BTreeMap::new(),
-                        auto_save: false,
-                    });
+                    next.profiles.push(Profile::new(id, String::new()));
                     id
                 }
             };
@@ -538,6 +593,12 @@ impl Store {
                     p.id
                 ));
             }
+            if let Some((axis, v)) = p.reverse_tilt.iter().find(|(_, v)| !v.is_finite()) {
+                return Err(format!(
+                    "profile {}: reverse_tilt {axis} = {v} is not finite",
+                    p.id
+                ));
+            }
         }
         if let Some(a) = &self.active
             && !ids.contains(a)
@@ -553,14 +614,7 @@ mod tests {
     use super::*;
 
     fn profile(id: u64, name: &str) -> Profile {
-        Profile {
-            id: ProfileId(id),
-            name: name.into(),
-            keys: vec![],
-            easy_exit: true,
-            positions: BTreeMap::new(),
-            auto_save: false,
-        }
+        Profile::new(ProfileId(id), name.into())
     }
 
     #[test]

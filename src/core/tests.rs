@@ -2865,3 +2865,123 @@ fn auto_save_at_park_keeps_the_mirror_where_it_was_before_the_tilt() {
     let p = h.core.store().get(anna).unwrap().positions[MIRROR];
     assert!((p - 10.0).abs() <= 0.5, "saved {p}");
 }
+
+#[test]
+fn the_profile_says_where_the_mirror_tilts_and_whether_it_does() {
+    let mut h = Harness::new();
+    let anna = h.profile("Anna", &[], &[]);
+    h.park();
+    h.select(anna).unwrap();
+    h.settle();
+    // Only the axes of [reverse_tilt], within their range; a refusal changes nothing.
+    let seat = h.id("seat_position");
+    let e = (h.request(Request::SetReverseTilt {
+        id: anna,
+        positions: vec![(h.id(MIRROR), -40.0), (seat, 10.0)],
+    }))
+    .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgs(_)), "{e}");
+    let e = (h.request(Request::SetReverseTilt {
+        id: anna,
+        positions: vec![(h.id(MIRROR), -140.0)],
+    }))
+    .unwrap_err();
+    assert!(matches!(e, Error::OutOfRange(_)), "{e}");
+    assert!(h.core.store().get(anna).unwrap().reverse_tilt.is_empty());
+    h.request(Request::SetReverseTilt {
+        id: anna,
+        positions: vec![(h.id(MIRROR), -40.0)],
+    })
+    .unwrap();
+    assert_eq!(h.disk.store.clone().unwrap().schema_needed(), 3);
+    h.shift_into_reverse();
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::ReverseTilt, Some(anna)),
+            Finished(Reason::ReverseTilt, Outcome::Completed)
+        ]
+    );
+    assert!((h.at(MIRROR) + 40.0).abs() <= 0.5, "{}", h.at(MIRROR));
+    h.signals(&[Signal::Gear(Gear::P)]);
+    h.advance(6000);
+    h.settle();
+    assert!(h.at(MIRROR).abs() <= 0.5, "returned: {}", h.at(MIRROR));
+    h.events();
+    // Turned off for this profile: R moves nothing.
+    h.request(Request::SetReverseTiltEnabled {
+        id: anna,
+        enabled: false,
+    })
+    .unwrap();
+    let before = h.at(MIRROR);
+    h.signals(&[Signal::Gear(Gear::R)]);
+    h.advance(2000);
+    assert_eq!(h.events(), []);
+    assert_eq!(h.at(MIRROR), before);
+}
+
+#[test]
+fn a_hand_adjustment_in_reverse_becomes_the_profiles_reverse_position() {
+    let mut h = Harness::new();
+    let anna = h.profile("Anna", &[(MIRROR, 10.0)], &[]);
+    h.park();
+    h.select(anna).unwrap();
+    h.settle();
+    let driven = h.at(MIRROR);
+    h.shift_into_reverse();
+    h.settle();
+    assert!(
+        (h.at(MIRROR) - driven + 25.0).abs() <= 0.5,
+        "{}",
+        h.at(MIRROR)
+    );
+    h.events();
+    // The occupant sets the mirror lower by hand, in two goes.
+    for at in [-30.0, -35.0] {
+        let fb = h.sim.0.set_position(h.id(MIRROR), at).unwrap();
+        h.core.feedback(fb, h.now);
+        h.pump();
+    }
+    assert!(h.core.store().get(anna).unwrap().reverse_tilt.is_empty());
+    // Leaving R stores where it was left, before the return, which still goes to 10.
+    h.signals(&[Signal::Gear(Gear::D)]);
+    let kept = h.disk.store.clone().unwrap();
+    assert_eq!(
+        kept.get(anna).unwrap().reverse_tilt.get(MIRROR),
+        Some(&-35.0)
+    );
+    assert_eq!(
+        kept.get(anna).unwrap().positions[MIRROR],
+        10.0,
+        "positions untouched"
+    );
+    h.advance(6000);
+    h.settle();
+    assert!((h.at(MIRROR) - driven).abs() <= 0.5, "{}", h.at(MIRROR));
+    // A hand move out of R is not a reverse position.
+    let fb = h.sim.0.set_position(h.id(MIRROR), 5.0).unwrap();
+    h.core.feedback(fb, h.now);
+    h.pump();
+    h.signals(&[Signal::Gear(Gear::R)]);
+    h.settle();
+    assert!(
+        (h.at(MIRROR) + 35.0).abs() <= 0.5,
+        "the stored reverse position: {}",
+        h.at(MIRROR)
+    );
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.advance(6000);
+    h.settle();
+    assert!(
+        (h.at(MIRROR) - 5.0).abs() <= 0.5,
+        "back to where the hand left it: {}",
+        h.at(MIRROR)
+    );
+    assert_eq!(
+        h.core.store().get(anna).unwrap().reverse_tilt.get(MIRROR),
+        Some(&-35.0),
+        "unchanged without a hand in R"
+    );
+}

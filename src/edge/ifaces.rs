@@ -377,7 +377,22 @@ impl Profile {
     }
 }
 
-/// A driver profile. Its methods and setting Name, EasyExit or AutoSave need the ui role (else
+/// Axis names to ids, in name order (so that the first problem found is the same whatever the
+/// order sent); an unknown name is InvalidArgs.
+fn axis_ids(cfg: &Config, positions: HashMap<String, f64>) -> Result<Vec<(AxisId, f64)>, Error> {
+    let sorted: BTreeMap<_, _> = positions.into_iter().collect();
+    (sorted.into_iter())
+        .map(|(name, v)| match AxisId::of(cfg, &name) {
+            Some(axis) => Ok((axis, v)),
+            None => Err(Error::Core(core::Error::InvalidArgs(format!(
+                "unknown axis {}",
+                quote(&name)
+            )))),
+        })
+        .collect()
+}
+
+/// A driver profile. Its methods and setting any of its properties need the ui role (else
 /// org.freedesktop.DBus.Error.AccessDenied).
 #[interface(name = "org.driverprofiled1.Profile")]
 impl Profile {
@@ -393,19 +408,7 @@ impl Profile {
         self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         // A deleted profile is NotFound whatever it is sent.
         self.read(|_| ())?;
-        // In name order, so that the first problem found is the same whatever the order sent.
-        let positions = (positions
-            .into_iter()
-            .collect::<BTreeMap<_, _>>()
-            .into_iter())
-        .map(|(name, v)| match AxisId::of(&self.shared.cfg, &name) {
-            Some(axis) => Ok((axis, v)),
-            None => Err(Error::Core(core::Error::InvalidArgs(format!(
-                "unknown axis {}",
-                quote(&name)
-            )))),
-        })
-        .collect::<Result<_, _>>()?;
+        let positions = axis_ids(&self.shared.cfg, positions)?;
         let id = self.id();
         self.shared
             .call(Request::SetPositions { id, positions })
@@ -562,6 +565,59 @@ impl Profile {
         let id = self.id();
         self.shared
             .call(Request::SetAutoSave { id, enabled })
+            .await
+            .map(drop)
+    }
+
+    /// Where the mirrors of the config's [reverse_tilt] axes go while reversing with this
+    /// profile active: axis name to position, in the axis unit. An axis not here moves by the
+    /// configured offset from where it is (empty: every axis). Adjusting such a mirror by hand
+    /// while in R stores where it is left here when the gear leaves R. Writable: replaces the
+    /// whole map. Errors: InvalidArgs (unknown axis, one that does not tilt in reverse, not a
+    /// number), OutOfRange (outside Min..Max).
+    #[zbus(property)]
+    fn reverse_tilt(&self) -> Result<HashMap<String, f64>, Error> {
+        self.read(|p| p.reverse_tilt.clone().into_iter().collect())
+    }
+
+    #[zbus(property)]
+    async fn set_reverse_tilt(
+        &self,
+        positions: HashMap<String, f64>,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Option<Header<'_>>,
+    ) -> Result<(), Error> {
+        let method = "Profile.ReverseTilt (set)";
+        let access = &self.shared.access;
+        access.check(conn, hdr.as_ref(), method, Roles::UI).await?;
+        self.read(|_| ())?;
+        let positions = axis_ids(&self.shared.cfg, positions)?;
+        let id = self.id();
+        self.shared
+            .call(Request::SetReverseTilt { id, positions })
+            .await
+            .map(drop)
+    }
+
+    /// Whether the mirrors tilt down in reverse with this profile active (default true).
+    #[zbus(property)]
+    fn reverse_tilt_enabled(&self) -> Result<bool, Error> {
+        self.read(|p| p.reverse_tilt_enabled)
+    }
+
+    #[zbus(property)]
+    async fn set_reverse_tilt_enabled(
+        &self,
+        enabled: bool,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Option<Header<'_>>,
+    ) -> Result<(), Error> {
+        let method = "Profile.ReverseTiltEnabled (set)";
+        let access = &self.shared.access;
+        access.check(conn, hdr.as_ref(), method, Roles::UI).await?;
+        let id = self.id();
+        self.shared
+            .call(Request::SetReverseTiltEnabled { id, enabled })
             .await
             .map(drop)
     }

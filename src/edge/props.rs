@@ -201,6 +201,19 @@ pub fn profile(p: &Profile) -> Props {
         ),
         ("EasyExit", PropValue::Bool(p.easy_exit)),
         ("AutoSave", PropValue::Bool(p.auto_save)),
+        (
+            "ReverseTilt",
+            PropValue::Map(
+                p.reverse_tilt
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+            ),
+        ),
+        (
+            "ReverseTiltEnabled",
+            PropValue::Bool(p.reverse_tilt_enabled),
+        ),
     ]
 }
 

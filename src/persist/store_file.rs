@@ -4,8 +4,9 @@
 //! - Schema 2: schema 1 plus `[units]`, axis name to the unit the axis had in the config when
 //!   the file was written, so that a config changing an axis' unit can never make the daemon
 //!   read stored numbers in another unit.
-//! - Schema 3: schema 2 plus a profile's `auto_save`. The daemon writes the oldest schema that
-//!   holds the store (2 until a profile turns AutoSave on).
+//! - Schema 3: schema 2 plus a profile's `auto_save`, `reverse_tilt` and
+//!   `reverse_tilt_enabled`. The daemon writes the oldest schema that holds the store (2 until
+//!   a profile uses one of them).
 //! - A newer schema (a newer daemon wrote it; this one runs after an OTA rollback) is read
 //!   leniently: unknown fields are ignored, what this daemon knows must still be there and
 //!   validate. It is then served read-only (see `super::LoadedStore`).
@@ -93,6 +94,10 @@ struct LenientProfile {
     positions: BTreeMap<String, f64>,
     #[serde(default)]
     auto_save: bool,
+    #[serde(default)]
+    reverse_tilt: BTreeMap<String, f64>,
+    #[serde(default = "default_true")]
+    reverse_tilt_enabled: bool,
 }
 
 fn default_true() -> bool {
@@ -165,6 +170,8 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<StoreFile, Unreadable> {
                     easy_exit: p.easy_exit,
                     positions: p.positions,
                     auto_save: p.auto_save,
+                    reverse_tilt: p.reverse_tilt,
+                    reverse_tilt_enabled: p.reverse_tilt_enabled,
                 })
                 .collect(),
         };
@@ -183,11 +190,10 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<StoreFile, Unreadable> {
         (_, None) => return Err(corrupt(format!("{path}: the [units] table is missing"))),
     };
     // What an older daemon would call corrupt is not clean here either.
-    if s.schema < 3 && s.profiles.iter().any(|p| p.auto_save) {
-        let why = format!(
-            "{path}: auto_save needs schema 3, the file says {}",
-            s.schema
-        );
+    if s.schema < 3
+        && let Some(field) = s.profiles.iter().find_map(|p| p.schema_3_field())
+    {
+        let why = format!("{path}: {field} needs schema 3, the file says {}", s.schema);
         return Err(corrupt(why));
     }
     let store = Store {
@@ -539,6 +545,29 @@ mod tests {
         );
         let e = check_state(d.path(), None).unwrap_err();
         assert!(e.contains("schema 9"), "{e}");
+    }
+
+    #[test]
+    fn reverse_tilt_settings_need_schema_3() {
+        let v3 = V2.replace("schema = 2", "schema = 3").replace(
+            "[profile.positions]\nseat_position = 120.0\n",
+            "reverse_tilt_enabled = false\n[profile.positions]\nseat_position = 120.0\n\
+             [profile.reverse_tilt]\nmirror_passenger_tilt = -40.0\n",
+        );
+        let f = parse("p", v3.as_bytes()).unwrap();
+        let anna = &f.store.profiles[0];
+        assert!(!anna.reverse_tilt_enabled);
+        assert_eq!(anna.reverse_tilt.get("mirror_passenger_tilt"), Some(&-40.0));
+        assert!(f.store.profiles[1].reverse_tilt_enabled, "on by default");
+        assert_eq!(f.store.schema_needed(), 3);
+        // Either in a schema-2 file is what an older daemon calls corrupt.
+        let e = parse("p", v3.replace("schema = 3", "schema = 2").as_bytes()).err();
+        assert!(matches!(&e, Some(Unreadable::Corrupt(m)) if m.contains("needs schema 3")));
+        let nan = v3.replace("-40.0", "nan");
+        assert!(matches!(
+            parse("p", nan.as_bytes()),
+            Err(Unreadable::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl Role {
 }
 
 /// Every mutating call: the client's command, the method as the daemon names it, the role.
-const CALLS: [(&str, &str, Need); 20] = [
+const CALLS: [(&str, &str, Need); 22] = [
     ("CreateProfile", "Manager.CreateProfile", Need::Ui),
     ("SelectProfile", "Manager.SelectProfile", Need::Ui),
     ("Stop", "Manager.Stop", Need::Any),
@@ -103,6 +103,12 @@ const CALLS: [(&str, &str, Need); 20] = [
     ("SetName", "Profile.Name (set)", Need::Ui),
     ("SetEasyExit", "Profile.EasyExit (set)", Need::Ui),
     ("SetAutoSave", "Profile.AutoSave (set)", Need::Ui),
+    ("SetReverseTilt", "Profile.ReverseTilt (set)", Need::Ui),
+    (
+        "SetReverseTiltEnabled",
+        "Profile.ReverseTiltEnabled (set)",
+        Need::Ui,
+    ),
     ("MoveTo", "Actuator.MoveTo", Need::Ui),
     ("ActuatorStop", "Actuator.Stop", Need::Any),
     ("UpdateSignals", "Vehicle.UpdateSignals", Need::Gateway),
@@ -650,6 +656,22 @@ async fn command(conn: &Connection, w: &[&str]) -> zbus::Result<()> {
         "SetAutoSave" => {
             let v = zbus::Variant::from(true);
             call(conn, arg(1), props, "Set", &(PROFILE, "AutoSave", v)).await
+        }
+        "SetReverseTilt" => {
+            let positions = HashMap::from([("mirror_passenger_tilt", -30.0)]);
+            let v = zbus::Variant::from(positions);
+            call(conn, arg(1), props, "Set", &(PROFILE, "ReverseTilt", v)).await
+        }
+        "SetReverseTiltEnabled" => {
+            let v = zbus::Variant::from(false);
+            call(
+                conn,
+                arg(1),
+                props,
+                "Set",
+                &(PROFILE, "ReverseTiltEnabled", v),
+            )
+            .await
         }
         "MoveTo" => call(conn, &axis, ACTUATOR, "MoveTo", &(num(2),)).await,
         "ActuatorStop" => call(conn, &axis, ACTUATOR, "Stop", &()).await,

@@ -123,6 +123,52 @@ async fn changes_and_their_exit_codes() {
         ),
         (false.into(), 40.0.into())
     );
+    // Reverse tilt: on with the configured offset by default; a position per mirror, kept
+    // when another changes; default again; off. Shown in show, status and JSON.
+    assert_eq!(j["reverse_tilt_enabled"], true);
+    assert_eq!(j["reverse_tilt"], serde_json::json!({}));
+    let s = env.ctl(&["show", "anna"]).expect(0).stdout();
+    assert!(
+        s.contains("reverse tilt: on (the configured offset)"),
+        "{s}"
+    );
+    env.ctl(&["set", "anna", "--reverse-tilt", "mirror_passenger_tilt=-40"])
+        .expect(0);
+    let s = env.ctl(&["show", "anna"]).expect(0).stdout();
+    assert!(
+        s.contains("reverse tilt: on, mirror_passenger_tilt -40 percent"),
+        "{s}"
+    );
+    let e = env
+        .ctl(&["set", "anna", "--reverse-tilt", "seat_position=10"])
+        .expect(65);
+    assert!(
+        e.stderr().contains("does not tilt in reverse"),
+        "{}",
+        e.stderr()
+    );
+    let e = env
+        .ctl(&["set", "anna", "--reverse-tilt", "down"])
+        .expect(64);
+    assert!(e.stderr().contains("AXIS=default"), "{}", e.stderr());
+    env.ctl(&["set", "anna", "--reverse-tilt", "off"]).expect(0);
+    let j = env.ctl(&["--json", "show", "anna"]).expect(0).json();
+    assert_eq!(j["reverse_tilt_enabled"], false);
+    assert_eq!(j["reverse_tilt"]["mirror_passenger_tilt"], -40.0);
+    env.ctl(&[
+        "set",
+        "anna",
+        "--reverse-tilt",
+        "on",
+        "--reverse-tilt",
+        "mirror_passenger_tilt=default",
+    ])
+    .expect(0);
+    let j = env.ctl(&["--json", "show", "anna"]).expect(0).json();
+    assert_eq!(
+        (j["reverse_tilt_enabled"].clone(), j["reverse_tilt"].clone()),
+        (true.into(), serde_json::json!({}))
+    );
     // save stores where the actuators are.
     env.ctl(&["save", "anna"]).expect(0);
     let j = env.ctl(&["--json", "show", "anna"]).expect(0).json();
@@ -267,6 +313,23 @@ async fn select_wait_completed() {
         .await
         .unwrap();
     assert!((p - 150.0).abs() <= 0.26, "seat at {p}");
+    // status tells the active profile's settings.
+    let s = env.ctl(&["status"]).expect(0).stdout();
+    assert!(
+        s.contains("reverse tilt:   on (the configured offset)"),
+        "{s}"
+    );
+    env.ctl(&["set", "anna", "--reverse-tilt", "off", "--auto-save", "on"])
+        .expect(0);
+    let j = env.ctl(&["--json", "status"]).expect(0).json();
+    let a = &j["active_profile"];
+    assert_eq!(
+        (a["reverse_tilt_enabled"].clone(), a["auto_save"].clone()),
+        (false.into(), true.into())
+    );
+    let s = env.ctl(&["status"]).expect(0).stdout();
+    assert!(s.contains("reverse tilt:   off"), "{s}");
+    assert!(s.contains("auto-save:      on"), "{s}");
 }
 
 #[tokio::test]
