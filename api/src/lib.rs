@@ -198,6 +198,39 @@ pub type ImportedProfile = (
     Vec<String>,
 );
 
+/// One profile of `Manager.ImportProfilesEx` (`(sa{sv})`): its name and its fields by name
+/// ([`import_field`]); a field left out keeps what a merged profile has, and is the default
+/// for a new one.
+pub type ImportedProfileEx = (
+    String,
+    std::collections::HashMap<String, zbus::wire::OwnedVariant>,
+);
+
+/// The fields of `Manager.ImportProfilesEx`, with their D-Bus types.
+pub mod import_field {
+    /// `b`, default true.
+    pub const EASY_EXIT: &str = "easy_exit";
+    /// `a{sd}`: axis name to position in the axis unit; an axis left out is not moved when
+    /// the profile is recalled.
+    pub const POSITIONS: &str = "positions";
+    /// `as`.
+    pub const KEYS: &str = "keys";
+    /// `b`, default false.
+    pub const AUTO_SAVE: &str = "auto_save";
+    /// `a{sd}`: reverse positions of the car's reverse-tilt axes; default empty.
+    pub const REVERSE_TILT: &str = "reverse_tilt";
+    /// `b`, default true.
+    pub const REVERSE_TILT_ENABLED: &str = "reverse_tilt_enabled";
+    pub const ALL: [&str; 6] = [
+        EASY_EXIT,
+        POSITIONS,
+        KEYS,
+        AUTO_SAVE,
+        REVERSE_TILT,
+        REVERSE_TILT_ENABLED,
+    ];
+}
+
 wire_enum! {
     /// `Manager.State`.
     State {

@@ -26,6 +26,13 @@ pub trait Manager {
         mode: &str,
         dry_run: bool,
     ) -> zbus::Result<Vec<OwnedObjectPath>>;
+    /// The same, each profile's fields by name ([`crate::import_field`]).
+    fn import_profiles_ex(
+        &self,
+        profiles: &[crate::ImportedProfileEx],
+        mode: &str,
+        dry_run: bool,
+    ) -> zbus::Result<Vec<OwnedObjectPath>>;
     #[zbus(property)]
     fn active_profile(&self) -> zbus::Result<OwnedObjectPath>;
     #[zbus(property)]

@@ -5,24 +5,32 @@
 //! {"format": "driverprofiled-profiles", "version": 1,
 //!  "profiles": [{"name": "Anna", "easy_exit": true, "keys": ["key-1"],
 //!                "positions": [{"vss": "Vehicle.Cabin.Seat.Row1.DriverSide.Position",
-//!                               "unit": "mm", "value": 180.0}]}]}
+//!                               "unit": "mm", "value": 180.0}],
+//!                "auto_save": true, "reverse_tilt_enabled": false,
+//!                "reverse_tilt": [{"vss": "Vehicle.Body.Mirrors.PassengerSide.Tilt",
+//!                                  "unit": "percent", "value": -40.0}]}]}
 //! ```
+//!
+//! `auto_save`, `reverse_tilt_enabled` and `reverse_tilt` are written only when not the
+//! default (false, true, empty), so that a file of profiles that do not use them is what an
+//! older driverprofilectl reads. Left out of a file, they keep what a merged profile has.
 //!
 //! Import maps each VSS path to this car's axis through `Actuator.Vss`; a path this car lacks,
 //! a unit that differs or a value outside the axis' range is reported, never dropped or
 //! clamped, and then nothing is imported. Otherwise one `Manager.ImportProfiles` call imports
 //! the whole set, all or nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use zbus::Connection;
+use zbus::wire::OwnedVariant;
 
 use driverprofiled::core::quote;
 use driverprofiled_api::proxy::ManagerProxy;
-use driverprofiled_api::{ImportMode, ImportedProfile};
+use driverprofiled_api::{ImportMode, ImportedProfileEx, import_field};
 
 use crate::bus::{Fail, Snapshot, exit};
 use crate::cli::ImportArgs;
@@ -49,6 +57,13 @@ pub struct ExportProfile {
     pub easy_exit: bool,
     pub keys: Vec<String>,
     pub positions: Vec<ExportPosition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_save: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_tilt_enabled: Option<bool>,
+    /// Reverse positions of the mirrors that tilt in reverse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_tilt: Option<Vec<ExportPosition>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,25 +85,34 @@ pub async fn export(conn: &Connection, file: Option<&Path>) -> Result<(), Fail> 
     let snap = Snapshot::read(conn).await?;
     let mut profiles = Vec::new();
     for p in &snap.profiles {
-        let mut positions = Vec::new();
-        for (axis, value) in &p.positions {
-            let a = snap.actuator(axis).ok_or_else(|| {
-                Fail::new(
-                    exit::SOFTWARE,
-                    format!("profile {}: axis {axis} has no actuator", p.id),
-                )
-            })?;
-            positions.push(ExportPosition {
-                vss: a.vss(),
-                unit: a.unit(),
-                value: *value,
-            });
-        }
+        let in_vss = |positions: &BTreeMap<String, f64>| {
+            (positions.iter())
+                .map(|(axis, value)| {
+                    let a = snap.actuator(axis).ok_or_else(|| {
+                        Fail::new(
+                            exit::SOFTWARE,
+                            format!("profile {}: axis {axis} has no actuator", p.id),
+                        )
+                    })?;
+                    Ok(ExportPosition {
+                        vss: a.vss(),
+                        unit: a.unit(),
+                        value: *value,
+                    })
+                })
+                .collect::<Result<Vec<_>, Fail>>()
+        };
         profiles.push(ExportProfile {
             name: p.name.clone(),
             easy_exit: p.easy_exit,
             keys: p.keys.clone(),
-            positions,
+            positions: in_vss(&p.positions)?,
+            auto_save: p.auto_save.then_some(true),
+            reverse_tilt_enabled: (!p.reverse_tilt_enabled).then_some(false),
+            reverse_tilt: match p.reverse_tilt.is_empty() {
+                true => None,
+                false => Some(in_vss(&p.reverse_tilt)?),
+            },
         });
     }
     let doc = Export {
@@ -210,53 +234,86 @@ pub fn read_file(path: &Path) -> Result<Export, Fail> {
 }
 
 /// Map the file's profiles to this car's axes; every problem found, or the profiles.
-pub fn map_profiles(doc: &Export, snap: &Snapshot) -> Result<Vec<ImportedProfile>, Vec<String>> {
+pub fn map_profiles(doc: &Export, snap: &Snapshot) -> Result<Vec<ImportedProfileEx>, Vec<String>> {
     let by_vss: HashMap<String, &crate::bus::Actuator> =
         snap.actuators.iter().map(|a| (a.vss(), a)).collect();
     let mut problems = Vec::new();
     let mut out = Vec::new();
     for p in &doc.profiles {
         let who = format!("profile {}", quote(&p.name));
-        let mut positions = HashMap::new();
-        let mut seen = HashSet::new();
-        for pos in &p.positions {
-            let vss = quote(&pos.vss);
-            if !seen.insert(pos.vss.as_str()) {
-                problems.push(format!("{who}: {vss} given twice"));
-                continue;
+        let mut map = |list: &[ExportPosition], what: &str| {
+            map_positions(&format!("{who}{what}"), list, &by_vss, &mut problems)
+        };
+        let positions = map(&p.positions, "");
+        let reverse_tilt = p.reverse_tilt.as_deref().map(|r| map(r, ": reverse_tilt"));
+        let mut fields: HashMap<String, OwnedVariant> = HashMap::new();
+        let mut put = |k: &str, v: zbus::wire::Variant<'_>| {
+            if let Ok(v) = OwnedVariant::try_from(v) {
+                fields.insert(k.to_string(), v);
             }
-            let Some(a) = by_vss.get(&pos.vss) else {
-                problems.push(format!(
-                    "{who}: {vss}: this car has no axis with this VSS path"
-                ));
-                continue;
-            };
-            if a.unit() != pos.unit {
-                problems.push(format!(
-                    "{who}: {vss}: unit {} but this car's {} is in {}",
-                    quote(&pos.unit),
-                    a.name,
-                    a.unit()
-                ));
-                continue;
-            }
-            let (min, max) = (a.min(), a.max());
-            if !(pos.value >= min && pos.value <= max) {
-                problems.push(format!(
-                    "{who}: {vss} = {} {} is outside this car's range {min}..{max} ({})",
-                    pos.value, pos.unit, a.name
-                ));
-                continue;
-            }
-            positions.insert(a.name.clone(), pos.value);
+        };
+        put(import_field::EASY_EXIT, p.easy_exit.into());
+        put(import_field::POSITIONS, positions.into());
+        put(import_field::KEYS, p.keys.clone().into());
+        if let Some(on) = p.auto_save {
+            put(import_field::AUTO_SAVE, on.into());
         }
-        out.push((p.name.clone(), p.easy_exit, positions, p.keys.clone()));
+        if let Some(on) = p.reverse_tilt_enabled {
+            put(import_field::REVERSE_TILT_ENABLED, on.into());
+        }
+        if let Some(r) = reverse_tilt {
+            put(import_field::REVERSE_TILT, r.into());
+        }
+        out.push((p.name.clone(), fields));
     }
     if problems.is_empty() {
         Ok(out)
     } else {
         Err(problems)
     }
+}
+
+/// Positions in VSS terms to this car's axis names; each problem is added to `problems`.
+fn map_positions(
+    who: &str,
+    list: &[ExportPosition],
+    by_vss: &HashMap<String, &crate::bus::Actuator>,
+    problems: &mut Vec<String>,
+) -> HashMap<String, f64> {
+    let mut positions = HashMap::new();
+    let mut seen = HashSet::new();
+    for pos in list {
+        let vss = quote(&pos.vss);
+        if !seen.insert(pos.vss.as_str()) {
+            problems.push(format!("{who}: {vss} given twice"));
+            continue;
+        }
+        let Some(a) = by_vss.get(&pos.vss) else {
+            problems.push(format!(
+                "{who}: {vss}: this car has no axis with this VSS path"
+            ));
+            continue;
+        };
+        if a.unit() != pos.unit {
+            problems.push(format!(
+                "{who}: {vss}: unit {} but this car's {} is in {}",
+                quote(&pos.unit),
+                a.name,
+                a.unit()
+            ));
+            continue;
+        }
+        let (min, max) = (a.min(), a.max());
+        if !(pos.value >= min && pos.value <= max) {
+            problems.push(format!(
+                "{who}: {vss} = {} {} is outside this car's range {min}..{max} ({})",
+                pos.value, pos.unit, a.name
+            ));
+            continue;
+        }
+        positions.insert(a.name.clone(), pos.value);
+    }
+    positions
 }
 
 pub async fn import(conn: &Connection, args: &ImportArgs) -> Result<(), Fail> {
@@ -285,7 +342,7 @@ pub async fn import(conn: &Connection, args: &ImportArgs) -> Result<(), Fail> {
     };
     let m = ManagerProxy::new(conn).await?;
     let paths = m
-        .import_profiles(&profiles, mode.as_str(), args.dry_run)
+        .import_profiles_ex(&profiles, mode.as_str(), args.dry_run)
         .await?;
     let n = profiles.len();
     let s = if n == 1 { "" } else { "s" };
@@ -294,7 +351,7 @@ pub async fn import(conn: &Connection, args: &ImportArgs) -> Result<(), Fail> {
         return Ok(());
     }
     println!("{shown}: imported {n} profile{s} ({mode})");
-    for (p, (name, ..)) in paths.iter().zip(&profiles) {
+    for (p, (name, _)) in paths.iter().zip(&profiles) {
         let id = driverprofiled_api::profile_id(p.as_str()).unwrap_or(p.as_str());
         println!("{id:>4}  {name}");
     }

@@ -960,7 +960,11 @@ impl Core {
     ) -> Result<Reply, Error> {
         let cfg = self.cfg.clone();
         let (n, max_profiles, max_keys) = (profiles.len(), cfg.max_profiles, cfg.max_keys);
-        let import = |s: &mut Store| s.import(profiles, mode, &cfg.axes, max_profiles, max_keys);
+        let reverse: Vec<&str> = (cfg.reverse_tilt.axes.iter())
+            .map(|&i| cfg.axes[i].name.as_str())
+            .collect();
+        let import =
+            |s: &mut Store| s.import(profiles, mode, &cfg.axes, &reverse, max_profiles, max_keys);
         if dry_run {
             import(&mut self.store.clone())?;
             if let Some(why) = &self.store_frozen {

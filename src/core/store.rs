@@ -71,6 +71,12 @@ pub struct ImportItem {
     /// Axis name to position; an axis left out is not moved when the profile is recalled.
     pub positions: Vec<(String, f64)>,
     pub keys: Vec<String>,
+    /// The settings an import may leave out: `None` keeps what a merged profile has, and
+    /// gives a new one the default.
+    pub auto_save: Option<bool>,
+    /// Reverse positions, only of `[reverse_tilt]` axes.
+    pub reverse_tilt: Option<Vec<(String, f64)>>,
+    pub reverse_tilt_enabled: Option<bool>,
 }
 
 /// The kinds of import problems, most fundamental first: the error names the first kind found.
@@ -407,6 +413,7 @@ impl Store {
         items: Vec<ImportItem>,
         mode: ImportMode,
         axes: &[AxisConfig],
+        reverse_axes: &[&str],
         max_profiles: usize,
         max_keys: usize,
     ) -> Result<Vec<ProfileId>, Error> {
@@ -451,11 +458,18 @@ impl Store {
                     );
                 }
             }
-            for (axis, v) in &item.positions {
+            let reverse = item.reverse_tilt.iter().flatten();
+            let all = (item.positions.iter().map(|p| (p, false))).chain(reverse.map(|p| (p, true)));
+            for ((axis, v), reversing) in all {
                 let Some(ac) = axes.iter().find(|a| &a.name == axis) else {
                     bad(Problem::Invalid, format!("unknown axis {}", quote(axis)));
                     continue;
                 };
+                if reversing && !reverse_axes.contains(&axis.as_str()) {
+                    let m = format!("reverse_tilt: {axis} does not tilt in reverse in this car");
+                    bad(Problem::Invalid, m);
+                    continue;
+                }
                 match super::check_position(ac, *v) {
                     Ok(()) => {}
                     Err(Error::OutOfRange(m)) => bad(Problem::Range, m),
@@ -552,6 +566,15 @@ impl Store {
             p.easy_exit = item.easy_exit;
             p.positions = positions;
             p.keys = item.keys;
+            if let Some(on) = item.auto_save {
+                p.auto_save = on;
+            }
+            if let Some(tilt) = item.reverse_tilt {
+                p.reverse_tilt = tilt.into_iter().collect();
+            }
+            if let Some(on) = item.reverse_tilt_enabled {
+                p.reverse_tilt_enabled = on;
+            }
             ids.push(id);
         }
         *self = next;

@@ -2143,6 +2143,9 @@ fn item(name: &str, positions: &[(&str, f64)], keys: &[&str]) -> store::ImportIt
         easy_exit: true,
         positions: positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
         keys: keys.iter().map(|k| k.to_string()).collect(),
+        auto_save: None,
+        reverse_tilt: None,
+        reverse_tilt_enabled: None,
     }
 }
 
@@ -2196,6 +2199,50 @@ fn an_imported_profile_that_omits_an_axis_leaves_it_where_it_is_on_recall() {
         tilt,
         "an axis the profile omits is not moved"
     );
+}
+
+#[test]
+fn an_import_carries_auto_save_and_reverse_tilt_and_a_merge_without_them_keeps_them() {
+    let mut h = Harness::new();
+    let with = store::ImportItem {
+        auto_save: Some(true),
+        reverse_tilt: Some(vec![(MIRROR.into(), -40.0)]),
+        reverse_tilt_enabled: Some(false),
+        ..item("Anna", &[("seat_position", 200.0)], &[])
+    };
+    // Only axes that tilt in reverse here; nothing is imported otherwise.
+    let bad = store::ImportItem {
+        reverse_tilt: Some(vec![("mirror_driver_tilt".into(), -40.0)]),
+        ..item("Ben", &[], &[])
+    };
+    let r = h.import(vec![with.clone(), bad], store::ImportMode::Replace, false);
+    assert!(
+        matches!(&r, Err(Error::InvalidArgs(m)) if m.contains("does not tilt in reverse")),
+        "{r:?}"
+    );
+    assert!(h.core.store().profiles.is_empty());
+    h.import(vec![with], store::ImportMode::Replace, false)
+        .unwrap();
+    let anna = h.core.store().profiles[0].clone();
+    assert!(anna.auto_save && !anna.reverse_tilt_enabled);
+    assert_eq!(anna.reverse_tilt.get(MIRROR), Some(&-40.0));
+    // A merge that leaves them out (ImportProfiles) keeps them; one that gives them sets them.
+    let plain = item("anna", &[("seat_position", 150.0)], &[]);
+    h.import(vec![plain], store::ImportMode::Merge, false)
+        .unwrap();
+    let kept = h.core.store().profiles[0].clone();
+    assert_eq!(kept.positions["seat_position"], 150.0);
+    assert!(kept.auto_save && !kept.reverse_tilt_enabled);
+    assert_eq!(kept.reverse_tilt, anna.reverse_tilt);
+    let off = store::ImportItem {
+        auto_save: Some(false),
+        reverse_tilt: Some(vec![]),
+        ..item("Anna", &[], &[])
+    };
+    h.import(vec![off], store::ImportMode::Merge, false)
+        .unwrap();
+    let p = &h.core.store().profiles[0];
+    assert!(!p.auto_save && p.reverse_tilt.is_empty() && !p.reverse_tilt_enabled);
 }
 
 #[test]

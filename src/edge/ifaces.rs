@@ -103,8 +103,100 @@ pub struct Manager {
     pub shared: Shared,
 }
 
-/// Profiles, recall, inhibitors and the state of motion. CreateProfile, SelectProfile and
-/// ImportProfiles need the ui role, Stop and Inhibit any role (ui, gateway, developer);
+impl Manager {
+    /// What ImportProfiles and ImportProfilesEx share once the profiles are read.
+    async fn import(
+        &self,
+        profiles: Vec<core::store::ImportItem>,
+        mode: &str,
+        dry_run: bool,
+    ) -> Result<Vec<OwnedObjectPath>, Error> {
+        let mode = match driverprofiled_api::ImportMode::parse(mode) {
+            Some(driverprofiled_api::ImportMode::Replace) => core::store::ImportMode::Replace,
+            Some(driverprofiled_api::ImportMode::Merge) => core::store::ImportMode::Merge,
+            None => {
+                return Err(Error::invalid_args(format!(
+                    "unknown mode {}: \"replace\" or \"merge\"",
+                    quote(mode)
+                )));
+            }
+        };
+        let request = Request::ImportProfiles {
+            profiles,
+            mode,
+            dry_run,
+        };
+        match self.shared.call(request).await? {
+            Reply::Imported(ids) => Ok(ids
+                .iter()
+                .map(|&id| path(&props::profile_path(id)))
+                .collect()),
+            _ => Err(Error::Core(core::Error::Failed(
+                "nothing was imported".into(),
+            ))),
+        }
+    }
+}
+
+/// Positions in axis name order, so that problems are listed in a stable order.
+fn sorted(positions: HashMap<String, f64>) -> Vec<(String, f64)> {
+    let sorted: BTreeMap<_, _> = positions.into_iter().collect();
+    sorted.into_iter().collect()
+}
+
+/// One profile of ImportProfilesEx (the `i`th): its fields by name.
+fn import_item(
+    i: usize,
+    name: String,
+    fields: HashMap<String, OwnedVariant>,
+) -> Result<core::store::ImportItem, Error> {
+    use driverprofiled_api::import_field as f;
+    let mut item = core::store::ImportItem {
+        name,
+        easy_exit: true,
+        positions: Vec::new(),
+        keys: Vec::new(),
+        auto_save: None,
+        reverse_tilt: None,
+        reverse_tilt_enabled: None,
+    };
+    let mut fields: Vec<_> = fields.into_iter().collect();
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, value) in fields {
+        let at = || format!("#{} {}: {}", i + 1, quote(&item.name), quote(&key));
+        let mut v: Variant<'_> = Variant::from(value);
+        while let Variant::Variant(inner) = v {
+            v = *inner;
+        }
+        let sig = v.value_signature().to_string();
+        let wrong =
+            |want: &str| Error::invalid_args(format!("{} takes type {want}, not {sig}", at()));
+        let boolean = |v: &Variant<'_>| match v {
+            Variant::Bool(b) => Ok(*b),
+            _ => Err(wrong("b")),
+        };
+        let map = |v: Variant<'_>| HashMap::<String, f64>::try_from(v).map_err(|_| wrong("a{sd}"));
+        match key.as_str() {
+            f::EASY_EXIT => item.easy_exit = boolean(&v)?,
+            f::AUTO_SAVE => item.auto_save = Some(boolean(&v)?),
+            f::REVERSE_TILT_ENABLED => item.reverse_tilt_enabled = Some(boolean(&v)?),
+            f::POSITIONS => item.positions = sorted(map(v)?),
+            f::REVERSE_TILT => item.reverse_tilt = Some(sorted(map(v)?)),
+            f::KEYS => item.keys = Vec::<String>::try_from(v).map_err(|_| wrong("as"))?,
+            _ => {
+                return Err(Error::invalid_args(format!(
+                    "{}: unknown field (the fields are {})",
+                    at(),
+                    f::ALL.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(item)
+}
+
+/// Profiles, recall, inhibitors and the state of motion. CreateProfile, SelectProfile,
+/// ImportProfiles and ImportProfilesEx need the ui role, Stop and Inhibit any role (ui, gateway, developer);
 /// without it a call fails with org.freedesktop.DBus.Error.AccessDenied. Properties are open
 /// to every caller.
 #[interface(name = "org.driverprofiled1.Manager")]
@@ -226,46 +318,45 @@ impl Manager {
     ) -> Result<Vec<OwnedObjectPath>, Error> {
         let method = "Manager.ImportProfiles";
         self.shared.allow(conn, &hdr, method, Roles::UI).await?;
-        let mode = match driverprofiled_api::ImportMode::parse(&mode) {
-            Some(driverprofiled_api::ImportMode::Replace) => core::store::ImportMode::Replace,
-            Some(driverprofiled_api::ImportMode::Merge) => core::store::ImportMode::Merge,
-            None => {
-                return Err(Error::invalid_args(format!(
-                    "unknown mode {}: \"replace\" or \"merge\"",
-                    quote(&mode)
-                )));
-            }
-        };
         let profiles = profiles
             .into_iter()
             .map(
                 |(name, easy_exit, positions, keys)| core::store::ImportItem {
                     name,
                     easy_exit,
-                    // Sorted, so that problems are listed in a stable order.
-                    positions: positions
-                        .into_iter()
-                        .collect::<BTreeMap<_, _>>()
-                        .into_iter()
-                        .collect(),
+                    positions: sorted(positions),
                     keys,
+                    auto_save: None,
+                    reverse_tilt: None,
+                    reverse_tilt_enabled: None,
                 },
             )
             .collect();
-        let request = Request::ImportProfiles {
-            profiles,
-            mode,
-            dry_run,
-        };
-        match self.shared.call(request).await? {
-            Reply::Imported(ids) => Ok(ids
-                .iter()
-                .map(|&id| path(&props::profile_path(id)))
-                .collect()),
-            _ => Err(Error::Core(core::Error::Failed(
-                "nothing was imported".into(),
-            ))),
-        }
+        self.import(profiles, &mode, dry_run).await
+    }
+
+    /// ImportProfiles with each profile's fields by name, so that a profile's every setting
+    /// comes along: (name, fields). Fields: easy_exit (b, default true), positions (a{sd}),
+    /// keys (as), auto_save (b, default false), reverse_tilt (a{sd}: only the config's
+    /// [reverse_tilt] axes), reverse_tilt_enabled (b, default true). A field left out keeps
+    /// what a merged profile has, and is the default for a new one. mode, dry_run, the reply
+    /// and the errors are those of ImportProfiles; an unknown field or one of the wrong type
+    /// is InvalidArgs.
+    #[zbus(out_args("imported"))]
+    async fn import_profiles_ex(
+        &self,
+        profiles: Vec<(String, HashMap<String, OwnedVariant>)>,
+        mode: String,
+        dry_run: bool,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] hdr: Header<'_>,
+    ) -> Result<Vec<OwnedObjectPath>, Error> {
+        let method = "Manager.ImportProfilesEx";
+        self.shared.allow(conn, &hdr, method, Roles::UI).await?;
+        let profiles = (profiles.into_iter().enumerate())
+            .map(|(i, (name, fields))| import_item(i, name, fields))
+            .collect::<Result<_, _>>()?;
+        self.import(profiles, &mode, dry_run).await
     }
 
     /// The active profile, "/" when none.

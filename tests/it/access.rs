@@ -85,11 +85,12 @@ impl Role {
 }
 
 /// Every mutating call: the client's command, the method as the daemon names it, the role.
-const CALLS: [(&str, &str, Need); 22] = [
+const CALLS: [(&str, &str, Need); 23] = [
     ("CreateProfile", "Manager.CreateProfile", Need::Ui),
     ("SelectProfile", "Manager.SelectProfile", Need::Ui),
     ("Stop", "Manager.Stop", Need::Any),
     ("ImportProfiles", "Manager.ImportProfiles", Need::Ui),
+    ("ImportProfilesEx", "Manager.ImportProfilesEx", Need::Ui),
     ("Inhibit", "Manager.Inhibit", Need::Any),
     ("SetPositions", "Profile.SetPositions", Need::Ui),
     (
@@ -375,7 +376,7 @@ impl World {
         // name the test binary, whose file name ends in a hash.
         let (name, key, new_name) = (format!("n{n}"), format!("k{n}"), format!("r{n}"));
         let line = match cmd {
-            "CreateProfile" | "ImportProfiles" => format!("{cmd} {name}"),
+            "CreateProfile" | "ImportProfiles" | "ImportProfilesEx" => format!("{cmd} {name}"),
             "BindKey" => format!("BindKey {path} b{n}"),
             "UnbindKey" => format!("UnbindKey {path} {key}"),
             "SetName" => format!("SetName {path} {new_name}"),
@@ -634,6 +635,15 @@ async fn command(conn: &Connection, w: &[&str]) -> zbus::Result<()> {
                 &(vec![p], "merge", false),
             )
             .await
+        }
+        "ImportProfilesEx" => {
+            let fields = HashMap::from([
+                ("auto_save", zbus::Variant::from(true)),
+                ("keys", zbus::Variant::from(vec!["ixk"])),
+            ]);
+            let p = (arg(1), fields);
+            let args = (vec![p], "merge", false);
+            call(conn, ROOT, MANAGER, "ImportProfilesEx", &args).await
         }
         // The reply, and with it the descriptor, is dropped at once: the inhibitor ends.
         "Inhibit" => call(conn, ROOT, MANAGER, "Inhibit", &("access-test", "a test")).await,

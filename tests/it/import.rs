@@ -383,3 +383,69 @@ async fn a_storage_failure_changes_nothing_in_memory_either() {
     assert_eq!(m.profiles().await.unwrap(), done);
     assert_eq!(m.storage_error().await.unwrap(), "");
 }
+
+/// ImportProfilesEx: each profile's fields by name. The settings ImportProfiles cannot carry
+/// come along; an unknown field, a field of the wrong type or a reverse position of an axis
+/// that does not tilt in reverse is InvalidArgs, and nothing changes.
+#[tokio::test]
+async fn import_ex_carries_every_setting_and_refuses_what_it_cannot_honour() {
+    use driverprofiled_api::import_field as f;
+    use zbus::wire::{OwnedVariant, Variant};
+    let s = Setup::new().await;
+    let m = manager(&s).await;
+    two_profiles(&s).await;
+    let before = snapshot(&s).await;
+    let fields = |extra: &[(&str, Variant<'static>)]| -> HashMap<String, OwnedVariant> {
+        let mut map = HashMap::from([
+            (
+                f::POSITIONS.to_string(),
+                Variant::from(HashMap::from([("seat_position", 120.0)])),
+            ),
+            (f::KEYS.to_string(), Variant::from(vec!["fob-c"])),
+        ]);
+        map.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        (map.into_iter())
+            .map(|(k, v)| (k, OwnedVariant::try_from(v).unwrap()))
+            .collect()
+    };
+    let cleo = |extra: &[(&str, Variant<'static>)]| vec![("Cleo".to_string(), fields(extra))];
+    for (extra, want) in [
+        (
+            vec![("colour", Variant::from("red"))],
+            "#1 \"Cleo\": \"colour\": unknown field",
+        ),
+        (
+            vec![(f::AUTO_SAVE, Variant::from("yes"))],
+            "#1 \"Cleo\": \"auto_save\" takes type b, not s",
+        ),
+        (
+            vec![(
+                f::REVERSE_TILT,
+                Variant::from(HashMap::from([("seat_position", 1.0)])),
+            )],
+            "reverse_tilt: seat_position does not tilt in reverse",
+        ),
+    ] {
+        let (name, msg) = error(m.import_profiles_ex(&cleo(&extra), "merge", false).await).await;
+        assert_eq!(name, "org.freedesktop.DBus.Error.InvalidArgs", "{msg}");
+        assert!(msg.contains(want), "{msg}");
+        assert!(snapshot(&s).await == before, "{want}: something changed");
+    }
+    let tilt = HashMap::from([("mirror_passenger_tilt", -40.0)]);
+    let settings = [
+        (f::AUTO_SAVE, Variant::from(true)),
+        (f::REVERSE_TILT_ENABLED, Variant::from(false)),
+        (f::REVERSE_TILT, Variant::from(tilt.clone())),
+    ];
+    let paths = m
+        .import_profiles_ex(&cleo(&settings), "merge", false)
+        .await
+        .unwrap();
+    let p = s.profile(&paths[0]).await;
+    assert!(p.auto_save().await.unwrap());
+    assert!(!p.reverse_tilt_enabled().await.unwrap());
+    let want: HashMap<String, f64> = tilt.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    assert_eq!(p.reverse_tilt().await.unwrap(), want);
+    assert_eq!(p.keys().await.unwrap(), ["fob-c"]);
+    assert_eq!(p.positions().await.unwrap()["seat_position"], 120.0);
+}

@@ -582,9 +582,37 @@ async fn export_then_import_into_a_fresh_daemon() {
     env.ctl(&["create", "Anna", "seat_position=250"]).expect(0);
     env.ctl(&["bind", "anna", "key-1"]).expect(0);
     env.ctl(&["create", "Ben", "wheel_tilt=10"]).expect(0);
+    env.ctl(&[
+        "set",
+        "anna",
+        "--auto-save",
+        "on",
+        "--reverse-tilt",
+        "off",
+        "--reverse-tilt",
+        "mirror_passenger_tilt=-40",
+    ])
+    .expect(0);
     let file = env.dir.path().join("export.json");
     env.ctl(&["export", file.to_str().unwrap()]).expect(0);
     let f = file.to_str().unwrap();
+    // The settings travel, in VSS terms; Ben's defaults are left out of the file.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let (a, b) = (&doc["profiles"][0], &doc["profiles"][1]);
+    assert_eq!(
+        (a["auto_save"].clone(), a["reverse_tilt_enabled"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        a["reverse_tilt"],
+        json!([{"vss": "Vehicle.Body.Mirrors.PassengerSide.Tilt", "unit": "percent", "value": -40.0}])
+    );
+    let b = b.as_object().unwrap();
+    assert!(
+        !b.contains_key("auto_save") && !b.contains_key("reverse_tilt"),
+        "{b:?}"
+    );
 
     let other = Env::new().await;
     other.ctl(&["create", "ben", "--from-current"]).expect(0);
@@ -604,6 +632,9 @@ async fn export_then_import_into_a_fresh_daemon() {
     let j = other.ctl(&["--json", "show", "anna"]).expect(0).json();
     assert_eq!(j["keys"], json!(["key-1"]));
     assert_eq!(j["positions"]["seat_position"], 250.0);
+    assert_eq!(j["auto_save"], true);
+    assert_eq!(j["reverse_tilt_enabled"], false);
+    assert_eq!(j["reverse_tilt"], json!({"mirror_passenger_tilt": -40.0}));
     // Replace: everything else goes; the export of the copy equals the original's.
     other.ctl(&["create", "Extra", "--from-current"]).expect(0);
     other.ctl(&["import", f, "--replace"]).expect(0);
