@@ -569,6 +569,7 @@ impl Core {
             ),
             ("keys", cfg.keys != old.keys),
             ("easy_exit", cfg.easy_exit != old.easy_exit),
+            ("reverse_tilt", cfg.reverse_tilt != old.reverse_tilt),
         ]
         .into_iter()
         .filter_map(|(section, differs)| differs.then_some(section))

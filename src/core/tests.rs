@@ -565,6 +565,16 @@ fn reconfigure_applies_limits_keeps_motion_and_refuses_new_axes() {
     assert_eq!(*c.cfg, faster);
     assert!(c.is_moving());
     assert_eq!(c.reconfigure(Arc::new(faster.clone()), 45), Ok(vec![]));
+    let mut slower_return = faster.clone();
+    slower_return.reverse_tilt.return_delay_ms = 8000;
+    assert_eq!(
+        c.reconfigure(Arc::new(slower_return), 46),
+        Ok(vec!["reverse_tilt"])
+    );
+    assert_eq!(
+        c.reconfigure(Arc::new(faster.clone()), 47),
+        Ok(vec!["reverse_tilt"])
+    );
 
     // Back to 0.5 km/h while the car reports 3: the motion halts, interlocked.
     assert_eq!(c.reconfigure(Arc::new(base), 50), Ok(vec!["motion"]));
