@@ -1014,13 +1014,7 @@ impl Core {
         storage: &mut dyn Storage,
     ) -> Result<(), Error> {
         self.profile(id)?;
-        let mut named = Vec::with_capacity(positions.len());
-        for (axis, v) in positions {
-            let i = self.axis(axis)?;
-            let cfg = self.axes.config(i);
-            check_position(cfg, v)?;
-            named.push((cfg.name.clone(), v));
-        }
+        let named = self.checked_positions(positions, false)?;
         self.mutate(storage, |s| s.set_positions(id, named))
     }
 
@@ -1031,20 +1025,33 @@ impl Core {
         storage: &mut dyn Storage,
     ) -> Result<(), Error> {
         self.profile(id)?;
-        let mut named = BTreeMap::new();
+        let named = self.checked_positions(positions, true)?;
+        self.mutate(storage, |s| {
+            s.set_reverse_tilt(id, named.into_iter().collect())
+        })
+    }
+
+    /// Positions a client sent, by axis name, each within its axis' range (`reversing`: and
+    /// of an axis that tilts in reverse); the first problem found is the error.
+    fn checked_positions(
+        &self,
+        positions: Vec<(AxisId, f64)>,
+        reversing: bool,
+    ) -> Result<Vec<(String, f64)>, Error> {
+        let mut named = Vec::with_capacity(positions.len());
         for (axis, v) in positions {
             let i = self.axis(axis)?;
             let cfg = self.axes.config(i);
-            if !self.cfg.reverse_tilt.axes.contains(&i) {
+            if reversing && !self.cfg.reverse_tilt.axes.contains(&i) {
                 return Err(Error::InvalidArgs(format!(
                     "{} does not tilt in reverse (not in the config's [reverse_tilt] axes)",
                     cfg.name
                 )));
             }
             check_position(cfg, v)?;
-            named.insert(cfg.name.clone(), v);
+            named.push((cfg.name.clone(), v));
         }
-        self.mutate(storage, |s| s.set_reverse_tilt(id, named))
+        Ok(named)
     }
 
     fn move_to(&mut self, axis: AxisId, target: f64, now: Millis) -> Result<(), Error> {
