@@ -7,7 +7,8 @@
 //! locator's CPU cost at 1,000 readings/s against a baseline measured in the same run.
 //!
 //! Run: `cargo bench --bench selection -- [RUNS] [--write-traces DIR] [--seed N]
-//! [--no-car-shadow]` (RUNS per row, default 2000). `--write-traces DIR` writes each run with a
+//! [--no-car-shadow] [--only TEXT]` (RUNS per row, default 2000; `--only`: the rows whose name
+//! contains TEXT, e.g. "UWB"). `--write-traces DIR` writes each run with a
 //! wrong-key motion or without the right profile as DIR/<row>-<seed>.jsonl, for
 //! `driverprofiled-replay`. `--no-car-shadow`: a world where the car's body does not block the
 //! radio (as a simpler simulator has it), to check that the locator does not depend on it.
@@ -27,6 +28,8 @@ struct Args {
     write_traces: Option<std::path::PathBuf>,
     seed: u64,
     world: walksim::World,
+    /// Only the rows whose name contains this.
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -35,6 +38,7 @@ fn args() -> Args {
         write_traces: None,
         seed: 1,
         world: walksim::World::default(),
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -42,6 +46,7 @@ fn args() -> Args {
             "--write-traces" => a.write_traces = it.next().map(Into::into),
             "--seed" => a.seed = it.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             "--no-car-shadow" => a.world.car_shadow = false,
+            "--only" => a.only = it.next(),
             "--bench" => {}
             n => {
                 if let Ok(n) = n.parse() {
@@ -244,6 +249,10 @@ fn main() {
     let t0 = Instant::now();
     for locator in Locator::ALL {
         for scenario in Scenario::ALL {
+            let name = format!("{} / {}", locator.name(), scenario.name());
+            if a.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+                continue;
+            }
             let row = run_row(&cfg, locator, scenario, &a);
             let right = match row.goal() {
                 Some(_) => format!("{:.2} %", 100.0 * row.right() as f64 / a.runs as f64),

@@ -841,6 +841,24 @@ mod tests {
         }
     }
 
+    /// Walks of a lone driver with a BLE phone whose filter placed the phone a metre or two
+    /// off the spot when the door opened (the car's body shadows the far anchors): the door,
+    /// with no other key on the driver's side, chooses it.
+    #[test]
+    fn a_lone_ble_driver_placed_off_the_spot_is_chosen_by_the_door() {
+        let cfg = match crate::config::builtin() {
+            Ok(c) => std::sync::Arc::new(c),
+            Err(e) => panic!("{e:?}"),
+        };
+        for seed in SEEDS_OFF_THE_SPOT {
+            let run = simulate(&cfg.keys, Locator::BleFast, Scenario::DriverAlone, seed);
+            let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
+            assert!(s.right && s.wrong_motions.is_empty(), "seed {seed}: {s:?}");
+        }
+    }
+
+    const SEEDS_OFF_THE_SPOT: [u64; 4] = [1000002, 1000101, 1000126, 1000148];
+
     #[test]
     fn every_row_with_fixed_seeds() {
         let cfg = match crate::config::builtin() {

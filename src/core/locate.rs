@@ -70,6 +70,12 @@ const RIVAL_PROBABILITY: f64 = 0.3;
 const RELEASE_PROBABILITY: f64 = 0.3;
 /// At the door: a key with less than this probability of being at the spot is not chosen.
 const DOOR_MIN_AT_SPOT: f64 = 0.2;
+/// At the door with no other key on the driver's side, it is enough that a key is on that
+/// side within this distance of the spot (m): someone is at the handle, and a BLE filter
+/// cannot place a phone to the metre there, with the car's body shadowing two of its anchors.
+const DOOR_NEAR_M: f64 = 3.0;
+/// ... and that it is near with at least this probability.
+const DOOR_NEAR_MIN: f64 = 0.5;
 /// The weight of "someone with none of the bound keys opened the door" (a valet, a physical
 /// key): the door's choice is at most `p / (p + NOBODY)` sure.
 const NOBODY: f64 = 0.05;
@@ -141,6 +147,9 @@ pub struct Estimate {
     pub distance_sd: f64,
     /// Probability of being on the driver's side of the car's middle.
     pub driver_side: f64,
+    /// Probability of being near the driver's door: on the driver's side and within
+    /// [`DOOR_NEAR_M`] of the spot.
+    pub near_door: f64,
 }
 
 /// xorshift64*, seeded per key.
@@ -728,6 +737,7 @@ impl Filter {
                 e.at_spot += w;
                 e.heading += w;
                 e.driver_side += w;
+                e.near_door += w;
                 continue;
             }
             // Only a walk on the driver's side of the car: a path through the car leads to
@@ -735,6 +745,9 @@ impl Filter {
             let outside = side.outside([self.x[i], self.y[i]]);
             if outside > side.middle {
                 e.driver_side += w;
+                if d <= DOOR_NEAR_M {
+                    e.near_door += w;
+                }
             }
             let Some((vx, vy, se)) = velocity else {
                 continue;
@@ -845,6 +858,12 @@ impl Side {
         })
     }
 
+    /// `p` mirrored across the car's middle: the same place on the other side.
+    fn mirror(&self, p: Point) -> Point {
+        let d = 2.0 * (self.outside(p) - self.middle);
+        [p[0] - d * self.normal[0], p[1] - d * self.normal[1]]
+    }
+
     /// How far `p` is outside the driver's door, toward the driver's spot (m).
     fn outside(&self, p: Point) -> f64 {
         (p[0] - self.door[0]) * self.normal[0] + (p[1] - self.door[1]) * self.normal[1]
@@ -862,6 +881,28 @@ struct Challenger {
     dwell: Millis,
 }
 
+/// What the door weighs of one key: sums over the summaries since it opened.
+#[derive(Debug, Clone, Copy, Default)]
+struct DoorEvidence {
+    at_spot: f64,
+    near_door: f64,
+    n: u32,
+}
+
+impl DoorEvidence {
+    fn add(&mut self, e: &Estimate) {
+        self.at_spot += e.at_spot;
+        self.near_door += e.near_door;
+        self.n += 1;
+    }
+
+    /// The mean probabilities: at the spot, near the door.
+    fn means(&self) -> (f64, f64) {
+        let n = f64::from(self.n.max(1));
+        (self.at_spot / n, self.near_door / n)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Locator {
     cfg: KeyConfig,
@@ -877,9 +918,9 @@ pub struct Locator {
     seat_occupied: bool,
     /// The driver's door opened at this time and the door has not decided yet.
     door_pending: Option<Millis>,
-    /// Since the door opened: per key, the sum of its probabilities of being at the spot after
-    /// each batch, and the batches.
-    door_evidence: BTreeMap<String, (f64, u32)>,
+    /// Since the door opened: per key, the sums of its probabilities of being at the spot and
+    /// near the door after each batch, and the batches.
+    door_evidence: BTreeMap<String, DoorEvidence>,
     /// Nothing changes (the door has decided, or the seat is occupied).
     locked: bool,
     /// What `Vehicle.KeyEstimates` shows, and when it was last changed.
@@ -999,8 +1040,10 @@ impl Locator {
                 self.side,
             );
             if self.door_pending.is_some() {
-                let e = self.door_evidence.entry(key.to_string()).or_default();
-                (e.0, e.1) = (e.0 + f.est.at_spot, e.1 + 1);
+                self.door_evidence
+                    .entry(key.to_string())
+                    .or_default()
+                    .add(&f.est);
             }
             self.estimates_dirty = true;
         }
@@ -1011,7 +1054,11 @@ impl Locator {
         if door_open && !self.door_open && !seat_occupied {
             self.door_pending = Some(now);
             self.door_evidence = (self.keys.iter())
-                .map(|(k, f)| (k.clone(), (f.est.at_spot, 1)))
+                .map(|(k, f)| {
+                    let mut e = DoorEvidence::default();
+                    e.add(&f.est);
+                    (k.clone(), e)
+                })
                 .collect();
         }
         if seat_occupied || !door_open {
@@ -1041,14 +1088,10 @@ impl Locator {
     fn door_candidate(&self, last: bool) -> Option<String> {
         // Each key's probability of being at the spot, averaged over the summaries since the
         // door opened: with a slow locator one reading can swap two clouds for a moment.
-        let mean = |k: &str| {
-            self.door_evidence
-                .get(k)
-                .map_or(0.0, |&(sum, n)| sum / f64::from(n.max(1)))
-        };
-        let (key, at_spot) = (self.keys.keys())
-            .map(|k| (k, mean(k)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let means = |k: &str| self.door_evidence.get(k).map_or((0.0, 0.0), |e| e.means());
+        let (key, (at_spot, near)) = (self.keys.keys())
+            .map(|k| (k, means(k)))
+            .max_by(|a, b| a.1.0.total_cmp(&b.1.0))?;
         let b = self.keys.get(key)?.est;
         let contested = self.keys.iter().any(|(k, o)| {
             let o = o.est;
@@ -1056,13 +1099,29 @@ impl Locator {
                 && o.driver_side >= RIVAL_PROBABILITY
                 && !o.clearly_farther_than(&b, self.cfg.hysteresis_m)
         });
-        let batches = self.door_evidence.get(key).map_or(0, |e| e.1);
+        let sure = self.cfg.locator.door_probability;
+        let share = |mine: f64, all: f64| mine / (all + NOBODY);
+        if !contested {
+            // The only key on the driver's side: near the door is enough, if no other key is
+            // anywhere near it either, and its recent readings place a phone at the handle
+            // rather than at the same place on the other side of the car.
+            let total: f64 = self.keys.keys().map(|k| means(k).1).sum();
+            let f = self.keys.get(key)?;
+            let fit = |p: Point| f.fit_at(p, self.now, &self.models);
+            let this_side = fit(self.spot).zip(fit(self.side.mirror(self.spot)));
+            if near >= DOOR_NEAR_MIN
+                && share(near, total) >= sure
+                && this_side.is_some_and(|(here, there)| here >= there + DOOR_FIT_MARGIN)
+            {
+                return Some(key.clone());
+            }
+        }
+        let batches = self.door_evidence.get(key).map_or(0, |e| e.n);
         if contested && !(last && batches >= 2) {
             return None;
         }
-        let total: f64 = self.keys.keys().map(|k| mean(k)).sum();
-        let p = at_spot / (total + NOBODY);
-        (at_spot >= DOOR_MIN_AT_SPOT && p >= self.cfg.locator.door_probability).then(|| key.clone())
+        let total: f64 = self.keys.keys().map(|k| means(k).0).sum();
+        (at_spot >= DOOR_MIN_AT_SPOT && share(at_spot, total) >= sure).then(|| key.clone())
     }
 
     /// The door's candidate, if no other key's recent readings fit a phone at the spot nearly
@@ -1387,6 +1446,25 @@ mod tests {
         l.report("b", &exact(&c, [-1.45, 0.2], false), 3200);
         l.update(3200);
         assert_eq!(l.selected(), Some("a"));
+    }
+
+    #[test]
+    fn alone_at_the_door_a_key_at_the_other_door_is_never_chosen() {
+        // Someone without a key opens the driver's door while a key waits at the passenger's.
+        let c = cfg();
+        let mut l = Locator::new(c.clone()).unwrap();
+        l.set_vehicle(false, false, 0);
+        for (i, x) in [6.0, 4.0, 2.5, 1.45, 1.45].into_iter().enumerate() {
+            l.report("p", &exact(&c, [x, 0.2], true), i as Millis * 1000);
+            l.update(i as Millis * 1000);
+        }
+        l.set_vehicle(true, false, 4100);
+        for t in (4100..6000).step_by(100) {
+            l.report("p", &exact(&c, [1.45, 0.2], true), t);
+            l.update(t);
+        }
+        assert_eq!(l.selected(), None);
+        assert!(l.is_locked(), "the door has declined");
     }
 
     #[test]
