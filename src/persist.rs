@@ -626,14 +626,14 @@ mod tests {
     #[test]
     fn a_readable_newer_schema_is_served_read_only_and_never_written() {
         let (_dir, mut fs_) = storage();
-        let text = V1.replace("schema = 1", "schema = 4\nfuture = true")
+        let text = V1.replace("schema = 1", "schema = 5\nfuture = true")
             + "[units]\nseat_position = \"mm\"\n";
         fs::write(fs_.path(), &text).unwrap();
         let loaded = fs_.load_store(&cfg());
         assert_eq!(loaded.store.profiles.len(), 1);
         let why = loaded.frozen.unwrap();
         assert!(why.starts_with("read-only: "), "{why}");
-        assert!(why.contains("newer driverprofiled (schema 4); this one reads schemas up to 3"));
+        assert!(why.contains("newer driverprofiled (schema 5); this one reads schemas up to 4"));
         assert!(
             loaded.status.contains("served read-only"),
             "{}",

@@ -89,10 +89,11 @@ enum Problem {
 }
 
 /// The newest schema of `profiles.toml` this daemon reads and writes. Schema 3 adds a
-/// profile's `auto_save`; a store that uses nothing of schema 3 is written as schema 2
-/// ([`Store::schema_needed`]), so that an older daemon (after an update is rolled back) still
-/// serves it as it is, and one that does is served read-only by such a daemon, never lost.
-pub const SCHEMA_VERSION: u32 = 3;
+/// profile's `auto_save`, schema 4 its `reverse_tilt` and `reverse_tilt_enabled`. A store is
+/// written in the oldest schema that holds it ([`Store::schema_needed`]), so that an older
+/// daemon (after an update is rolled back) still serves it as it is when it can, and serves it
+/// read-only when it cannot: never renamed aside as corrupt, never lost.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,11 +121,11 @@ pub struct Profile {
     /// At the end of each drive, store the positions the driver left the axes at (schema 3).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_save: bool,
-    /// Where the `[reverse_tilt]` axes go while reversing: axis name to position (schema 3).
+    /// Where the `[reverse_tilt]` axes go while reversing: axis name to position (schema 4).
     /// An axis not here moves by the configured offset.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reverse_tilt: BTreeMap<String, f64>,
-    /// Whether the mirrors tilt down in reverse with this profile active (schema 3 when off).
+    /// Whether the mirrors tilt down in reverse with this profile active (schema 4 when off).
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub reverse_tilt_enabled: bool,
 }
@@ -152,14 +153,15 @@ impl Profile {
         }
     }
 
-    /// A field of this profile that only schema 3 can hold, if it uses one.
-    pub fn schema_3_field(&self) -> Option<&'static str> {
-        if self.auto_save {
-            Some("auto_save")
-        } else if !self.reverse_tilt.is_empty() {
-            Some("reverse_tilt")
+    /// The newest field this profile uses that schema 2 cannot hold, with the schema that
+    /// brought it in; `None` when schema 2 holds the profile.
+    pub fn newest_field(&self) -> Option<(&'static str, u32)> {
+        if !self.reverse_tilt.is_empty() {
+            Some(("reverse_tilt", 4))
         } else if !self.reverse_tilt_enabled {
-            Some("reverse_tilt_enabled")
+            Some(("reverse_tilt_enabled", 4))
+        } else if self.auto_save {
+            Some(("auto_save", 3))
         } else {
             None
         }
@@ -378,14 +380,13 @@ impl Store {
         Ok(())
     }
 
-    /// The oldest schema that holds this store: 3 once a profile uses AutoSave or reverse
-    /// tilt settings, else 2.
+    /// The oldest schema that holds this store: 4 once a profile has reverse tilt settings,
+    /// 3 once one uses AutoSave, else 2.
     pub fn schema_needed(&self) -> u32 {
-        if self.profiles.iter().any(|p| p.schema_3_field().is_some()) {
-            3
-        } else {
-            2
-        }
+        (self.profiles.iter())
+            .filter_map(|p| p.newest_field())
+            .map(|(_, schema)| schema)
+            .fold(2, u32::max)
     }
 
     pub fn set_active(&mut self, id: ProfileId) -> Result<(), Error> {

@@ -2950,7 +2950,7 @@ fn the_profile_says_where_the_mirror_tilts_and_whether_it_does() {
         positions: vec![(h.id(MIRROR), -40.0)],
     })
     .unwrap();
-    assert_eq!(h.disk.store.clone().unwrap().schema_needed(), 3);
+    assert_eq!(h.disk.store.clone().unwrap().schema_needed(), 4);
     h.shift_into_reverse();
     h.settle();
     assert_eq!(

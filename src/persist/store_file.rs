@@ -4,9 +4,10 @@
 //! - Schema 2: schema 1 plus `[units]`, axis name to the unit the axis had in the config when
 //!   the file was written, so that a config changing an axis' unit can never make the daemon
 //!   read stored numbers in another unit.
-//! - Schema 3: schema 2 plus a profile's `auto_save`, `reverse_tilt` and
-//!   `reverse_tilt_enabled`. The daemon writes the oldest schema that holds the store (2 until
-//!   a profile uses one of them).
+//! - Schema 3: schema 2 plus a profile's `auto_save`.
+//! - Schema 4: schema 3 plus a profile's `reverse_tilt` and `reverse_tilt_enabled`.
+//! - The daemon writes the oldest schema that holds the store (2 until a profile uses one of
+//!   those fields), so that a daemon rolled back to an older release reads what it can.
 //! - A newer schema (a newer daemon wrote it; this one runs after an OTA rollback) is read
 //!   leniently: unknown fields are ignored, what this daemon knows must still be there and
 //!   validate. It is then served read-only (see `super::LoadedStore`).
@@ -57,7 +58,7 @@ impl Unreadable {
     }
 }
 
-/// Schemas 1 to 3: every field known, nothing else allowed.
+/// Schemas 1 to 4: every field known, nothing else allowed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Strict {
@@ -104,7 +105,7 @@ fn default_true() -> bool {
     true
 }
 
-/// What this daemon writes (schema 2, or 3 when the store needs it).
+/// What this daemon writes (schema 2, or the newer one the store needs).
 #[derive(Serialize)]
 pub(super) struct Written<'a> {
     pub schema: u32,
@@ -190,10 +191,14 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<StoreFile, Unreadable> {
         (_, None) => return Err(corrupt(format!("{path}: the [units] table is missing"))),
     };
     // What an older daemon would call corrupt is not clean here either.
-    if s.schema < 3
-        && let Some(field) = s.profiles.iter().find_map(|p| p.schema_3_field())
+    if let Some((field, needs)) = (s.profiles.iter())
+        .filter_map(|p| p.newest_field())
+        .find(|&(_, needs)| needs > s.schema)
     {
-        let why = format!("{path}: {field} needs schema 3, the file says {}", s.schema);
+        let why = format!(
+            "{path}: {field} needs schema {needs}, the file says {}",
+            s.schema
+        );
         return Err(corrupt(why));
     }
     let store = Store {
@@ -518,24 +523,24 @@ mod tests {
 
     #[test]
     fn a_readable_newer_schema_is_a_problem_not_an_error() {
-        let text = V2.replace("schema = 2", "schema = 4\nmirror_fold = true")
+        let text = V2.replace("schema = 2", "schema = 5\nmirror_fold = true")
             + "[profile.lumbar]\nx = 1\n";
         let d = dir_with(&text);
         let before = snapshot(d.path());
         let r = check_state(d.path(), Some(&cfg())).unwrap();
-        assert_eq!((r.schema, r.profiles), (4, 2));
+        assert_eq!((r.schema, r.profiles), (5, 2));
         assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
-        assert!(r.problems[0].contains("newer driverprofiled (schema 4)"));
+        assert!(r.problems[0].contains("newer driverprofiled (schema 5)"));
         assert!(r.problems[0].contains("read-only"));
         assert_eq!(snapshot(d.path()), before);
     }
 
     #[test]
     fn an_unreadable_newer_schema_is_an_error() {
-        let d = dir_with("schema = 4\nnext_id = \"three\"\n[units]\n");
+        let d = dir_with("schema = 5\nnext_id = \"three\"\n[units]\n");
         let before = snapshot(d.path());
         let e = check_state(d.path(), None).unwrap_err();
-        assert!(e.contains("newer driverprofiled (schema 4)"), "{e}");
+        assert!(e.contains("newer driverprofiled (schema 5)"), "{e}");
         assert!(e.contains("untouched"), "{e}");
         assert_eq!(snapshot(d.path()), before);
         // Valid TOML of a newer schema that does not validate: also unreadable, not corrupt.
@@ -548,22 +553,48 @@ mod tests {
     }
 
     #[test]
-    fn reverse_tilt_settings_need_schema_3() {
-        let v3 = V2.replace("schema = 2", "schema = 3").replace(
+    fn reverse_tilt_settings_need_schema_4_and_auto_save_schema_3() {
+        let v4 = V2.replace("schema = 2", "schema = 4").replace(
             "[profile.positions]\nseat_position = 120.0\n",
             "reverse_tilt_enabled = false\n[profile.positions]\nseat_position = 120.0\n\
              [profile.reverse_tilt]\nmirror_passenger_tilt = -40.0\n",
         );
-        let f = parse("p", v3.as_bytes()).unwrap();
+        let f = parse("p", v4.as_bytes()).unwrap();
         let anna = &f.store.profiles[0];
         assert!(!anna.reverse_tilt_enabled);
         assert_eq!(anna.reverse_tilt.get("mirror_passenger_tilt"), Some(&-40.0));
         assert!(f.store.profiles[1].reverse_tilt_enabled, "on by default");
+        assert_eq!(f.store.schema_needed(), 4);
+        // In a schema-3 or schema-2 file they are what an older daemon calls corrupt: the
+        // release that wrote schema 3 knows auto_save only.
+        for older in ["schema = 3", "schema = 2"] {
+            let e = parse("p", v4.replace("schema = 4", older).as_bytes()).err();
+            assert!(
+                matches!(&e, Some(Unreadable::Corrupt(m)) if m.contains("needs schema 4")),
+                "{older}: {e:?}"
+            );
+        }
+        let only_tilt_off = V2.replace("schema = 2", "schema = 3").replace(
+            "[profile.positions]\nseat_position = 120.0\n",
+            "reverse_tilt_enabled = false\n",
+        );
+        let e = parse("p", only_tilt_off.as_bytes()).err();
+        assert!(
+            matches!(&e, Some(Unreadable::Corrupt(m)) if m.contains("reverse_tilt_enabled needs schema 4"))
+        );
+        // AutoSave alone needs schema 3, no more.
+        let v3 = V2.replace("schema = 2", "schema = 3").replace(
+            "[profile.positions]\nseat_position = 120.0\n",
+            "auto_save = true\n[profile.positions]\nseat_position = 120.0\n",
+        );
+        let f = parse("p", v3.as_bytes()).unwrap();
+        assert!(f.store.profiles[0].auto_save);
         assert_eq!(f.store.schema_needed(), 3);
-        // Either in a schema-2 file is what an older daemon calls corrupt.
         let e = parse("p", v3.replace("schema = 3", "schema = 2").as_bytes()).err();
-        assert!(matches!(&e, Some(Unreadable::Corrupt(m)) if m.contains("needs schema 3")));
-        let nan = v3.replace("-40.0", "nan");
+        assert!(
+            matches!(&e, Some(Unreadable::Corrupt(m)) if m.contains("auto_save needs schema 3"))
+        );
+        let nan = v4.replace("-40.0", "nan");
         assert!(matches!(
             parse("p", nan.as_bytes()),
             Err(Unreadable::Corrupt(_))

@@ -107,7 +107,7 @@ async fn the_profile_keeps_its_reverse_position_and_a_hand_in_r_changes_it() {
     };
     assert_eq!(kept, HashMap::from([(MIRROR.to_string(), -55.0)]));
     let store = std::fs::read_to_string(s.state.path().join("profiles.toml")).unwrap();
-    assert!(store.contains("\nschema = 3\n"), "{store}");
+    assert!(store.contains("\nschema = 4\n"), "{store}");
     assert!(store.contains("mirror_passenger_tilt = -55.0"), "{store}");
     // The return still goes to where the mirror was before the tilt.
     assert_eq!(started(&mut st).await.0, "reverse-return");

@@ -15,7 +15,7 @@ const V1: &str = "schema = 1\nnext_id = 3\nactive = \"2\"\n\
     [profile.positions]\nseat_position = 120.0\n";
 
 /// Written by a "future" daemon: a field and a table this one does not know.
-const V4: &str = "schema = 4\nnext_id = 3\nfleet_sync = \"2027-01-01\"\n\
+const V5: &str = "schema = 5\nnext_id = 3\nfleet_sync = \"2027-01-01\"\n\
     [units]\nseat_position = \"mm\"\n\
     [[profile]]\nid = \"2\"\nname = \"Anna\"\nkeys = [\"fob-1\"]\n\
     [profile.positions]\nseat_position = 120.0\n\
@@ -86,11 +86,11 @@ async fn schema_1_is_migrated_and_the_old_file_kept() {
 
 #[tokio::test]
 async fn a_newer_schema_is_served_read_only_and_never_written() {
-    let mut s = start_with_store(V4).await;
+    let mut s = start_with_store(V5).await;
     let m = manager(&s).await;
     let status = m.store_status().await.unwrap();
     assert!(
-        status.contains("newer driverprofiled (schema 4)"),
+        status.contains("newer driverprofiled (schema 5)"),
         "{status}"
     );
     assert!(status.contains("read-only"), "{status}");
@@ -98,7 +98,7 @@ async fn a_newer_schema_is_served_read_only_and_never_written() {
     assert!(why.starts_with("read-only: "), "{why}");
     assert!(
         why.contains(
-            "written by a newer driverprofiled (schema 4); this one reads schemas up to 3"
+            "written by a newer driverprofiled (schema 5); this one reads schemas up to 4"
         ),
         "{why}"
     );
@@ -136,7 +136,7 @@ async fn a_newer_schema_is_served_read_only_and_never_written() {
     );
     assert_eq!(m.profiles().await.unwrap(), p);
     assert_eq!(anna.name().await.unwrap(), "Anna");
-    assert_eq!(store_bytes(s.state.path()), V4.as_bytes());
+    assert_eq!(store_bytes(s.state.path()), V5.as_bytes());
     assert_eq!(
         m.storage_error().await.unwrap(),
         why,
@@ -144,7 +144,7 @@ async fn a_newer_schema_is_served_read_only_and_never_written() {
     );
 
     s.stop_daemon();
-    assert_eq!(store_bytes(s.state.path()), V4.as_bytes());
+    assert_eq!(store_bytes(s.state.path()), V5.as_bytes());
     assert!(
         !names(s.state.path())
             .iter()
@@ -157,19 +157,19 @@ async fn a_newer_schema_is_served_read_only_and_never_written() {
 #[tokio::test]
 async fn an_unreadable_newer_schema_is_left_untouched_and_not_served() {
     // A newer schema whose next_id this daemon cannot read.
-    let text = V4.replace("next_id = 3", "next_id = { seq = 3 }");
+    let text = V5.replace("next_id = 3", "next_id = { seq = 3 }");
     let mut s = start_with_store(&text).await;
     let m = manager(&s).await;
     assert!(m.profiles().await.unwrap().is_empty());
     let status = m.store_status().await.unwrap();
     assert!(
-        status.contains("newer driverprofiled (schema 4)"),
+        status.contains("newer driverprofiled (schema 5)"),
         "{status}"
     );
     assert!(status.contains("cannot read it"), "{status}");
     assert!(status.contains("leaving it untouched"), "{status}");
     let why = m.storage_error().await.unwrap();
-    assert!(why.contains("schema 4"), "{why}");
+    assert!(why.contains("schema 5"), "{why}");
     assert_eq!(
         err_name(m.create_profile("Ben").await),
         ErrorName::Failed.as_str()
@@ -181,8 +181,8 @@ async fn an_unreadable_newer_schema_is_left_untouched_and_not_served() {
 
 #[tokio::test]
 async fn a_unit_that_differs_from_the_config_stops_the_store_from_being_served() {
-    let text = V4
-        .replace("schema = 4", "schema = 2")
+    let text = V5
+        .replace("schema = 5", "schema = 2")
         .replace("fleet_sync = \"2027-01-01\"\n", "")
         .replace("[profile.massage]\nprogram = \"wave\"\n", "")
         .replace("seat_position = \"mm\"", "seat_position = \"deg\"");
