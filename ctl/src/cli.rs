@@ -121,7 +121,7 @@ pub enum Command {
         /// Write here (atomically) instead of standard output.
         file: Option<PathBuf>,
     },
-    /// Import profiles from an export, all or nothing (one ImportProfiles call).
+    /// Import profiles from an export, all or nothing (one Manager.ImportProfilesEx call).
     Import(ImportArgs),
     /// Keep every actuator still while COMMAND runs; exit with its exit code.
     Inhibit {

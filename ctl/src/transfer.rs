@@ -17,8 +17,10 @@
 //!
 //! Import maps each VSS path to this car's axis through `Actuator.Vss`; a path this car lacks,
 //! a unit that differs or a value outside the axis' range is reported, never dropped or
-//! clamped, and then nothing is imported. Otherwise one `Manager.ImportProfiles` call imports
-//! the whole set, all or nothing.
+//! clamped, and then nothing is imported. Otherwise one `Manager.ImportProfilesEx` call imports
+//! the whole set, all or nothing. A daemon older than that method gets `Manager.ImportProfiles`
+//! instead when no profile of the file has a setting that method cannot carry; otherwise the
+//! import is refused, never done without those settings.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
@@ -30,7 +32,7 @@ use zbus::wire::OwnedVariant;
 
 use driverprofiled::core::quote;
 use driverprofiled_api::proxy::ManagerProxy;
-use driverprofiled_api::{ImportMode, ImportedProfileEx, import_field};
+use driverprofiled_api::{ImportMode, ImportedProfile, ImportedProfileEx, import_field};
 
 use crate::bus::{Fail, Snapshot, exit};
 use crate::cli::ImportArgs;
@@ -233,12 +235,21 @@ pub fn read_file(path: &Path) -> Result<Export, Fail> {
     serde_json::from_str(text).map_err(bad)
 }
 
+/// The file's profiles mapped to this car's axes, for each import method.
+pub struct Mapped {
+    pub ex: Vec<ImportedProfileEx>,
+    /// For a daemon without ImportProfilesEx: `None` when a profile has a setting
+    /// ImportProfiles cannot carry.
+    pub plain: Option<Vec<ImportedProfile>>,
+}
+
 /// Map the file's profiles to this car's axes; every problem found, or the profiles.
-pub fn map_profiles(doc: &Export, snap: &Snapshot) -> Result<Vec<ImportedProfileEx>, Vec<String>> {
+pub fn map_profiles(doc: &Export, snap: &Snapshot) -> Result<Mapped, Vec<String>> {
     let by_vss: HashMap<String, &crate::bus::Actuator> =
         snap.actuators.iter().map(|a| (a.vss(), a)).collect();
     let mut problems = Vec::new();
     let mut out = Vec::new();
+    let mut plain = Some(Vec::new());
     for p in &doc.profiles {
         let who = format!("profile {}", quote(&p.name));
         let mut map = |list: &[ExportPosition], what: &str| {
@@ -252,6 +263,17 @@ pub fn map_profiles(doc: &Export, snap: &Snapshot) -> Result<Vec<ImportedProfile
                 fields.insert(k.to_string(), v);
             }
         };
+        let newer =
+            p.auto_save.is_some() || p.reverse_tilt_enabled.is_some() || p.reverse_tilt.is_some();
+        match &mut plain {
+            Some(list) if !newer => list.push((
+                p.name.clone(),
+                p.easy_exit,
+                positions.clone(),
+                p.keys.clone(),
+            )),
+            _ => plain = None,
+        }
         put(import_field::EASY_EXIT, p.easy_exit.into());
         put(import_field::POSITIONS, positions.into());
         put(import_field::KEYS, p.keys.clone().into());
@@ -267,7 +289,7 @@ pub fn map_profiles(doc: &Export, snap: &Snapshot) -> Result<Vec<ImportedProfile
         out.push((p.name.clone(), fields));
     }
     if problems.is_empty() {
-        Ok(out)
+        Ok(Mapped { ex: out, plain })
     } else {
         Err(problems)
     }
@@ -320,7 +342,7 @@ pub async fn import(conn: &Connection, args: &ImportArgs) -> Result<(), Fail> {
     let doc = read_file(&args.file)?;
     let snap = Snapshot::read(conn).await?;
     let shown = args.file.display();
-    let profiles = map_profiles(&doc, &snap).map_err(|problems| {
+    let mapped = map_profiles(&doc, &snap).map_err(|problems| {
         let n = problems.len();
         let mut msg = format!(
             "{shown}: {n} problem{} for this car; nothing imported:",
@@ -341,9 +363,28 @@ pub async fn import(conn: &Connection, args: &ImportArgs) -> Result<(), Fail> {
         ImportMode::Merge
     };
     let m = ManagerProxy::new(conn).await?;
-    let paths = m
-        .import_profiles_ex(&profiles, mode.as_str(), args.dry_run)
-        .await?;
+    let profiles = &mapped.ex;
+    let paths = match m
+        .import_profiles_ex(profiles, mode.as_str(), args.dry_run)
+        .await
+    {
+        Err(zbus::Error::MethodError(name, ..))
+            if name.as_str() == "org.freedesktop.DBus.Error.UnknownMethod" =>
+        {
+            let Some(plain) = &mapped.plain else {
+                return Err(Fail::new(
+                    exit::UNAVAILABLE,
+                    format!(
+                        "{shown}: this daemon is older than Manager.ImportProfilesEx and cannot \
+                         store auto_save or the reverse tilt settings; nothing imported"
+                    ),
+                ));
+            };
+            m.import_profiles(plain, mode.as_str(), args.dry_run)
+                .await?
+        }
+        r => r?,
+    };
     let n = profiles.len();
     let s = if n == 1 { "" } else { "s" };
     if args.dry_run {
@@ -351,9 +392,47 @@ pub async fn import(conn: &Connection, args: &ImportArgs) -> Result<(), Fail> {
         return Ok(());
     }
     println!("{shown}: imported {n} profile{s} ({mode})");
-    for (p, (name, _)) in paths.iter().zip(&profiles) {
+    for (p, (name, _)) in paths.iter().zip(profiles) {
         let id = driverprofiled_api::profile_id(p.as_str()).unwrap_or(p.as_str());
         println!("{id:>4}  {name}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(auto_save: Option<bool>) -> Export {
+        Export {
+            format: FORMAT.into(),
+            version: VERSION,
+            profiles: vec![ExportProfile {
+                name: "Anna".into(),
+                easy_exit: false,
+                keys: vec!["key-1".into()],
+                positions: Vec::new(),
+                auto_save,
+                reverse_tilt_enabled: None,
+                reverse_tilt: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn an_older_daemon_gets_the_plain_import_only_when_nothing_would_be_lost() {
+        let snap = Snapshot::default();
+        let m = map_profiles(&doc(None), &snap).unwrap();
+        assert_eq!(m.ex.len(), 1);
+        let plain = m.plain.unwrap();
+        assert_eq!(plain.len(), 1);
+        assert_eq!((plain[0].0.as_str(), plain[0].1), ("Anna", false));
+        assert_eq!(plain[0].3, vec!["key-1".to_string()]);
+        // AutoSave, even off, is a setting ImportProfiles cannot carry.
+        for on in [true, false] {
+            let m = map_profiles(&doc(Some(on)), &snap).unwrap();
+            assert!(m.plain.is_none(), "auto_save = {on}");
+            assert!(m.ex[0].1.contains_key(import_field::AUTO_SAVE));
+        }
+    }
 }

@@ -63,20 +63,40 @@ pub enum ImportMode {
     Merge,
 }
 
-/// One profile to import, as a client gave it.
+/// One profile to import, as a client gave it. A field that is `None` was left out: a merged
+/// profile keeps what it has, a new one gets the default (easy exit and reverse tilt on, no
+/// positions, no keys, AutoSave off).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportItem {
     pub name: String,
-    pub easy_exit: bool,
+    pub easy_exit: Option<bool>,
     /// Axis name to position; an axis left out is not moved when the profile is recalled.
-    pub positions: Vec<(String, f64)>,
-    pub keys: Vec<String>,
-    /// The settings an import may leave out: `None` keeps what a merged profile has, and
-    /// gives a new one the default.
+    pub positions: Option<Vec<(String, f64)>>,
+    pub keys: Option<Vec<String>>,
     pub auto_save: Option<bool>,
     /// Reverse positions, only of `[reverse_tilt]` axes.
     pub reverse_tilt: Option<Vec<(String, f64)>>,
     pub reverse_tilt_enabled: Option<bool>,
+}
+
+impl ImportItem {
+    /// An item of the first import method: every field but the newer settings given.
+    pub fn with(
+        name: String,
+        easy_exit: bool,
+        positions: Vec<(String, f64)>,
+        keys: Vec<String>,
+    ) -> ImportItem {
+        ImportItem {
+            name,
+            easy_exit: Some(easy_exit),
+            positions: Some(positions),
+            keys: Some(keys),
+            auto_save: None,
+            reverse_tilt: None,
+            reverse_tilt_enabled: None,
+        }
+    }
 }
 
 /// The kinds of import problems, most fundamental first: the error names the first kind found.
@@ -426,15 +446,23 @@ impl Store {
         let label = |i: usize, name: &str| format!("#{} {}", i + 1, quote(name));
         // Existing profiles an item updates in place (merge), by index.
         let mut updates: Vec<Option<ProfileId>> = Vec::with_capacity(items.len());
+        // The keys each item's profile will have: those given, or those it keeps.
+        let mut item_keys: Vec<&[String]> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let at = label(i, &item.name);
             let mut bad = |p: Problem, m: String| problems.push((p, format!("{at}: {m}")));
             let existing = if merge {
-                self.name_taken(&item.name, None).map(|p| p.id)
+                self.name_taken(&item.name, None)
             } else {
                 None
             };
-            updates.push(existing);
+            updates.push(existing.map(|p| p.id));
+            let its_keys = match (&item.keys, existing) {
+                (Some(k), _) => k.as_slice(),
+                (None, Some(p)) => p.keys.as_slice(),
+                (None, None) => &[],
+            };
+            item_keys.push(its_keys);
             if let Err(e) = check_name(&item.name) {
                 bad(Problem::Invalid, e);
             } else if let Some(j) = names.insert(item.name.to_lowercase(), i) {
@@ -444,7 +472,7 @@ impl Store {
                 );
             }
             let mut own = HashSet::new();
-            for k in &item.keys {
+            for k in its_keys {
                 if let Err(e) = check_key(k) {
                     bad(Problem::Invalid, format!("key {}: {e}", quote(k)));
                 } else if !own.insert(k.as_str()) {
@@ -460,7 +488,8 @@ impl Store {
                 }
             }
             let reverse = item.reverse_tilt.iter().flatten();
-            let all = (item.positions.iter().map(|p| (p, false))).chain(reverse.map(|p| (p, true)));
+            let given = item.positions.iter().flatten();
+            let all = (given.map(|p| (p, false))).chain(reverse.map(|p| (p, true)));
             for ((axis, v), reversing) in all {
                 let Some(ac) = axes.iter().find(|a| &a.name == axis) else {
                     bad(Problem::Invalid, format!("unknown axis {}", quote(axis)));
@@ -512,7 +541,7 @@ impl Store {
             ));
         }
         let total_keys = kept.iter().map(|p| p.keys.len()).sum::<usize>()
-            + items.iter().map(|p| p.keys.len()).sum::<usize>();
+            + item_keys.iter().map(|k| k.len()).sum::<usize>();
         if total_keys > max_keys {
             problems.push((
                 Problem::Limit,
@@ -553,7 +582,6 @@ impl Store {
         }
         let mut ids = Vec::with_capacity(items.len());
         for (item, update) in items.into_iter().zip(updates) {
-            let positions: BTreeMap<String, f64> = item.positions.into_iter().collect();
             let id = match update {
                 Some(id) => id,
                 None => {
@@ -564,9 +592,15 @@ impl Store {
             };
             let p = next.profile_mut(id)?;
             p.name = item.name;
-            p.easy_exit = item.easy_exit;
-            p.positions = positions;
-            p.keys = item.keys;
+            if let Some(on) = item.easy_exit {
+                p.easy_exit = on;
+            }
+            if let Some(positions) = item.positions {
+                p.positions = positions.into_iter().collect();
+            }
+            if let Some(keys) = item.keys {
+                p.keys = keys;
+            }
             if let Some(on) = item.auto_save {
                 p.auto_save = on;
             }

@@ -2148,15 +2148,12 @@ fn rssi_without_geometry_is_not_supported() {
 }
 
 fn item(name: &str, positions: &[(&str, f64)], keys: &[&str]) -> store::ImportItem {
-    store::ImportItem {
-        name: name.into(),
-        easy_exit: true,
-        positions: positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
-        keys: keys.iter().map(|k| k.to_string()).collect(),
-        auto_save: None,
-        reverse_tilt: None,
-        reverse_tilt_enabled: None,
-    }
+    store::ImportItem::with(
+        name.into(),
+        true,
+        positions.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
+        keys.iter().map(|k| k.to_string()).collect(),
+    )
 }
 
 impl Harness {
@@ -2256,6 +2253,74 @@ fn an_import_carries_auto_save_and_reverse_tilt_and_a_merge_without_them_keeps_t
 }
 
 #[test]
+fn a_merge_keeps_every_field_an_item_leaves_out_and_checks_the_keys_it_keeps() {
+    let mut h = Harness::new();
+    let anna = store::ImportItem {
+        easy_exit: Some(false),
+        ..item("Anna", &[("seat_position", 200.0)], &["fob-1"])
+    };
+    h.import(
+        vec![anna, item("Ben", &[], &["fob-2"])],
+        store::ImportMode::Replace,
+        false,
+    )
+    .unwrap();
+    let before = h.core.store().profiles[0].clone();
+    let only_auto_save = store::ImportItem {
+        name: "anna".into(),
+        easy_exit: None,
+        positions: None,
+        keys: None,
+        auto_save: Some(true),
+        reverse_tilt: None,
+        reverse_tilt_enabled: None,
+    };
+    // Anna keeps fob-1, so nobody else may take it in the same import.
+    let thief = item("Cleo", &[], &["fob-1"]);
+    let r = h.import(
+        vec![only_auto_save.clone(), thief],
+        store::ImportMode::Merge,
+        false,
+    );
+    assert!(
+        matches!(&r, Err(Error::KeyInUse(m)) if m.contains("fob-1")),
+        "{r:?}"
+    );
+    assert_eq!(h.core.store().profiles[0], before, "nothing changed");
+    h.import(vec![only_auto_save], store::ImportMode::Merge, false)
+        .unwrap();
+    let after = &h.core.store().profiles[0];
+    assert_eq!(after.name, "anna");
+    assert!(after.auto_save);
+    assert_eq!(
+        (&after.positions, &after.keys, after.easy_exit),
+        (&before.positions, &before.keys, before.easy_exit),
+        "what the item left out is kept"
+    );
+    // A new profile that leaves fields out gets the defaults.
+    let bare = store::ImportItem {
+        name: "Dora".into(),
+        easy_exit: None,
+        positions: None,
+        keys: None,
+        auto_save: None,
+        reverse_tilt: None,
+        reverse_tilt_enabled: None,
+    };
+    h.import(vec![bare], store::ImportMode::Merge, false)
+        .unwrap();
+    let dora = h
+        .core
+        .store()
+        .profiles
+        .iter()
+        .find(|p| p.name == "Dora")
+        .cloned();
+    let dora = dora.unwrap();
+    assert_eq!(dora, store::Profile::new(dora.id, "Dora".into()));
+}
+
+#[test]
 fn import_replace_deletes_everything_and_never_reuses_ids() {
     let mut h = Harness::new();
     h.park();
@@ -2295,7 +2360,7 @@ fn import_merge_updates_by_name_ignoring_case_and_keeps_the_rest() {
     let b = h.driver("Ben", "fob-b", 150.0);
     h.select(a).unwrap();
     let mut anna = item("ANNA", &[("seat_position", 20.0)], &["fob-c"]);
-    anna.easy_exit = false;
+    anna.easy_exit = Some(false);
     let r = h.import(
         vec![item("Dora", &[], &[]), anna],
         store::ImportMode::Merge,

@@ -153,9 +153,9 @@ fn import_item(
     use driverprofiled_api::import_field as f;
     let mut item = core::store::ImportItem {
         name,
-        easy_exit: true,
-        positions: Vec::new(),
-        keys: Vec::new(),
+        easy_exit: None,
+        positions: None,
+        keys: None,
         auto_save: None,
         reverse_tilt: None,
         reverse_tilt_enabled: None,
@@ -168,7 +168,7 @@ fn import_item(
         while let Variant::Variant(inner) = v {
             v = *inner;
         }
-        let sig = v.value_signature().to_string();
+        let sig = quote(&v.value_signature().to_string());
         let wrong =
             |want: &str| Error::invalid_args(format!("{} takes type {want}, not {sig}", at()));
         let boolean = |v: &Variant<'_>| match v {
@@ -177,12 +177,12 @@ fn import_item(
         };
         let map = |v: Variant<'_>| HashMap::<String, f64>::try_from(v).map_err(|_| wrong("a{sd}"));
         match key.as_str() {
-            f::EASY_EXIT => item.easy_exit = boolean(&v)?,
+            f::EASY_EXIT => item.easy_exit = Some(boolean(&v)?),
             f::AUTO_SAVE => item.auto_save = Some(boolean(&v)?),
             f::REVERSE_TILT_ENABLED => item.reverse_tilt_enabled = Some(boolean(&v)?),
-            f::POSITIONS => item.positions = sorted(map(v)?),
+            f::POSITIONS => item.positions = Some(sorted(map(v)?)),
             f::REVERSE_TILT => item.reverse_tilt = Some(sorted(map(v)?)),
-            f::KEYS => item.keys = Vec::<String>::try_from(v).map_err(|_| wrong("as"))?,
+            f::KEYS => item.keys = Some(Vec::<String>::try_from(v).map_err(|_| wrong("as"))?),
             _ => {
                 return Err(Error::invalid_args(format!(
                     "{}: unknown field (the fields are {})",
@@ -320,17 +320,9 @@ impl Manager {
         self.shared.allow(conn, &hdr, method, Roles::UI).await?;
         let profiles = profiles
             .into_iter()
-            .map(
-                |(name, easy_exit, positions, keys)| core::store::ImportItem {
-                    name,
-                    easy_exit,
-                    positions: sorted(positions),
-                    keys,
-                    auto_save: None,
-                    reverse_tilt: None,
-                    reverse_tilt_enabled: None,
-                },
-            )
+            .map(|(name, easy_exit, positions, keys)| {
+                core::store::ImportItem::with(name, easy_exit, sorted(positions), keys)
+            })
             .collect();
         self.import(profiles, &mode, dry_run).await
     }

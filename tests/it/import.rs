@@ -416,7 +416,7 @@ async fn import_ex_carries_every_setting_and_refuses_what_it_cannot_honour() {
         ),
         (
             vec![(f::AUTO_SAVE, Variant::from("yes"))],
-            "#1 \"Cleo\": \"auto_save\" takes type b, not s",
+            "#1 \"Cleo\": \"auto_save\" takes type b, not \"s\"",
         ),
         (
             vec![(
@@ -448,4 +448,19 @@ async fn import_ex_carries_every_setting_and_refuses_what_it_cannot_honour() {
     assert_eq!(p.reverse_tilt().await.unwrap(), want);
     assert_eq!(p.keys().await.unwrap(), ["fob-c"]);
     assert_eq!(p.positions().await.unwrap()["seat_position"], 120.0);
+    // A merge giving one field only changes that field: the rest is kept.
+    let only = HashMap::from([(
+        f::AUTO_SAVE.to_string(),
+        OwnedVariant::try_from(Variant::from(false)).unwrap(),
+    )]);
+    let again = m
+        .import_profiles_ex(&[("cleo".to_string(), only)], "merge", false)
+        .await
+        .unwrap();
+    assert_eq!(again, paths, "the same profile, updated in place");
+    assert!(!p.auto_save().await.unwrap());
+    assert_eq!(p.keys().await.unwrap(), ["fob-c"]);
+    assert_eq!(p.positions().await.unwrap()["seat_position"], 120.0);
+    assert!(!p.reverse_tilt_enabled().await.unwrap());
+    assert_eq!(p.reverse_tilt().await.unwrap(), want);
 }
