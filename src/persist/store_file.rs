@@ -364,6 +364,32 @@ fn config_problems(shown: &str, file: &StoreFile, cfg: &Config) -> Vec<String> {
                 ));
             }
         }
+        for (axis, &v) in &p.reverse_tilt {
+            let tilts = (cfg.reverse_tilt.axes.iter()).find(|&&i| cfg.axes[i].name == *axis);
+            let Some(a) = tilts.map(|&i| &cfg.axes[i]) else {
+                problems.push(format!(
+                    "profile {}: reverse_tilt: {} does not tilt in reverse with this config \
+                     (its stored reverse position {v} is not used)",
+                    quote(&p.name),
+                    quote(axis)
+                ));
+                continue;
+            };
+            if mismatches.iter().any(|(m, _, _)| m == axis) {
+                continue;
+            }
+            if v < a.min || v > a.max {
+                let u = a.unit.as_str();
+                problems.push(format!(
+                    "profile {}: reverse_tilt: {axis} {v} {u} is outside {}..{} {u} (reversing \
+                     would tilt it to {})",
+                    quote(&p.name),
+                    a.min,
+                    a.max,
+                    a.clamp(v)
+                ));
+            }
+        }
     }
     problems
 }
@@ -463,6 +489,44 @@ mod tests {
                     .to_string(),
                 "profile \"Ben\": axis \"wheel_tilt\" no longer exists (its stored position 40 \
                  is not used)"
+                    .to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn reverse_positions_a_config_would_clamp_or_not_use_are_listed() {
+        let text = V2.replace("schema = 2", "schema = 4").replace(
+            "[profile.positions]\nseat_position = 120.0\n",
+            "[profile.positions]\nseat_position = 120.0\n[profile.reverse_tilt]\n\
+             mirror_driver_tilt = -30.0\nmirror_passenger_tilt = -40.0\n",
+        );
+        let d = dir_with(&text);
+        let c = cfg();
+        assert!(
+            check_state(d.path(), Some(&c))
+                .unwrap()
+                .problems
+                .iter()
+                .any(
+                    |p| p.contains("reverse_tilt: \"mirror_driver_tilt\" does not tilt in reverse")
+                )
+        );
+        let mut c = cfg();
+        let mirror = c
+            .axes
+            .iter_mut()
+            .find(|a| a.name == "mirror_passenger_tilt");
+        mirror.unwrap().min = -20.0;
+        let r = check_state(d.path(), Some(&c)).unwrap();
+        assert_eq!(
+            r.problems,
+            vec![
+                "profile \"Anna\": reverse_tilt: \"mirror_driver_tilt\" does not tilt in reverse \
+                 with this config (its stored reverse position -30 is not used)"
+                    .to_string(),
+                "profile \"Anna\": reverse_tilt: mirror_passenger_tilt -40 percent is outside \
+                 -20..100 percent (reversing would tilt it to -20)"
                     .to_string(),
             ]
         );
