@@ -1028,7 +1028,11 @@ impl Core {
         let named = self.checked_positions(positions, true)?;
         self.mutate(storage, |s| {
             s.set_reverse_tilt(id, named.into_iter().collect())
-        })
+        })?;
+        if self.store.active == Some(id) {
+            self.reverse.client_set();
+        }
+        Ok(())
     }
 
     /// Positions a client sent, by axis name, each within its axis' range (`reversing`: and

@@ -106,6 +106,12 @@ impl Reverse {
         }
     }
 
+    /// A client has just set the active profile's reverse positions: that is newer than the
+    /// hand adjustments made so far in this R, which are forgotten (a later one still counts).
+    pub fn client_set(&mut self) {
+        self.adjusted.clear();
+    }
+
     /// The reverse positions the occupant set by hand, to store in the active profile: filled
     /// when the gear leaves R (or the speed passes the limit in R), before the return.
     pub fn take_remembered(&mut self) -> Vec<(usize, f64)> {

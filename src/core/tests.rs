@@ -3107,3 +3107,50 @@ fn a_hand_adjustment_in_reverse_becomes_the_profiles_reverse_position() {
         "unchanged without a hand in R"
     );
 }
+
+#[test]
+fn a_reverse_position_a_client_sets_after_a_hand_adjustment_in_reverse_is_kept() {
+    let mut h = Harness::new();
+    let anna = h.profile("Anna", &[(MIRROR, 10.0)], &[]);
+    h.park();
+    h.select(anna).unwrap();
+    h.settle();
+    h.shift_into_reverse();
+    h.settle();
+    h.events();
+    let fb = h.sim.0.set_position(h.id(MIRROR), -30.0).unwrap();
+    h.core.feedback(fb, h.now);
+    h.pump();
+    // The UI sets the reverse position after the hand did: the newer wins.
+    h.request(Request::SetReverseTilt {
+        id: anna,
+        positions: vec![(h.id(MIRROR), -45.0)],
+    })
+    .unwrap();
+    h.signals(&[Signal::Gear(Gear::D)]);
+    let tilt = |h: &Harness| {
+        h.core
+            .store()
+            .get(anna)
+            .unwrap()
+            .reverse_tilt
+            .get(MIRROR)
+            .copied()
+    };
+    assert_eq!(tilt(&h), Some(-45.0));
+    h.advance(6000);
+    h.settle();
+    // A hand adjustment after the client's set still counts.
+    h.shift_into_reverse();
+    h.settle();
+    h.request(Request::SetReverseTilt {
+        id: anna,
+        positions: vec![(h.id(MIRROR), -45.0)],
+    })
+    .unwrap();
+    let fb = h.sim.0.set_position(h.id(MIRROR), -20.0).unwrap();
+    h.core.feedback(fb, h.now);
+    h.pump();
+    h.signals(&[Signal::Gear(Gear::D)]);
+    assert_eq!(tilt(&h), Some(-20.0));
+}
