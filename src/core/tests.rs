@@ -605,6 +605,11 @@ mod property {
         Inhibit,
         /// Release the oldest inhibitor held, if any.
         Uninhibit,
+        /// A profile's reverse position for every `[reverse_tilt]` axis (a fraction of its
+        /// range), or none (the offset).
+        ReverseTilt(usize, Option<f64>),
+        ReverseTiltEnabled(usize, bool),
+        AutoSave(usize, bool),
     }
 
     fn signal() -> impl Strategy<Value = Signal> {
@@ -636,6 +641,9 @@ mod property {
             5 => (1..3000u64).prop_map(Op::Advance),
             1 => Just(Op::Inhibit),
             1 => Just(Op::Uninhibit),
+            1 => (0..2usize, prop::option::of(0.0..1.0f64)).prop_map(|(p, f)| Op::ReverseTilt(p, f)),
+            1 => (0..2usize, any::<bool>()).prop_map(|(p, on)| Op::ReverseTiltEnabled(p, on)),
+            1 => (0..2usize, any::<bool>()).prop_map(|(p, on)| Op::AutoSave(p, on)),
         ]
     }
 
@@ -774,6 +782,23 @@ mod property {
                         if let Some(id) = c.inhibitors().first().map(|i| i.id) {
                             let _ = c.request(Request::Uninhibit { id }, now, st);
                         }
+                    }
+                    Op::ReverseTilt(p, f) => {
+                        let positions = (cfg.reverse_tilt.axes.iter())
+                            .filter_map(|&a| {
+                                let ac = &cfg.axes[a];
+                                Some((AxisId::new(a), ac.min + (ac.max - ac.min) * f?))
+                            })
+                            .collect();
+                        let r = Request::SetReverseTilt { id: ids[p], positions };
+                        c.request(r, now, st).unwrap();
+                    }
+                    Op::ReverseTiltEnabled(p, enabled) => {
+                        let r = Request::SetReverseTiltEnabled { id: ids[p], enabled };
+                        c.request(r, now, st).unwrap();
+                    }
+                    Op::AutoSave(p, enabled) => {
+                        c.request(Request::SetAutoSave { id: ids[p], enabled }, now, st).unwrap();
                     }
                     Op::Advance(ms) => {
                         let end = now + ms;
