@@ -177,7 +177,6 @@ pub struct ImportArgs {
     pub dry_run: bool,
 }
 
-/// `on` or `off`.
 /// One `--reverse-tilt` argument.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReverseTilt {
@@ -207,6 +206,7 @@ fn reverse_tilt(s: &str) -> Result<ReverseTilt, String> {
     Ok(ReverseTilt::Position(axis.to_string(), v))
 }
 
+/// `on` or `off`.
 fn on_off(s: &str) -> Result<bool, String> {
     match s {
         "on" => Ok(true),

@@ -2984,6 +2984,41 @@ fn the_occupant_and_inhibitors_win_over_reverse_tilt() {
 }
 
 #[test]
+fn a_mirror_tilted_when_an_inhibitor_is_taken_returns_once_it_ends() {
+    let mut h = Harness::new();
+    h.shift_into_reverse();
+    h.settle();
+    assert!(
+        (h.at(MIRROR) + 25.0).abs() <= 0.5,
+        "tilted: {}",
+        h.at(MIRROR)
+    );
+    h.events();
+    h.request(Request::Inhibit {
+        who: "ota".into(),
+        why: "update".into(),
+        uid: 0,
+        pid: 0,
+    })
+    .unwrap();
+    h.signals(&[Signal::Gear(Gear::D)]);
+    h.advance(12_000);
+    assert_eq!(h.events(), [], "nothing moves while inhibited");
+    let id = h.core.inhibitors()[0].id;
+    h.request(Request::Uninhibit { id }).unwrap();
+    h.advance(6000);
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            Started(Reason::ReverseReturn, None),
+            Finished(Reason::ReverseReturn, Outcome::Completed)
+        ]
+    );
+    assert!(h.at(MIRROR).abs() <= 0.5, "returned: {}", h.at(MIRROR));
+}
+
+#[test]
 fn auto_save_at_park_keeps_the_mirror_where_it_was_before_the_tilt() {
     let mut h = Harness::new();
     let anna = h.profile("Anna", &[(MIRROR, 10.0)], &[]);
