@@ -7,11 +7,14 @@
 //! locator's CPU cost at 1,000 readings/s against a baseline measured in the same run.
 //!
 //! Run: `cargo bench --bench selection -- [RUNS] [--write-traces DIR] [--seed N]
-//! [--no-car-shadow] [--only TEXT]` (RUNS per row, default 2000; `--only`: the rows whose name
-//! contains TEXT, e.g. "UWB"). `--write-traces DIR` writes each run with a
+//! [--no-car-shadow] [--rssi-sigma-db DB] [--only TEXT]` (RUNS per row, default 2000; `--only`:
+//! the rows whose name contains TEXT, e.g. "UWB"). `--write-traces DIR` writes each run with a
 //! wrong-key motion or without the right profile as DIR/<row>-<seed>.jsonl, for
 //! `driverprofiled-replay`. `--no-car-shadow`: a world where the car's body does not block the
 //! radio (as a simpler simulator has it), to check that the locator does not depend on it.
+//! `--rssi-sigma-db DB`: every phone's fast RSSI shadowing DB instead of 3.5-5.5 dB, to check
+//! that a noisier car park than the one the locator was tuned in costs right runs, not wrong
+//! keys.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,6 +49,7 @@ fn args() -> Args {
             "--write-traces" => a.write_traces = it.next().map(Into::into),
             "--seed" => a.seed = it.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             "--no-car-shadow" => a.world.car_shadow = false,
+            "--rssi-sigma-db" => a.world.rssi_sigma_db = it.next().and_then(|v| v.parse().ok()),
             "--only" => a.only = it.next(),
             "--bench" => {}
             n => {
@@ -239,8 +243,11 @@ fn main() {
             ""
         } else {
             ", the car's body not blocking the radio"
-        }
+        },
     );
+    if let Some(sigma) = a.world.rssi_sigma_db {
+        println!("every phone's fast RSSI shadowing: {sigma} dB (instead of 3.5-5.5 dB)\n");
+    }
     println!(
         "{:<52} {:>10} {:>8} {:>7} {:>12}",
         "locator / scenario", "right", "goal", "wrong", "head start"

@@ -437,16 +437,22 @@ fn pause(rng: &mut Rng) -> Option<(f64, f64)> {
 }
 
 /// How hard the world is beyond what every locator faces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct World {
     /// The car's body blocks the radio: weaker RSSI, a non-line-of-sight UWB path. Off, the
     /// world of a simpler simulator: a locator that knows the car must not depend on it.
     pub car_shadow: bool,
+    /// Every phone's fast RSSI shadowing (dB), instead of 3.5-5.5 dB drawn per phone: a
+    /// noisier car park than the one the locator was tuned in.
+    pub rssi_sigma_db: Option<f64>,
 }
 
 impl Default for World {
     fn default() -> World {
-        World { car_shadow: true }
+        World {
+            car_shadow: true,
+            rssi_sigma_db: None,
+        }
     }
 }
 
@@ -572,6 +578,9 @@ pub fn simulate_in(
     let mut radios: Vec<Radio> = (walkers.iter())
         .map(|_| Radio::new(cfg, anchors.len(), &mut rng))
         .collect();
+    if let Some(sigma) = world.rssi_sigma_db {
+        radios.iter_mut().for_each(|r| r.fast_db = sigma);
+    }
     let (lo, hi) = locator.interval_s();
     if locator == Locator::Uwb {
         for r in &mut radios {
@@ -826,7 +835,10 @@ mod tests {
             Ok(c) => std::sync::Arc::new(c),
             Err(e) => panic!("{e:?}"),
         };
-        let open = World { car_shadow: false };
+        let open = World {
+            car_shadow: false,
+            ..World::default()
+        };
         for (scenario, seed) in [
             (Scenario::DriverAndPassenger, 1_001_188),
             (Scenario::TwoToDriverDoor, 1_001_185),
