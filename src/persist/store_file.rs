@@ -317,6 +317,49 @@ pub fn check_state(dir: &Path, cfg: Option<&Config>) -> Result<StateReport, Stri
     })
 }
 
+/// How [`config_problems`] tells of one kind of stored position.
+struct Stored {
+    /// For an axis the config does not use for them: (the axis, quoted; the position).
+    missing: fn(&str, f64) -> String,
+    prefix: &'static str,
+    /// What the config makes of a position outside the axis' range.
+    effect: &'static str,
+}
+
+impl Stored {
+    /// A problem for each of `positions` that `axis_of` does not know, or that lies outside
+    /// its axis' range (unless its unit differs: that is told once, for the whole axis).
+    fn problems<'c>(
+        &self,
+        who: &str,
+        positions: &BTreeMap<String, f64>,
+        mismatches: &[(String, String, String)],
+        problems: &mut Vec<String>,
+        axis_of: impl Fn(&str) -> Option<&'c crate::config::AxisConfig>,
+    ) {
+        for (axis, &v) in positions {
+            let Some(a) = axis_of(axis) else {
+                problems.push(format!("{who}: {}", (self.missing)(&quote(axis), v)));
+                continue;
+            };
+            if mismatches.iter().any(|(m, _, _)| m == axis) {
+                continue;
+            }
+            if v < a.min || v > a.max {
+                let u = a.unit.as_str();
+                problems.push(format!(
+                    "{who}: {}{axis} {v} {u} is outside {}..{} {u} ({} {})",
+                    self.prefix,
+                    a.min,
+                    a.max,
+                    self.effect,
+                    a.clamp(v)
+                ));
+            }
+        }
+    }
+}
+
 /// Where `file` and `cfg` disagree.
 fn config_problems(shown: &str, file: &StoreFile, cfg: &Config) -> Vec<String> {
     let mismatches = unit_mismatches(&file.units, cfg);
@@ -341,55 +384,32 @@ fn config_problems(shown: &str, file: &StoreFile, cfg: &Config) -> Vec<String> {
         ));
     }
     for p in &store.profiles {
-        for (axis, &v) in &p.positions {
-            let Some(a) = cfg.axes.iter().find(|a| &a.name == axis) else {
-                problems.push(format!(
-                    "profile {}: axis {} no longer exists (its stored position {v} is not used)",
-                    quote(&p.name),
-                    quote(axis)
-                ));
-                continue;
-            };
-            if mismatches.iter().any(|(m, _, _)| m == axis) {
-                continue;
-            }
-            if v < a.min || v > a.max {
-                let u = a.unit.as_str();
-                problems.push(format!(
-                    "profile {}: {axis} {v} {u} is outside {}..{} {u} (a recall would move to {})",
-                    quote(&p.name),
-                    a.min,
-                    a.max,
-                    a.clamp(v)
-                ));
-            }
-        }
-        for (axis, &v) in &p.reverse_tilt {
-            let tilts = (cfg.reverse_tilt.axes.iter()).find(|&&i| cfg.axes[i].name == *axis);
-            let Some(a) = tilts.map(|&i| &cfg.axes[i]) else {
-                problems.push(format!(
-                    "profile {}: reverse_tilt: {} does not tilt in reverse with this config \
-                     (its stored reverse position {v} is not used)",
-                    quote(&p.name),
-                    quote(axis)
-                ));
-                continue;
-            };
-            if mismatches.iter().any(|(m, _, _)| m == axis) {
-                continue;
-            }
-            if v < a.min || v > a.max {
-                let u = a.unit.as_str();
-                problems.push(format!(
-                    "profile {}: reverse_tilt: {axis} {v} {u} is outside {}..{} {u} (reversing \
-                     would tilt it to {})",
-                    quote(&p.name),
-                    a.min,
-                    a.max,
-                    a.clamp(v)
-                ));
-            }
-        }
+        let who = format!("profile {}", quote(&p.name));
+        let recall = Stored {
+            missing: |axis, v| {
+                format!("axis {axis} no longer exists (its stored position {v} is not used)")
+            },
+            prefix: "",
+            effect: "a recall would move to",
+        };
+        recall.problems(&who, &p.positions, &mismatches, &mut problems, |axis| {
+            cfg.axes.iter().find(|a| a.name == axis)
+        });
+        let reversing = Stored {
+            missing: |axis, v| {
+                format!(
+                    "reverse_tilt: {axis} does not tilt in reverse with this config (its stored \
+                     reverse position {v} is not used)"
+                )
+            },
+            prefix: "reverse_tilt: ",
+            effect: "reversing would tilt it to",
+        };
+        reversing.problems(&who, &p.reverse_tilt, &mismatches, &mut problems, |axis| {
+            (cfg.reverse_tilt.axes.iter())
+                .map(|&i| &cfg.axes[i])
+                .find(|a| a.name == axis)
+        });
     }
     problems
 }
