@@ -1,7 +1,7 @@
 //! A private `dbus-daemon`: for `--private-bus` (developers without a car, and no system bus
 //! policy to install), and the one launcher the integration tests and benchmarks use. It
-//! listens in a fresh directory of its own and ends with the process that started it (also
-//! after a SIGKILL of that process).
+//! listens in a fresh directory of its own, in a process group of its own, and ends with the
+//! process that started it (also after a SIGKILL of that process).
 
 use std::io::{self, BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -64,7 +64,11 @@ impl PrivateBus {
             // manager as if it were the daemon.
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID");
+            .env_remove("WATCHDOG_PID")
+            // A process group of its own: Ctrl-C at a terminal signals the foreground group,
+            // and the bus must outlive the daemon's shutdown (which stops the axes and ends it)
+            // rather than die with it and make the daemon exit as if the bus had been lost.
+            .process_group(0);
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to end the bus when
         // the thread that started it dies, so the bus never outlives us even after SIGKILL.
         unsafe {

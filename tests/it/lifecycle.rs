@@ -340,3 +340,56 @@ fn the_test_config_has_generous_stall_times_and_is_otherwise_the_default() {
         assert_eq!(a.stall_ms, want, "{}", a.name);
     }
 }
+
+/// Ctrl-C at a terminal signals the whole foreground process group. With `--private-bus` the
+/// bus must not die of it before the daemon has shut down, or the daemon exits 1 ("the bus
+/// connection is lost") instead of 0.
+#[test]
+fn ctrl_c_to_the_process_group_with_a_private_bus_exits_0() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--private-bus", "--mock", "--state-dir", state])
+        .env("RUST_LOG", "info")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (serving_tx, serving) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let log = std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("serving org.driverprofiled1") {
+                let _ = serving_tx.send(());
+            }
+            log += &line;
+            log += "\n";
+        }
+        log
+    });
+    let bus =
+        (stdout.lines().map_while(Result::ok)).find(|l| l.starts_with("DBUS_SESSION_BUS_ADDRESS="));
+    assert!(bus.is_some(), "no bus line");
+    let up = serving.recv_timeout(Duration::from_secs(30));
+    assert!(up.is_ok(), "not serving");
+    let pgid = child.id() as i32;
+    // SAFETY: a signal to the process group this test started.
+    assert_eq!(unsafe { libc::killpg(pgid, libc::SIGINT) }, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = log.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(!log.contains("connection is lost"), "{log}");
+}
