@@ -80,6 +80,19 @@ pub struct ImportItem {
 }
 
 impl ImportItem {
+    /// An item that gives a name and leaves every other field out.
+    pub fn named(name: String) -> ImportItem {
+        ImportItem {
+            name,
+            easy_exit: None,
+            positions: None,
+            keys: None,
+            auto_save: None,
+            reverse_tilt: None,
+            reverse_tilt_enabled: None,
+        }
+    }
+
     /// An item of the first import method: every field but the newer settings given.
     pub fn with(
         name: String,
@@ -88,13 +101,10 @@ impl ImportItem {
         keys: Vec<String>,
     ) -> ImportItem {
         ImportItem {
-            name,
             easy_exit: Some(easy_exit),
             positions: Some(positions),
             keys: Some(keys),
-            auto_save: None,
-            reverse_tilt: None,
-            reverse_tilt_enabled: None,
+            ..ImportItem::named(name)
         }
     }
 }

@@ -2292,13 +2292,8 @@ fn a_merge_keeps_every_field_an_item_leaves_out_and_checks_the_keys_it_keeps() {
     .unwrap();
     let before = h.core.store().profiles[0].clone();
     let only_auto_save = store::ImportItem {
-        name: "anna".into(),
-        easy_exit: None,
-        positions: None,
-        keys: None,
         auto_save: Some(true),
-        reverse_tilt: None,
-        reverse_tilt_enabled: None,
+        ..store::ImportItem::named("anna".into())
     };
     // Anna keeps fob-1, so nobody else may take it in the same import.
     let thief = item("Cleo", &[], &["fob-1"]);
@@ -2323,15 +2318,7 @@ fn a_merge_keeps_every_field_an_item_leaves_out_and_checks_the_keys_it_keeps() {
         "what the item left out is kept"
     );
     // A new profile that leaves fields out gets the defaults.
-    let bare = store::ImportItem {
-        name: "Dora".into(),
-        easy_exit: None,
-        positions: None,
-        keys: None,
-        auto_save: None,
-        reverse_tilt: None,
-        reverse_tilt_enabled: None,
-    };
+    let bare = store::ImportItem::named("Dora".into());
     h.import(vec![bare], store::ImportMode::Merge, false)
         .unwrap();
     let dora = h

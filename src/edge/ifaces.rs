@@ -151,15 +151,7 @@ fn import_item(
     fields: HashMap<String, OwnedVariant>,
 ) -> Result<core::store::ImportItem, Error> {
     use driverprofiled_api::import_field as f;
-    let mut item = core::store::ImportItem {
-        name,
-        easy_exit: None,
-        positions: None,
-        keys: None,
-        auto_save: None,
-        reverse_tilt: None,
-        reverse_tilt_enabled: None,
-    };
+    let mut item = core::store::ImportItem::named(name);
     let mut fields: Vec<_> = fields.into_iter().collect();
     fields.sort_by(|a, b| a.0.cmp(&b.0));
     for (key, value) in fields {
