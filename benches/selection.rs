@@ -7,14 +7,15 @@
 //! locator's CPU cost at 1,000 readings/s against a baseline measured in the same run.
 //!
 //! Run: `cargo bench --bench selection -- [RUNS] [--write-traces DIR] [--seed N]
-//! [--no-car-shadow] [--rssi-sigma-db DB] [--only TEXT]` (RUNS per row, default 2000; `--only`:
+//! [--no-car-shadow] [--rssi-sigma-db DB] [--locator-sigma-db DB] [--only TEXT]` (RUNS per row, default 2000; `--only`:
 //! the rows whose name contains TEXT, e.g. "UWB"). `--write-traces DIR` writes each run with a
 //! wrong-key motion or without the right profile as DIR/<row>-<seed>.jsonl, for
 //! `driverprofiled-replay`. `--no-car-shadow`: a world where the car's body does not block the
 //! radio (as a simpler simulator has it), to check that the locator does not depend on it.
 //! `--rssi-sigma-db DB`: every phone's fast RSSI shadowing DB instead of 3.5-5.5 dB, to check
 //! that a noisier car park than the one the locator was tuned in costs right runs, not wrong
-//! keys.
+//! keys. `--locator-sigma-db DB`: the locator's own `[keys.ble] sigma_db`, as a carmaker would
+//! tune it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +34,8 @@ struct Args {
     world: walksim::World,
     /// Only the rows whose name contains this.
     only: Option<String>,
+    /// The locator's own model of RSSI shadowing, instead of the shipped config's.
+    locator_sigma_db: Option<f64>,
 }
 
 fn args() -> Args {
@@ -42,6 +45,7 @@ fn args() -> Args {
         seed: 1,
         world: walksim::World::default(),
         only: None,
+        locator_sigma_db: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -51,6 +55,7 @@ fn args() -> Args {
             "--no-car-shadow" => a.world.car_shadow = false,
             "--rssi-sigma-db" => a.world.rssi_sigma_db = it.next().and_then(|v| v.parse().ok()),
             "--only" => a.only = it.next(),
+            "--locator-sigma-db" => a.locator_sigma_db = it.next().and_then(|v| v.parse().ok()),
             "--bench" => {}
             n => {
                 if let Ok(n) = n.parse() {
@@ -230,7 +235,12 @@ fn cpu_per_reading(cfg: &Arc<Config>, locator: Locator) -> f64 {
 fn main() {
     let a = args();
     let cfg = match config::builtin() {
-        Ok(c) => Arc::new(c),
+        Ok(mut c) => {
+            if let Some(sigma) = a.locator_sigma_db {
+                c.keys.ble.sigma_db = sigma;
+            }
+            Arc::new(c)
+        }
         Err(e) => {
             eprintln!("selection: the built-in config: {}", e.message);
             std::process::exit(1);
@@ -247,6 +257,9 @@ fn main() {
     );
     if let Some(sigma) = a.world.rssi_sigma_db {
         println!("every phone's fast RSSI shadowing: {sigma} dB (instead of 3.5-5.5 dB)\n");
+    }
+    if let Some(sigma) = a.locator_sigma_db {
+        println!("the locator's sigma_db: {sigma} dB (instead of the shipped config's)\n");
     }
     println!(
         "{:<52} {:>10} {:>8} {:>7} {:>12}",

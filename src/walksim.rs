@@ -853,6 +853,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn two_at_the_door_a_faded_reading_does_not_hand_the_seat_to_the_companion() {
+        // Walks of a noisier car park (fast shadowing 7.4 and 8 dB) where, with a slow locator,
+        // the last reading of each anchor fitted the companion at the handle better than the
+        // driver, whose phone had faded, and the door chose the companion.
+        let cfg = match crate::config::builtin() {
+            Ok(c) => std::sync::Arc::new(c),
+            Err(e) => panic!("{e:?}"),
+        };
+        for (sigma, seed) in [
+            (7.4, 1_000_519),
+            (7.4, 1_000_679),
+            (7.4, 2_000_463),
+            (8.0, 3_000_333),
+        ] {
+            let noisy = World {
+                rssi_sigma_db: Some(sigma),
+                ..World::default()
+            };
+            let scenario = Scenario::TwoToDriverDoor;
+            let run = simulate_in(noisy, &cfg.keys, Locator::BleSlow, scenario, seed);
+            let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
+            assert!(
+                s.wrong_motions.is_empty(),
+                "seed {seed}: {:?}",
+                s.wrong_motions
+            );
+        }
+    }
+
     /// Walks of a lone driver with a BLE phone whose filter placed the phone a metre or two
     /// off the spot when the door opened (the car's body shadows the far anchors): the door,
     /// with no other key on the driver's side, chooses it.
@@ -898,8 +928,8 @@ mod tests {
                 // Shares well below the benchmark's figures: a regression, not bad luck.
                 let share = match (scenario, locator) {
                     (Scenario::PassengerOnly, _) => 0.0,
-                    (Scenario::TwoToDriverDoor, Locator::BleSlow) => 0.1,
-                    (Scenario::TwoToDriverDoor, Locator::BleFast) => 0.25,
+                    // About a quarter in the benchmark: in 8 runs, 1 is as likely as 2.
+                    (Scenario::TwoToDriverDoor, Locator::BleSlow | Locator::BleFast) => 0.1,
                     (_, Locator::BleSlow) => 0.6,
                     _ => 0.85,
                 };

@@ -85,6 +85,11 @@ const NOBODY: f64 = 0.05;
 /// Readings of one anchor this recent describe where the key is now, for drawing new
 /// particles (ms).
 const RECENT_MS: Millis = 1500;
+/// With two keys at the door, each key's readings of this long are weighed to tell who stands
+/// at the spot (ms): a slow locator has one or two readings of an anchor within [`RECENT_MS`],
+/// and one faded reading of the driver's phone must not hand the seat to the companion. Whoever
+/// reached the handle first has the more readings from there.
+const CONTEST_FIT_MS: Millis = 3000;
 /// Augmented MCL: the short- and long-term averages of how well the particles explain the
 /// readings (their rates per batch); while the short one falls behind, particles are drawn
 /// anew from the recent readings, at most this share per batch, at least the floor.
@@ -191,6 +196,18 @@ impl Rng {
 
 fn normal_ln(e: f64, sigma: f64) -> f64 {
     -0.5 * (e / sigma).powi(2) - sigma.ln() - 0.918_938_533_204_672_8
+}
+
+/// The mean log-likelihood per reading of `readings` for a phone at `p` (None without one).
+fn mean_fit<'a>(
+    readings: impl Iterator<Item = &'a (Point, Millis, Reading)>,
+    p: Point,
+    models: &Models,
+) -> Option<f64> {
+    let (sum, n) = readings.fold((0.0, 0), |(sum, n), &(a, _, r)| {
+        (sum + models.ln_likelihood(r, p, a), n + 1)
+    });
+    (n > 0).then(|| sum / n as f64)
 }
 
 fn ln_sum(a: f64, b: f64) -> f64 {
@@ -409,6 +426,8 @@ struct Filter {
     lost: u32,
     /// The last reading of each anchor: (anchor, time, reading).
     recent: Vec<(Point, Millis, Reading)>,
+    /// Every reading of the last [`CONTEST_FIT_MS`]: (anchor, time, reading).
+    heard: std::collections::VecDeque<(Point, Millis, Reading)>,
     /// When the estimate was last summed up.
     summarised: Option<Millis>,
     /// Short- and long-term averages of the mean likelihood per reading (augmented MCL).
@@ -434,6 +453,7 @@ impl Filter {
             batches: 0,
             lost: 0,
             recent: Vec::new(),
+            heard: std::collections::VecDeque::new(),
             summarised: None,
             fit_fast: 0.0,
             fit_slow: 0.0,
@@ -605,11 +625,14 @@ impl Filter {
     /// How well this key's recent readings fit a phone at `p`: the mean log-likelihood per
     /// reading (None without a recent reading).
     fn fit_at(&self, p: Point, now: Millis, models: &Models) -> Option<f64> {
-        let fits: Vec<f64> = (self.recent.iter())
-            .filter(|e| e.1 + RECENT_MS >= now)
-            .map(|&(a, _, r)| models.ln_likelihood(r, p, a))
-            .collect();
-        (!fits.is_empty()).then(|| fits.iter().sum::<f64>() / fits.len() as f64)
+        let recent = self.recent.iter().filter(|e| e.1 + RECENT_MS >= now);
+        mean_fit(recent, p, models)
+    }
+
+    /// How well every reading of this key since `since` fits a phone at `p`, as
+    /// [`Filter::fit_at`].
+    fn fit_since(&self, p: Point, since: Millis, models: &Models) -> Option<f64> {
+        mean_fit(self.heard.iter().filter(|e| e.1 >= since), p, models)
     }
 
     /// Remember `batch` as the latest reading of each of its anchors, forgetting the stale.
@@ -621,6 +644,14 @@ impl Filter {
             }
         }
         self.recent.retain(|e| e.1 + RECENT_MS >= now);
+        self.heard.extend(batch.iter().map(|&(a, r)| (a, now, r)));
+        while self
+            .heard
+            .front()
+            .is_some_and(|e| e.1 + CONTEST_FIT_MS < now)
+        {
+            self.heard.pop_front();
+        }
     }
 
     /// Augmented MCL: while the particles explain the readings worse than they used to (the
@@ -1116,8 +1147,9 @@ impl Locator {
     /// The key the door chooses now: the one most likely at the spot, if it is likely enough
     /// the one there. While another key on the driver's side is not clearly farther (two
     /// people at the door), a moment's estimate is not enough: the door waits
-    /// [`DOOR_CONTEST_MS`] (`last`) and weighs every batch since it opened.
-    fn door_candidate(&self, last: bool) -> Option<String> {
+    /// [`DOOR_CONTEST_MS`] (`last`) and weighs every batch since it opened. Also says whether
+    /// the door is contested so.
+    fn door_candidate(&self, last: bool) -> Option<(String, bool)> {
         // Each key's probability of being at the spot, averaged over the summaries since the
         // door opened: with a slow locator one reading can swap two clouds for a moment.
         let means = |k: &str| self.door_evidence.get(k).map_or((0.0, 0.0), |e| e.means());
@@ -1145,7 +1177,7 @@ impl Locator {
                 && share(near, total) >= sure
                 && this_side.is_some_and(|(here, there)| here >= there + DOOR_FIT_MARGIN)
             {
-                return Some(key.clone());
+                return Some((key.clone(), false));
             }
         }
         let batches = self.door_evidence.get(key).map_or(0, |e| e.n);
@@ -1153,16 +1185,24 @@ impl Locator {
             return None;
         }
         let total: f64 = self.keys.keys().map(|k| means(k).0).sum();
-        (at_spot >= DOOR_MIN_AT_SPOT && share(at_spot, total) >= sure).then(|| key.clone())
+        (at_spot >= DOOR_MIN_AT_SPOT && share(at_spot, total) >= sure)
+            .then(|| (key.clone(), contested))
     }
 
     /// The door's candidate, if no other key's recent readings fit a phone at the spot nearly
-    /// as well as its own (within [`DOOR_FIT_MARGIN`]): whatever the filters say (one of them may be lost), the person who has
-    /// just pulled the handle stands there.
+    /// as well as its own (within [`DOOR_FIT_MARGIN`]): whatever the filters say (one of them
+    /// may be lost), the person who has just pulled the handle stands there. Between two keys
+    /// at the door, the readings of the last [`CONTEST_FIT_MS`].
     fn door_choice(&self, last: bool) -> Option<String> {
-        let key = self.door_candidate(last)?;
-        let fit =
-            |k: &str| (self.keys.get(k)).and_then(|f| f.fit_at(self.spot, self.now, &self.models));
+        let (key, contested) = self.door_candidate(last)?;
+        let since = self.now.saturating_sub(CONTEST_FIT_MS);
+        let fit = |k: &str| {
+            let f = self.keys.get(k)?;
+            match contested {
+                true => f.fit_since(self.spot, since, &self.models),
+                false => f.fit_at(self.spot, self.now, &self.models),
+            }
+        };
         let own = fit(&key)?;
         let beaten = (self.keys.keys())
             .filter(|k| **k != key)
