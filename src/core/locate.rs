@@ -90,6 +90,10 @@ const RECENT_MS: Millis = 1500;
 /// and one faded reading of the driver's phone must not hand the seat to the companion. Whoever
 /// reached the handle first has the more readings from there.
 const CONTEST_FIT_MS: Millis = 3000;
+/// A locator is slow for [`CONTEST_FIT_MS`] while a key has fewer readings than this within
+/// [`RECENT_MS`]; a fast one decides on the last reading of each anchor (a longer look back
+/// counts the walk up to the handle against being at it).
+const CONTEST_MIN_READINGS: usize = 8;
 /// Augmented MCL: the short- and long-term averages of how well the particles explain the
 /// readings (their rates per batch); while the short one falls behind, particles are drawn
 /// anew from the recent readings, at most this share per batch, at least the floor.
@@ -629,9 +633,17 @@ impl Filter {
         mean_fit(recent, p, models)
     }
 
-    /// How well every reading of this key since `since` fits a phone at `p`, as
-    /// [`Filter::fit_at`].
-    fn fit_since(&self, p: Point, since: Millis, models: &Models) -> Option<f64> {
+    /// How well this key's readings fit a phone at `p` when two keys are at the door: as
+    /// [`Filter::fit_at`], but with a slow locator every reading of the last
+    /// [`CONTEST_FIT_MS`].
+    fn contest_fit(&self, p: Point, now: Millis, models: &Models) -> Option<f64> {
+        let recent = (self.heard.iter().rev())
+            .take_while(|e| e.1 + RECENT_MS >= now)
+            .count();
+        if recent >= CONTEST_MIN_READINGS {
+            return self.fit_at(p, now, models);
+        }
+        let since = now.saturating_sub(CONTEST_FIT_MS);
         mean_fit(self.heard.iter().filter(|e| e.1 >= since), p, models)
     }
 
@@ -1192,14 +1204,13 @@ impl Locator {
     /// The door's candidate, if no other key's recent readings fit a phone at the spot nearly
     /// as well as its own (within [`DOOR_FIT_MARGIN`]): whatever the filters say (one of them
     /// may be lost), the person who has just pulled the handle stands there. Between two keys
-    /// at the door, the readings of the last [`CONTEST_FIT_MS`].
+    /// at the door, see [`Filter::contest_fit`].
     fn door_choice(&self, last: bool) -> Option<String> {
         let (key, contested) = self.door_candidate(last)?;
-        let since = self.now.saturating_sub(CONTEST_FIT_MS);
         let fit = |k: &str| {
             let f = self.keys.get(k)?;
             match contested {
-                true => f.fit_since(self.spot, since, &self.models),
+                true => f.contest_fit(self.spot, self.now, &self.models),
                 false => f.fit_at(self.spot, self.now, &self.models),
             }
         };
