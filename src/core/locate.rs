@@ -281,6 +281,9 @@ const RSSI_STEP: f64 = 0.25;
 const RANGE_LO: f64 = -4.0;
 const RANGE_HI: f64 = 8.0;
 const RANGE_STEP: f64 = 0.005;
+/// Table entries per dB and per metre, for [`lookup`].
+const RSSI_PER_DB: f64 = 1.0 / RSSI_STEP;
+const RANGE_PER_M: f64 = 1.0 / RANGE_STEP;
 const NORMALS: usize = 4096;
 
 fn table(lo: f64, hi: f64, step: f64, f: impl Fn(f64) -> f64) -> Vec<f64> {
@@ -288,10 +291,16 @@ fn table(lo: f64, hi: f64, step: f64, f: impl Fn(f64) -> f64) -> Vec<f64> {
     (0..=n).map(|i| f(lo + i as f64 * step)).collect()
 }
 
-fn lookup(t: &[f64], lo: f64, step: f64, e: f64, floor: f64) -> f64 {
-    let i = ((e - lo) / step).round();
-    if i >= 0.0 && (i as usize) < t.len() {
-        t[i as usize]
+/// The entry of `t` (from `lo`, `per_unit` entries per unit) nearest `e`; beyond it, `floor`.
+/// This runs for every particle and reading: it multiplies rather than divides, and adds a
+/// half and truncates rather than calling `f64::round` (a libm call on x86-64, which costs
+/// more than the rest of the lookup).
+fn lookup(t: &[f64], lo: f64, per_unit: f64, e: f64, floor: f64) -> f64 {
+    let i = (e - lo) * per_unit + 0.5;
+    // Truncation is the floor for i >= 0; a NaN fails the test, and `as` saturates a huge i
+    // to beyond the table.
+    if i >= 0.0 {
+        t.get(i as usize).copied().unwrap_or(floor)
     } else {
         floor
     }
@@ -364,11 +373,11 @@ impl Models {
                 // Nearer than 20 cm the model says nothing more.
                 let pred = self.p1m - self.k * 0.5 * d2.max(0.04).ln();
                 let t = if car { &self.rssi_car } else { &self.rssi };
-                lookup(t, -RSSI_SPAN, RSSI_STEP, dbm - pred, RSSI_FLOOR)
+                lookup(t, -RSSI_SPAN, RSSI_PER_DB, dbm - pred, RSSI_FLOOR)
             }
             Reading::Range(m) => {
                 let t = if car { &self.range_car } else { &self.range };
-                lookup(t, RANGE_LO, RANGE_STEP, m - d2.sqrt(), RANGE_FLOOR)
+                lookup(t, RANGE_LO, RANGE_PER_M, m - d2.sqrt(), RANGE_FLOOR)
             }
         }
     }
