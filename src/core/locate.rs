@@ -169,6 +169,7 @@ impl Rng {
         }
         Rng(h | 1)
     }
+    #[inline]
     fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -176,6 +177,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     /// Uniform in [0, 1).
+    #[inline]
     fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
@@ -224,11 +226,13 @@ impl Body {
         (lo[0] < hi[0] && lo[1] < hi[1]).then_some(Body { lo, hi })
     }
 
+    #[inline]
     fn inside(&self, a: Point) -> bool {
         (self.lo[0] < a[0] && a[0] < self.hi[0]) && (self.lo[1] < a[1] && a[1] < self.hi[1])
     }
 
     /// Does the straight path from `p` to the anchor at `a` cross the body? (The slab test.)
+    #[inline]
     fn blocks(&self, p: Point, a: Point) -> bool {
         if self.inside(a) {
             return false;
@@ -305,6 +309,7 @@ fn table(lo: f64, hi: f64, step: f64, f: impl Fn(f64) -> f64) -> Vec<f64> {
 /// This runs for every particle and reading: it multiplies rather than divides, and adds a
 /// half and truncates rather than calling `f64::round` (a libm call on x86-64, which costs
 /// more than the rest of the lookup).
+#[inline]
 fn lookup(t: &[f64], lo: f64, per_unit: f64, e: f64, floor: f64) -> f64 {
     let i = (e - lo) * per_unit + 0.5;
     // Truncation is the floor for i >= 0; a NaN fails the test, and `as` saturates a huge i
@@ -370,11 +375,15 @@ impl Models {
     }
 
     /// A standard normal number.
+    // Inlined, as the other small functions below that run for every particle: the crate is
+    // built for size (opt-level "s"), which otherwise leaves them calls in the hot loops.
+    #[inline]
     fn normal(&self, rng: &mut Rng) -> f64 {
         self.normals[(rng.next_u64() >> 52) as usize]
     }
 
     /// ln p(reading of the anchor at `a` | the key is at `p`).
+    #[inline]
     fn ln_likelihood(&self, r: Reading, p: Point, a: Point) -> f64 {
         let d2 = (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2);
         let car = self.body.is_some_and(|b| b.blocks(p, a));
