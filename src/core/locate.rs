@@ -383,7 +383,10 @@ impl Models {
     }
 
     /// ln p(reading of the anchor at `a` | the key is at `p`).
-    #[inline]
+    // Always inlined: weighing calls it for every particle, and inlined there the work that
+    // depends on the reading alone is done once per batch, not once per particle. The size
+    // build would keep it a call (with the body's box copied to the stack each time).
+    #[inline(always)]
     fn ln_likelihood(&self, r: Reading, p: Point, a: Point) -> f64 {
         let d2 = (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2);
         let car = self.body.is_some_and(|b| b.blocks(p, a));
