@@ -550,11 +550,16 @@ impl Filter {
         let readings: f64 = news.iter().sum();
         let per_reading = 1.0 / readings.max(1e-9);
         let mut mean_fit = 0.0;
-        for i in 0..PARTICLES {
-            let mut fit = 0.0;
-            for (&(a, r), &k) in batch.iter().zip(news) {
-                fit += k * models.ln_likelihood(r, [self.x[i], self.y[i]], a);
+        // Reading by reading over all the particles, not particle by particle over the
+        // readings: the steps of the loop (a logarithm each, for RSSI) are then independent of
+        // each other and overlap. The sums are the same, added in the same order.
+        let mut fits = [0.0; PARTICLES];
+        for (&(a, r), &k) in batch.iter().zip(news) {
+            for ((fit, &x), &y) in fits.iter_mut().zip(&self.x).zip(&self.y) {
+                *fit += k * models.ln_likelihood(r, [x, y], a);
             }
+        }
+        for (i, &fit) in fits.iter().enumerate() {
             best_fit = best_fit.max(fit);
             // How well the cloud explains the batch, from every fourth particle (an exp each).
             if i % 4 == 0 {
