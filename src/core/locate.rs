@@ -287,7 +287,8 @@ struct Models {
     range: Vec<f64>,
     range_car: Vec<f64>,
     /// Standard normal numbers to draw from (a table: a draw is one random number).
-    normals: Vec<f64>,
+    /// (An array: the top 12 bits of a draw index it with no bounds check.)
+    normals: Box<[f64; NORMALS]>,
 }
 
 const RSSI_SPAN: f64 = 80.0;
@@ -354,7 +355,7 @@ impl Models {
             })
         };
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let normals = (0..NORMALS).map(|_| rng.gauss2().0).collect();
+        let normals = Box::new(std::array::from_fn(|_| rng.gauss2().0));
         Models {
             p1m: cfg.ble.rssi_at_1m_dbm,
             k: 10.0 * cfg.ble.path_loss_exponent / std::f64::consts::LN_10,
