@@ -178,6 +178,7 @@ impl Rng {
         }
         Rng(h | 1)
     }
+    #[inline]
     fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -185,6 +186,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     /// Uniform in [0, 1).
+    #[inline]
     fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
@@ -245,14 +247,26 @@ impl Body {
         (lo[0] < hi[0] && lo[1] < hi[1]).then_some(Body { lo, hi })
     }
 
+    #[inline]
     fn inside(&self, a: Point) -> bool {
         (self.lo[0] < a[0] && a[0] < self.hi[0]) && (self.lo[1] < a[1] && a[1] < self.hi[1])
     }
 
     /// Does the straight path from `p` to the anchor at `a` cross the body? (The slab test.)
+    #[inline]
     fn blocks(&self, p: Point, a: Point) -> bool {
         if self.inside(a) {
             return false;
+        }
+        // Most paths never reach the body: both ends lie beyond one of its faces (a particle
+        // on the anchor's own side of the car). Saying so spares the slab test's divisions,
+        // for every particle and reading; the slab test would say the same.
+        for k in 0..2 {
+            if (p[k] <= self.lo[k] && a[k] <= self.lo[k])
+                || (p[k] >= self.hi[k] && a[k] >= self.hi[k])
+            {
+                return false;
+            }
         }
         let (mut t0, mut t1) = (0.0f64, 1.0f64);
         for k in 0..2 {
@@ -294,7 +308,8 @@ struct Models {
     range: Vec<f64>,
     range_car: Vec<f64>,
     /// Standard normal numbers to draw from (a table: a draw is one random number).
-    normals: Vec<f64>,
+    /// (An array: the top 12 bits of a draw index it with no bounds check.)
+    normals: Box<[f64; NORMALS]>,
 }
 
 const RSSI_SPAN: f64 = 80.0;
@@ -302,6 +317,9 @@ const RSSI_STEP: f64 = 0.25;
 const RANGE_LO: f64 = -4.0;
 const RANGE_HI: f64 = 8.0;
 const RANGE_STEP: f64 = 0.005;
+/// Table entries per dB and per metre, for [`lookup`].
+const RSSI_PER_DB: f64 = 1.0 / RSSI_STEP;
+const RANGE_PER_M: f64 = 1.0 / RANGE_STEP;
 const NORMALS: usize = 4096;
 
 fn table(lo: f64, hi: f64, step: f64, f: impl Fn(f64) -> f64) -> Vec<f64> {
@@ -309,10 +327,17 @@ fn table(lo: f64, hi: f64, step: f64, f: impl Fn(f64) -> f64) -> Vec<f64> {
     (0..=n).map(|i| f(lo + i as f64 * step)).collect()
 }
 
-fn lookup(t: &[f64], lo: f64, step: f64, e: f64, floor: f64) -> f64 {
-    let i = ((e - lo) / step).round();
-    if i >= 0.0 && (i as usize) < t.len() {
-        t[i as usize]
+/// The entry of `t` (from `lo`, `per_unit` entries per unit) nearest `e`; beyond it, `floor`.
+/// This runs for every particle and reading: it multiplies rather than divides, and adds a
+/// half and truncates rather than calling `f64::round` (a libm call on x86-64, which costs
+/// more than the rest of the lookup).
+#[inline]
+fn lookup(t: &[f64], lo: f64, per_unit: f64, e: f64, floor: f64) -> f64 {
+    let i = (e - lo) * per_unit + 0.5;
+    // Truncation is the floor for i >= 0; a NaN fails the test, and `as` saturates a huge i
+    // to beyond the table.
+    if i >= 0.0 {
+        t.get(i as usize).copied().unwrap_or(floor)
     } else {
         floor
     }
@@ -351,7 +376,7 @@ impl Models {
             })
         };
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let normals = (0..NORMALS).map(|_| rng.gauss2().0).collect();
+        let normals = Box::new(std::array::from_fn(|_| rng.gauss2().0));
         Models {
             p1m: cfg.ble.rssi_at_1m_dbm,
             k: 10.0 * cfg.ble.path_loss_exponent / std::f64::consts::LN_10,
@@ -372,11 +397,18 @@ impl Models {
     }
 
     /// A standard normal number.
+    // Inlined, as the other small functions below that run for every particle: the crate is
+    // built for size (opt-level "s"), which otherwise leaves them calls in the hot loops.
+    #[inline]
     fn normal(&self, rng: &mut Rng) -> f64 {
         self.normals[(rng.next_u64() >> 52) as usize]
     }
 
     /// ln p(reading of the anchor at `a` | the key is at `p`).
+    // Always inlined: weighing calls it for every particle, and inlined there the work that
+    // depends on the reading alone is done once per batch, not once per particle. The size
+    // build would keep it a call (with the body's box copied to the stack each time).
+    #[inline(always)]
     fn ln_likelihood(&self, r: Reading, p: Point, a: Point) -> f64 {
         let d2 = (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2);
         let car = self.body.is_some_and(|b| b.blocks(p, a));
@@ -385,11 +417,11 @@ impl Models {
                 // Nearer than 20 cm the model says nothing more.
                 let pred = self.p1m - self.k * 0.5 * d2.max(0.04).ln();
                 let t = if car { &self.rssi_car } else { &self.rssi };
-                lookup(t, -RSSI_SPAN, RSSI_STEP, dbm - pred, RSSI_FLOOR)
+                lookup(t, -RSSI_SPAN, RSSI_PER_DB, dbm - pred, RSSI_FLOOR)
             }
             Reading::Range(m) => {
                 let t = if car { &self.range_car } else { &self.range };
-                lookup(t, RANGE_LO, RANGE_STEP, m - d2.sqrt(), RANGE_FLOOR)
+                lookup(t, RANGE_LO, RANGE_PER_M, m - d2.sqrt(), RANGE_FLOOR)
             }
         }
     }
@@ -543,11 +575,16 @@ impl Filter {
         let readings: f64 = news.iter().sum();
         let per_reading = 1.0 / readings.max(1e-9);
         let mut mean_fit = 0.0;
-        for i in 0..PARTICLES {
-            let mut fit = 0.0;
-            for (&(a, r), &k) in batch.iter().zip(news) {
-                fit += k * models.ln_likelihood(r, [self.x[i], self.y[i]], a);
+        // Reading by reading over all the particles, not particle by particle over the
+        // readings: the steps of the loop (a logarithm each, for RSSI) are then independent of
+        // each other and overlap. The sums are the same, added in the same order.
+        let mut fits = [0.0; PARTICLES];
+        for (&(a, r), &k) in batch.iter().zip(news) {
+            for ((fit, &x), &y) in fits.iter_mut().zip(&self.x).zip(&self.y) {
+                *fit += k * models.ln_likelihood(r, [x, y], a);
             }
+        }
+        for (i, &fit) in fits.iter().enumerate() {
             best_fit = best_fit.max(fit);
             // How well the cloud explains the batch, from every fourth particle (an exp each).
             if i % 4 == 0 {
