@@ -94,6 +94,13 @@ const CONTEST_FIT_MS: Millis = 3000;
 /// [`RECENT_MS`]; a fast one decides on the last reading of each anchor (a longer look back
 /// counts the walk up to the handle against being at it).
 const CONTEST_MIN_READINGS: usize = 8;
+/// With one key on the driver's side, a slow locator's look back also vetoes the door's
+/// choice when another key's readings fit the spot nearly as well (within this, in mean
+/// log-likelihood per reading): that key's filter may be lost to the far side while its phone
+/// is at the handle. Narrower than [`DOOR_FIT_MARGIN`]: a passenger who walked beside the
+/// driver until 3 s ago fits the spot for part of it (at 0.5 the driver-and-passenger row
+/// loses 2 points more, and no more wrong keys are caught).
+const DOOR_LONG_MARGIN: f64 = 0.25;
 /// Augmented MCL: the short- and long-term averages of how well the particles explain the
 /// readings (their rates per batch); while the short one falls behind, particles are drawn
 /// anew from the recent readings, at most this share per batch, at least the floor.
@@ -1241,20 +1248,34 @@ impl Locator {
     /// The door's candidate, if no other key's recent readings fit a phone at the spot nearly
     /// as well as its own (within [`DOOR_FIT_MARGIN`]): whatever the filters say (one of them
     /// may be lost), the person who has just pulled the handle stands there. Between two keys
-    /// at the door, see [`Filter::contest_fit`].
+    /// at the door, the readings of [`Filter::contest_fit`]; with one, those too must not fit
+    /// another key within [`DOOR_LONG_MARGIN`].
     fn door_choice(&self, last: bool) -> Option<String> {
         let (key, contested) = self.door_candidate(last)?;
-        let fit = |k: &str| {
+        let (spot, now, models) = (self.spot, self.now, &self.models);
+        let fits = |k: &str| {
             let f = self.keys.get(k)?;
-            match contested {
-                true => f.contest_fit(self.spot, self.now, &self.models),
-                false => f.fit_at(self.spot, self.now, &self.models),
-            }
+            Some((
+                f.fit_at(spot, now, models),
+                f.contest_fit(spot, now, models),
+            ))
         };
-        let own = fit(&key)?;
+        let (own, own_long) = fits(&key)?;
+        // Without readings of its own to weigh, the candidate cannot be checked.
+        (if contested { own_long } else { own })?;
         let beaten = (self.keys.keys())
             .filter(|k| **k != key)
-            .any(|k| fit(k).is_some_and(|f| f > own - DOOR_FIT_MARGIN));
+            .filter_map(|k| fits(k))
+            .any(|(other, other_long)| {
+                let long = other_long.zip(own_long);
+                match contested {
+                    true => long.is_some_and(|(o, m)| o > m - DOOR_FIT_MARGIN),
+                    false => {
+                        other.zip(own).is_some_and(|(o, m)| o > m - DOOR_FIT_MARGIN)
+                            || long.is_some_and(|(o, m)| o > m - DOOR_LONG_MARGIN)
+                    }
+                }
+            });
         if beaten {
             tracing::debug!(
                 "key locator: the door declines {key}: another key fits the spot better"
