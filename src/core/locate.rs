@@ -85,15 +85,15 @@ const NOBODY: f64 = 0.05;
 /// Readings of one anchor this recent describe where the key is now, for drawing new
 /// particles (ms).
 const RECENT_MS: Millis = 1500;
-/// With two keys at the door, each key's readings of this long are weighed to tell who stands
-/// at the spot (ms): a slow locator has one or two readings of an anchor within [`RECENT_MS`],
-/// and one faded reading of the driver's phone must not hand the seat to the companion. Whoever
-/// reached the handle first has the more readings from there.
-const CONTEST_FIT_MS: Millis = 3000;
-/// A locator is slow for [`CONTEST_FIT_MS`] while a key has fewer readings than this within
-/// [`RECENT_MS`]; a fast one decides on the last reading of each anchor (a longer look back
-/// counts the walk up to the handle against being at it).
-const CONTEST_MIN_READINGS: usize = 8;
+/// When the door checks who stands at the spot, a slow locator's readings of this long are
+/// weighed (ms): it has one or two readings of an anchor within [`RECENT_MS`], and one faded
+/// reading of the driver's phone must not hand the seat to the companion. Whoever reached the
+/// handle first has the more readings from there.
+const DOOR_LOOK_BACK_MS: Millis = 3000;
+/// A locator is slow, for [`DOOR_LOOK_BACK_MS`], while a key has fewer readings than this
+/// within [`RECENT_MS`]; a fast one is weighed on the last reading of each anchor (a longer look
+/// back counts the walk up to the handle against being at it).
+const SLOW_BELOW_READINGS: usize = 8;
 /// With one key on the driver's side, a slow locator's look back also vetoes the door's
 /// choice when another key's readings fit the spot nearly as well (within this, in mean
 /// log-likelihood per reading): that key's filter may be lost to the far side while its phone
@@ -404,8 +404,8 @@ impl Models {
     }
 
     /// A standard normal number.
-    // Inlined, as the other small functions below that run for every particle: the crate is
-    // built for size (opt-level "s"), which otherwise leaves them calls in the hot loops.
+    // Inlined, as the other small functions below that run for every particle: a build for
+    // size (opt-level "s", as this crate once was) otherwise leaves them calls in the hot loops.
     #[inline]
     fn normal(&self, rng: &mut Rng) -> f64 {
         self.normals[(rng.next_u64() >> 52) as usize]
@@ -413,8 +413,8 @@ impl Models {
 
     /// ln p(reading of the anchor at `a` | the key is at `p`).
     // Always inlined: weighing calls it for every particle, and inlined there the work that
-    // depends on the reading alone is done once per batch, not once per particle. The size
-    // build would keep it a call (with the body's box copied to the stack each time).
+    // depends on the reading alone is done once per batch, not once per particle. A build for
+    // size would keep it a call (with the body's box copied to the stack each time).
     #[inline(always)]
     fn ln_likelihood(&self, r: Reading, p: Point, a: Point) -> f64 {
         let d2 = (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2);
@@ -469,7 +469,7 @@ struct Filter {
     lost: u32,
     /// The last reading of each anchor: (anchor, time, reading).
     recent: Vec<(Point, Millis, Reading)>,
-    /// Every reading of the last [`CONTEST_FIT_MS`]: (anchor, time, reading).
+    /// Every reading of the last [`DOOR_LOOK_BACK_MS`]: (anchor, time, reading).
     heard: std::collections::VecDeque<(Point, Millis, Reading)>,
     /// When the estimate was last summed up.
     summarised: Option<Millis>,
@@ -677,17 +677,17 @@ impl Filter {
         mean_fit(recent, p, models)
     }
 
-    /// How well this key's readings fit a phone at `p` when two keys are at the door: as
+    /// How well this key's readings fit a phone at `p` for the door's check: as
     /// [`Filter::fit_at`], but with a slow locator every reading of the last
-    /// [`CONTEST_FIT_MS`].
-    fn contest_fit(&self, p: Point, now: Millis, models: &Models) -> Option<f64> {
+    /// [`DOOR_LOOK_BACK_MS`].
+    fn door_fit(&self, p: Point, now: Millis, models: &Models) -> Option<f64> {
         let recent = (self.heard.iter().rev())
             .take_while(|e| e.1 + RECENT_MS >= now)
             .count();
-        if recent >= CONTEST_MIN_READINGS {
+        if recent >= SLOW_BELOW_READINGS {
             return self.fit_at(p, now, models);
         }
-        let since = now.saturating_sub(CONTEST_FIT_MS);
+        let since = now.saturating_sub(DOOR_LOOK_BACK_MS);
         mean_fit(self.heard.iter().filter(|e| e.1 >= since), p, models)
     }
 
@@ -704,7 +704,7 @@ impl Filter {
         while self
             .heard
             .front()
-            .is_some_and(|e| e.1 + CONTEST_FIT_MS < now)
+            .is_some_and(|e| e.1 + DOOR_LOOK_BACK_MS < now)
         {
             self.heard.pop_front();
         }
@@ -1248,17 +1248,14 @@ impl Locator {
     /// The door's candidate, if no other key's recent readings fit a phone at the spot nearly
     /// as well as its own (within [`DOOR_FIT_MARGIN`]): whatever the filters say (one of them
     /// may be lost), the person who has just pulled the handle stands there. Between two keys
-    /// at the door, the readings of [`Filter::contest_fit`]; with one, those too must not fit
+    /// at the door, the readings of [`Filter::door_fit`]; with one, those too must not fit
     /// another key within [`DOOR_LONG_MARGIN`].
     fn door_choice(&self, last: bool) -> Option<String> {
         let (key, contested) = self.door_candidate(last)?;
         let (spot, now, models) = (self.spot, self.now, &self.models);
         let fits = |k: &str| {
             let f = self.keys.get(k)?;
-            Some((
-                f.fit_at(spot, now, models),
-                f.contest_fit(spot, now, models),
-            ))
+            Some((f.fit_at(spot, now, models), f.door_fit(spot, now, models)))
         };
         let (own, own_long) = fits(&key)?;
         // Without readings of its own to weigh, the candidate cannot be checked.
