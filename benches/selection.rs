@@ -7,8 +7,8 @@
 //! locator's CPU cost at 1,000 readings/s against a baseline measured in the same run.
 //!
 //! Run: `cargo bench --bench selection -- [RUNS] [--write-traces DIR] [--seed N]
-//! [--no-car-shadow] [--rssi-sigma-db DB] [--locator-sigma-db DB] [--only TEXT]` (RUNS per row, default 2000; `--only`:
-//! the rows whose name contains TEXT, e.g. "UWB"). `--write-traces DIR` writes each run with a
+//! [--no-car-shadow] [--rssi-sigma-db DB] [--locator-sigma-db DB] [--only TEXT]` (RUNS per
+//! row, default 2000; `--only`: the rows whose name contains TEXT, e.g. "UWB"). `--write-traces DIR` writes each run with a
 //! wrong-key motion or without the right profile as DIR/<row>-<seed>.jsonl, for
 //! `driverprofiled-replay`. `--no-car-shadow`: a world where the car's body does not block the
 //! radio (as a simpler simulator has it), to check that the locator does not depend on it.

@@ -780,6 +780,14 @@ pub fn score(run: &Run, decisions: &[Decision]) -> Score {
 mod tests {
     use super::*;
 
+    /// The shipped config, as the benchmark replays walks with.
+    fn shipped() -> std::sync::Arc<crate::config::Config> {
+        match crate::config::builtin() {
+            Ok(c) => std::sync::Arc::new(c),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
     #[test]
     fn routes_go_around_the_car() {
         let spot = [-1.45, 0.2];
@@ -803,10 +811,7 @@ mod tests {
 
     #[test]
     fn a_walk_arrives_and_the_door_opens_after() {
-        let cfg = match crate::config::builtin() {
-            Ok(c) => c.keys,
-            Err(e) => panic!("{e:?}"),
-        };
+        let cfg = shipped().keys.clone();
         for seed in 0..20 {
             let run = simulate(&cfg, Locator::BleFast, Scenario::DriverAlone, seed);
             let door = run.door_ms.unwrap_or_default();
@@ -831,10 +836,7 @@ mod tests {
         // Walks where, in a world whose car body does not block, one slow reading swapped the
         // two keys' clouds at the moment the driver's door opened, and the seat moved to the
         // other person's profile.
-        let cfg = match crate::config::builtin() {
-            Ok(c) => std::sync::Arc::new(c),
-            Err(e) => panic!("{e:?}"),
-        };
+        let cfg = shipped();
         let open = World {
             car_shadow: false,
             ..World::default()
@@ -859,10 +861,7 @@ mod tests {
         // the last reading of each anchor fitted the companion at the handle better than the
         // driver, whose phone had faded, and the door chose the companion. In the last two the
         // driver's filter was lost to the far side, so the companion's key looked alone.
-        let cfg = match crate::config::builtin() {
-            Ok(c) => std::sync::Arc::new(c),
-            Err(e) => panic!("{e:?}"),
-        };
+        let cfg = shipped();
         for (sigma, seed) in [
             (7.4, 1_000_519),
             (7.4, 1_000_679),
@@ -893,10 +892,7 @@ mod tests {
     /// with no other key on the driver's side, chooses it.
     #[test]
     fn a_lone_ble_driver_placed_off_the_spot_is_chosen_by_the_door() {
-        let cfg = match crate::config::builtin() {
-            Ok(c) => std::sync::Arc::new(c),
-            Err(e) => panic!("{e:?}"),
-        };
+        let cfg = shipped();
         for seed in SEEDS_OFF_THE_SPOT {
             let run = simulate(&cfg.keys, Locator::BleFast, Scenario::DriverAlone, seed);
             let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
@@ -908,10 +904,7 @@ mod tests {
 
     #[test]
     fn every_row_with_fixed_seeds() {
-        let cfg = match crate::config::builtin() {
-            Ok(c) => std::sync::Arc::new(c),
-            Err(e) => panic!("{e:?}"),
-        };
+        let cfg = shipped();
         const RUNS: u64 = 8;
         let mut report = Vec::new();
         let mut failures = Vec::new();
