@@ -273,6 +273,16 @@ impl Walker {
         }
     }
 
+    /// Does the walk go straight to where it ends: no aisle's end, no corner of the car on
+    /// the way (a pause on a straight walk is still straight)?
+    fn straight(&self) -> bool {
+        let (a, b) = (self.legs[0].1, self.legs[self.legs.len() - 1].1);
+        let len = dist(a, b).max(1e-9);
+        (self.legs.iter()).all(|&(_, p)| {
+            ((p[0] - a[0]) * (b[1] - a[1]) - (p[1] - a[1]) * (b[0] - a[0])).abs() / len < 0.05
+        })
+    }
+
     fn arrival_s(&self) -> f64 {
         self.legs.last().map_or(0.0, |l| l.0)
     }
@@ -379,6 +389,9 @@ pub struct Run {
     pub driver_profile: Option<&'static str>,
     /// When the driver's door opens (ms).
     pub door_ms: Option<Millis>,
+    /// The driver walked straight to the door, with neither an aisle's end nor a corner of
+    /// the car on the way: a walk whose intent a locator can tell from afar.
+    pub driver_straight: bool,
 }
 
 /// Which way someone comes from: a bearing (degrees, from the +x axis) around their spot.
@@ -477,6 +490,7 @@ pub fn simulate_in(
             lines: Vec::new(),
             driver_profile: None,
             door_ms: None,
+            driver_straight: false,
         };
     };
     let driver_spot = geometry.driver_spot;
@@ -705,6 +719,7 @@ pub fn simulate_in(
             DRIVER.1
         }),
         door_ms: door_s.map(|d| (d * 1000.0).round() as Millis),
+        driver_straight: driver_walker.is_some_and(|i| walkers[i].straight()),
     }
 }
 
@@ -825,6 +840,35 @@ mod tests {
             assert!(rssi > 100, "{rssi}");
             assert!(run.lines.windows(2).all(|w| w[0].t_ms <= w[1].t_ms));
         }
+    }
+
+    #[test]
+    fn a_walk_round_the_car_or_down_an_aisle_is_not_straight() {
+        let mut rng = Rng::new(1);
+        let spot = [-1.45, 0.2];
+        let walk = |path: &[Point], rng: &mut Rng| Walker::new("k", path, 0.0, 1.4, None, rng);
+        assert!(walk(&route([-15.0, 1.0], spot), &mut rng).straight());
+        // Paused half way, still straight.
+        let paused = Walker::new(
+            "k",
+            &[[-15.0, 1.0], spot],
+            0.0,
+            1.4,
+            Some((0.5, 2.0)),
+            &mut rng,
+        );
+        assert!(paused.straight());
+        // From the passenger's side, round a corner; down an aisle, with a turn at its end.
+        assert!(!walk(&route([10.0, 0.0], spot), &mut rng).straight());
+        assert!(!walk(&[[-15.0, 8.0], [-5.0, 0.0], spot], &mut rng).straight());
+        // Of the benchmark's lone drivers, some walk straight and some do not.
+        let cfg = shipped().keys.clone();
+        let straight = (0..40)
+            .filter(|&seed| {
+                simulate(&cfg, Locator::Uwb, Scenario::DriverAlone, seed).driver_straight
+            })
+            .count();
+        assert!((5..35).contains(&straight), "{straight} of 40");
     }
 
     /// Every row of the selection benchmark, a few fixed seeds each, through the daemon's own
