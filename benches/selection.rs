@@ -72,8 +72,6 @@ struct Row {
     locator: Locator,
     scenario: Scenario,
     scores: Vec<(u64, Score)>,
-    /// The runs whose driver walked straight to the door ([`Run::driver_straight`]).
-    straight: std::collections::HashSet<u64>,
 }
 
 impl Row {
@@ -95,10 +93,10 @@ impl Row {
     fn head_start_median(&self) -> Option<f64> {
         self.head_start_median_of(|_| true)
     }
-    /// Over the right runs of those `which` takes (by seed).
-    fn head_start_median_of(&self, which: impl Fn(u64) -> bool) -> Option<f64> {
+    /// Over the right runs of those `which` takes.
+    fn head_start_median_of(&self, which: impl Fn(&Score) -> bool) -> Option<f64> {
         let mut h: Vec<i64> = (self.scores.iter())
-            .filter(|(seed, _)| which(*seed))
+            .filter(|(_, s)| which(s))
             .filter_map(|(_, s)| s.head_start_ms)
             .collect();
         if h.is_empty() {
@@ -126,10 +124,15 @@ impl Row {
     }
 }
 
+/// A head start as the tables print it.
+fn seconds(h: Option<f64>) -> String {
+    h.map_or("-".into(), |h| format!("{h:.1} s"))
+}
+
 fn run_row(cfg: &Arc<Config>, locator: Locator, scenario: Scenario, a: &Args) -> Row {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let seeds: Vec<u64> = (0..a.runs).map(|i| a.seed * 1_000_000 + i).collect();
-    let mut scores: Vec<(u64, Score, bool)> = std::thread::scope(|s| {
+    let mut scores: Vec<(u64, Score)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let seeds = &seeds;
@@ -145,7 +148,7 @@ fn run_row(cfg: &Arc<Config>, locator: Locator, scenario: Scenario, a: &Args) ->
                         {
                             write_trace(dir, locator, scenario, seed, &run);
                         }
-                        out.push((seed, score, run.driver_straight));
+                        out.push((seed, score));
                     }
                     out
                 })
@@ -160,8 +163,7 @@ fn run_row(cfg: &Arc<Config>, locator: Locator, scenario: Scenario, a: &Args) ->
     Row {
         locator,
         scenario,
-        straight: (scores.iter()).filter(|s| s.2).map(|s| s.0).collect(),
-        scores: scores.into_iter().map(|(seed, s, _)| (seed, s)).collect(),
+        scores,
     }
 }
 
@@ -170,7 +172,6 @@ fn write_trace(dir: &std::path::Path, locator: Locator, scenario: Scenario, seed
         locator,
         scenario,
         scores: Vec::new(),
-        straight: Default::default(),
     };
     let text: String = (run.lines.iter())
         .map(|l| trace::to_json_line(l) + "\n")
@@ -290,9 +291,7 @@ fn main() {
             let goal = row
                 .goal()
                 .map_or("-".into(), |g| format!(">= {:.1} %", g * 100.0));
-            let hs = row
-                .head_start_median()
-                .map_or("-".into(), |h| format!("{h:.1} s"));
+            let hs = seconds(row.head_start_median());
             println!(
                 "{:<52} {:>10} {:>8} {:>7} {:>12}",
                 row.name(),
@@ -332,12 +331,12 @@ fn main() {
     if let Some(r) = uwb {
         // The walks whose intent shows from afar, apart: the rest turn at an aisle's end or
         // round a corner of the car close to the door.
-        let hs = |h: Option<f64>| h.map_or("-".into(), |h| format!("{h:.1} s"));
         println!(
             "UWB driver alone, median head start: {} (goal >= 5 s); of the {:.0} % who walk straight to the door: {}",
-            hs(r.head_start_median()),
-            100.0 * r.straight.len() as f64 / r.scores.len().max(1) as f64,
-            hs(r.head_start_median_of(|seed| r.straight.contains(&seed))),
+            seconds(r.head_start_median()),
+            100.0 * (r.scores.iter()).filter(|(_, s)| s.driver_straight).count() as f64
+                / r.scores.len().max(1) as f64,
+            seconds(r.head_start_median_of(|s| s.driver_straight)),
         );
     }
     for m in &missed {

@@ -761,11 +761,16 @@ pub struct Score {
     pub wrong_motions: Vec<(Millis, String)>,
     /// The right recall started this long before the door opened (ms; negative: after).
     pub head_start_ms: Option<i64>,
+    /// The run's driver walked straight to the door ([`Run::driver_straight`]).
+    pub driver_straight: bool,
 }
 
 /// Score the replay's `decisions` of `run`.
 pub fn score(run: &Run, decisions: &[Decision]) -> Score {
-    let mut s = Score::default();
+    let mut s = Score {
+        driver_straight: run.driver_straight,
+        ..Score::default()
+    };
     let mut last: Option<(Millis, String)> = None;
     let deadline = run.door_ms.map(|d| d + 1000);
     for d in decisions {
