@@ -7,11 +7,14 @@
 //! locator's CPU cost at 1,000 readings/s against a baseline measured in the same run.
 //!
 //! Run: `cargo bench --bench selection -- [RUNS] [--write-traces DIR] [--seed N]
-//! [--no-car-shadow] [--rssi-sigma-db DB] [--locator-sigma-db DB] [--only TEXT]` (RUNS per
-//! row, default 2000; `--only`: the rows whose name contains TEXT, e.g. "UWB"). `--write-traces DIR` writes each run with a
+//! [--no-car-shadow] [--no-uwb-nlos] [--rssi-sigma-db DB] [--locator-sigma-db DB]
+//! [--only TEXT]` (RUNS per row, default 2000; `--only`: the rows whose name contains TEXT,
+//! e.g. "UWB"). `--write-traces DIR` writes each run with a
 //! wrong-key motion or without the right profile as DIR/<row>-<seed>.jsonl, for
 //! `driverprofiled-replay`. `--no-car-shadow`: a world where the car's body does not block the
 //! radio (as a simpler simulator has it), to check that the locator does not depend on it.
+//! `--no-uwb-nlos`: UWB distances without the non-line-of-sight bias, to see what a perfect
+//! model of it could buy.
 //! `--rssi-sigma-db DB`: every phone's fast RSSI shadowing DB instead of 3.5-5.5 dB, to check
 //! that a noisier car park than the one the locator was tuned in costs right runs, not wrong
 //! keys. `--locator-sigma-db DB`: the locator's own `[keys.ble] sigma_db`, as a carmaker would
@@ -53,6 +56,7 @@ fn args() -> Args {
             "--write-traces" => a.write_traces = it.next().map(Into::into),
             "--seed" => a.seed = it.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             "--no-car-shadow" => a.world.car_shadow = false,
+            "--no-uwb-nlos" => a.world.uwb_nlos = false,
             "--rssi-sigma-db" => a.world.rssi_sigma_db = it.next().and_then(|v| v.parse().ok()),
             "--only" => a.only = it.next(),
             "--locator-sigma-db" => a.locator_sigma_db = it.next().and_then(|v| v.parse().ok()),
@@ -265,6 +269,9 @@ fn main() {
             ", the car's body not blocking the radio"
         },
     );
+    if !a.world.uwb_nlos {
+        println!("UWB distances without a non-line-of-sight bias\n");
+    }
     if let Some(sigma) = a.world.rssi_sigma_db {
         println!("every phone's fast RSSI shadowing: {sigma} dB (instead of 3.5-5.5 dB)\n");
     }
@@ -337,6 +344,57 @@ fn main() {
             100.0 * (r.scores.iter()).filter(|(_, s)| s.driver_straight).count() as f64
                 / r.scores.len().max(1) as f64,
             seconds(r.head_start_median_of(|s| s.driver_straight)),
+        );
+        // Of those, by where they came from: from the side, the walk shows where it ends from
+        // metres away; along the car, it passes the corner that is as much the way round.
+        let share = |lo: f64, hi: f64| {
+            let of = |s: &Score| {
+                s.driver_straight && s.driver_bearing_deg.is_some_and(|b| lo <= b && b < hi)
+            };
+            let n = (r.scores.iter()).filter(|(_, s)| of(s)).count();
+            (
+                100.0 * n as f64 / r.scores.len().max(1) as f64,
+                seconds(r.head_start_median_of(of)),
+            )
+        };
+        for (what, lo, hi) in [
+            (
+                "from the side (within 30 degrees of straight out)",
+                0.0,
+                30.0,
+            ),
+            ("at 30-60 degrees", 30.0, 60.0),
+            ("along the car (60 degrees or more)", 60.0, 181.0),
+        ] {
+            let (pct, h) = share(lo, hi);
+            println!("  straight {what}: {pct:.0} % of the runs, {h}");
+        }
+    }
+    // Walks a locator cannot tell from a driver's until they turn: someone who walks
+    // straight at the driver's spot and turns away a few metres short of it. Selecting a
+    // walker farther out than these turns would select them too.
+    for r in rows.iter().filter(|r| r.locator == Locator::Uwb) {
+        let turns: Vec<f64> = (r.scores.iter())
+            .filter_map(|(_, s)| s.others_turn_m)
+            .collect();
+        // (Two at the driver's door: the other stops short of it, and does not turn away.)
+        if matches!(
+            r.scenario,
+            Scenario::DriverAlone | Scenario::TwoToDriverDoor
+        ) || r.scores.is_empty()
+        {
+            continue;
+        }
+        let pct = |n: usize| 100.0 * n as f64 / r.scores.len() as f64;
+        let within = |m: f64| pct(turns.iter().filter(|&&t| t < m).count());
+        println!(
+            "{}: {:.1} % of the others walk straight at the driver's spot, then turn away within 2 / 4 / 6 / 8 m of it: {:.1} / {:.1} / {:.1} / {:.1} %",
+            r.scenario.name(),
+            pct(turns.len()),
+            within(2.0),
+            within(4.0),
+            within(6.0),
+            within(8.0),
         );
     }
     for m in &missed {

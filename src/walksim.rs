@@ -136,6 +136,12 @@ fn dist(a: Point, b: Point) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
 }
 
+/// How far `p` is from the line through `a` and `b`.
+fn line_distance(a: Point, b: Point, p: Point) -> f64 {
+    let cross = (p[0] - a[0]) * (b[1] - a[1]) - (p[1] - a[1]) * (b[0] - a[0]);
+    cross.abs() / dist(a, b).max(1e-9)
+}
+
 /// Does the segment a-b pass through the box |x| < hw, |y| < hl? (Liang-Barsky clipping.)
 fn crosses_box(a: Point, b: Point, hw: f64, hl: f64) -> bool {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
@@ -277,10 +283,43 @@ impl Walker {
     /// the way (a pause on a straight walk is still straight)?
     fn straight(&self) -> bool {
         let (a, b) = (self.legs[0].1, self.legs[self.legs.len() - 1].1);
-        let len = dist(a, b).max(1e-9);
-        (self.legs.iter()).all(|&(_, p)| {
-            ((p[0] - a[0]) * (b[1] - a[1]) - (p[1] - a[1]) * (b[0] - a[0])).abs() / len < 0.05
+        (self.legs.iter()).all(|&(_, p)| line_distance(a, b, p) < 0.05)
+    }
+
+    /// Where a walk that does not end at `spot` turns away after heading straight for it:
+    /// the distance from `spot` of the first turn that ends a leg of at least 3 m aimed
+    /// within 1 m of it. Until that turn the walk is a walk to `spot`, to any locator.
+    fn turns_short_of(&self, spot: Point) -> Option<f64> {
+        let end = self.legs[self.legs.len() - 1].1;
+        if dist(end, spot) < 1.0 {
+            return None;
+        }
+        // The walk's turns: its corners less a pause's, which lies on a straight line.
+        let mut turns: Vec<Point> = vec![self.legs[0].1];
+        for &(_, p) in &self.legs[1..] {
+            match turns[..] {
+                [.., a] if dist(a, p) < 1e-6 => {}
+                [.., a, b] if line_distance(a, p, b) < 1e-6 => {
+                    let n = turns.len();
+                    turns[n - 1] = p;
+                }
+                _ => turns.push(p),
+            }
+        }
+        turns.windows(2).find_map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let len = dist(a, b);
+            let along = ((spot[0] - a[0]) * (b[0] - a[0]) + (spot[1] - a[1]) * (b[1] - a[1])) / len;
+            let heads = line_distance(a, b, spot) <= 1.0 && along > len;
+            (b != end && len >= 3.0 && heads).then(|| dist(b, spot))
         })
+    }
+
+    /// How far round from straight out of the car's left side (-x) the walk set off, seen
+    /// from where it ends (degrees, 0-180).
+    fn bearing_deg(&self) -> f64 {
+        let (a, b) = (self.legs[0].1, self.legs[self.legs.len() - 1].1);
+        (a[1] - b[1]).atan2(-(a[0] - b[0])).to_degrees().abs()
     }
 
     fn arrival_s(&self) -> f64 {
@@ -392,6 +431,12 @@ pub struct Run {
     /// The driver walked straight to the door, with neither an aisle's end nor a corner of
     /// the car on the way: a walk whose intent a locator can tell from afar.
     pub driver_straight: bool,
+    /// How far round from straight out of the driver's door the driver set off (degrees,
+    /// 0-180: 0 from the side, 90 from ahead or behind the car).
+    pub driver_bearing_deg: Option<f64>,
+    /// How near the driver's spot the nearest of the others walked straight at it before
+    /// turning away (m): up to there, they walk as a driver does.
+    pub others_turn_m: Option<f64>,
 }
 
 /// Which way someone comes from: a bearing (degrees, from the +x axis) around their spot.
@@ -458,6 +503,9 @@ pub struct World {
     /// Every phone's fast RSSI shadowing (dB), instead of 3.5-5.5 dB drawn per phone: a
     /// noisier car park than the one the locator was tuned in.
     pub rssi_sigma_db: Option<f64>,
+    /// UWB distances are too long over a non-line-of-sight path. Off, an ideal UWB radio
+    /// (σ 0.1 m, outliers, dropouts, no bias): what a perfect model of the bias could buy.
+    pub uwb_nlos: bool,
 }
 
 impl Default for World {
@@ -465,6 +513,7 @@ impl Default for World {
         World {
             car_shadow: true,
             rssi_sigma_db: None,
+            uwb_nlos: true,
         }
     }
 }
@@ -491,6 +540,8 @@ pub fn simulate_in(
             driver_profile: None,
             door_ms: None,
             driver_straight: false,
+            driver_bearing_deg: None,
+            others_turn_m: None,
         };
     };
     let driver_spot = geometry.driver_spot;
@@ -666,7 +717,8 @@ pub fn simulate_in(
                         let m = if rng.chance(OUTLIER) {
                             rng.uniform(0.2, 20.0)
                         } else {
-                            d3 + 0.1 * rng.gauss() + radio.nlos[i].unwrap_or(0.0)
+                            d3 + 0.1 * rng.gauss()
+                                + radio.nlos[i].filter(|_| world.uwb_nlos).unwrap_or(0.0)
                         };
                         if m <= 30.0 {
                             batch.push((w.key.to_string(), name, r2(m.max(0.0))));
@@ -720,6 +772,11 @@ pub fn simulate_in(
         }),
         door_ms: door_s.map(|d| (d * 1000.0).round() as Millis),
         driver_straight: driver_walker.is_some_and(|i| walkers[i].straight()),
+        driver_bearing_deg: driver_walker.map(|i| walkers[i].bearing_deg()),
+        others_turn_m: (walkers.iter().enumerate())
+            .filter(|&(i, _)| Some(i) != driver_walker)
+            .filter_map(|(_, w)| w.turns_short_of(driver_spot))
+            .min_by(f64::total_cmp),
     }
 }
 
@@ -763,12 +820,18 @@ pub struct Score {
     pub head_start_ms: Option<i64>,
     /// The run's driver walked straight to the door ([`Run::driver_straight`]).
     pub driver_straight: bool,
+    /// [`Run::driver_bearing_deg`].
+    pub driver_bearing_deg: Option<f64>,
+    /// [`Run::others_turn_m`].
+    pub others_turn_m: Option<f64>,
 }
 
 /// Score the replay's `decisions` of `run`.
 pub fn score(run: &Run, decisions: &[Decision]) -> Score {
     let mut s = Score {
         driver_straight: run.driver_straight,
+        driver_bearing_deg: run.driver_bearing_deg,
+        others_turn_m: run.others_turn_m,
         ..Score::default()
     };
     let mut last: Option<(Millis, String)> = None;
@@ -874,6 +937,57 @@ mod tests {
             })
             .count();
         assert!((5..35).contains(&straight), "{straight} of 40");
+    }
+
+    #[test]
+    fn a_walk_at_the_drivers_spot_that_turns_away_short_of_it_is_told_apart() {
+        let mut rng = Rng::new(1);
+        let spot = [-1.45, 0.2];
+        let passenger = [1.45, 0.2];
+        let walk =
+            |path: &[Point], pause, rng: &mut Rng| Walker::new("k", path, 0.0, 1.4, pause, rng);
+        // Straight at the spot down an aisle that ends 3 m short of it, then round the front.
+        let decoy = walk(
+            &[[-15.0, 0.2], [-4.45, 0.2], [-1.6, 3.1], passenger],
+            None,
+            &mut rng,
+        );
+        let turn = decoy.turns_short_of(spot);
+        assert!(turn.is_some_and(|m| (m - 3.0).abs() < 1e-9), "{turn:?}");
+        // A pause on the way is no turn; a driver who gets there has not turned away.
+        let paused = walk(
+            &[[-15.0, 0.2], [-4.45, 0.2], [-1.6, 3.1], passenger],
+            Some((0.2, 1.0)),
+            &mut rng,
+        );
+        assert!(
+            paused
+                .turns_short_of(spot)
+                .is_some_and(|m| (m - 3.0).abs() < 1e-9)
+        );
+        assert_eq!(
+            walk(&[[-15.0, 0.2], spot], None, &mut rng).turns_short_of(spot),
+            None
+        );
+        // Straight at the front corner instead, 2.9 m ahead: a walk past the spot's side.
+        let by = walk(&[[-15.0, 12.0], [-1.6, 3.1], passenger], None, &mut rng);
+        assert_eq!(by.turns_short_of(spot), None);
+        // Where they came from, seen from the door: from the side, from ahead.
+        let side = walk(&[[-15.0, 0.2], spot], None, &mut rng).bearing_deg();
+        let ahead = walk(&[[-1.45, 15.2], spot], None, &mut rng).bearing_deg();
+        assert!(
+            side.abs() < 1e-9 && (ahead - 90.0).abs() < 1e-9,
+            "{side} {ahead}"
+        );
+        // Of the benchmark's lone passengers, a few walk as a driver would at first.
+        let cfg = shipped().keys.clone();
+        let decoys = (0..400)
+            .filter(|&seed| {
+                let run = simulate(&cfg, Locator::Uwb, Scenario::PassengerOnly, seed);
+                run.others_turn_m.is_some()
+            })
+            .count();
+        assert!((1..40).contains(&decoys), "{decoys} of 400");
     }
 
     /// Every row of the selection benchmark, a few fixed seeds each, through the daemon's own
