@@ -94,6 +94,11 @@ impl Row {
             _ => Some(0.99),
         }
     }
+    /// The share of the runs that `which` takes (%).
+    fn percent_of(&self, which: impl Fn(&Score) -> bool) -> f64 {
+        let n = self.scores.iter().filter(|(_, s)| which(s)).count();
+        100.0 * n as f64 / self.scores.len().max(1) as f64
+    }
     fn head_start_median(&self) -> Option<f64> {
         self.head_start_median_of(|_| true)
     }
@@ -341,8 +346,7 @@ fn main() {
         println!(
             "UWB driver alone, median head start: {} (goal >= 5 s); of the {:.0} % who walk straight to the door: {}",
             seconds(r.head_start_median()),
-            100.0 * (r.scores.iter()).filter(|(_, s)| s.driver_straight).count() as f64
-                / r.scores.len().max(1) as f64,
+            r.percent_of(|s| s.driver_straight),
             seconds(r.head_start_median_of(|s| s.driver_straight)),
         );
         // Of those, by where they came from: from the side, the walk shows where it ends from
@@ -351,11 +355,7 @@ fn main() {
             let of = |s: &Score| {
                 s.driver_straight && s.driver_bearing_deg.is_some_and(|b| lo <= b && b < hi)
             };
-            let n = (r.scores.iter()).filter(|(_, s)| of(s)).count();
-            (
-                100.0 * n as f64 / r.scores.len().max(1) as f64,
-                seconds(r.head_start_median_of(of)),
-            )
+            (r.percent_of(of), seconds(r.head_start_median_of(of)))
         };
         for (what, lo, hi) in [
             (
@@ -374,9 +374,6 @@ fn main() {
     // straight at the driver's spot and turns away a few metres short of it. Selecting a
     // walker farther out than these turns would select them too.
     for r in rows.iter().filter(|r| r.locator == Locator::Uwb) {
-        let turns: Vec<f64> = (r.scores.iter())
-            .filter_map(|(_, s)| s.others_turn_m)
-            .collect();
         // (Two at the driver's door: the other stops short of it, and does not turn away.)
         if matches!(
             r.scenario,
@@ -385,12 +382,11 @@ fn main() {
         {
             continue;
         }
-        let pct = |n: usize| 100.0 * n as f64 / r.scores.len() as f64;
-        let within = |m: f64| pct(turns.iter().filter(|&&t| t < m).count());
+        let within = |m: f64| r.percent_of(|s| s.others_turn_m.is_some_and(|t| t < m));
         println!(
             "{}: {:.1} % of the others walk straight at the driver's spot, then turn away within 2 / 4 / 6 / 8 m of it: {:.1} / {:.1} / {:.1} / {:.1} %",
             r.scenario.name(),
-            pct(turns.len()),
+            r.percent_of(|s| s.others_turn_m.is_some()),
             within(2.0),
             within(4.0),
             within(6.0),
