@@ -1019,6 +1019,35 @@ mod tests {
     }
 
     #[test]
+    fn with_precise_uwb_a_walker_who_turns_short_of_the_drivers_spot_is_not_selected() {
+        // Walks of a UWB world without the non-line-of-sight bias, where the locator is
+        // precise enough to select from metres out: a lone passenger walked straight at the
+        // driver's spot and turned to the car's rear corner 3 m short of it, and was selected
+        // half a second after the turn; the one in front of two walking in line at the
+        // driver's door turned to the front of the car 1.5 m short of the spot, and was
+        // selected while the driver was 2.5 m out.
+        let cfg = shipped();
+        let precise = World {
+            uwb_nlos: false,
+            ..World::default()
+        };
+        for (scenario, seed) in [
+            (Scenario::PassengerOnly, 1_001_617),
+            (Scenario::DriverAndPassenger, 3_001_691),
+        ] {
+            let run = simulate_in(precise, &cfg.keys, Locator::Uwb, scenario, seed);
+            let turn = run.others_turn_m;
+            assert!(turn.is_some_and(|m| m < 3.5), "{scenario:?}: {turn:?}");
+            let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
+            assert!(
+                s.wrong_motions.is_empty(),
+                "{scenario:?}: {:?}",
+                s.wrong_motions
+            );
+        }
+    }
+
+    #[test]
     fn two_at_the_door_a_faded_reading_does_not_hand_the_seat_to_the_companion() {
         // Walks of a noisier car park (fast shadowing 7.4 and 8 dB) where, with a slow locator,
         // the last reading of each anchor fitted the companion at the handle better than the

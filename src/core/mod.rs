@@ -1384,6 +1384,13 @@ impl Core {
         if self.keys.update(now) {
             tracing::info!("nearest key: {:?}", self.keys.selected());
             self.key_recall_pending = self.keys.selected().is_some();
+            if self.keys.selected().is_none() && self.motion.reason() == Some(Reason::KeyApproach) {
+                // The key walked away before anyone opened the door (a passenger who turned
+                // to the car's corner): its profile is not wanted, so the seat goes no
+                // farther toward it.
+                tracing::info!("key approach: the key was released; recall stopped");
+                self.halt(Outcome::Stopped, now);
+            }
         }
         self.keys.publish(now);
         if !self.key_recall_pending {

@@ -1203,6 +1203,27 @@ fn a_driver_walking_up_is_recalled_before_the_door_opens() {
 }
 
 #[test]
+fn a_key_that_walks_away_before_the_door_opens_stops_its_recall() {
+    let mut h = Harness::with(key_config());
+    let anna = h.driver("Anna", "anna-phone", 200.0);
+    h.park();
+    h.walk(&[("anna-phone", (-4.0, 7.0), (-1.3, 0.0))], 25);
+    assert_eq!(h.events(), [Started(Reason::KeyApproach, Some(anna))]);
+    let start = h.at("seat_position");
+    // She turns and walks off before opening the door (or it was a passenger's phone): the
+    // seat goes no farther toward her profile.
+    h.walk(&[("anna-phone", (-1.3, 0.0), (-9.0, 9.0))], 15);
+    assert_eq!(h.selections(), [some("anna-phone"), None]);
+    assert_eq!(
+        h.events(),
+        [Finished(Reason::KeyApproach, Outcome::Stopped)]
+    );
+    assert!(!h.core.is_moving());
+    let stopped = h.at("seat_position");
+    assert!(stopped != start && stopped < 200.0, "{start} -> {stopped}");
+}
+
+#[test]
 fn driver_at_driver_door_beats_passenger_at_passenger_door() {
     let mut h = Harness::with(key_config());
     let anna = h.driver("Anna", "anna", 200.0);
