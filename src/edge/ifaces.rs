@@ -423,7 +423,8 @@ impl Manager {
         profile: ObjectPath<'_>,
     ) -> zbus::Result<()>;
 
-    /// A motion ended. outcome: "completed", "stopped", "superseded", "interlocked",
+    /// A motion ended. outcome: "completed", "stopped" (Stop, or a key-approach recall whose
+    /// key walked away before the door opened), "superseded", "interlocked",
     /// "overridden" (the occupant used a switch or moved an axis by hand), "fault" or
     /// "inhibited" (an inhibitor was taken, see Inhibit).
     #[zbus(signal)]
