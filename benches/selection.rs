@@ -117,20 +117,6 @@ impl Row {
     fn name(&self) -> String {
         format!("{} / {}", self.locator.name(), self.scenario.name())
     }
-    fn slug(&self) -> String {
-        let l = match self.locator {
-            Locator::BleFast => "ble-fast",
-            Locator::BleSlow => "ble-slow",
-            Locator::Uwb => "uwb",
-        };
-        let s = match self.scenario {
-            Scenario::DriverAlone => "driver-alone",
-            Scenario::DriverAndPassenger => "driver-and-passenger",
-            Scenario::TwoToDriverDoor => "two-to-driver-door",
-            Scenario::PassengerOnly => "passenger-only",
-        };
-        format!("{l}-{s}")
-    }
 }
 
 /// A head start as the tables print it.
@@ -155,7 +141,7 @@ fn run_row(cfg: &Arc<Config>, locator: Locator, scenario: Scenario, a: &Args) ->
                             && (!score.wrong_motions.is_empty()
                                 || (run.driver_profile.is_some() && !score.right))
                         {
-                            write_trace(dir, locator, scenario, seed, &run);
+                            write_trace(dir, seed, &run);
                         }
                         out.push((seed, score));
                     }
@@ -176,16 +162,28 @@ fn run_row(cfg: &Arc<Config>, locator: Locator, scenario: Scenario, a: &Args) ->
     }
 }
 
-fn write_trace(dir: &std::path::Path, locator: Locator, scenario: Scenario, seed: u64, run: &Run) {
-    let row = Row {
-        locator,
-        scenario,
-        scores: Vec::new(),
+/// A row's name in a file name: `uwb-driver-alone`.
+fn slug(locator: Locator, scenario: Scenario) -> String {
+    let l = match locator {
+        Locator::BleFast => "ble-fast",
+        Locator::BleSlow => "ble-slow",
+        Locator::Uwb => "uwb",
     };
+    let s = match scenario {
+        Scenario::DriverAlone => "driver-alone",
+        Scenario::DriverAndPassenger => "driver-and-passenger",
+        Scenario::TwoToDriverDoor => "two-to-driver-door",
+        Scenario::PassengerOnly => "passenger-only",
+    };
+    format!("{l}-{s}")
+}
+
+/// `run` as a trace file in `dir`, named by its row and seed.
+fn write_trace(dir: &std::path::Path, seed: u64, run: &Run) {
     let text: String = (run.lines.iter())
         .map(|l| trace::to_json_line(l) + "\n")
         .collect();
-    let path = dir.join(format!("{}-{seed}.jsonl", row.slug()));
+    let path = dir.join(format!("{}-{seed}.jsonl", slug(run.locator, run.scenario)));
     if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)) {
         eprintln!("selection: {}: {e}", path.display());
     }
@@ -346,14 +344,17 @@ fn main() {
         println!(
             "UWB driver alone, median head start: {} (goal >= 5 s); of the {:.0} % who walk straight to the door: {}",
             seconds(r.head_start_median()),
-            r.percent_of(|s| s.driver_straight),
-            seconds(r.head_start_median_of(|s| s.driver_straight)),
+            r.percent_of(|s| s.walks.driver_straight),
+            seconds(r.head_start_median_of(|s| s.walks.driver_straight)),
         );
         // Of those, by where they came from: from the side, the walk shows where it ends from
         // metres away; along the car, it passes the corner that is as much the way round.
         let share = |lo: f64, hi: f64| {
             let of = |s: &Score| {
-                s.driver_straight && s.driver_bearing_deg.is_some_and(|b| lo <= b && b < hi)
+                s.walks.driver_straight
+                    && s.walks
+                        .driver_bearing_deg
+                        .is_some_and(|b| lo <= b && b < hi)
             };
             (r.percent_of(of), seconds(r.head_start_median_of(of)))
         };
@@ -382,11 +383,11 @@ fn main() {
         {
             continue;
         }
-        let within = |m: f64| r.percent_of(|s| s.others_turn_m.is_some_and(|t| t < m));
+        let within = |m: f64| r.percent_of(|s| s.walks.others_turn_m.is_some_and(|t| t < m));
         println!(
             "{}: {:.1} % of the others walk straight at the driver's spot, then turn away within 2 / 4 / 6 / 8 m of it: {:.1} / {:.1} / {:.1} / {:.1} %",
             r.scenario.name(),
-            r.percent_of(|s| s.others_turn_m.is_some()),
+            r.percent_of(|s| s.walks.others_turn_m.is_some()),
             within(2.0),
             within(4.0),
             within(6.0),

@@ -315,11 +315,13 @@ impl Walker {
         })
     }
 
-    /// How far round from straight out of the car's left side (-x) the walk set off, seen
-    /// from where it ends (degrees, 0-180).
-    fn bearing_deg(&self) -> f64 {
+    /// How far round from straight out of the car's side at `spot` the walk set off, seen
+    /// from where it ends (degrees, 0-180; the car's middle is at x = 0, so a right-hand
+    /// drive car's spot, at +x, is measured from +x).
+    fn bearing_deg(&self, spot: Point) -> f64 {
         let (a, b) = (self.legs[0].1, self.legs[self.legs.len() - 1].1);
-        (a[1] - b[1]).atan2(-(a[0] - b[0])).to_degrees().abs()
+        let out = if spot[0] < 0.0 { -1.0 } else { 1.0 };
+        (a[1] - b[1]).atan2(out * (a[0] - b[0])).to_degrees().abs()
     }
 
     fn arrival_s(&self) -> f64 {
@@ -428,6 +430,13 @@ pub struct Run {
     pub driver_profile: Option<&'static str>,
     /// When the driver's door opens (ms).
     pub door_ms: Option<Millis>,
+    /// How the run's people walked.
+    pub walks: Walks,
+}
+
+/// How a run's people walked: what makes a run easy or hard for a locator.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Walks {
     /// The driver walked straight to the door, with neither an aisle's end nor a corner of
     /// the car on the way: a walk whose intent a locator can tell from afar.
     pub driver_straight: bool,
@@ -539,9 +548,7 @@ pub fn simulate_in(
             lines: Vec::new(),
             driver_profile: None,
             door_ms: None,
-            driver_straight: false,
-            driver_bearing_deg: None,
-            others_turn_m: None,
+            walks: Walks::default(),
         };
     };
     let driver_spot = geometry.driver_spot;
@@ -771,12 +778,14 @@ pub fn simulate_in(
             DRIVER.1
         }),
         door_ms: door_s.map(|d| (d * 1000.0).round() as Millis),
-        driver_straight: driver_walker.is_some_and(|i| walkers[i].straight()),
-        driver_bearing_deg: driver_walker.map(|i| walkers[i].bearing_deg()),
-        others_turn_m: (walkers.iter().enumerate())
-            .filter(|&(i, _)| Some(i) != driver_walker)
-            .filter_map(|(_, w)| w.turns_short_of(driver_spot))
-            .min_by(f64::total_cmp),
+        walks: Walks {
+            driver_straight: driver_walker.is_some_and(|i| walkers[i].straight()),
+            driver_bearing_deg: driver_walker.map(|i| walkers[i].bearing_deg(driver_spot)),
+            others_turn_m: (walkers.iter().enumerate())
+                .filter(|&(i, _)| Some(i) != driver_walker)
+                .filter_map(|(_, w)| w.turns_short_of(driver_spot))
+                .min_by(f64::total_cmp),
+        },
     }
 }
 
@@ -818,20 +827,14 @@ pub struct Score {
     pub wrong_motions: Vec<(Millis, String)>,
     /// The right recall started this long before the door opened (ms; negative: after).
     pub head_start_ms: Option<i64>,
-    /// The run's driver walked straight to the door ([`Run::driver_straight`]).
-    pub driver_straight: bool,
-    /// [`Run::driver_bearing_deg`].
-    pub driver_bearing_deg: Option<f64>,
-    /// [`Run::others_turn_m`].
-    pub others_turn_m: Option<f64>,
+    /// How the run's people walked ([`Run::walks`]).
+    pub walks: Walks,
 }
 
 /// Score the replay's `decisions` of `run`.
 pub fn score(run: &Run, decisions: &[Decision]) -> Score {
     let mut s = Score {
-        driver_straight: run.driver_straight,
-        driver_bearing_deg: run.driver_bearing_deg,
-        others_turn_m: run.others_turn_m,
+        walks: run.walks,
         ..Score::default()
     };
     let mut last: Option<(Millis, String)> = None;
@@ -933,7 +936,9 @@ mod tests {
         let cfg = shipped().keys.clone();
         let straight = (0..40)
             .filter(|&seed| {
-                simulate(&cfg, Locator::Uwb, Scenario::DriverAlone, seed).driver_straight
+                simulate(&cfg, Locator::Uwb, Scenario::DriverAlone, seed)
+                    .walks
+                    .driver_straight
             })
             .count();
         assert!((5..35).contains(&straight), "{straight} of 40");
@@ -973,18 +978,21 @@ mod tests {
         let by = walk(&[[-15.0, 12.0], [-1.6, 3.1], passenger], None, &mut rng);
         assert_eq!(by.turns_short_of(spot), None);
         // Where they came from, seen from the door: from the side, from ahead.
-        let side = walk(&[[-15.0, 0.2], spot], None, &mut rng).bearing_deg();
-        let ahead = walk(&[[-1.45, 15.2], spot], None, &mut rng).bearing_deg();
+        let side = walk(&[[-15.0, 0.2], spot], None, &mut rng).bearing_deg(spot);
+        let ahead = walk(&[[-1.45, 15.2], spot], None, &mut rng).bearing_deg(spot);
+        // A right-hand drive car's door, on the other side.
+        let rhd = [1.45, 0.2];
+        let rhd_side = walk(&[[15.0, 0.2], rhd], None, &mut rng).bearing_deg(rhd);
         assert!(
-            side.abs() < 1e-9 && (ahead - 90.0).abs() < 1e-9,
-            "{side} {ahead}"
+            side.abs() < 1e-9 && (ahead - 90.0).abs() < 1e-9 && rhd_side.abs() < 1e-9,
+            "{side} {ahead} {rhd_side}"
         );
         // Of the benchmark's lone passengers, a few walk as a driver would at first.
         let cfg = shipped().keys.clone();
         let decoys = (0..400)
             .filter(|&seed| {
                 let run = simulate(&cfg, Locator::Uwb, Scenario::PassengerOnly, seed);
-                run.others_turn_m.is_some()
+                run.walks.others_turn_m.is_some()
             })
             .count();
         assert!((1..40).contains(&decoys), "{decoys} of 400");
@@ -1036,7 +1044,7 @@ mod tests {
             (Scenario::DriverAndPassenger, 3_001_691),
         ] {
             let run = simulate_in(precise, &cfg.keys, Locator::Uwb, scenario, seed);
-            let turn = run.others_turn_m;
+            let turn = run.walks.others_turn_m;
             assert!(turn.is_some_and(|m| m < 3.5), "{scenario:?}: {turn:?}");
             let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
             assert!(
