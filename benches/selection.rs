@@ -317,12 +317,18 @@ fn main() {
     let mut wrong = 0;
     for row in &rows {
         for (seed, s) in &row.scores {
-            for (t, p) in &s.wrong_motions {
+            for w in &s.wrong_motions {
                 wrong += 1;
+                let ended = w
+                    .ended
+                    .map_or("still running at the end".into(), |(ms, o)| {
+                        format!("{o:?} after {:.2} s", ms as f64 / 1000.0).to_lowercase()
+                    });
                 println!(
-                    "wrong-key motion: {} seed {seed}: {p:?} recalled at {:.2} s",
+                    "wrong-key motion: {} seed {seed}: {:?} recalled at {:.2} s, {ended}",
                     row.name(),
-                    *t as f64 / 1000.0
+                    w.profile,
+                    w.t_ms as f64 / 1000.0
                 );
             }
         }

@@ -17,7 +17,7 @@
 //! the driver's).
 
 use crate::config::{KeyConfig, Point};
-use crate::core::{Millis, Reason, Signal};
+use crate::core::{Millis, Outcome, Reason, Signal};
 use crate::trace::{Decision, TraceEvent, TraceLine, What, r2};
 
 /// The car's body: |x| <= HALF_WIDTH, |y| <= HALF_LENGTH (m).
@@ -824,11 +824,21 @@ pub struct Score {
     pub right: bool,
     /// Key-approach recalls of a profile that is not the one of the person at the driver's
     /// door (in a passenger-only run: any).
-    pub wrong_motions: Vec<(Millis, String)>,
+    pub wrong_motions: Vec<WrongMotion>,
     /// The right recall started this long before the door opened (ms; negative: after).
     pub head_start_ms: Option<i64>,
     /// How the run's people walked ([`Run::walks`]).
     pub walks: Walks,
+}
+
+/// A key-approach recall of a profile that is not the driver's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrongMotion {
+    /// When it started (ms).
+    pub t_ms: Millis,
+    pub profile: String,
+    /// How long it ran, and how it ended (`None`: still running when the trace ended).
+    pub ended: Option<(Millis, Outcome)>,
 }
 
 /// Score the replay's `decisions` of `run`.
@@ -839,14 +849,29 @@ pub fn score(run: &Run, decisions: &[Decision]) -> Score {
     };
     let mut last: Option<(Millis, String)> = None;
     let deadline = run.door_ms.map(|d| d + 1000);
+    // The wrong-key motion still running, if any.
+    let mut open: Option<usize> = None;
     for d in decisions {
+        if let What::MotionFinished {
+            reason: Reason::KeyApproach,
+            outcome,
+        } = d.what
+            && let Some(w) = open.take().and_then(|i| s.wrong_motions.get_mut(i))
+        {
+            w.ended = Some((d.t_ms.saturating_sub(w.t_ms), outcome));
+        }
         if let What::MotionStarted {
             reason: Reason::KeyApproach,
             profile: Some(p),
         } = &d.what
         {
             if run.driver_profile != Some(p.as_str()) {
-                s.wrong_motions.push((d.t_ms, p.clone()));
+                open = Some(s.wrong_motions.len());
+                s.wrong_motions.push(WrongMotion {
+                    t_ms: d.t_ms,
+                    profile: p.clone(),
+                    ended: None,
+                });
             }
             if deadline.is_some_and(|dl| d.t_ms <= dl) {
                 last = Some((d.t_ms, p.clone()));
@@ -1056,6 +1081,34 @@ mod tests {
     }
 
     #[test]
+    fn the_one_known_wrong_key_motion_stops_when_the_walker_turns_away() {
+        // A world whose car body does not block the radio: a lone passenger walks straight
+        // at the driver's spot down an aisle that ends 1.7 m from it and is selected as they
+        // turn to the front corner. The recall stops once the key is released, well before
+        // the seat would have reached the passenger's profile.
+        let cfg = shipped();
+        let open = World {
+            car_shadow: false,
+            ..World::default()
+        };
+        let run = simulate_in(
+            open,
+            &cfg.keys,
+            Locator::Uwb,
+            Scenario::PassengerOnly,
+            1_000_524,
+        );
+        let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
+        assert!(
+            (s.wrong_motions.iter()).all(|w| w
+                .ended
+                .is_some_and(|(ms, o)| o == Outcome::Stopped && ms < 1500)),
+            "{:?}",
+            s.wrong_motions
+        );
+    }
+
+    #[test]
     fn two_at_the_door_a_faded_reading_does_not_hand_the_seat_to_the_companion() {
         // Walks of a noisier car park (fast shadowing 7.4 and 8 dB) where, with a slow locator,
         // the last reading of each anchor fitted the companion at the handle better than the
@@ -1114,9 +1167,11 @@ mod tests {
                 for seed in 0..RUNS {
                     let run = simulate(&cfg.keys, locator, scenario, 7_000 + seed);
                     let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
-                    for (t, p) in &s.wrong_motions {
+                    for w in &s.wrong_motions {
                         failures.push(format!(
-                            "{} / {} seed {seed}: {p} recalled at {t} ms",
+                            "{} / {} seed {seed}: {} recalled at {} ms",
+                            w.profile,
+                            w.t_ms,
                             locator.name(),
                             scenario.name()
                         ));
