@@ -1023,16 +1023,19 @@ mod tests {
         assert!((1..40).contains(&decoys), "{decoys} of 400");
     }
 
-    /// Every row of the selection benchmark, a few fixed seeds each, through the daemon's own
-    /// core (`trace::replay`): never a wrong-key motion, and the right profile by the door
-    /// opening + 1 s in most runs (a lower bar than the benchmark's goals; its figures are
-    /// in docs/key-selection.md).
+    /// [`simulate_in`] with the shipped config, scored on the daemon's own core.
+    fn replayed(world: World, locator: Locator, scenario: Scenario, seed: u64) -> (Run, Score) {
+        let cfg = shipped();
+        let run = simulate_in(world, &cfg.keys, locator, scenario, seed);
+        let s = score(&run, &crate::trace::replay(cfg, &run.lines));
+        (run, s)
+    }
+
     #[test]
     fn a_slow_locator_at_the_door_does_not_take_a_moment_for_the_truth() {
         // Walks where, in a world whose car body does not block, one slow reading swapped the
         // two keys' clouds at the moment the driver's door opened, and the seat moved to the
         // other person's profile.
-        let cfg = shipped();
         let open = World {
             car_shadow: false,
             ..World::default()
@@ -1041,8 +1044,7 @@ mod tests {
             (Scenario::DriverAndPassenger, 1_001_188),
             (Scenario::TwoToDriverDoor, 1_001_185),
         ] {
-            let run = simulate_in(open, &cfg.keys, Locator::BleSlow, scenario, seed);
-            let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
+            let (_, s) = replayed(open, Locator::BleSlow, scenario, seed);
             assert!(
                 s.wrong_motions.is_empty(),
                 "{scenario:?}: {:?}",
@@ -1059,7 +1061,6 @@ mod tests {
         // half a second after the turn; the one in front of two walking in line at the
         // driver's door turned to the front of the car 1.5 m short of the spot, and was
         // selected while the driver was 2.5 m out.
-        let cfg = shipped();
         let precise = World {
             uwb_nlos: false,
             ..World::default()
@@ -1068,10 +1069,9 @@ mod tests {
             (Scenario::PassengerOnly, 1_001_617),
             (Scenario::DriverAndPassenger, 3_001_691),
         ] {
-            let run = simulate_in(precise, &cfg.keys, Locator::Uwb, scenario, seed);
+            let (run, s) = replayed(precise, Locator::Uwb, scenario, seed);
             let turn = run.walks.others_turn_m;
             assert!(turn.is_some_and(|m| m < 3.5), "{scenario:?}: {turn:?}");
-            let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
             assert!(
                 s.wrong_motions.is_empty(),
                 "{scenario:?}: {:?}",
@@ -1086,19 +1086,11 @@ mod tests {
         // at the driver's spot down an aisle that ends 1.7 m from it and is selected as they
         // turn to the front corner. The recall stops once the key is released, well before
         // the seat would have reached the passenger's profile.
-        let cfg = shipped();
         let open = World {
             car_shadow: false,
             ..World::default()
         };
-        let run = simulate_in(
-            open,
-            &cfg.keys,
-            Locator::Uwb,
-            Scenario::PassengerOnly,
-            1_000_524,
-        );
-        let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
+        let (_, s) = replayed(open, Locator::Uwb, Scenario::PassengerOnly, 1_000_524);
         assert!(
             (s.wrong_motions.iter()).all(|w| w
                 .ended
@@ -1114,7 +1106,6 @@ mod tests {
         // the last reading of each anchor fitted the companion at the handle better than the
         // driver, whose phone had faded, and the door chose the companion. In the last two the
         // driver's filter was lost to the far side, so the companion's key looked alone.
-        let cfg = shipped();
         for (sigma, seed) in [
             (7.4, 1_000_519),
             (7.4, 1_000_679),
@@ -1130,8 +1121,7 @@ mod tests {
                 ..World::default()
             };
             let scenario = Scenario::TwoToDriverDoor;
-            let run = simulate_in(noisy, &cfg.keys, Locator::BleSlow, scenario, seed);
-            let s = score(&run, &crate::trace::replay(cfg.clone(), &run.lines));
+            let (_, s) = replayed(noisy, Locator::BleSlow, scenario, seed);
             assert!(
                 s.wrong_motions.is_empty(),
                 "seed {seed}: {:?}",
@@ -1155,6 +1145,10 @@ mod tests {
 
     const SEEDS_OFF_THE_SPOT: [u64; 4] = [1000002, 1000101, 1000126, 1000148];
 
+    /// Every row of the selection benchmark, a few fixed seeds each, through the daemon's own
+    /// core (`trace::replay`): never a wrong-key motion, and the right profile by the door
+    /// opening + 1 s in most runs (a lower bar than the benchmark's goals; its figures are
+    /// in docs/key-selection.md).
     #[test]
     fn every_row_with_fixed_seeds() {
         let cfg = shipped();
