@@ -27,6 +27,7 @@ use driverprofiled::backend::mock::sim::Sim;
 use driverprofiled::config::{self, Config};
 use driverprofiled::core::store::Store;
 use driverprofiled::core::{AxisId, Core, NoStorage, Reply, Request};
+use driverprofiled::names;
 use driverprofiled::trace::{self, TraceEvent};
 use driverprofiled::walksim::{self, Locator, Run, Scenario, Score};
 
@@ -322,7 +323,8 @@ fn main() {
                 let ended = w
                     .ended
                     .map_or("still running at the end".into(), |(ms, o)| {
-                        format!("{o:?} after {:.2} s", ms as f64 / 1000.0).to_lowercase()
+                        let o = names::outcome(o).as_str();
+                        format!("{o} after {:.2} s", ms as f64 / 1000.0)
                     });
                 println!(
                     "wrong-key motion: {} seed {seed}: {:?} recalled at {:.2} s, {ended}",
